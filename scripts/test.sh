@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The project's test command (README.md): every package, race detector on,
+# every kernel path (the tests iterate the available paths themselves), and
+# the pure-Go build of the numerical packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go test -race -count=1 ./...
+go test -count=1 -tags purego ./asm/ ./kernels/ ./lap/
