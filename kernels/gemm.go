@@ -1,18 +1,81 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ltransfer/ltransfer/asm"
+)
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32
 // matrices with leading dimensions: op(A) is m×k (A is m×k, or k×m when
 // transA), op(B) is k×n (B is k×n, or n×k when transB), C is m×n.
 // beta = 0 overwrites C (NaN in C does not propagate). It panics with a
 // "kernels:" message on inconsistent sizes, before writing anything.
+//
+// The product is blocked GotoBLAS/BLIS style: B is packed in KC×NC blocks of
+// NR-column panels, A in MC×KC blocks of MR-row panels, and a generated
+// micro-kernel keeps an MR×NR tile of C in registers. Threads split the
+// tiles of C, never K, and every element's sum runs over the same KC blocks
+// in the same order, so the result is bit-identical for any thread count.
 func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
 	}
-	sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	if alpha == 0 || k == 0 {
+		scaleMatrix(beta, m, n, c, ldc)
+		return
+	}
+	g := gemm{e: e, kern: kernelFor(e.path), transA: transA, transB: transB, m: m, n: n, k: k,
+		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	if e.path == asm.AVX512 && n <= narrowN {
+		g.runNarrow()
+		return
+	}
+	g.run()
+}
+
+// narrowN is the widest C that the AVX-512 path multiplies without packing A:
+// with one 16-lane vector per row of C, packing A would cost more than the
+// product itself (the classifier layer, n = 10).
+const narrowN = 16
+
+// runNarrow computes C (n ≤ 16) in blocks of 16 rows, each block one kernel
+// call over the whole of K, so the sum order is fixed whatever the threads.
+func (g *gemm) runNarrow() {
+	e := g.e
+	if 2*g.m*g.n*g.k < minParallelFlops {
+		e = e.WithThreads(1)
+	}
+	b, ldb := g.b, g.ldb
+	if g.transB {
+		// op(B)[p][j] = b[j·ldb + p]: pack it k×16 so each step reads one row.
+		bp := getBuf(g.k * narrowN)
+		defer bufPool.Put(bp)
+		b, ldb = *bp, narrowN
+		packB(b, narrowN, true, g.b, g.ldb, 0, g.k, 0, g.n)
+	}
+	e.ParallelFor(ceilDiv(g.m, 16), func(lo, hi int) {
+		for blk := lo; blk < hi; blk++ {
+			i0 := blk * 16
+			mr := min(16, g.m-i0)
+			cp := g.c[i0*g.ldc:]
+			switch {
+			case !g.transA && mr == 16:
+				asm.SgemmKernelNarrowNAVX512(g.k, g.alpha, g.a[i0*g.lda:], g.lda, b, ldb, g.beta, cp, g.ldc, mr, g.n)
+			case g.transA && len(g.a)-i0 >= (g.k-1)*g.lda+16:
+				asm.SgemmKernelNarrowTAVX512(g.k, g.alpha, g.a[i0:], g.lda, b, ldb, g.beta, cp, g.ldc, mr, g.n)
+			default:
+				// The last rows: pack them k×16, zero-padded, which is the
+				// transposed layout with lda = 16.
+				ap := getBuf(g.k * 16)
+				packA(*ap, 16, g.transA, g.a, g.lda, i0, mr, 0, g.k)
+				asm.SgemmKernelNarrowTAVX512(g.k, g.alpha, *ap, 16, b, ldb, g.beta, cp, g.ldc, mr, g.n)
+				bufPool.Put(ap)
+			}
+		}
+	})
 }
 
 func checkGemm(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
@@ -40,40 +103,233 @@ func checkGemm(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
 	check("C", m, n, lc, ldc)
 }
 
-// sgemmGeneric is the plain reference loop, in float32 with a float32 accumulator.
-func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// scaleMatrix computes C = beta·C on an m×n view (beta = 0 writes zeros).
+func scaleMatrix(beta float32, m, n int, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
 		ci := c[i*ldc : i*ldc+n]
-		if beta == 0 {
+		switch beta {
+		case 0:
 			clear(ci)
-		} else if beta != 1 {
+		case 1:
+		default:
 			for j := range ci {
 				ci[j] *= beta
 			}
 		}
-		if alpha == 0 || k == 0 {
-			continue
+	}
+}
+
+// microKernel is the signature of every asm.SgemmKernel* routine.
+type microKernel func(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int)
+
+// gemmKernel is one micro-kernel with its register tile and cache blocking.
+type gemmKernel struct {
+	fn     microKernel
+	mr, nr int
+	masked bool // fn writes nr < NR columns itself; else edges go through a tile buffer
+	// kc·nr·4 bytes of B panel stay in L1 while A panels stream past; the
+	// mc×kc block of A stays in L2; the kc×nc block of B sits in L3.
+	kc, mc, nc int
+}
+
+var (
+	kernelAVX512  = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, kc: 256, mc: 192, nc: 3072}
+	kernelAVX2    = gemmKernel{fn: asm.SgemmKernel6x16AVX2, mr: asm.SgemmMRAVX2, nr: asm.SgemmNRAVX2, kc: 256, mc: 120, nc: 3072}
+	kernelGeneric = gemmKernel{fn: asm.SgemmKernel6x16Generic, mr: 6, nr: 16, masked: true, kc: 256, mc: 120, nc: 3072}
+)
+
+func kernelFor(p asm.Path) *gemmKernel {
+	switch p {
+	case asm.AVX512:
+		return &kernelAVX512
+	case asm.AVX2:
+		return &kernelAVX2
+	}
+	return &kernelGeneric
+}
+
+// minParallelFlops is the work below which Sgemm stays on one thread: the
+// fork-join would cost more than it saves.
+const minParallelFlops = 2 * 64 * 64 * 64
+
+type gemm struct {
+	e              *Engine
+	kern           *gemmKernel
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+var bufPool sync.Pool
+
+func getBuf(n int) *[]float32 {
+	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func (g *gemm) run() {
+	kn := g.kern
+	e := g.e
+	if 2*g.m*g.n*g.k < minParallelFlops {
+		e = e.WithThreads(1)
+	}
+	kc0, mc0, nc0 := min(kn.kc, g.k), min(kn.mc, roundUp(g.m, kn.mr)), min(kn.nc, roundUp(g.n, kn.nr))
+	bp := getBuf(kc0 * nc0)
+	ap := getBuf(kc0 * mc0)
+	defer bufPool.Put(bp)
+	defer bufPool.Put(ap)
+	bbuf, abuf := *bp, *ap
+
+	for jc := 0; jc < g.n; jc += nc0 {
+		nc := min(nc0, g.n-jc)
+		nPanels := ceilDiv(nc, kn.nr)
+		for pc := 0; pc < g.k; pc += kc0 {
+			kc := min(kc0, g.k-pc)
+			beta := g.beta
+			if pc > 0 {
+				beta = 1
+			}
+			e.ParallelFor(nPanels, func(lo, hi int) {
+				for jp := lo; jp < hi; jp++ {
+					j0 := jc + jp*kn.nr
+					packB(bbuf[jp*kc*kn.nr:(jp+1)*kc*kn.nr], kn.nr, g.transB, g.b, g.ldb, pc, kc, j0, min(kn.nr, g.n-j0))
+				}
+			})
+			for ic := 0; ic < g.m; ic += mc0 {
+				mc := min(mc0, g.m-ic)
+				mPanels := ceilDiv(mc, kn.mr)
+				e.ParallelFor(mPanels, func(lo, hi int) {
+					for ip := lo; ip < hi; ip++ {
+						i0 := ic + ip*kn.mr
+						packA(abuf[ip*kc*kn.mr:(ip+1)*kc*kn.mr], kn.mr, g.transA, g.a, g.lda, i0, min(kn.mr, g.m-i0), pc, kc)
+					}
+				})
+				e.ParallelFor(nPanels*mPanels, func(lo, hi int) {
+					var tile [12 * 32]float32
+					for t := lo; t < hi; t++ {
+						jp, ip := t/mPanels, t%mPanels
+						i0, j0 := ic+ip*kn.mr, jc+jp*kn.nr
+						mr, nr := min(kn.mr, g.m-i0), min(kn.nr, g.n-j0)
+						ap := abuf[ip*kc*kn.mr : (ip+1)*kc*kn.mr]
+						bp := bbuf[jp*kc*kn.nr : (jp+1)*kc*kn.nr]
+						cp := g.c[i0*g.ldc+j0:]
+						if nr == kn.nr || kn.masked {
+							kn.fn(kc, g.alpha, ap, bp, beta, cp, g.ldc, mr, nr)
+							continue
+						}
+						kn.fn(kc, g.alpha, ap, bp, 0, tile[:], kn.nr, mr, kn.nr)
+						for i := 0; i < mr; i++ {
+							ci, ti := cp[i*g.ldc:i*g.ldc+nr], tile[i*kn.nr:i*kn.nr+nr]
+							if beta == 0 {
+								copy(ci, ti)
+							} else {
+								for j, v := range ti {
+									ci[j] = v + beta*ci[j]
+								}
+							}
+						}
+					}
+				})
+			}
 		}
-		for p := 0; p < k; p++ {
-			var aip float32
-			if transA {
-				aip = a[p*lda+i]
-			} else {
-				aip = a[i*lda+p]
-			}
-			aip *= alpha
-			if aip == 0 {
-				continue
-			}
-			if transB {
-				for j := range ci {
-					ci[j] += aip * b[j*ldb+p]
+	}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// packA writes rows i0 ≤ i < i0+mr, columns p0 ≤ p < p0+kc of op(A) into
+// dst[p·MR + (i−i0)], zero-filling rows mr ≤ i < MR.
+func packA(dst []float32, MR int, trans bool, a []float32, lda, i0, mr, p0, kc int) {
+	dst = dst[:kc*MR]
+	if trans {
+		// op(A)[i][p] = a[p·lda + i]: each step of p is a contiguous run.
+		for p := 0; p < kc; p++ {
+			d := dst[p*MR : p*MR+MR]
+			copy(d[:mr], a[(p0+p)*lda+i0:])
+			clear(d[mr:])
+		}
+		return
+	}
+	// op(A)[i][p] = a[i·lda + p]: a transpose, four rows per sweep so each
+	// store run of four floats costs one bounds check.
+	i := 0
+	for ; i+4 <= mr; i += 4 {
+		r0 := a[(i0+i)*lda+p0 : (i0+i)*lda+p0+kc]
+		r1 := a[(i0+i+1)*lda+p0:][:len(r0)]
+		r2 := a[(i0+i+2)*lda+p0:][:len(r0)]
+		r3 := a[(i0+i+3)*lda+p0:][:len(r0)]
+		d := dst[i:]
+		for p := range r0 {
+			q := d[p*MR : p*MR+4 : p*MR+4]
+			q[0], q[1], q[2], q[3] = r0[p], r1[p], r2[p], r3[p]
+		}
+	}
+	for ; i < mr; i++ {
+		row := a[(i0+i)*lda+p0 : (i0+i)*lda+p0+kc]
+		for p, v := range row {
+			dst[p*MR+i] = v
+		}
+	}
+	if mr < MR {
+		for p := 0; p < kc; p++ {
+			clear(dst[p*MR+mr : p*MR+MR])
+		}
+	}
+}
+
+// packB writes rows p0 ≤ p < p0+kc, columns j0 ≤ j < j0+nr of op(B) into
+// dst[(p−p0)·NR + (j−j0)], zero-filling columns nr ≤ j < NR.
+func packB(dst []float32, NR int, trans bool, b []float32, ldb, p0, kc, j0, nr int) {
+	dst = dst[:kc*NR]
+	if !trans {
+		for p := 0; p < kc; p++ {
+			d := dst[p*NR : p*NR+NR]
+			copy(d[:nr], b[(p0+p)*ldb+j0:])
+			clear(d[nr:])
+		}
+		return
+	}
+	// op(B)[p][j] = b[j·ldb + p].
+	for j := 0; j < nr; j++ {
+		col := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p0+kc]
+		for p, v := range col {
+			dst[p*NR+j] = v
+		}
+	}
+	if nr < NR {
+		for p := 0; p < kc; p++ {
+			clear(dst[p*NR+nr : p*NR+NR])
+		}
+	}
+}
+
+// sgemmReference is the plain triple loop in float32, kept as a readable
+// statement of what Sgemm computes.
+func sgemmReference(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				ai, bj := a[i*lda+p], b[p*ldb+j]
+				if transA {
+					ai = a[p*lda+i]
 				}
-			} else {
-				bp := b[p*ldb : p*ldb+n]
-				for j := range ci {
-					ci[j] += aip * bp[j]
+				if transB {
+					bj = b[j*ldb+p]
 				}
+				s += ai * bj
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
 			}
 		}
 	}

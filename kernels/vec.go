@@ -1,6 +1,14 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ltransfer/ltransfer/asm"
+)
+
+// The elementwise kernels run on the engine's path on the calling goroutine
+// (they are memory-bound; callers parallelise over rows or samples). Each
+// checks its lengths and panics with a "kernels:" message before writing.
 
 func checkLen(op string, want int, ls ...int) {
 	for _, l := range ls {
@@ -13,62 +21,88 @@ func checkLen(op string, want int, ls ...int) {
 // Axpy computes y += alpha·x.
 func (e *Engine) Axpy(alpha float32, x, y []float32) {
 	checkLen("Axpy", len(y), len(x))
-	for i, v := range x {
-		y[i] += alpha * v
+	switch e.path {
+	case asm.AVX512:
+		asm.AxpyAVX512(alpha, x, y)
+	case asm.AVX2:
+		asm.AxpyAVX2(alpha, x, y)
+	default:
+		asm.AxpyGeneric(alpha, x, y)
 	}
 }
 
 // Scale computes x *= alpha.
 func (e *Engine) Scale(alpha float32, x []float32) {
-	for i := range x {
-		x[i] *= alpha
+	switch e.path {
+	case asm.AVX512:
+		asm.ScaleAVX512(alpha, x)
+	case asm.AVX2:
+		asm.ScaleAVX2(alpha, x)
+	default:
+		asm.ScaleGeneric(alpha, x)
 	}
 }
 
-// Dot returns Σ x[i]·y[i].
+// Dot returns Σ x[i]·y[i]. The SIMD paths add in a fixed order of their own,
+// so results agree with the generic path to rounding, and are reproducible.
 func (e *Engine) Dot(x, y []float32) float32 {
 	checkLen("Dot", len(y), len(x))
-	var s float32
-	for i, v := range x {
-		s += v * y[i]
+	switch e.path {
+	case asm.AVX512:
+		return asm.DotAVX512(x, y)
+	case asm.AVX2:
+		return asm.DotAVX2(x, y)
 	}
-	return s
+	return asm.DotGeneric(x, y)
 }
 
-// Sum returns Σ x[i].
+// Sum returns Σ x[i] (fixed summation order per path, as Dot).
 func (e *Engine) Sum(x []float32) float32 {
-	var s float32
-	for _, v := range x {
-		s += v
+	switch e.path {
+	case asm.AVX512:
+		return asm.SumAVX512(x)
+	case asm.AVX2:
+		return asm.SumAVX2(x)
 	}
-	return s
+	return asm.SumGeneric(x)
 }
 
-// Add computes dst = a + b.
+// Add computes dst = a + b (dst may alias a or b).
 func (e *Engine) Add(dst, a, b []float32) {
 	checkLen("Add", len(dst), len(a), len(b))
-	for i := range dst {
-		dst[i] = a[i] + b[i]
+	switch e.path {
+	case asm.AVX512:
+		asm.AddAVX512(dst, a, b)
+	case asm.AVX2:
+		asm.AddAVX2(dst, a, b)
+	default:
+		asm.AddGeneric(dst, a, b)
 	}
 }
 
-// Mul computes dst = a ⊙ b.
+// Mul computes dst = a ⊙ b (dst may alias a or b).
 func (e *Engine) Mul(dst, a, b []float32) {
 	checkLen("Mul", len(dst), len(a), len(b))
-	for i := range dst {
-		dst[i] = a[i] * b[i]
+	switch e.path {
+	case asm.AVX512:
+		asm.MulAVX512(dst, a, b)
+	case asm.AVX2:
+		asm.MulAVX2(dst, a, b)
+	default:
+		asm.MulGeneric(dst, a, b)
 	}
 }
 
-// ReLU computes dst = max(x, 0) (dst may alias x).
+// ReLU computes dst = max(x, 0), with NaN giving 0 (dst may alias x).
 func (e *Engine) ReLU(dst, x []float32) {
 	checkLen("ReLU", len(dst), len(x))
-	for i, v := range x {
-		if v > 0 {
-			dst[i] = v
-		} else {
-			dst[i] = 0
-		}
+	switch e.path {
+	case asm.AVX512:
+		asm.ReLUAVX512(dst, x)
+	case asm.AVX2:
+		asm.ReLUAVX2(dst, x)
+	default:
+		asm.ReLUGeneric(dst, x)
 	}
 }
 
@@ -76,11 +110,30 @@ func (e *Engine) ReLU(dst, x []float32) {
 // or output; dx may alias dy).
 func (e *Engine) ReLUBackward(dx, dy, x []float32) {
 	checkLen("ReLUBackward", len(dx), len(dy), len(x))
-	for i, v := range x {
-		if v > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
+	switch e.path {
+	case asm.AVX512:
+		asm.ReLUBackwardAVX512(dx, dy, x)
+	case asm.AVX2:
+		asm.ReLUBackwardAVX2(dx, dy, x)
+	default:
+		asm.ReLUBackwardGeneric(dx, dy, x)
+	}
+}
+
+// AddBias adds bias to every row of the rows×len(bias) row-major matrix x
+// (the bias step of a dense layer): x[r·len(bias)+j] += bias[j].
+func (e *Engine) AddBias(x, bias []float32) {
+	n := len(bias)
+	if n == 0 {
+		if len(x) != 0 {
+			panic(fmt.Sprintf("kernels: AddBias empty bias for %d elements", len(x)))
 		}
+		return
+	}
+	if len(x)%n != 0 {
+		panic(fmt.Sprintf("kernels: AddBias length %d is not a multiple of the bias length %d", len(x), n))
+	}
+	for r := 0; r < len(x); r += n {
+		e.Add(x[r:r+n], x[r:r+n], bias)
 	}
 }

@@ -9,6 +9,10 @@ type ParamInfo struct {
 	// Buffer marks non-trainable state (BN running statistics and
 	// num_batches_tracked): saved in checkpoints, never given gradients.
 	Buffer bool
+	// Int64 marks an integer buffer (BN num_batches_tracked): held as
+	// float32 in a ParamSet (exact up to 2^24), stored as I64 in
+	// checkpoints so PyTorch loads it unchanged.
+	Int64 bool
 }
 
 // Batch is one mini-batch: X is N×features (MLPs) or N×C×H×W (conv nets),

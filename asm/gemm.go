@@ -1,0 +1,98 @@
+package asm
+
+//go:generate sh -c "cd ../gen && go run ./gemm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_amd64_stubs.go -pkg asm"
+
+// Register-tile sizes of the SGEMM micro-kernels. Package kernels packs A
+// into MR-row panels (a[p·MR+i] = op(A)[i][p]) and B into NR-column panels
+// (b[p·NR+j] = op(B)[p][j]), zero-padded at the edges.
+const (
+	SgemmMRAVX512 = 12
+	SgemmNRAVX512 = 32
+	SgemmMRAVX2   = 6
+	SgemmNRAVX2   = 16
+)
+
+// SgemmKernel12x32Generic is the reference of SgemmKernel12x32AVX512: for
+// i < mr, j < nr,
+//
+//	acc := Σ_{p<k} a[p·12+i]·b[p·32+j]   (float32, p ascending)
+//	c[i·ldc+j] = alpha·acc + beta·c[i·ldc+j], or alpha·acc when beta = 0
+//
+// and nothing else of c is touched (beta = 0 does not read c, so NaN there
+// does not propagate). Preconditions: k ≥ 1, len(a) ≥ 12k, len(b) ≥ 32k,
+// 1 ≤ mr ≤ 12, 1 ≤ nr ≤ 32, len(c) ≥ (mr−1)·ldc + nr.
+func SgemmKernel12x32Generic(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	sgemmKernelGeneric(12, 32, k, alpha, a, b, beta, c, ldc, mr, nr)
+}
+
+// SgemmKernel6x16Generic is the reference of SgemmKernel6x16AVX2: as
+// SgemmKernel12x32Generic with panels of 6 rows of A and 16 columns of B;
+// 1 ≤ mr ≤ 6, 1 ≤ nr ≤ 16 (the AVX2 kernel itself needs nr = 16).
+func SgemmKernel6x16Generic(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	sgemmKernelGeneric(6, 16, k, alpha, a, b, beta, c, ldc, mr, nr)
+}
+
+func sgemmKernelGeneric(MR, NR, k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	var acc [12 * 32]float32
+	a, b = a[:MR*k], b[:NR*k]
+	for p := 0; p < k; p++ {
+		ap, bp := a[p*MR:p*MR+MR], b[p*NR:p*NR+NR]
+		for i := 0; i < mr; i++ {
+			av := ap[i]
+			row := acc[i*NR : i*NR+nr]
+			for j := range row {
+				row[j] += av * bp[j]
+			}
+		}
+	}
+	for i := 0; i < mr; i++ {
+		ci, ai := c[i*ldc:i*ldc+nr], acc[i*NR:i*NR+nr]
+		if beta == 0 {
+			for j, v := range ai {
+				ci[j] = alpha * v
+			}
+		} else {
+			for j, v := range ai {
+				ci[j] = alpha*v + beta*ci[j]
+			}
+		}
+	}
+}
+
+// SgemmKernelNarrowNGeneric is the reference of SgemmKernelNarrowNAVX512,
+// the kernel for C with at most 16 columns, reading A and B in place: for
+// i < mr, j < nr,
+//
+//	acc := Σ_{p<k} a[i·lda+p]·b[p·ldb+j]   (float32, p ascending)
+//	c[i·ldc+j] = alpha·acc + beta·c[i·ldc+j], or alpha·acc when beta = 0
+//
+// Preconditions: k ≥ 1, len(a) ≥ 15·lda + k (16 rows of A are read even when
+// mr < 16), len(b) ≥ (k−1)·ldb + nr, 1 ≤ mr ≤ 16, 1 ≤ nr ≤ 16,
+// len(c) ≥ (mr−1)·ldc + nr.
+func SgemmKernelNarrowNGeneric(k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc, mr, nr int) {
+	sgemmNarrowGeneric(lda, 1, k, alpha, a, b, ldb, beta, c, ldc, mr, nr)
+}
+
+// SgemmKernelNarrowTGeneric is the reference of SgemmKernelNarrowTAVX512: as
+// SgemmKernelNarrowNGeneric with op(A)[i][p] = a[p·lda+i] (A transposed), so
+// each step of p reads 16 consecutive floats. Preconditions: k ≥ 1,
+// len(a) ≥ (k−1)·lda + 16, the rest as SgemmKernelNarrowNGeneric.
+func SgemmKernelNarrowTGeneric(k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc, mr, nr int) {
+	sgemmNarrowGeneric(1, lda, k, alpha, a, b, ldb, beta, c, ldc, mr, nr)
+}
+
+func sgemmNarrowGeneric(rsa, csa, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32, ldc, mr, nr int) {
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nr; j++ {
+			var acc float32
+			for p := 0; p < k; p++ {
+				acc += a[i*rsa+p*csa] * b[p*ldb+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * acc
+			} else {
+				c[i*ldc+j] = alpha*acc + beta*c[i*ldc+j]
+			}
+		}
+	}
+}

@@ -1,0 +1,24 @@
+//go:build !amd64 || purego
+
+package asm
+
+// SgemmKernel12x32AVX512 forwards to its twin where there is no assembly
+// (never selected there: Supported(AVX512) is false).
+func SgemmKernel12x32AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
+}
+
+// SgemmKernel6x16AVX2 forwards to its twin where there is no assembly.
+func SgemmKernel6x16AVX2(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernel6x16Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
+}
+
+// SgemmKernelNarrowNAVX512 forwards to its twin where there is no assembly.
+func SgemmKernelNarrowNAVX512(k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernelNarrowNGeneric(k, alpha, a, lda, b, ldb, beta, c, ldc, mr, nr)
+}
+
+// SgemmKernelNarrowTAVX512 forwards to its twin where there is no assembly.
+func SgemmKernelNarrowTAVX512(k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernelNarrowTGeneric(k, alpha, a, lda, b, ldb, beta, c, ldc, mr, nr)
+}

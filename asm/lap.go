@@ -1,0 +1,140 @@
+package asm
+
+import "math"
+
+//go:generate sh -c "cd ../gen && go run ./lap -out ../asm/lap_amd64.s -stubs ../asm/lap_amd64_stubs.go -pkg asm"
+
+// The O(m) column scans of the linear assignment solver (package lap). Each
+// kernel keeps LapLanes independent running minima, lane l seeing the
+// columns j ≡ l (mod LapLanes) in increasing order; package lap merges the
+// lanes and handles the columns past the last whole block in Go. Because
+// every lane's answer is defined exactly (no reassociation: the arithmetic
+// is the same two roundings in every path), the AVX2 and AVX-512 kernels
+// agree with their twins bit for bit.
+
+// LapLanes is the number of lanes the LAP kernels report, and the block
+// size their lengths must be a multiple of.
+const LapLanes = 16
+
+// LapMins is the per-lane output of the LAP kernels: two running minima
+// with their column indices (-1 when a lane saw no candidate).
+type LapMins struct {
+	Val  [LapLanes]float64
+	Idx  [LapLanes]int
+	Val2 [LapLanes]float64
+	Idx2 [LapLanes]int
+}
+
+func resetMins(val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
+	for l := range val {
+		val[l], idx[l], val2[l], idx2[l] = math.Inf(1), -1, math.Inf(1), -1
+	}
+}
+
+// LapScanGeneric is one row of the Dijkstra step of a shortest augmenting
+// path search, fused with the search for the next column to scan. With
+// n = len(c), a multiple of LapLanes, and len(v), len(d), len(y),
+// len(pred) ≥ n, for j < n in increasing order, lane l = j mod LapLanes,
+// starting from Val[l] = Val2[l] = +Inf and Idx[l] = Idx2[l] = -1:
+//
+//	dj := d[j]
+//	if dj is NaN { continue }          // column already scanned
+//	t := (c[j] - v[j]) + off
+//	if t < dj { d[j], pred[j], dj = t, row, t }
+//	if dj < val[l] { val[l], idx[l] = dj, j }
+//	if y[j] < 0 && dj < val2[l] { val2[l], idx2[l] = dj, j }
+//
+// So lane l holds its first smallest distance over the unscanned columns
+// (Val, Idx) and over the unscanned free columns, y < 0 (Val2, Idx2).
+func LapScanGeneric(c, v, d []float64, y, pred []int, off float64, row int, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
+	n := len(c)
+	v, d, y, pred = v[:n], d[:n], y[:n], pred[:n]
+	resetMins(val, idx, val2, idx2)
+	for j0 := 0; j0 < n; j0 += LapLanes {
+		for l := 0; l < LapLanes; l++ {
+			j := j0 + l
+			dj := d[j]
+			if dj != dj {
+				continue
+			}
+			t := (c[j] - v[j]) + off
+			if t < dj {
+				d[j], pred[j], dj = t, row, t
+			}
+			if dj < val[l] {
+				val[l], idx[l] = dj, j
+			}
+			if y[j] < 0 && dj < val2[l] {
+				val2[l], idx2[l] = dj, j
+			}
+		}
+	}
+}
+
+// LapMin2Generic finds, per lane, the two smallest reduced costs
+// c[j] − v[j] of a row, for the augmenting row reduction. With n = len(c), a
+// multiple of LapLanes, and len(v) ≥ n, for j < n in increasing order, lane
+// l = j mod LapLanes, starting from Val[l] = Val2[l] = +Inf and
+// Idx[l] = Idx2[l] = -1:
+//
+//	r := c[j] - v[j]
+//	if r < val[l] {
+//		val2[l], idx2[l] = val[l], idx[l]
+//		val[l], idx[l] = r, j
+//	} else if r < val2[l] {
+//		val2[l], idx2[l] = r, j
+//	}
+//
+// So each lane holds its two lexicographic minima of (r, j). c and v must
+// hold no NaN.
+func LapMin2Generic(c, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
+	n := len(c)
+	v = v[:n]
+	resetMins(val, idx, val2, idx2)
+	for j0 := 0; j0 < n; j0 += LapLanes {
+		for l := 0; l < LapLanes; l++ {
+			j := j0 + l
+			r := c[j] - v[j]
+			if r < val[l] {
+				val2[l], idx2[l] = val[l], idx[l]
+				val[l], idx[l] = r, j
+			} else if r < val2[l] {
+				val2[l], idx2[l] = r, j
+			}
+		}
+	}
+}
+
+// LapScan runs the LapScan kernel of path p (see LapScanGeneric). It panics
+// if the lengths break the preconditions, before anything is written.
+func LapScan(p Path, c, v, d []float64, y, pred []int, off float64, row int, out *LapMins) {
+	n := len(c)
+	if n%LapLanes != 0 || len(v) < n || len(d) < n || len(y) < n || len(pred) < n {
+		panic("asm: LapScan: len(c) must be a multiple of 16 and no longer than v, d, y, pred")
+	}
+	switch p {
+	case AVX512:
+		LapScanAVX512(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	case AVX2:
+		LapScanAVX2(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	default:
+		LapScanGeneric(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	}
+}
+
+// LapMin2 runs the LapMin2 kernel of path p (see LapMin2Generic). It panics
+// if the lengths break the preconditions, before anything is written.
+func LapMin2(p Path, c, v []float64, out *LapMins) {
+	n := len(c)
+	if n%LapLanes != 0 || len(v) < n {
+		panic("asm: LapMin2: len(c) must be a multiple of 16 and no longer than v")
+	}
+	switch p {
+	case AVX512:
+		LapMin2AVX512(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	case AVX2:
+		LapMin2AVX2(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	default:
+		LapMin2Generic(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	}
+}

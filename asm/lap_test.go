@@ -1,0 +1,174 @@
+package asm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+var lapSizes = []int{0, 16, 32, 48, 64, 80, 128, 256, 1008, 1024}
+
+// lapInputs builds a row of costs, duals and distances full of ties (small
+// integers), with scanned (NaN) and unreached (+Inf) distances, free and
+// assigned columns, and a sentinel tail past n that must not change.
+func lapInputs(r *rand.Rand, n int) (c, v, d []float64, y, pred []int) {
+	const tail = 16
+	c, v, d = make([]float64, n+tail), make([]float64, n+tail), make([]float64, n+tail)
+	y, pred = make([]int, n+tail), make([]int, n+tail)
+	for j := range c {
+		c[j] = float64(r.IntN(8))
+		if r.IntN(3) == 0 {
+			c[j] += r.Float64()
+		}
+		v[j] = float64(r.IntN(4) - 2)
+		switch r.IntN(5) {
+		case 0:
+			d[j] = math.NaN()
+		case 1:
+			d[j] = math.Inf(1)
+		default:
+			d[j] = float64(r.IntN(10) - 3)
+		}
+		if r.IntN(20) == 0 {
+			c[j] = math.Inf(1)
+		}
+		y[j] = r.IntN(4) - 1
+		pred[j] = -7
+	}
+	return
+}
+
+func lapSameBits(a, b []float64) bool {
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lapSameInts(a, b []int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLapScanPaths(t *testing.T) {
+	for _, p := range Available() {
+		for _, n := range lapSizes {
+			for rep := 0; rep < 4; rep++ {
+				seed := uint64(1000*n + rep)
+				r := rand.New(rand.NewPCG(seed, 3))
+				c, v, d, y, pred := lapInputs(r, n)
+				d2, pred2 := append([]float64(nil), d...), append([]int(nil), pred...)
+				c0, v0, y0 := append([]float64(nil), c...), append([]float64(nil), v...), append([]int(nil), y...)
+				off := float64(r.IntN(5)) - 2
+				var want, got LapMins
+				LapScanGeneric(c[:n], v, d, y, pred, off, 42, &want.Val, &want.Idx, &want.Val2, &want.Idx2)
+				LapScan(p, c[:n], v, d2, y, pred2, off, 42, &got)
+				name := fmt.Sprintf("%s/N=%d/seed=%d", p, n, seed)
+				if !lapSameBits(d, d2) || !lapSameInts(pred, pred2) {
+					t.Fatalf("%s: d or pred differ from the twin", name)
+				}
+				if !lapSameBits(want.Val[:], got.Val[:]) || !lapSameInts(want.Idx[:], got.Idx[:]) ||
+					!lapSameBits(want.Val2[:], got.Val2[:]) || !lapSameInts(want.Idx2[:], got.Idx2[:]) {
+					t.Fatalf("%s: lane minima differ:\nwant %+v\ngot  %+v", name, want, got)
+				}
+				if !lapSameBits(c, c0) || !lapSameBits(v, v0) || !lapSameInts(y, y0) {
+					t.Fatalf("%s: read-only input changed", name)
+				}
+				for j := n; j < len(d); j++ {
+					if pred[j] != -7 || math.Float64bits(d2[j]) != math.Float64bits(d[j]) {
+						t.Fatalf("%s: wrote past n at %d", name, j)
+					}
+				}
+				// A direct check of the reference semantics on lane 0.
+				if n > 0 {
+					bv, bj := math.Inf(1), -1
+					for j := 0; j < n; j += LapLanes {
+						if d[j] < bv {
+							bv, bj = d[j], j
+						}
+					}
+					if bj != got.Idx[0] {
+						t.Fatalf("%s: lane 0 minimum at %d, want %d", name, got.Idx[0], bj)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestLapMin2Paths(t *testing.T) {
+	for _, p := range Available() {
+		for _, n := range lapSizes {
+			for rep := 0; rep < 4; rep++ {
+				seed := uint64(1000*n + rep)
+				r := rand.New(rand.NewPCG(seed, 4))
+				c, v, _, _, _ := lapInputs(r, n)
+				var want, got LapMins
+				LapMin2Generic(c[:n], v, &want.Val, &want.Idx, &want.Val2, &want.Idx2)
+				LapMin2(p, c[:n], v, &got)
+				name := fmt.Sprintf("%s/N=%d/seed=%d", p, n, seed)
+				if !lapSameBits(want.Val[:], got.Val[:]) || !lapSameInts(want.Idx[:], got.Idx[:]) ||
+					!lapSameBits(want.Val2[:], got.Val2[:]) || !lapSameInts(want.Idx2[:], got.Idx2[:]) {
+					t.Fatalf("%s: lane minima differ:\nwant %+v\ngot  %+v", name, want, got)
+				}
+				for l := 0; l < LapLanes && n > 0; l++ {
+					if got.Idx[l] < 0 || got.Idx2[l] < 0 && n > LapLanes {
+						continue
+					}
+					if got.Val[l] > got.Val2[l] {
+						t.Fatalf("%s: lane %d first minimum %v > second %v", name, l, got.Val[l], got.Val2[l])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestLapPanicsBeforeWriting(t *testing.T) {
+	d := []float64{1, 2, 3}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("LapScan accepted len(c) = 3")
+		}
+		if d[0] != 1 {
+			t.Fatal("LapScan wrote before panicking")
+		}
+	}()
+	var out LapMins
+	LapScan(Generic, make([]float64, 3), make([]float64, 3), d, make([]int, 3), make([]int, 3), 0, 0, &out)
+}
+
+// TestLapAVX512Present fails, rather than skips, when the CPU reports
+// AVX-512 but the path is not offered (a dispatch bug).
+func TestLapAVX512Present(t *testing.T) {
+	if haveAVX512 && !Supported(AVX512) {
+		t.Fatal("CPU has AVX-512 but the path is unsupported")
+	}
+	t.Logf("paths: %v (%s)", Available(), CPUDescription())
+}
+
+func BenchmarkLapScan(b *testing.B) {
+	for _, n := range []int{1024, 4096} {
+		for _, p := range Available() {
+			b.Run(fmt.Sprintf("impl=%s/N=%d", p, n), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				c, v, d, y, pred := lapInputs(r, n)
+				for j := range d {
+					d[j] = math.Inf(1)
+				}
+				var out LapMins
+				b.SetBytes(int64(8 * n))
+				for b.Loop() {
+					LapScan(p, c[:n], v, d, y, pred, 0, 1, &out)
+				}
+			})
+		}
+	}
+}

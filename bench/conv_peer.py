@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""PyTorch 1.13 peer of bench/conv_bench_test.go (run by bench/conv_peer.sh).
+
+Times, with torch.set_num_threads(T), batch N (default 128), float32:
+every Conv8 3x3 layer shape forward (conv2d with bias) and backward (input
+gradient except for the first layer, weight and bias gradients), and one
+Conv8 training step (forward, cross-entropy, backward; no optimiser) at
+width 1 and 0.25, with the paper's model definition. Prints one JSON line
+per measurement: {"name": ..., "ms": median milliseconds}. The names match
+the Go benchmark names so the wrapper can pair them.
+"""
+import argparse, json, statistics, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+LAYERS = [(3, 64, 32), (64, 64, 32), (64, 128, 16), (128, 128, 16),
+          (128, 256, 8), (256, 256, 8), (256, 512, 4), (512, 512, 4)]
+
+
+def conv8(f):
+    layers, prev = [], 3
+    for stage in range(4):
+        w = int((64 << stage) * f)
+        layers += [nn.Conv2d(prev, w, 3, 1, 1), nn.ReLU(), nn.Conv2d(w, w, 3, 1, 1), nn.ReLU()]
+        layers.append(nn.MaxPool2d((4, 4) if stage == 3 else (2, 2)))
+        prev = w
+    h = int(256 * f)
+    head = nn.Sequential(nn.Conv2d(prev, h, 1), nn.ReLU(), nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, 10, 1))
+    return nn.Sequential(nn.Sequential(*layers), head)
+
+
+def timeit(fn, reps, warm=2):
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", default="", help="substring filter on names")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    n, t = a.batch, a.threads
+    out = lambda name, ms: print(json.dumps({"name": name, "ms": ms}), flush=True)
+    for c, k, hw in LAYERS:
+        base = "threads=%d/c=%d,k=%d,hw=%d" % (t, c, k, hw)
+        if a.only not in base + "/fwd" and a.only not in base + "/bwd":
+            continue
+        x = torch.randn(n, c, hw, hw, requires_grad=(c > 3))
+        w = torch.randn(k, c, 3, 3, requires_grad=True)
+        b = torch.randn(k, requires_grad=True)
+        with torch.no_grad():
+            out("Conv8Layer/" + base + "/fwd", timeit(lambda: F.conv2d(x, w, b, 1, 1), a.reps))
+        y = F.conv2d(x, w, b, 1, 1)
+        dy = torch.randn_like(y)
+
+        def bwd():
+            w.grad = b.grad = None
+            if x.requires_grad:
+                x.grad = None
+            y.backward(dy, retain_graph=True)
+        out("Conv8Layer/" + base + "/bwd", timeit(bwd, a.reps))
+    for f in (1, 0.25):
+        name = "Conv8Step/threads=%d/width=%g" % (t, f)
+        if a.only not in name:
+            continue
+        m = conv8(f)
+        x = torch.randn(n, 3, 32, 32)
+        y = torch.randint(0, 10, (n,))
+
+        def step():
+            m.zero_grad()
+            F.cross_entropy(m(x).squeeze(), y).backward()
+        out(name, timeit(step, a.reps))
+
+
+if __name__ == "__main__":
+    main()

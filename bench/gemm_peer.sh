@@ -1,0 +1,9 @@
+#!/bin/sh
+# Side-by-side SGEMM benchmark against OpenBLAS (numpy), 1 and 2 threads.
+# Usage: bench/gemm_peer.sh [--threads 1,2] [--rounds 3] [--shapes square|project|all]
+set -eu
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/ltransfer" ./cmd/ltransfer
+exec /usr/bin/python3 bench/gemm_peer.py --bin "$tmp/ltransfer" "$@"

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ltransfer/ltransfer/kernels"
+)
+
+func init() {
+	register("bench", "measure kernel speed: bench gemm --m M --n N --k K [--trans NN|NT|TN|TT] [--threads T] [--json]", runBench)
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "gemm" {
+		return errors.New(`usage: ltransfer bench gemm --m M --n N --k K [--trans NN|NT|TN|TT] [--threads T] [--reps R] [--json]`)
+	}
+	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	m := fs.Int("m", 0, "rows of op(A) and C (required)")
+	n := fs.Int("n", 0, "columns of op(B) and C (required)")
+	k := fs.Int("k", 0, "columns of op(A), rows of op(B) (required)")
+	trans := fs.String("trans", "NN", "transposes of A and B: NN, NT, TN or TT")
+	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "worker threads")
+	reps := fs.Int("reps", 0, "timed runs after the warm-up (0: as many as fit in about a second, at least 5)")
+	asJSON := fs.Bool("json", false, `print one JSON line {"gflops":…, "path":…, "threads":…}`)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("gemm: unexpected argument %q", fs.Arg(0))
+	}
+	if *m < 1 || *n < 1 || *k < 1 {
+		return fmt.Errorf("gemm: --m, --n and --k must all be ≥ 1 (got m=%d n=%d k=%d)", *m, *n, *k)
+	}
+	if int64(*m)*int64(*k)+int64(*k)*int64(*n)+int64(*m)*int64(*n) > 1<<30 {
+		return fmt.Errorf("gemm: m=%d n=%d k=%d needs more than 4 GiB of operands", *m, *n, *k)
+	}
+	tr := strings.ToUpper(*trans)
+	if len(tr) != 2 || strings.Trim(tr, "NT") != "" {
+		return fmt.Errorf("gemm: --trans %q, want NN, NT, TN or TT", *trans)
+	}
+	if *threads < 1 {
+		return fmt.Errorf("gemm: --threads %d, want ≥ 1", *threads)
+	}
+	if *reps < 0 {
+		return fmt.Errorf("gemm: --reps %d, want ≥ 0", *reps)
+	}
+	e, err := kernels.New(kernels.WithThreads(*threads))
+	if err != nil {
+		return err
+	}
+	tA, tB := tr[0] == 'T', tr[1] == 'T'
+	lda, ldb := *k, *n
+	if tA {
+		lda = *m
+	}
+	if tB {
+		ldb = *k
+	}
+	r := rand.New(rand.NewSource(1))
+	rnd := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(r.Float64() - 0.5)
+		}
+		return x
+	}
+	a, b, c := rnd(*m**k), rnd(*k**n), rnd(*m**n)
+	call := func() time.Duration {
+		t0 := time.Now()
+		e.Sgemm(tA, tB, *m, *n, *k, 1, a, lda, b, ldb, 0, c, *n)
+		return time.Since(t0)
+	}
+	// Warm-up: page in the operands and the packing buffers, wake the workers.
+	first := call()
+	for w := first; w < 100*time.Millisecond && first < 20*time.Millisecond; w += call() {
+	}
+	nrep := *reps
+	if nrep == 0 {
+		nrep = max(5, min(1000, int(time.Second/max(first, time.Microsecond))))
+	}
+	times := make([]float64, nrep)
+	for i := range times {
+		times[i] = call().Seconds()
+	}
+	slices.Sort(times)
+	med := times[len(times)/2]
+	if len(times)%2 == 0 {
+		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
+	}
+	flops := 2 * float64(*m) * float64(*n) * float64(*k)
+	gf := flops / med / 1e9
+	if *asJSON {
+		out, _ := json.Marshal(struct {
+			GFLOPS  float64 `json:"gflops"`
+			Path    string  `json:"path"`
+			Threads int     `json:"threads"`
+		}{gf, e.Path().String(), e.Threads()})
+		fmt.Fprintln(stdout, string(out))
+		return nil
+	}
+	fmt.Fprintf(stdout, "sgemm %s m=%d n=%d k=%d path=%s threads=%d: median %.1f GFLOP/s (best %.1f, worst %.1f, %d runs of %.3f ms)\n",
+		tr, *m, *n, *k, e.Path(), e.Threads(), gf, flops/times[0]/1e9, flops/times[len(times)-1]/1e9, nrep, med*1e3)
+	return nil
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ltransfer/ltransfer/kernels"
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+func init() {
+	register("train", "train a model and record its trajectory (checkpoints + manifest)", runTrain)
+}
+
+// modelFlags are the flags that choose a model, shared by train, eval and grad.
+type modelFlags struct {
+	arch        string
+	width       int
+	widthFactor float64
+	depth       int
+	classes     int
+}
+
+func addModelFlags(fs *flag.FlagSet) *modelFlags {
+	m := &modelFlags{}
+	fs.StringVar(&m.arch, "model", "mlp", "architecture: "+strings.Join(nn.Archs(), ", "))
+	fs.IntVar(&m.width, "width", 0, "hidden width of MLPs (0: the architecture's default, 4096 for mlp; inferred from --params when given)")
+	fs.Float64Var(&m.widthFactor, "width-factor", 0, "channel multiplier of conv nets (0: 1)")
+	fs.IntVar(&m.depth, "depth", 0, "hidden layers of mlp-relu (0: default 1; inferred from --params when given)")
+	fs.IntVar(&m.classes, "classes", 0, "number of classes (0: the dataset's)")
+	return m
+}
+
+// config builds the model config; inputShape and classes come from the
+// data when known. A params file, when given, fills in an MLP's width and
+// depth if the flags leave them open.
+func (m *modelFlags) config(inputShape []int, classes int, params *nn.SafetensorsFile) nn.ModelConfig {
+	cfg := nn.ModelConfig{Width: m.width, WidthFactor: m.widthFactor, Depth: m.depth, InputShape: inputShape, NumClasses: classes}
+	if m.classes > 0 {
+		cfg.NumClasses = m.classes
+	}
+	if params != nil && strings.HasPrefix(m.arch, "mlp") {
+		if e := params.Get("linear1.weight"); e != nil && len(e.Shape) == 2 && cfg.Width == 0 {
+			cfg.Width = e.Shape[0]
+		}
+		if m.arch == "mlp-relu" && cfg.Depth == 0 {
+			d := 0
+			for params.Get(fmt.Sprintf("linear%d.weight", d+2)) != nil {
+				d++
+			}
+			cfg.Depth = d
+		}
+		if cfg.NumClasses == 0 {
+			for i := 2; ; i++ {
+				e := params.Get(fmt.Sprintf("linear%d.weight", i))
+				if e == nil {
+					break
+				}
+				if params.Get(fmt.Sprintf("linear%d.weight", i+1)) == nil && len(e.Shape) == 2 {
+					cfg.NumClasses = e.Shape[0]
+				}
+			}
+		}
+	}
+	return cfg
+}
+
+// dataFlags choose a dataset.
+type dataFlags struct {
+	name      string
+	path      string
+	valFrac   float64
+	splitSeed int64
+	noAugment bool
+	limit     int
+}
+
+func addDataFlags(fs *flag.FlagSet) *dataFlags {
+	d := &dataFlags{}
+	fs.StringVar(&d.name, "dataset", "mnist", "dataset: mnist, fashion-mnist, cifar10 or imagefolder")
+	fs.StringVar(&d.path, "data", "", "where the dataset's files are (default: "+nn.EnvMNIST+", the GoMNIST module cache, /usr/share/datasets/fashion-mnist, "+nn.EnvCIFAR10+" or ../shared/data/cifar10-jpeg.tar); cifar10: a folder of binary batches or the JPEG tar; imagefolder: root/<class>/*.jpg|png folder or .tar")
+	fs.Float64Var(&d.valFrac, "val-fraction", 0.1, "fraction of the training set held out for validation (the paper: 0.1)")
+	fs.Int64Var(&d.splitSeed, "split-seed", 0, "seed of the train/validation split (shared by runs with different --seed)")
+	fs.BoolVar(&d.noAugment, "no-augment", false, "turn off CIFAR-10 training augmentation (pad-4 crop, flip)")
+	fs.IntVar(&d.limit, "limit", 0, "use only the first N training and test samples (quick runs)")
+	return d
+}
+
+func (d *dataFlags) load() (*nn.Data, error) {
+	vf := d.valFrac
+	if vf == 0 {
+		vf = -1
+	}
+	return nn.LoadData(nn.DataConfig{Name: d.name, Path: d.path, ValFraction: vf, SplitSeed: d.splitSeed, NoAugment: d.noAugment, Limit: d.limit})
+}
+
+func engineFor(threads int) (*kernels.Engine, error) {
+	if threads < 0 {
+		return nil, fmt.Errorf("--threads %d, want ≥ 0", threads)
+	}
+	if threads == 0 {
+		return kernels.Default(), nil
+	}
+	return kernels.New(kernels.WithThreads(threads))
+}
+
+// signalContext is cancelled on SIGINT/SIGTERM, so long commands stop
+// cleanly (a training run stays resumable).
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func parseInts(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a comma-separated list of integers", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: ltransfer %s\n\nflags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; -h is not an error (returns done=true).
+func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return true, err
+	}
+	if fs.NArg() > 0 {
+		return true, fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	return false, nil
+}
+
+func runTrain(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("train", stderr, "train --model mlp --width 4096 --dataset mnist --epochs 10 --lr 0.01 --batch 128 --seed 101 --out DIR")
+	mf := addModelFlags(fs)
+	df := addDataFlags(fs)
+	epochs := fs.Int("epochs", 10, "training epochs")
+	batch := fs.Int("batch", 128, "mini-batch size")
+	seed := fs.Int64("seed", 1, "seed of the initialisation, shuffling and augmentation")
+	optName := fs.String("optimizer", "sgd", "optimiser: sgd or adamw")
+	lr := fs.Float64("lr", 0.01, "learning rate")
+	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
+	wd := fs.Float64("wd", -1, "weight decay (default: 0 for sgd, 0.01 for adamw, as PyTorch)")
+	nesterov := fs.Bool("nesterov", false, "Nesterov momentum (SGD)")
+	sched := fs.String("schedule", "constant", "LR schedule: constant, cosine or multistep")
+	warmup := fs.Int("warmup", 0, "linear LR warm-up steps")
+	milestones := fs.String("milestones", "", "multistep: comma-separated epochs at which the LR is multiplied by --gamma")
+	gamma := fs.Float64("gamma", 0.1, "multistep LR factor")
+	out := fs.String("out", "", "trajectory folder to write (required)")
+	every := fs.Int("checkpoint-every", 0, "checkpoint every N steps (0: every epoch)")
+	extra := fs.String("checkpoint-steps", "", "extra checkpoints after these steps, comma-separated (e.g. 10,50,100,200)")
+	resume := fs.Bool("resume", false, "continue an interrupted run in --out")
+	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
+	noTest := fs.Bool("no-test", false, "skip the final test-set evaluation")
+	asJSON := fs.Bool("json", false, "print the summary as one JSON line")
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("--out DIR is required (the trajectory folder)")
+	}
+	ms, err := parseInts(*milestones)
+	if err != nil {
+		return fmt.Errorf("--milestones: %w", err)
+	}
+	extraSteps, err := parseInts(*extra)
+	if err != nil {
+		return fmt.Errorf("--checkpoint-steps: %w", err)
+	}
+	oc := nn.OptimConfig{Name: strings.ToLower(*optName), LR: *lr, WeightDecay: *wd}
+	switch oc.Name {
+	case "sgd":
+		oc.Momentum, oc.Nesterov = *momentum, *nesterov
+		if oc.WeightDecay < 0 {
+			oc.WeightDecay = 0
+		}
+	case "adamw":
+		if oc.WeightDecay < 0 {
+			oc.WeightDecay = 0.01
+		}
+	default:
+		return fmt.Errorf("--optimizer %q: want sgd or adamw", *optName)
+	}
+	sc := nn.ScheduleConfig{Name: strings.ToLower(*sched), WarmupSteps: *warmup, Milestones: ms}
+	if sc.Name == "multistep" {
+		sc.Gamma = *gamma
+	}
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	e, err := engineFor(*threads)
+	if err != nil {
+		return err
+	}
+	data, err := df.load()
+	if err != nil {
+		return err
+	}
+	mcfg := mf.config(data.SampleShape, len(data.Classes), nil)
+	model, err := nn.NewModel(mf.arch, mcfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+
+	fmt.Fprintf(stderr, "train %s on %s (%s): %d train / %d val samples, %d epochs, batch %d, %s lr %g, %d threads, kernels %s\n",
+		model.Arch(), data.Name, data.Source, data.Train.Len(), valLen(data), *epochs, *batch, oc.Name, oc.LR, e.Threads(), e.Path())
+	var bar *progress
+	var epochBar int = -1
+	cfg := nn.TrainConfig{
+		ModelConfig: mcfg, Dataset: data.Name, DataPath: df.path, Epochs: *epochs, BatchSize: *batch, Seed: *seed,
+		Optim: oc, Schedule: sc, CheckpointEvery: *every, ExtraCheckpoints: extraSteps, Out: *out, Resume: *resume,
+		Progress: func(tp nn.TrainProgress) {
+			switch tp.Phase {
+			case "train":
+				if tp.Epoch != epochBar {
+					bar.Finish()
+					epochBar = tp.Epoch
+					bar = newProgress(stderr, fmt.Sprintf("epoch %d/%d", tp.Epoch+1, tp.Epochs), int64(tp.StepsPerEpoch))
+				}
+				bar.Set(int64(tp.Step-tp.Epoch*tp.StepsPerEpoch), fmt.Sprintf("loss %.4f acc %.2f%%", tp.Loss, 100*tp.Acc))
+			case "checkpoint":
+				c := tp.Checkpoint
+				msg := fmt.Sprintf("checkpoint %d: epoch %.3g step %d", c.Index, c.Epoch, c.Step)
+				if c.TrainAcc != nil {
+					msg += fmt.Sprintf(" train acc %.2f%% loss %.4f", 100**c.TrainAcc, *c.TrainLoss)
+				}
+				if c.ValAcc != nil {
+					msg += fmt.Sprintf(" val acc %.2f%% loss %.4f", 100**c.ValAcc, *c.ValLoss)
+				}
+				if bar != nil && !bar.done {
+					bar.Log("%s", msg)
+				} else {
+					fmt.Fprintln(stderr, msg)
+				}
+			}
+		},
+	}
+	res, err := nn.Train(ctx, e, model, data, cfg)
+	bar.Finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; the trajectory in %s is resumable with --resume", *out)
+		}
+		return err
+	}
+	sum := trainSummary{Model: model.Arch(), Dataset: data.Name, Out: *out, Epochs: *epochs, Checkpoints: len(res.Checkpoints), EpochSeconds: res.EpochSeconds}
+	if n := len(res.Checkpoints); n > 0 && res.Checkpoints[n-1].ValAcc != nil {
+		sum.ValAcc = res.Checkpoints[n-1].ValAcc
+	}
+	if !*noTest && data.Test != nil && data.Test.Len() > 0 {
+		tb := newProgress(stderr, "test", int64(data.Test.Len()))
+		ev, err := nn.Evaluate(ctx, e, model, res.Params, data.Test, func(done, total int) { tb.Set(int64(done), "") })
+		tb.Finish()
+		if err != nil {
+			return err
+		}
+		sum.TestAcc, sum.TestLoss = &ev.Accuracy, &ev.Loss
+		res.Manifest.TestAcc, res.Manifest.TestLoss = &ev.Accuracy, &ev.Loss
+		if err := nn.WriteManifest(*out, res.Manifest); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(sum)
+	}
+	fmt.Fprintf(stdout, "trained %s on %s: %d checkpoints in %s", sum.Model, sum.Dataset, sum.Checkpoints, sum.Out)
+	if sum.ValAcc != nil {
+		fmt.Fprintf(stdout, ", val acc %.2f%%", 100**sum.ValAcc)
+	}
+	if sum.TestAcc != nil {
+		fmt.Fprintf(stdout, ", test acc %.2f%% (loss %.4f)", 100**sum.TestAcc, *sum.TestLoss)
+	}
+	if len(sum.EpochSeconds) > 0 {
+		var t float64
+		for _, s := range sum.EpochSeconds {
+			t += s
+		}
+		fmt.Fprintf(stdout, ", %.2f s/epoch", t/float64(len(sum.EpochSeconds)))
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+type trainSummary struct {
+	Model        string    `json:"model"`
+	Dataset      string    `json:"dataset"`
+	Out          string    `json:"out"`
+	Epochs       int       `json:"epochs"`
+	Checkpoints  int       `json:"checkpoints"`
+	ValAcc       *float64  `json:"val_acc,omitempty"`
+	TestAcc      *float64  `json:"test_acc,omitempty"`
+	TestLoss     *float64  `json:"test_loss,omitempty"`
+	EpochSeconds []float64 `json:"epoch_seconds"`
+}
+
+func valLen(d *nn.Data) int {
+	if d.Val == nil {
+		return 0
+	}
+	return d.Val.Len()
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ltransfer/ltransfer/kernels"
+	"github.com/ltransfer/ltransfer/nn"
+	"github.com/ltransfer/ltransfer/transfer"
+)
+
+func init() {
+	register("transfer", "transfer a source trajectory onto a new initialisation (gmt, fgmt, naive, oracle)", runTransfer)
+}
+
+// transferJob is one transfer as the CLI runs it (transfer and demo).
+type transferJob struct {
+	model     nn.Model
+	mcfg      nn.ModelConfig
+	spec      *transfer.Spec
+	source    transfer.Trajectory
+	tgtInit   *nn.ParamSet
+	tgtStart  *nn.ParamSet // oracle
+	tgtFinal  *nn.ParamSet // oracle
+	data      *nn.Data
+	method    transfer.Method
+	gmBatches int
+	batch     int
+	seed      uint64
+	normalize bool
+	e         *kernels.Engine
+	// out, when set, receives the transferred trajectory, permutations,
+	// manifest.json and report.json; every file is written atomically and
+	// report.json last, so its presence marks a complete transfer.
+	out      string
+	dataset  string
+	dataPath string
+	stderr   io.Writer
+	label    string
+}
+
+func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
+	if j.out != "" {
+		if err := os.MkdirAll(j.out, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	T := j.source.Len() - 1
+	label := j.label
+	if label == "" {
+		label = string(j.method)
+	}
+	bar := newProgress(j.stderr, "transfer "+label, int64(T))
+	var records []nn.CheckpointRecord
+	opts := transfer.Options{
+		Method: j.method, Spec: j.spec, Source: j.source,
+		NewModel:   func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
+		TargetInit: j.tgtInit, TargetStart: j.tgtStart, TargetFinal: j.tgtFinal,
+		Train: j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, BatchSize: j.batch,
+		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize}, Engine: j.e, KeepBest: true,
+		Progress: func(p transfer.Progress) {
+			if p.Phase != "step" {
+				bar.Set(int64(p.Step-1), fmt.Sprintf("step %d/%d: %s", p.Step, p.Steps, p.Phase))
+			}
+		},
+		OnStep: func(s int, p *nn.ParamSet, perms transfer.Perms) error {
+			rec := nn.CheckpointRecord{Index: s, File: nn.CheckpointFile(s), Epoch: float64(s), Step: s}
+			records = append(records, rec)
+			if j.out == "" {
+				return nil
+			}
+			if err := nn.SaveCheckpoint(filepath.Join(j.out, rec.File), j.model, p, map[string]string{"method": string(j.method), "step": fmt.Sprint(s)}); err != nil {
+				return err
+			}
+			return transfer.SavePerms(filepath.Join(j.out, fmt.Sprintf("perms-%04d.json", s)), perms)
+		},
+	}
+	if j.data.Val == nil || j.data.Val.Len() == 0 {
+		opts.Val = j.data.Test // no validation split: report test accuracy
+	}
+	rep, err := transfer.Run(ctx, opts)
+	if err != nil {
+		bar.Finish()
+		return nil, err
+	}
+	bar.Set(int64(T), fmt.Sprintf("best val acc %.2f%% at step %d", 100*rep.BestValAcc, rep.BestStep))
+	bar.Finish()
+	if j.out == "" {
+		return rep, nil
+	}
+	for i := range records {
+		acc := rep.Steps[i].ValAcc
+		records[i].ValAcc = &acc
+	}
+	man := &nn.Manifest{Format: nn.ManifestFormat, Model: j.model.Arch(), ModelConfig: j.mcfg, Width: j.mcfg.Width,
+		Dataset: j.dataset, DataPath: j.dataPath, Checkpoints: records, Complete: true}
+	if err := nn.WriteManifest(j.out, man); err != nil {
+		return nil, err
+	}
+	if err := nn.SaveCheckpoint(filepath.Join(j.out, "best.safetensors"), j.model, rep.BestParams, map[string]string{"method": string(j.method), "step": fmt.Sprint(rep.BestStep)}); err != nil {
+		return nil, err
+	}
+	if err := transfer.SavePerms(filepath.Join(j.out, "perms.json"), rep.Perms); err != nil {
+		return nil, err
+	}
+	if err := writeJSONAtomic(filepath.Join(j.out, "report.json"), rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	return nn.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err })
+}
+
+// readReport reads a report.json written by a finished transfer.
+func readReport(path string) (*transfer.Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r transfer.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &r, nil
+}
+
+// loadParams reads a checkpoint file, or checkpoint `which` (0: first, -1:
+// last) of a trajectory folder.
+func loadParams(path string, m nn.Model, which int) (*nn.ParamSet, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nn.LoadCheckpoint(path, m)
+	}
+	tr, err := nn.OpenTrajectory(path, m)
+	if err != nil {
+		return nil, err
+	}
+	if which < 0 {
+		which = tr.Len() - 1
+	}
+	return tr.At(which)
+}
+
+// sourceTrajectory is the linear path from a recorded trajectory's first
+// to its last checkpoint with T steps, or the recorded checkpoints.
+func sourceTrajectory(tr *nn.RecordedTrajectory, kind string, T int, sched string) (transfer.Trajectory, error) {
+	switch kind {
+	case "linear":
+		s, err := transfer.ParseSchedule(sched)
+		if err != nil {
+			return nil, err
+		}
+		a, err := tr.At(0)
+		if err != nil {
+			return nil, err
+		}
+		b, err := tr.At(tr.Len() - 1)
+		if err != nil {
+			return nil, err
+		}
+		return transfer.Linear(a, b, T, s)
+	case "recorded":
+		if tr.Len() < 2 {
+			return nil, fmt.Errorf("trajectory %q has %d checkpoint(s), need ≥ 2", tr.Dir, tr.Len())
+		}
+		return transfer.FuncTrajectory{N: tr.Len(), Load: tr.At}, nil
+	}
+	return nil, fmt.Errorf("--trajectory %q: want linear or recorded", kind)
+}
+
+func runTransfer(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("transfer", stderr, "transfer --source DIR --target-init FILE --method gmt|fgmt|naive|oracle [--target DIR] --steps 10 --schedule cosine --gm-batches 1 [--dataset NAME] --out DIR")
+	source := fs.String("source", "", "source trajectory folder (written by ltransfer train; required)")
+	targetInit := fs.String("target-init", "", "target initialisation: a checkpoint file, or a trajectory folder (its first checkpoint) (required)")
+	target := fs.String("target", "", "oracle: the trained target, a trajectory folder (first and last checkpoints) or a checkpoint file (its final point, started from --target-init)")
+	method := fs.String("method", "gmt", "transfer method: gmt, fgmt, naive or oracle")
+	steps := fs.Int("steps", 10, "points T of the linear trajectory (the paper: 10 on MNIST, 30 on CIFAR-10)")
+	sched := fs.String("schedule", "cosine", "spacing of the linear trajectory: cosine or uniform")
+	kind := fs.String("trajectory", "linear", "source trajectory: linear (first to last checkpoint, --steps points) or recorded (every checkpoint)")
+	gm := fs.Int("gm-batches", 1, "mini-batches per gradient pair")
+	batch := fs.Int("batch", 128, "gradient mini-batch size")
+	dataset := fs.String("dataset", "", "dataset for gradients and validation (default: the source manifest's)")
+	dataPath := fs.String("data", "", "where the dataset's files are (default: the source manifest's, then the dataset's default places)")
+	limit := fs.Int("limit", 0, "use only the first N training and test samples (quick runs)")
+	specFile := fs.String("spec", "", "JSON permutation spec (default: the built-in spec of the model)")
+	seed := fs.Uint64("seed", 1, "seed of the gradient batches and the matching order")
+	normalize := fs.Bool("normalize", false, "normalise each gradient pair in the matching objective")
+	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
+	out := fs.String("out", "", "output folder (required; must not hold a finished transfer unless --force)")
+	force := fs.Bool("force", false, "overwrite a finished transfer in --out")
+	asJSON := fs.Bool("json", false, "print report.json to stdout instead of a table")
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	switch {
+	case *source == "":
+		return errors.New("--source DIR is required (a trajectory folder written by ltransfer train)")
+	case *targetInit == "":
+		return errors.New("--target-init FILE is required")
+	case *out == "":
+		return errors.New("--out DIR is required")
+	case *steps < 1:
+		return fmt.Errorf("--steps %d, want ≥ 1", *steps)
+	case *gm < 1 || *batch < 1:
+		return fmt.Errorf("--gm-batches %d and --batch %d must be ≥ 1", *gm, *batch)
+	}
+	m, err := transfer.ParseMethod(*method)
+	if err != nil {
+		return err
+	}
+	if m == transfer.Oracle && *target == "" {
+		return errors.New("--method oracle needs --target (the trained target)")
+	}
+	if _, err := os.Stat(filepath.Join(*out, "report.json")); err == nil && !*force {
+		return fmt.Errorf("%s already holds a finished transfer (report.json); use --force to overwrite", *out)
+	}
+	e, err := engineFor(*threads)
+	if err != nil {
+		return err
+	}
+	tr, err := nn.OpenTrajectory(*source, nil)
+	if err != nil {
+		return err
+	}
+	model := tr.Model()
+	man := tr.Manifest
+	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, batch: *batch, seed: *seed,
+		normalize: *normalize, e: e, out: *out, stderr: stderr}
+	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {
+		return err
+	}
+	if *specFile != "" {
+		if j.spec, err = transfer.LoadSpec(*specFile); err != nil {
+			return err
+		}
+	}
+	if j.tgtInit, err = loadParams(*targetInit, model, 0); err != nil {
+		return fmt.Errorf("--target-init: %w", err)
+	}
+	if m == transfer.Oracle {
+		if j.tgtFinal, err = loadParams(*target, model, -1); err != nil {
+			return fmt.Errorf("--target: %w", err)
+		}
+		if st, _ := os.Stat(*target); st != nil && st.IsDir() {
+			if j.tgtStart, err = loadParams(*target, model, 0); err != nil {
+				return fmt.Errorf("--target: %w", err)
+			}
+		}
+	}
+	j.dataset, j.dataPath = man.Dataset, man.DataPath
+	if *dataset != "" {
+		j.dataset, j.dataPath = *dataset, ""
+	}
+	if *dataPath != "" {
+		j.dataPath = *dataPath
+	}
+	if j.data, err = nn.LoadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: true, Limit: *limit}); err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	fmt.Fprintf(stderr, "transfer %s: %s %s → %s, %d steps, %d threads, kernels %s\n", m, model.Arch(), *source, *targetInit, j.source.Len()-1, e.Threads(), e.Path())
+	rep, err := j.run(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; rerun the same command to start the transfer again")
+		}
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rep)
+	}
+	printReport(stdout, rep)
+	fmt.Fprintf(stdout, "wrote %s (trajectory, perms.json, best.safetensors, report.json)\n", *out)
+	return nil
+}
+
+func printReport(w io.Writer, rep *transfer.Report) {
+	fmt.Fprintf(w, "%-6s %-9s %s\n", "step", "val acc", "objective")
+	for _, s := range rep.Steps {
+		fmt.Fprintf(w, "%-6d %7.2f%%  %.6g\n", s.Step, 100*s.ValAcc, s.Objective)
+	}
+	t := rep.Timings
+	fmt.Fprintf(w, "%s: best val acc %.2f%% at step %d; %.2f s (gradients %.2f, cost matrices %.2f, LAP %.2f in %d calls, eval %.2f)\n",
+		strings.ToUpper(string(rep.Method)), 100*rep.BestValAcc, rep.BestStep, t.Total, t.Gradients, t.CostMatrices, t.LAP, rep.LAPCalls, t.Eval)
+}

@@ -1,0 +1,359 @@
+// Command gemm generates the SGEMM micro-kernels of package asm
+// (asm/gemm_amd64.s and asm/gemm_amd64_stubs.go).
+//
+// A micro-kernel multiplies a packed MR×k panel of A by a packed k×NR panel
+// of B, keeping the MR×NR product in vector registers (rows of C along the
+// vector lanes), and then writes alpha·AB + beta·C into at most mr rows and nr
+// columns of C. Package kernels packs the panels and walks the cache blocks.
+// Run it through `go generate ./asm/` (see asm/gemm.go), never by hand.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// kernel describes one generated micro-kernel.
+type kernel struct {
+	isa    string // AVX2 or AVX512
+	mr     int    // rows of the register tile
+	nvec   int    // vectors per row of the register tile
+	lanes  int    // float32 lanes per vector
+	vec    func() reg.VecVirtual
+	masked bool // columns nr < NR handled with AVX-512 masks
+	unroll int  // k iterations per loop trip
+}
+
+func (k kernel) nr() int      { return k.nvec * k.lanes }
+func (k kernel) name() string { return fmt.Sprintf("SgemmKernel%dx%d%s", k.mr, k.nr(), k.isa) }
+func (k kernel) twin() string { return fmt.Sprintf("SgemmKernel%dx%dGeneric", k.mr, k.nr()) }
+func (k kernel) bytesA() int  { return 4 * k.mr }
+func (k kernel) bytesB() int  { return 4 * k.nr() }
+func (k kernel) nrNote() string {
+	if k.masked {
+		return fmt.Sprintf("1 ≤ nr ≤ %d", k.nr())
+	}
+	return fmt.Sprintf("nr = %d", k.nr())
+}
+
+var kernels = []kernel{
+	// Zen 4 runs one 512-bit FMA per cycle with latency 4: 24 independent
+	// accumulators hide it, and per k step the 24 FMAs need 2 vector loads of
+	// B and 12 broadcasts of A, well within the two load ports.
+	{isa: "AVX512", mr: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4},
+	// 16 ymm registers: 12 accumulators, 2 for B, 2 for broadcasts.
+	{isa: "AVX2", mr: 6, nvec: 2, lanes: 8, vec: YMM, masked: false, unroll: 4},
+}
+
+func main() {
+	ConstraintExpr("amd64,!purego")
+	for _, k := range kernels {
+		gen(k)
+	}
+	genNarrow(false)
+	genNarrow(true)
+	Generate()
+}
+
+func gen(kn kernel) {
+	TEXT(kn.name(), NOSPLIT, "func(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int)")
+	Doc(
+		fmt.Sprintf("%s is the micro-kernel of %s computed with %s; see the twin", kn.name(), kn.twin(), kn.isa),
+		fmt.Sprintf("%s for the reference loop. Preconditions: k ≥ 1, len(a) ≥ %d·k,", kn.twin(), kn.mr),
+		fmt.Sprintf("len(b) ≥ %d·k, 1 ≤ mr ≤ %d, %s, len(c) ≥ (mr−1)·ldc + nr.", kn.nr(), kn.mr, kn.nrNote()),
+	)
+	kk := Load(Param("k"), GP64())
+	pa := Load(Param("a").Base(), GP64())
+	pb := Load(Param("b").Base(), GP64())
+
+	Comment("Prefetch the C tile: its rows are far apart and the k loop hides the latency.")
+	{
+		pc := Load(Param("c").Base(), GP64())
+		ldc := Load(Param("ldc"), GP64())
+		SHLQ(Imm(2), ldc)
+		for i := 0; i < kn.mr; i++ {
+			for off := 0; off < kn.bytesB(); off += 64 {
+				PREFETCHT0(Mem{Base: pc, Disp: off})
+			}
+			if i+1 < kn.mr {
+				ADDQ(ldc, pc)
+			}
+		}
+	}
+
+	acc := make([][]reg.VecVirtual, kn.mr)
+	Comment("Zero the accumulators.")
+	for i := range acc {
+		acc[i] = make([]reg.VecVirtual, kn.nvec)
+		for j := range acc[i] {
+			acc[i][j] = kn.vec()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	bv := make([]reg.VecVirtual, kn.nvec)
+	for j := range bv {
+		bv[j] = kn.vec()
+	}
+	step := func(u int) {
+		for j := range bv {
+			VMOVUPS(Mem{Base: pb, Disp: u*kn.bytesB() + j*4*kn.lanes}, bv[j])
+		}
+		if u%2 == 0 {
+			// The A panel streams from L2; fetch about 8 steps ahead.
+			PREFETCHT0(Mem{Base: pa, Disp: u*kn.bytesA() + 8*kn.bytesA()})
+		}
+		for i := 0; i < kn.mr; i++ {
+			t := kn.vec()
+			VBROADCASTSS(Mem{Base: pa, Disp: u*kn.bytesA() + 4*i}, t)
+			for j := range bv {
+				VFMADD231PS(bv[j], t, acc[i][j])
+			}
+		}
+	}
+
+	Comment(fmt.Sprintf("acc += A[:, p]·B[p, :], %d steps of p per trip.", kn.unroll))
+	Label("unrolled")
+	CMPQ(kk, Imm(uint64(kn.unroll)))
+	JL(LabelRef("single"))
+	for u := 0; u < kn.unroll; u++ {
+		step(u)
+	}
+	ADDQ(U32(kn.unroll*kn.bytesA()), pa)
+	ADDQ(U32(kn.unroll*kn.bytesB()), pb)
+	SUBQ(Imm(uint64(kn.unroll)), kk)
+	JMP(LabelRef("unrolled"))
+	Label("single")
+	TESTQ(kk, kk)
+	JZ(LabelRef("update"))
+	step(0)
+	ADDQ(U32(kn.bytesA()), pa)
+	ADDQ(U32(kn.bytesB()), pb)
+	DECQ(kk)
+	JMP(LabelRef("single"))
+
+	Label("update")
+	Comment("C = alpha·acc + beta·C on rows < mr (C is not read when beta = 0).")
+	pc := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+	mr := Load(Param("mr"), GP64())
+	alpha, beta := kn.vec(), kn.vec()
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	VBROADCASTSS(paramAddr("beta"), beta)
+	var masks []reg.Register
+	if kn.masked {
+		nr := GP64()
+		Load(Param("nr"), nr)
+		bits := GP32()
+		MOVL(U32(0xffffffff), bits)
+		BZHIL(nr.As32(), bits, bits)
+		for j := 0; j < kn.nvec; j++ {
+			m := K()
+			KMOVW(bits, m)
+			masks = append(masks, m)
+			if j+1 < kn.nvec {
+				SHRL(Imm(uint64(kn.lanes)), bits)
+			}
+		}
+	}
+	// beta = ±0 takes the path that never reads C; NaN is not zero.
+	betaBits := GP32()
+	MOVL(paramAddr("beta"), betaBits)
+	ANDL(U32(0x7fffffff), betaBits)
+	JNZ(LabelRef("general"))
+
+	rows := func(label string, store func(i, j int, m Mem)) {
+		for i := 0; i < kn.mr; i++ {
+			if i > 0 {
+				CMPQ(mr, Imm(uint64(i)))
+				JLE(LabelRef(label))
+				ADDQ(ldc, pc)
+			}
+			for j := 0; j < kn.nvec; j++ {
+				store(i, j, Mem{Base: pc, Disp: j * 4 * kn.lanes})
+			}
+		}
+	}
+	put := func(v reg.VecVirtual, j int, m Mem) {
+		if kn.masked {
+			VMOVUPS(v, masks[j], m)
+		} else {
+			VMOVUPS(v, m)
+		}
+	}
+	rows("done", func(i, j int, m Mem) {
+		VMULPS(alpha, acc[i][j], acc[i][j])
+		put(acc[i][j], j, m)
+	})
+	JMP(LabelRef("done"))
+
+	Label("general")
+	rows("done", func(i, j int, m Mem) {
+		t := kn.vec()
+		if kn.masked {
+			VMOVUPS_Z(m, masks[j], t)
+		} else {
+			VMOVUPS(m, t)
+		}
+		VMULPS(beta, t, t)
+		VFMADD231PS(alpha, acc[i][j], t)
+		put(t, j, m)
+	})
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// paramAddr is the frame address of a scalar parameter, for instructions
+// that read it straight from memory.
+func paramAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}
+
+// genNarrow emits the AVX-512 kernel for C with at most 16 columns (the
+// classifier layer, n = 10): 16 rows of C, one zmm each, A read in place
+// (no packing: with so few columns packing A would cost more than the
+// product), B read in place one masked row per step.
+//
+// transA = false: A rows at stride lda, op(A)[i][p] = a[i·lda+p].
+// transA = true:  op(A)[i][p] = a[p·lda+i], 16 consecutive floats per step.
+func genNarrow(transA bool) {
+	suffix, twin, pre := "N", "SgemmKernelNarrowNGeneric", "len(a) ≥ 15·lda + k"
+	if transA {
+		suffix, twin, pre = "T", "SgemmKernelNarrowTGeneric", "len(a) ≥ (k−1)·lda + 16"
+	}
+	name := "SgemmKernelNarrow" + suffix + "AVX512"
+	TEXT(name, NOSPLIT, "func(k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc, mr, nr int)")
+	Doc(
+		fmt.Sprintf("%s is %s computed with AVX-512; see the twin for the", name, twin),
+		fmt.Sprintf("reference loop. Preconditions: k ≥ 1, %s, len(b) ≥ (k−1)·ldb + nr,", pre),
+		"1 ≤ mr ≤ 16, 1 ≤ nr ≤ 16, len(c) ≥ (mr−1)·ldc + nr.",
+	)
+	kk := Load(Param("k"), GP64())
+	pa := Load(Param("a").Base(), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(Imm(2), lda)
+	pb := Load(Param("b").Base(), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(Imm(2), ldb)
+	nr := GP64()
+	Load(Param("nr"), nr)
+	bits := GP32()
+	MOVL(U32(0xffff), bits)
+	BZHIL(nr.As32(), bits, bits)
+	mask := K()
+	KMOVW(bits, mask)
+
+	acc := make([]reg.VecVirtual, 16)
+	for i := range acc {
+		acc[i] = ZMM()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	bv := ZMM()
+	if transA {
+		Comment("acc[i] += a[p·lda+i]·B[p, :]; the 16 broadcasts come from one cache line pair.")
+		Label("loop")
+		VMOVUPS_Z(Mem{Base: pb}, mask, bv)
+		for i := 0; i < 16; i++ {
+			VFMADD231PS_BCST(Mem{Base: pa, Disp: 4 * i}, bv, acc[i])
+		}
+		ADDQ(lda, pa)
+		ADDQ(ldb, pb)
+		DECQ(kk)
+		JNZ(LabelRef("loop"))
+	} else {
+		Comment("Rows 4g..4g+3 of A are addressed from base g as (g), (g)(lda*1), (g)(lda*2), (g)(lda3*1).")
+		lda3 := GP64()
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+		bases := []reg.GPVirtual{GP64(), GP64(), GP64(), GP64()}
+		MOVQ(pa, bases[0])
+		for g := 1; g < 4; g++ {
+			LEAQ(Mem{Base: bases[g-1], Index: lda, Scale: 4}, bases[g])
+		}
+		row := func(i, disp int) Mem {
+			g, j := i/4, i%4
+			switch j {
+			case 0:
+				return Mem{Base: bases[g], Disp: disp}
+			case 3:
+				return Mem{Base: bases[g], Index: lda3, Scale: 1, Disp: disp}
+			}
+			return Mem{Base: bases[g], Index: lda, Scale: uint8(j), Disp: disp}
+		}
+		step := func(u int) {
+			VMOVUPS_Z(Mem{Base: pb}, mask, bv)
+			for i := 0; i < 16; i++ {
+				VFMADD231PS_BCST(row(i, 4*u), bv, acc[i])
+			}
+			ADDQ(ldb, pb)
+		}
+		Comment("acc[i] += a[i·lda+p]·B[p, :], four steps of p per trip.")
+		Label("unrolled")
+		CMPQ(kk, Imm(4))
+		JL(LabelRef("single"))
+		for u := 0; u < 4; u++ {
+			step(u)
+		}
+		for _, b := range bases {
+			ADDQ(Imm(16), b)
+		}
+		SUBQ(Imm(4), kk)
+		JMP(LabelRef("unrolled"))
+		Label("single")
+		TESTQ(kk, kk)
+		JZ(LabelRef("update"))
+		step(0)
+		for _, b := range bases {
+			ADDQ(Imm(4), b)
+		}
+		DECQ(kk)
+		JMP(LabelRef("single"))
+		Label("update")
+	}
+
+	Comment("C = alpha·acc + beta·C on rows < mr, columns < nr.")
+	pc := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+	mr := Load(Param("mr"), GP64())
+	alpha, beta := ZMM(), ZMM()
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	VBROADCASTSS(paramAddr("beta"), beta)
+	betaBits := GP32()
+	MOVL(paramAddr("beta"), betaBits)
+	ANDL(U32(0x7fffffff), betaBits)
+	JNZ(LabelRef("general"))
+	for i := 0; i < 16; i++ {
+		if i > 0 {
+			CMPQ(mr, Imm(uint64(i)))
+			JLE(LabelRef("done"))
+			ADDQ(ldc, pc)
+		}
+		VMULPS(alpha, acc[i], acc[i])
+		VMOVUPS(acc[i], mask, Mem{Base: pc})
+	}
+	JMP(LabelRef("done"))
+	Label("general")
+	for i := 0; i < 16; i++ {
+		if i > 0 {
+			CMPQ(mr, Imm(uint64(i)))
+			JLE(LabelRef("done"))
+			ADDQ(ldc, pc)
+		}
+		t := ZMM()
+		VMOVUPS_Z(Mem{Base: pc}, mask, t)
+		VMULPS(beta, t, t)
+		VFMADD231PS(alpha, acc[i], t)
+		VMOVUPS(t, mask, Mem{Base: pc})
+	}
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

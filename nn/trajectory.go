@@ -1,0 +1,244 @@
+package nn
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ManifestFormat identifies a trajectory folder's manifest.json.
+const ManifestFormat = "ltransfer-trajectory/1"
+
+// Manifest describes a recorded trajectory folder: the run's configuration
+// and one record per checkpoint file, in trajectory order.
+type Manifest struct {
+	Format      string         `json:"format"`
+	Model       string         `json:"model"`
+	ModelConfig ModelConfig    `json:"model_config"`
+	Width       int            `json:"width,omitempty"`
+	Dataset     string         `json:"dataset"`
+	DataPath    string         `json:"data_path,omitempty"`
+	Seed        int64          `json:"seed"`
+	Optimizer   OptimConfig    `json:"optimizer"`
+	Schedule    ScheduleConfig `json:"schedule"`
+	Epochs      int            `json:"epochs"`
+	BatchSize   int            `json:"batch_size"`
+	// StepsPerEpoch and TotalSteps count optimiser steps.
+	StepsPerEpoch int `json:"steps_per_epoch"`
+	TotalSteps    int `json:"total_steps"`
+	// CheckpointEvery is the step interval between checkpoints (0: every
+	// epoch).
+	CheckpointEvery int                `json:"checkpoint_every,omitempty"`
+	TrainSamples    int                `json:"train_samples"`
+	ValSamples      int                `json:"val_samples"`
+	Checkpoints     []CheckpointRecord `json:"checkpoints"`
+	// EpochSeconds is the wall time of each finished epoch, including the
+	// validation pass and checkpoint writing.
+	EpochSeconds []float64 `json:"epoch_seconds,omitempty"`
+	Complete     bool      `json:"complete"`
+	// TestAcc and TestLoss are the final model's, when evaluated.
+	TestAcc  *float64 `json:"test_acc,omitempty"`
+	TestLoss *float64 `json:"test_loss,omitempty"`
+}
+
+// CheckpointRecord is one checkpoint of a trajectory. Accuracies are
+// fractions in [0, 1]; train figures are running means over the steps
+// since the previous checkpoint (absent for the initialisation).
+type CheckpointRecord struct {
+	Index     int      `json:"index"`
+	File      string   `json:"file"`
+	Epoch     float64  `json:"epoch"`
+	Step      int      `json:"step"`
+	TrainAcc  *float64 `json:"train_acc,omitempty"`
+	TrainLoss *float64 `json:"train_loss,omitempty"`
+	ValAcc    *float64 `json:"val_acc,omitempty"`
+	ValLoss   *float64 `json:"val_loss,omitempty"`
+}
+
+// CheckpointFile is the file name of checkpoint i.
+func CheckpointFile(i int) string { return fmt.Sprintf("ckpt-%04d.safetensors", i) }
+
+func optimStateFile(i int) string { return fmt.Sprintf("optim-%04d.safetensors", i) }
+
+// ManifestName is the manifest's file name inside a trajectory folder.
+const ManifestName = "manifest.json"
+
+// ReadManifest reads and checks dir/manifest.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	p := filepath.Join(dir, ManifestName)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("trajectory %q: no %s (not a trajectory folder written by ltransfer train?)", dir, ManifestName)
+		}
+		return nil, fmt.Errorf("trajectory %q: %w", dir, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("trajectory %q: malformed %s: %w", dir, ManifestName, err)
+	}
+	if m.Format != ManifestFormat {
+		return nil, fmt.Errorf("trajectory %q: %s has format %q, want %q", dir, ManifestName, m.Format, ManifestFormat)
+	}
+	for i, c := range m.Checkpoints {
+		if c.Index != i || c.File == "" || strings.ContainsAny(c.File, `/\`) {
+			return nil, fmt.Errorf("trajectory %q: checkpoint record %d is inconsistent (index %d, file %q)", dir, i, c.Index, c.File)
+		}
+	}
+	return &m, nil
+}
+
+// WriteManifest writes dir/manifest.json atomically.
+func WriteManifest(dir string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	return WriteFileAtomic(filepath.Join(dir, ManifestName), func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// Trajectory is a sequence of parameter sets θ⁰ … θᵀ read on demand.
+type Trajectory interface {
+	// Len is the number of points (T+1).
+	Len() int
+	// At returns point i, freshly allocated or loaded.
+	At(i int) (*ParamSet, error)
+}
+
+// RecordedTrajectory is a trajectory folder; checkpoints load lazily.
+type RecordedTrajectory struct {
+	Dir      string
+	Manifest *Manifest
+	model    Model
+}
+
+// OpenTrajectory opens a trajectory folder for model m (nil: built from
+// the manifest's model and config).
+func OpenTrajectory(dir string, m Model) (*RecordedTrajectory, error) {
+	man, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		if m, err = NewModel(man.Model, man.ModelConfig); err != nil {
+			return nil, fmt.Errorf("trajectory %q: %w", dir, err)
+		}
+	} else if m.Arch() != man.Model {
+		return nil, fmt.Errorf("trajectory %q holds model %s, not %s", dir, man.Model, m.Arch())
+	}
+	if len(man.Checkpoints) == 0 {
+		return nil, fmt.Errorf("trajectory %q has no checkpoints", dir)
+	}
+	return &RecordedTrajectory{Dir: dir, Manifest: man, model: m}, nil
+}
+
+// Model is the trajectory's model.
+func (t *RecordedTrajectory) Model() Model { return t.model }
+
+// Len is the number of checkpoints.
+func (t *RecordedTrajectory) Len() int { return len(t.Manifest.Checkpoints) }
+
+// At loads checkpoint i.
+func (t *RecordedTrajectory) At(i int) (*ParamSet, error) {
+	if i < 0 || i >= t.Len() {
+		return nil, fmt.Errorf("trajectory %q: checkpoint %d outside [0, %d)", t.Dir, i, t.Len())
+	}
+	return LoadCheckpoint(filepath.Join(t.Dir, t.Manifest.Checkpoints[i].File), t.model)
+}
+
+// InterpSchedule names the spacing of an interpolated trajectory.
+type InterpSchedule string
+
+const (
+	// Uniform spacing: λₜ = t/T.
+	Uniform InterpSchedule = "uniform"
+	// Cosine spacing, the paper's: the weight of θ⁰ is (1+cos(πt/T))/2,
+	// so λₜ = (1−cos(πt/T))/2, dense near both ends.
+	Cosine InterpSchedule = "cosine"
+)
+
+// LinearTrajectory is the straight path θᵗ = A + λₜ·(B − A), t = 0…T,
+// computed on demand from the two end points (memory: two parameter sets
+// plus the one returned).
+type LinearTrajectory struct {
+	A, B     *ParamSet
+	T        int
+	Schedule InterpSchedule
+}
+
+// NewLinearTrajectory checks that a and b hold the same tensors and
+// returns the path between them with steps T ≥ 1.
+func NewLinearTrajectory(a, b *ParamSet, steps int, sched InterpSchedule) (*LinearTrajectory, error) {
+	if steps < 1 {
+		return nil, fmt.Errorf("nn: interpolated trajectory needs ≥ 1 step, got %d", steps)
+	}
+	switch sched {
+	case Uniform, Cosine:
+	case "":
+		sched = Cosine
+	default:
+		return nil, fmt.Errorf("nn: unknown interpolation schedule %q (want uniform or cosine)", sched)
+	}
+	if a.Len() != b.Len() {
+		return nil, fmt.Errorf("nn: trajectory end points hold %d and %d tensors", a.Len(), b.Len())
+	}
+	for _, name := range a.Names() {
+		ta, tb := a.Get(name), b.Get(name)
+		if tb == nil {
+			return nil, fmt.Errorf("nn: trajectory end point lacks tensor %q", name)
+		}
+		if !shapeEq(ta.Shape, tb.Shape) {
+			return nil, fmt.Errorf("nn: tensor %q has shapes %v and %v at the two end points", name, ta.Shape, tb.Shape)
+		}
+	}
+	return &LinearTrajectory{A: a, B: b, T: steps, Schedule: sched}, nil
+}
+
+// Len is T+1.
+func (l *LinearTrajectory) Len() int { return l.T + 1 }
+
+// Lambda is the interpolation weight λₜ of B at point t.
+func (l *LinearTrajectory) Lambda(t int) float64 {
+	if t <= 0 {
+		return 0
+	}
+	if t >= l.T {
+		return 1
+	}
+	if l.Schedule == Uniform {
+		return float64(t) / float64(l.T)
+	}
+	return (1 - math.Cos(math.Pi*float64(t)/float64(l.T))) / 2
+}
+
+// At returns point t in a new parameter set.
+func (l *LinearTrajectory) At(t int) (*ParamSet, error) {
+	if t < 0 || t > l.T {
+		return nil, fmt.Errorf("nn: trajectory point %d outside [0, %d]", t, l.T)
+	}
+	dst := l.A.ZerosLike()
+	l.Into(t, dst)
+	return dst, nil
+}
+
+// Into writes point t into dst (same names and shapes as A), so a caller
+// walking the path reuses one set.
+func (l *LinearTrajectory) Into(t int, dst *ParamSet) {
+	lam := float32(l.Lambda(t))
+	for _, name := range l.A.Names() {
+		a, b, d := l.A.Get(name).Data, l.B.Get(name).Data, dst.Get(name).Data
+		for i := range d {
+			d[i] = a[i] + lam*(b[i]-a[i])
+		}
+	}
+}

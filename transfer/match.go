@@ -1,0 +1,449 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ltransfer/ltransfer/kernels"
+	"github.com/ltransfer/ltransfer/lap"
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+// MatchOptions tunes weight matching. The zero value is usable.
+type MatchOptions struct {
+	// Seed fixes the random order in which groups are visited.
+	Seed uint64
+	// Epsilon: coordinate descent stops after a sweep in which no group's
+	// assignment value improved by more than Epsilon relative to its size
+	// (default 1e-7).
+	Epsilon float64
+	// MaxSweeps bounds the sweeps over all groups (default 100).
+	MaxSweeps int
+	// Normalize divides every pair's coefficient by ‖T‖·‖S‖ (over the
+	// matched tensors), so each pair counts as a cosine similarity.
+	Normalize bool
+	// NoWarmStart solves every assignment from scratch instead of from
+	// the current permutation and the previous duals.
+	NoWarmStart bool
+}
+
+// MatchStats accumulates where matching spent its time.
+type MatchStats struct {
+	CostSeconds float64 // building cost matrices (GEMM)
+	LAPSeconds  float64 // solving assignment problems
+	LAPCalls    int
+	Sweeps      int
+}
+
+type pair struct {
+	coef float32
+	t, s *nn.ParamSet
+}
+
+// groupCache is the cost matrix of one group summed over pairs[0:npairs],
+// valid while the permutations of the groups it depends on equal deps.
+type groupCache struct {
+	c      []float32
+	npairs int
+	deps   Perms
+}
+
+// Matcher solves weight matching: find π maximising Σₖ cₖ·⟨Tₖ, π(Sₖ)⟩ over
+// the added (target, source) pairs. Pairs are parameter-shaped sets (weights,
+// weight differences or gradients); buffers marked in the spec are ignored.
+// A Matcher is not safe for concurrent use.
+type Matcher struct {
+	spec     *Spec
+	sizes    map[string]int
+	members  map[string][]axisRef // non-buffer (tensor, axis) per group
+	deps     map[string][]string  // groups on the other axes of each group's tensors
+	e        *kernels.Engine
+	pairs    []pair
+	cache    map[string]*groupCache
+	lastObj  map[string]float64
+	duals    map[string][]float64
+	solver   *lap.Solver
+	scratch  []float32
+	scratch2 []float32
+	factors  map[factorKey]*factor
+	// NoFactor turns off the factored (low-rank) cost matrices, for
+	// testing and measurement.
+	NoFactor bool
+	// Stats accumulates over all Solve calls.
+	Stats MatchStats
+}
+
+// NewMatcher returns a matcher for spec with group sizes taken from (and
+// checked against) like, a parameter set of the model. e runs the GEMMs
+// (nil: kernels.Default()).
+func NewMatcher(spec *Spec, like *nn.ParamSet, e *kernels.Engine) (*Matcher, error) {
+	sizes, err := spec.Validate(like)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		e = kernels.Default()
+	}
+	m := &Matcher{spec: spec, sizes: sizes, members: map[string][]axisRef{}, deps: map[string][]string{},
+		e: e, cache: map[string]*groupCache{}, factors: map[factorKey]*factor{}, lastObj: map[string]float64{}, duals: map[string][]float64{}}
+	for _, t := range spec.Tensors {
+		if t.Buffer {
+			continue
+		}
+		for a, g := range t.Axes {
+			if g == "" {
+				continue
+			}
+			m.members[g] = append(m.members[g], axisRef{t.Name, a})
+			for b, h := range t.Axes {
+				if b != a && h != "" && h != g && !contains(m.deps[g], h) {
+					m.deps[g] = append(m.deps[g], h)
+				}
+			}
+		}
+	}
+	return m, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Sizes returns the group sizes.
+func (m *Matcher) Sizes() map[string]int { return m.sizes }
+
+// AddPair adds a (target, source) pair with coefficient coef. The sets are
+// kept by reference and must not change while they are in the matcher.
+func (m *Matcher) AddPair(coef float32, target, source *nn.ParamSet) error {
+	for _, t := range m.spec.Tensors {
+		if t.Buffer {
+			continue
+		}
+		a, b := target.Get(t.Name), source.Get(t.Name)
+		if a == nil || b == nil {
+			return fmt.Errorf("transfer: matching pair lacks tensor %q", t.Name)
+		}
+		if !sameShape(a.Shape, b.Shape) || len(a.Data) != nn.Numel(a.Shape) || len(b.Data) != len(a.Data) {
+			return fmt.Errorf("transfer: matching pair tensor %q has shapes %v and %v", t.Name, a.Shape, b.Shape)
+		}
+		if i := firstNonFinite(a.Data); i >= 0 {
+			return fmt.Errorf("transfer: target tensor %q has a non-finite value %v at index %d", t.Name, a.Data[i], i)
+		}
+		if i := firstNonFinite(b.Data); i >= 0 {
+			return fmt.Errorf("transfer: source tensor %q has a non-finite value %v at index %d", t.Name, b.Data[i], i)
+		}
+	}
+	if math.IsNaN(float64(coef)) || math.IsInf(float64(coef), 0) {
+		return fmt.Errorf("transfer: matching pair coefficient %v is not finite", coef)
+	}
+	m.pairs = append(m.pairs, pair{coef, target, source})
+	return nil
+}
+
+// NumPairs is the number of pairs added since the last Reset.
+func (m *Matcher) NumPairs() int { return len(m.pairs) }
+
+// Reset drops every pair (and the cached cost matrices), keeping the
+// statistics, the LAP warm-start duals and the low-rank bases of source
+// tensors (keyed by tensor: a source tensor added again must be unchanged).
+func (m *Matcher) Reset() {
+	m.pairs = nil
+	m.cache = map[string]*groupCache{}
+	m.lastObj = map[string]float64{}
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if v-v != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// coefs returns the effective coefficient of every pair.
+func (m *Matcher) coefs(normalize bool) []float32 {
+	cs := make([]float32, len(m.pairs))
+	for k, p := range m.pairs {
+		cs[k] = p.coef
+		if !normalize {
+			continue
+		}
+		var nt, ns float64
+		for _, t := range m.spec.Tensors {
+			if t.Buffer {
+				continue
+			}
+			nt += sumSq(p.t.Get(t.Name).Data)
+			ns += sumSq(p.s.Get(t.Name).Data)
+		}
+		if d := math.Sqrt(nt * ns); d > 0 {
+			cs[k] = float32(float64(p.coef) / d)
+		}
+	}
+	return cs
+}
+
+func sumSq(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += float64(v) * float64(v)
+	}
+	return s
+}
+
+// Solve runs coordinate descent from init (nil: identity) and returns the
+// permutations and the objective Σ cₖ·⟨Tₖ, π(Sₖ)⟩.
+func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perms, float64, error) {
+	if opt.Epsilon == 0 {
+		opt.Epsilon = 1e-7
+	}
+	if opt.MaxSweeps == 0 {
+		opt.MaxSweeps = 100
+	}
+	perms := Identity(m.sizes)
+	if init != nil {
+		if err := init.check(m.sizes); err != nil {
+			return nil, 0, err
+		}
+		for g := range perms {
+			perms[g] = append([]int(nil), init[g]...)
+		}
+	}
+	if len(m.pairs) == 0 {
+		return perms, 0, nil
+	}
+	cs := m.coefs(opt.Normalize)
+	groups := append([]string(nil), m.spec.Groups...)
+	// Only groups that act on some matched tensor can change the objective.
+	active := groups[:0]
+	for _, g := range groups {
+		if len(m.members[g]) > 0 {
+			active = append(active, g)
+		}
+	}
+	r := rand.New(rand.NewPCG(opt.Seed, 0x5851f42d4c957f2d))
+	// version counters: a group needs re-solving only when a group it
+	// depends on changed since its own last solve.
+	clock := 0
+	changedAt := map[string]int{}
+	solvedAt := map[string]int{}
+	for _, g := range active {
+		changedAt[g] = 0
+		solvedAt[g] = -1
+	}
+	for sweep := 0; sweep < opt.MaxSweeps; sweep++ {
+		m.Stats.Sweeps++
+		order := append([]string(nil), active...)
+		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		progress := false
+		for _, g := range order {
+			if err := ctx.Err(); err != nil {
+				return nil, 0, err
+			}
+			if solvedAt[g] >= 0 {
+				stale := false
+				for _, h := range m.deps[g] {
+					if changedAt[h] > solvedAt[g] {
+						stale = true
+					}
+				}
+				if !stale {
+					continue
+				}
+			}
+			n := m.sizes[g]
+			t0 := time.Now()
+			c := m.costMatrix(g, perms, cs)
+			t1 := time.Now()
+			newPi, err := m.solveLAP(ctx, g, n, c, perms[g], opt)
+			m.Stats.LAPSeconds += time.Since(t1).Seconds()
+			m.Stats.CostSeconds += t1.Sub(t0).Seconds()
+			m.Stats.LAPCalls++
+			if err != nil {
+				return nil, 0, fmt.Errorf("group %q: %w", g, err)
+			}
+			var oldL, newL float64
+			for i := 0; i < n; i++ {
+				oldL += float64(c[i*n+perms[g][i]])
+				newL += float64(c[i*n+newPi[i]])
+			}
+			clock++
+			solvedAt[g] = clock
+			if newL > oldL+opt.Epsilon*math.Max(math.Abs(oldL), math.Abs(newL)) {
+				perms[g] = newPi
+				changedAt[g] = clock
+				progress = true
+			}
+		}
+		if !progress {
+			break
+		}
+	}
+	obj := m.objective(perms, cs)
+	return perms, obj, nil
+}
+
+// objective computes Σₖ cₖ·⟨Tₖ, π(Sₖ)⟩ over the matched tensors.
+func (m *Matcher) objective(perms Perms, cs []float32) float64 {
+	var total float64
+	var tmp []float32
+	for k, p := range m.pairs {
+		for _, t := range m.spec.Tensors {
+			if t.Buffer {
+				continue
+			}
+			a, b := p.t.Get(t.Name), p.s.Get(t.Name)
+			sb := b.Data
+			if hasGroup(t.Axes) {
+				y := &nn.Tensor{Shape: b.Shape, Data: append(m.scratch2[:0], b.Data...)}
+				tmp = permuteTensor(y, &t, perms, tmp)
+				m.scratch2 = y.Data
+				sb = y.Data
+			}
+			var d float64
+			for i, v := range a.Data {
+				d += float64(v) * float64(sb[i])
+			}
+			total += float64(cs[k]) * d
+		}
+	}
+	return total
+}
+
+func hasGroup(axes []string) bool {
+	for _, g := range axes {
+		if g != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// costMatrix returns C (n×n, row-major) for group g:
+// C[i][j] = Σₖ cₖ Σ_{(w,a)∈g} Σ_rest Tₖ,w[…i…]·S̃ₖ,w[…j…], where S̃ is S with
+// every other grouped axis permuted by perms. The returned slice belongs to
+// the matcher's cache and must not be modified.
+func (m *Matcher) costMatrix(g string, perms Perms, cs []float32) []float32 {
+	n := m.sizes[g]
+	gc := m.cache[g]
+	depPerms := Perms{}
+	for _, h := range m.deps[g] {
+		depPerms[h] = perms[h]
+	}
+	if gc == nil || !gc.deps.Equal(depPerms) || gc.npairs > len(m.pairs) {
+		if gc == nil {
+			gc = &groupCache{c: make([]float32, n*n)}
+			m.cache[g] = gc
+		}
+		clear(gc.c)
+		gc.npairs = 0
+		gc.deps = depPerms.Clone()
+	}
+	fc := &factorCols{n: n}
+	for k := gc.npairs; k < len(m.pairs); k++ {
+		p := m.pairs[k]
+		for _, ref := range m.members[g] {
+			ts, t, s := m.spec.Tensor(ref.tensor), p.t.Get(ref.tensor), p.s.Get(ref.tensor)
+			if !m.NoFactor && m.factorContribution(fc, n, ref, ts, t, s, cs[k]) {
+				continue
+			}
+			m.addContribution(gc.c, n, ref, ts, t, s, perms, cs[k])
+		}
+	}
+	fc.apply(m.e, gc.c)
+	gc.npairs = len(m.pairs)
+	return gc.c
+}
+
+// addContribution adds coef·T_(a)·S̃_(a)ᵀ to c, where X_(a) is X unfolded
+// along axis a into n × rest.
+func (m *Matcher) addContribution(c []float32, n int, ref axisRef, ts *TensorSpec, t, s *nn.Tensor, perms Perms, coef float32) {
+	axes := ts.Axes
+	sd := s.Data
+	// Permute the source along every other grouped axis.
+	other := false
+	for b, h := range axes {
+		if b != ref.axis && h != "" {
+			other = true
+		}
+	}
+	if other {
+		y := &nn.Tensor{Shape: s.Shape, Data: append(m.scratch[:0], s.Data...)}
+		ax := append([]string(nil), axes...)
+		ax[ref.axis] = ""
+		permuteAxes(y, ts, ax, perms, nil)
+		m.scratch = y.Data
+		sd = y.Data
+	}
+	outer, _, inner := ts.axisView(t.Shape, ref.axis)
+	switch {
+	case outer == 1:
+		m.e.Sgemm(false, true, n, n, inner, coef, t.Data, inner, sd, inner, 1, c, n)
+	case inner == 1:
+		m.e.Sgemm(true, false, n, n, outer, coef, t.Data, n, sd, n, 1, c, n)
+	default:
+		// Unfold both to n × (outer·inner), then one product.
+		k := outer * inner
+		tu := unfold(t.Data, outer, n, inner)
+		su := unfold(sd, outer, n, inner)
+		m.e.Sgemm(false, true, n, n, k, coef, tu, k, su, k, 1, c, n)
+	}
+}
+
+// unfold moves the middle axis of an [outer, n, inner] array to the front.
+func unfold(x []float32, outer, n, inner int) []float32 {
+	out := make([]float32, len(x))
+	k := outer * inner
+	for o := 0; o < outer; o++ {
+		for i := 0; i < n; i++ {
+			copy(out[i*k+o*inner:i*k+(o+1)*inner], x[(o*n+i)*inner:(o*n+i+1)*inner])
+		}
+	}
+	return out
+}
+
+// solveLAP maximises the assignment of the n×n matrix c, warm-started from
+// the group's current permutation and the column duals of its last solve.
+func (m *Matcher) solveLAP(ctx context.Context, g string, n int, c []float32, warm []int, opt MatchOptions) ([]int, error) {
+	if m.solver == nil {
+		s, err := lap.NewSolver(m.e.Path())
+		if err != nil {
+			return nil, err
+		}
+		m.solver = s
+	}
+	lo := &lap.Options{Maximize: true}
+	if !opt.NoWarmStart {
+		lo.RowToCol = warm
+		if d := m.duals[g]; len(d) == n {
+			lo.ColDual = d
+		}
+	}
+	res, err := m.solver.SolveFloat32Context(ctx, n, n, c, lo)
+	if err != nil {
+		return nil, err
+	}
+	m.duals[g] = res.ColDual
+	return res.RowToCol, nil
+}

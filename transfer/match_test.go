@@ -1,0 +1,191 @@
+package transfer
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/ltransfer/ltransfer/kernels"
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+// TestWeightMatchingRecoversPlanted permutes a network's hidden units,
+// adds a little noise, and checks weight matching finds the inverse
+// permutation, for a two-group MLP (coordinate descent across tied groups)
+// and for a custom spec with a 4-axis (conv-like) tensor.
+func TestWeightMatchingRecoversPlanted(t *testing.T) {
+	const seed = 11
+	t.Logf("seed %d", seed)
+	m, err := nn.NewModel("mlp-relu", nn.ModelConfig{Width: 24, Depth: 2, InputShape: []int{10}, NumClasses: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := BuiltinSpec("mlp-relu", m.State())
+	conv, err := ParseSpec([]byte(`{"tensors": [
+	  {"name": "c1.weight", "axes": ["A", null, null, null]}, {"name": "c1.bias", "axes": ["A"]},
+	  {"name": "c2.weight", "axes": ["B", "A", null, null]},
+	  {"name": "head.weight", "axes": [null, "B", null, null]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, 2))
+	cp := nn.NewParamSet()
+	for _, ts := range []struct {
+		n     string
+		shape []int
+	}{{"c1.weight", []int{9, 3, 3, 3}}, {"c1.bias", []int{9}}, {"c2.weight", []int{7, 9, 3, 3}}, {"head.weight", []int{5, 7, 1, 1}}} {
+		x := nn.NewTensor(ts.shape...)
+		for i := range x.Data {
+			x.Data[i] = float32(r.NormFloat64())
+		}
+		_ = cp.Add(ts.n, x)
+	}
+	for _, c := range []struct {
+		name string
+		spec *Spec
+		a    *nn.ParamSet
+	}{{"mlp-relu", spec, m.Init(seed)}, {"conv", conv, cp}} {
+		t.Run(c.name, func(t *testing.T) {
+			sizes, _ := c.spec.Validate(c.a)
+			pi := RandomPerms(sizes, seed)
+			b, err := Apply(c.spec, c.a, pi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range b.Names() {
+				x := b.Get(name).Data
+				for i := range x {
+					x[i] += 0.01 * float32(r.NormFloat64())
+				}
+			}
+			for _, threads := range []int{1, 2} {
+				e, _ := kernels.New(kernels.WithThreads(threads))
+				mt, err := NewMatcher(c.spec, c.a, e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := mt.AddPair(1, c.a, b); err != nil {
+					t.Fatal(err)
+				}
+				got, obj, err := mt.Solve(context.Background(), nil, MatchOptions{Seed: seed})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !got.Equal(pi.Inverse()) {
+					t.Fatalf("threads=%d: matching did not recover the planted permutation", threads)
+				}
+				if obj <= 0 || mt.Stats.LAPCalls == 0 {
+					t.Fatalf("objective %v, %d LAP calls", obj, mt.Stats.LAPCalls)
+				}
+				// Normalised matching finds the same permutation, and a
+				// warm start at the answer needs no change.
+				got2, _, err := mt.Solve(context.Background(), got, MatchOptions{Seed: seed, Normalize: true})
+				if err != nil || !got2.Equal(got) {
+					t.Fatalf("normalised/warm-started matching: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestMatcherRejectsBadPairs(t *testing.T) {
+	m, _ := nn.NewModel("mlp", nn.ModelConfig{Width: 4, InputShape: []int{3}, NumClasses: 2})
+	spec, _ := BuiltinSpec("mlp", m.State())
+	p := m.Init(1)
+	mt, err := NewMatcher(spec, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := p.Clone()
+	nan.Get("linear2.weight").Data[3] = float32(zero() / zero())
+	if err := mt.AddPair(1, p, nan); err == nil || !strings.Contains(err.Error(), `"linear2.weight" has a non-finite value`) {
+		t.Errorf("NaN pair: %v", err)
+	}
+	small := nn.NewParamSet()
+	_ = small.Add("linear1.weight", nn.NewTensor(4, 2))
+	_ = small.Add("linear2.weight", nn.NewTensor(2, 4))
+	if err := mt.AddPair(1, p, small); err == nil || !strings.Contains(err.Error(), "shapes") {
+		t.Errorf("shape mismatch: %v", err)
+	}
+	if _, err := NewMatcher(spec, small, nil); err != nil {
+		t.Errorf("a consistent smaller set should validate: %v", err)
+	}
+	bad := nn.NewParamSet()
+	_ = bad.Add("linear1.weight", nn.NewTensor(4, 3))
+	_ = bad.Add("linear2.weight", nn.NewTensor(2, 5))
+	if _, err := NewMatcher(spec, bad, nil); err == nil || !strings.Contains(err.Error(), `group "P0"`) {
+		t.Errorf("inconsistent group sizes: %v", err)
+	}
+}
+
+func zero() float64 { return 0 }
+
+// TestFactoredCostMatchesDirect compares the factored (low-rank and
+// skinny) cost matrices with the direct products, on gradients of a
+// mini-batch (low rank) and on random tensors (full rank, direct path).
+func TestFactoredCostMatchesDirect(t *testing.T) {
+	const seed = 21
+	t.Logf("seed %d", seed)
+	m, err := nn.NewModel("mlp", nn.ModelConfig{Width: 160, InputShape: []int{300}, NumClasses: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := BuiltinSpec("mlp", m.State())
+	e, _ := kernels.New(kernels.WithThreads(2))
+	r := rand.New(rand.NewPCG(seed, 7))
+	grad := func(p *nn.ParamSet, b nn.Batch) *nn.ParamSet {
+		g := p.ZerosLike()
+		if _, err := m.Forward(e, p, b, g, true); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	noise := func() *nn.ParamSet {
+		p := m.Init(1).ZerosLike()
+		for _, name := range p.Names() {
+			for i := range p.Get(name).Data {
+				p.Get(name).Data[i] = float32(r.NormFloat64())
+			}
+		}
+		return p
+	}
+	b1, b2 := randomBatch(r, 16, []int{300}, 10), randomBatch(r, 16, []int{300}, 10)
+	pairs := [][2]*nn.ParamSet{
+		{grad(m.Init(1), b1), grad(m.Init(2), b1)},
+		{grad(m.Init(3), b2), grad(m.Init(4), b2)},
+		{noise(), noise()},
+	}
+	var got [2][]float32
+	for v, nofactor := range []bool{false, true} {
+		mt, _ := NewMatcher(spec, pairs[0][0], e)
+		mt.NoFactor = nofactor
+		for i, p := range pairs {
+			if err := mt.AddPair(float32(i+1), p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		perms := Identity(mt.Sizes())
+		got[v] = append([]float32(nil), mt.costMatrix("P0", perms, mt.coefs(false))...)
+		if !nofactor {
+			lr := 0
+			for _, f := range mt.factors {
+				if f.ok {
+					lr++
+				}
+			}
+			if lr != 2 {
+				t.Errorf("%d low-rank bases found, want 2 (the two gradients)", lr)
+			}
+		}
+	}
+	var maxAbs, maxDiff float64
+	for i := range got[0] {
+		maxAbs = math.Max(maxAbs, math.Abs(float64(got[1][i])))
+		maxDiff = math.Max(maxDiff, math.Abs(float64(got[0][i]-got[1][i])))
+	}
+	if maxDiff > 1e-4*maxAbs {
+		t.Fatalf("factored cost differs from direct by %g (max |C| %g)", maxDiff, maxAbs)
+	}
+}

@@ -1,0 +1,210 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/ltransfer/ltransfer/kernels"
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+// blobs is a generated classification problem: classes Gaussian blobs
+// in dim dimensions around random centres.
+func blobs(seed uint64, n, dim, classes int) *Examples {
+	r := rand.New(rand.NewPCG(seed, 3))
+	cr := rand.New(rand.NewPCG(99, 4)) // same centres for every split
+	centres := make([]float32, classes*dim)
+	for i := range centres {
+		centres[i] = float32(cr.NormFloat64())
+	}
+	x := nn.NewTensor(n, dim)
+	y := make([]int32, n)
+	for i := 0; i < n; i++ {
+		c := r.IntN(classes)
+		y[i] = int32(c)
+		for j := 0; j < dim; j++ {
+			x.Data[i*dim+j] = centres[c*dim+j] + 1.5*float32(r.NormFloat64())
+		}
+	}
+	return &Examples{X: x, Y: y}
+}
+
+// train runs plain SGD with momentum and returns the final parameters.
+func train(t testing.TB, m nn.Model, p *nn.ParamSet, d *Examples, steps, bs int, lr float32, seed uint64) *nn.ParamSet {
+	e, _ := kernels.New(kernels.WithThreads(1))
+	p = p.Clone()
+	g := p.ZerosLike()
+	v := p.ZerosLike()
+	r := rand.New(rand.NewPCG(seed, 5))
+	for s := 0; s < steps; s++ {
+		idx := make([]int, bs)
+		for i := range idx {
+			idx[i] = r.IntN(d.Len())
+		}
+		if _, err := m.Forward(e, p, d.Batch(idx), g, true); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range p.Names() {
+			pd, gd, vd := p.Get(name).Data, g.Get(name).Data, v.Get(name).Data
+			for i := range pd {
+				vd[i] = 0.9*vd[i] + gd[i]
+				pd[i] -= lr * vd[i]
+			}
+		}
+	}
+	return p
+}
+
+type tinyProblem struct {
+	m                nn.Model
+	newModel         func() (nn.Model, error)
+	src0, src1       *nn.ParamSet
+	tgt0, tgt1       *nn.ParamSet
+	trainSet, valSet *Examples
+}
+
+func newTinyProblem(t testing.TB) *tinyProblem {
+	cfg := nn.ModelConfig{Width: 48, InputShape: []int{20}, NumClasses: 5}
+	newModel := func() (nn.Model, error) { return nn.NewModel("mlp", cfg) }
+	m, err := newModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, va := blobs(1, 400, 20, 5), blobs(2, 300, 20, 5)
+	p := &tinyProblem{m: m, newModel: newModel, trainSet: tr, valSet: va}
+	p.src0 = m.Init(101)
+	p.tgt0 = m.Init(102)
+	p.src1 = train(t, m, p.src0, tr, 60, 32, 0.01, 101)
+	p.tgt1 = train(t, m, p.tgt0, tr, 60, 32, 0.01, 102)
+	return p
+}
+
+func TestRunMethods(t *testing.T) {
+	const seed = 5
+	t.Logf("seed %d", seed)
+	p := newTinyProblem(t)
+	traj, err := Linear(p.src0, p.src1, 6, Cosine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := map[Method]float64{}
+	var gmtPerms Perms
+	for _, method := range []Method{Naive, GMT, FGMT, Oracle} {
+		for _, threads := range []int{1, 2} {
+			e, _ := kernels.New(kernels.WithThreads(threads))
+			var phases []string
+			steps := 0
+			rep, err := Run(context.Background(), Options{
+				Method: method, NewModel: p.newModel, Source: traj, TargetInit: p.tgt0, TargetFinal: p.tgt1,
+				Train: p.trainSet, Val: p.valSet, GradBatches: 2, BatchSize: 64, Seed: seed, Engine: e,
+				Progress: func(pr Progress) { phases = append(phases, pr.Phase) },
+				OnStep:   func(s int, _ *nn.ParamSet, _ Perms) error { steps++; return nil },
+				KeepBest: true,
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", method, err)
+			}
+			if len(rep.Steps) != 7 || steps != 7 || rep.BestParams == nil || rep.BestStep < 1 {
+				t.Fatalf("%s: %d steps reported, %d streamed, best step %d", method, len(rep.Steps), steps, rep.BestStep)
+			}
+			if threads == 1 {
+				best[method] = rep.BestValAcc
+				if method == GMT {
+					gmtPerms = rep.Perms
+				}
+			} else if rep.BestValAcc != best[method] || (method == GMT && !rep.Perms.Equal(gmtPerms)) {
+				t.Fatalf("%s: 2 threads gave best accuracy %v, 1 thread %v", method, rep.BestValAcc, best[method])
+			}
+			if method == GMT && (rep.LAPCalls == 0 || !strings.Contains(strings.Join(phases, ","), "gradients")) {
+				t.Fatalf("GMT made %d LAP calls, phases %v", rep.LAPCalls, phases)
+			}
+			b, _ := json.Marshal(rep)
+			var fields map[string]any
+			_ = json.Unmarshal(b, &fields)
+			for _, f := range []string{"method", "steps", "best_step", "best_val_acc", "timings_s"} {
+				if _, ok := fields[f]; !ok {
+					t.Fatalf("report.json lacks %q: %s", f, b)
+				}
+			}
+			tm := fields["timings_s"].(map[string]any)
+			for _, f := range []string{"gradients", "cost_matrices", "lap", "eval", "total"} {
+				if _, ok := tm[f]; !ok {
+					t.Fatalf("timings_s lacks %q: %s", f, b)
+				}
+			}
+		}
+	}
+	t.Logf("best val acc: %v", best)
+	if best[GMT] <= best[Naive]+0.05 || best[FGMT] <= best[Naive]+0.05 {
+		t.Errorf("GMT %.3f / FGMT %.3f do not beat naive %.3f", best[GMT], best[FGMT], best[Naive])
+	}
+	if best[Oracle] <= best[Naive] {
+		t.Errorf("oracle %.3f does not beat naive %.3f", best[Oracle], best[Naive])
+	}
+}
+
+func TestRunBadInputs(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 2, Uniform)
+	base := Options{Method: GMT, NewModel: p.newModel, Source: traj, TargetInit: p.tgt0, Train: p.trainSet, Val: p.valSet, BatchSize: 16}
+	nan := p.tgt0.Clone()
+	nan.Get("linear1.weight").Data[5] = float32(zero() / zero())
+	wrong := nn.NewParamSet()
+	_ = wrong.Add("linear1.weight", nn.NewTensor(48, 21))
+	_ = wrong.Add("linear2.weight", nn.NewTensor(5, 48))
+	cases := []struct {
+		name string
+		edit func(o *Options)
+		want string
+	}{
+		{"method", func(o *Options) { o.Method = "magic" }, "unknown method"},
+		{"NaN init", func(o *Options) { o.TargetInit = nan }, `target initialisation tensor "linear1.weight" has a non-finite value`},
+		{"shape", func(o *Options) { o.TargetInit = wrong }, `tensor "linear1.weight" has shape`},
+		{"oracle without target", func(o *Options) { o.Method = Oracle }, "oracle needs the trained target"},
+		{"no train data", func(o *Options) { o.Train = nil }, "data set is empty"},
+		{"spec mismatch", func(o *Options) {
+			o.Spec, _ = ParseSpec([]byte(`{"tensors": [{"name": "linear1.weight", "axes": ["P", null]}]}`))
+		}, `tensor "linear2.weight" is not covered`},
+	}
+	for _, c := range cases {
+		o := base
+		c.edit(&o)
+		_, err := Run(context.Background(), o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+	if _, err := Linear(p.src0, wrong, 3, Cosine); err == nil {
+		t.Error("Linear accepted mismatched endpoints")
+	}
+	if _, err := Lambdas(0, Cosine); err == nil {
+		t.Error("Lambdas accepted T=0")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, base); err == nil {
+		t.Error("Run ignored a cancelled context")
+	}
+}
+
+func TestLambdas(t *testing.T) {
+	l, _ := Lambdas(4, Uniform)
+	for i, v := range []float64{0, 0.25, 0.5, 0.75, 1} {
+		if !relClose(l[i], v, 1e-12) {
+			t.Fatalf("uniform λ %v", l)
+		}
+	}
+	c, _ := Lambdas(10, Cosine)
+	for i := 1; i < len(c); i++ {
+		if c[i] <= c[i-1] {
+			t.Fatalf("cosine λ not increasing: %v", c)
+		}
+	}
+	// Steps shrink along the cosine schedule.
+	if c[1]-c[0] <= c[10]-c[9] || c[10] != 1 {
+		t.Fatalf("cosine λ %v", c)
+	}
+}

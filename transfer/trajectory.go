@@ -1,0 +1,164 @@
+package transfer
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+// Trajectory is a source trajectory θ⁰ … θᵀ, read one point at a time so
+// memory stays bounded whatever its length. Point must be safe for
+// concurrent use and return a fresh set the caller may modify.
+type Trajectory interface {
+	// Len is the number of points, T+1 (point 0 is the initialisation).
+	Len() int
+	Point(i int) (*nn.ParamSet, error)
+}
+
+// Schedule spaces the points of a linear trajectory.
+type Schedule string
+
+const (
+	// Uniform spaces points evenly: λₜ = t/T.
+	Uniform Schedule = "uniform"
+	// Cosine takes step t proportional to 1+cos(πt/T), like a cosine
+	// learning-rate schedule: long steps first, short ones near the end
+	// (the paper's default).
+	Cosine Schedule = "cosine"
+)
+
+// ParseSchedule parses "uniform" or "cosine".
+func ParseSchedule(s string) (Schedule, error) {
+	switch Schedule(s) {
+	case Uniform, Cosine:
+		return Schedule(s), nil
+	}
+	return "", fmt.Errorf("transfer: unknown schedule %q (want cosine or uniform)", s)
+}
+
+// Lambdas returns λ₀ … λ_T, the interpolation coefficients of the T+1
+// points (λ₀ = 0, λ_T = 1).
+func Lambdas(T int, sched Schedule) ([]float64, error) {
+	if T < 1 {
+		return nil, fmt.Errorf("transfer: trajectory needs at least 1 step, got %d", T)
+	}
+	w := make([]float64, T)
+	for t := range w {
+		switch sched {
+		case Uniform:
+			w[t] = 1
+		case Cosine:
+			w[t] = 1 + math.Cos(math.Pi*float64(t)/float64(T))
+		default:
+			return nil, fmt.Errorf("transfer: unknown schedule %q (want cosine or uniform)", sched)
+		}
+	}
+	var z float64
+	for _, v := range w {
+		z += v
+	}
+	l := make([]float64, T+1)
+	var acc float64
+	for t := 1; t <= T; t++ {
+		acc += w[t-1]
+		l[t] = acc / z
+	}
+	l[T] = 1
+	return l, nil
+}
+
+// LinearTrajectory is the straight path from Init to Final with points at
+// the given λ: θᵗ = Init + λₜ·(Final − Init).
+type LinearTrajectory struct {
+	Init, Final *nn.ParamSet
+	Lambda      []float64
+}
+
+// Linear returns the linear trajectory from init to final with T steps.
+func Linear(init, final *nn.ParamSet, T int, sched Schedule) (*LinearTrajectory, error) {
+	l, err := Lambdas(T, sched)
+	if err != nil {
+		return nil, err
+	}
+	if err := sameLayout(init, final, "source initialisation", "source final point"); err != nil {
+		return nil, err
+	}
+	return &LinearTrajectory{Init: init, Final: final, Lambda: l}, nil
+}
+
+// Len implements Trajectory.
+func (l *LinearTrajectory) Len() int { return len(l.Lambda) }
+
+// Point implements Trajectory.
+func (l *LinearTrajectory) Point(i int) (*nn.ParamSet, error) {
+	if i < 0 || i >= len(l.Lambda) {
+		return nil, fmt.Errorf("transfer: trajectory point %d out of range [0,%d)", i, len(l.Lambda))
+	}
+	lam := float32(l.Lambda[i])
+	out := nn.NewParamSet()
+	for _, name := range l.Init.Names() {
+		a, b := l.Init.Get(name), l.Final.Get(name)
+		y := &nn.Tensor{Shape: append([]int(nil), a.Shape...), Data: make([]float32, len(a.Data))}
+		switch i {
+		case 0:
+			copy(y.Data, a.Data)
+		case len(l.Lambda) - 1:
+			copy(y.Data, b.Data)
+		default:
+			for j, v := range a.Data {
+				y.Data[j] = v + lam*(b.Data[j]-v)
+			}
+		}
+		_ = out.Add(name, y)
+	}
+	return out, nil
+}
+
+// FuncTrajectory adapts a loader (recorded checkpoints on disk, say).
+type FuncTrajectory struct {
+	N    int
+	Load func(i int) (*nn.ParamSet, error)
+}
+
+// Len implements Trajectory.
+func (f FuncTrajectory) Len() int { return f.N }
+
+// Point implements Trajectory.
+func (f FuncTrajectory) Point(i int) (*nn.ParamSet, error) {
+	if i < 0 || i >= f.N {
+		return nil, fmt.Errorf("transfer: trajectory point %d out of range [0,%d)", i, f.N)
+	}
+	return f.Load(i)
+}
+
+// sameLayout checks two sets have the same names and shapes, and finite values.
+func sameLayout(a, b *nn.ParamSet, an, bn string) error {
+	if a.Len() != b.Len() {
+		return fmt.Errorf("transfer: %s has %d tensors, %s has %d", an, a.Len(), bn, b.Len())
+	}
+	for _, name := range a.Names() {
+		x, y := a.Get(name), b.Get(name)
+		if y == nil {
+			return fmt.Errorf("transfer: %s has tensor %q, %s lacks it", an, name, bn)
+		}
+		if !sameShape(x.Shape, y.Shape) {
+			return fmt.Errorf("transfer: tensor %q has shape %v in %s but %v in %s", name, x.Shape, an, y.Shape, bn)
+		}
+	}
+	return nil
+}
+
+// checkFinite reports the first NaN or Inf in a parameter set.
+func checkFinite(p *nn.ParamSet, what string) error {
+	for _, name := range p.Names() {
+		x := p.Get(name)
+		if len(x.Data) != nn.Numel(x.Shape) {
+			return fmt.Errorf("transfer: %s tensor %q has %d values for shape %v", what, name, len(x.Data), x.Shape)
+		}
+		if i := firstNonFinite(x.Data); i >= 0 {
+			return fmt.Errorf("transfer: %s tensor %q has a non-finite value %v at index %d", what, name, x.Data[i], i)
+		}
+	}
+	return nil
+}
