@@ -96,3 +96,63 @@ func sgemmNarrowGeneric(rsa, csa, k int, alpha float32, a, b []float32, ldb int,
 		}
 	}
 }
+
+// SgemmDotMaxCols is the widest C the dot-product kernels serve.
+const SgemmDotMaxCols = 16
+
+// SgemmDotRows is the number of rows of A a dot-product kernel with cols
+// columns takes per call.
+func SgemmDotRows(cols int) int {
+	if cols <= 12 {
+		return 2
+	}
+	return 1
+}
+
+// SgemmDotPackedLen is the length of the packed B that SgemmDot reads for
+// k steps and cols columns.
+func SgemmDotPackedLen(k, cols int) int { return (k + 15) / 16 * 16 * cols }
+
+// SgemmDotGeneric is the reference of SgemmDotAVX512, the kernel for A·B with
+// few columns: for r < rows, j < cols,
+//
+//	out[r·cols+j] = Σ_{p<k} a[r·lda+p]·bp[(p/16)·16·cols + j·16 + p%16]
+//
+// where bp holds B[p][j] packed in chunks of 16 steps of p, zero-padded. The
+// AVX-512 version sums the 16 residues of p mod 16 separately and folds them
+// in a fixed tree, so it differs from this loop by rounding only.
+// Preconditions: 1 ≤ cols ≤ 16, rows = SgemmDotRows(cols), k ≥ 1,
+// len(a) ≥ (rows−1)·lda + k, len(bp) ≥ SgemmDotPackedLen(k, cols),
+// len(out) ≥ rows·cols.
+func SgemmDotGeneric(rows, cols, k int, a []float32, lda int, bp []float32, out []float32) {
+	checkDot(rows, cols, k, a, lda, bp, out)
+	for r := 0; r < rows; r++ {
+		ar := a[r*lda : r*lda+k]
+		for j := 0; j < cols; j++ {
+			var s float32
+			for p, v := range ar {
+				s += v * bp[p/16*16*cols+j*16+p%16]
+			}
+			out[r*cols+j] = s
+		}
+	}
+}
+
+func checkDot(rows, cols, k int, a []float32, lda int, bp []float32, out []float32) {
+	if cols < 1 || cols > SgemmDotMaxCols || rows != SgemmDotRows(cols) || k < 1 ||
+		len(a) < (rows-1)*lda+k || len(bp) < SgemmDotPackedLen(k, cols) || len(out) < rows*cols {
+		panic("asm: SgemmDot called with inconsistent sizes")
+	}
+}
+
+// Transpose16Generic is the reference of Transpose16AVX512, the transposing
+// step of GEMM packing: dst[p·ldd+j] = src[j·lds+p] for j < rows, p < cols.
+// Preconditions: 1 ≤ rows, cols ≤ 16, len(src) ≥ (rows−1)·lds + cols,
+// len(dst) ≥ (cols−1)·ldd + rows.
+func Transpose16Generic(src []float32, lds int, dst []float32, ldd int, rows, cols int) {
+	for j := 0; j < rows; j++ {
+		for p, v := range src[j*lds : j*lds+cols] {
+			dst[p*ldd+j] = v
+		}
+	}
+}

@@ -1411,3 +1411,3538 @@ general:
 done:
 	VZEROUPPER
 	RET
+
+// func Transpose16AVX512(src []float32, lds int, dst []float32, ldd int, rows int, cols int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
+TEXT ·Transpose16AVX512(SB), NOSPLIT, $0-80
+	MOVQ  src_base+0(FP), AX
+	MOVQ  lds+24(FP), CX
+	SHLQ  $0x02, CX
+	MOVQ  dst_base+32(FP), DX
+	MOVQ  ldd+56(FP), BX
+	SHLQ  $0x02, BX
+	MOVQ  rows+64(FP), SI
+	MOVQ  cols+72(FP), DI
+	MOVL  $0x0000ffff, R8
+	BZHIL DI, R8, R8
+	KMOVW R8, K1
+	MOVL  $0x0000ffff, R8
+	BZHIL SI, R8, R8
+	KMOVW R8, K2
+
+	// Load rows j < rows (columns p < cols); the others are zero.
+	VXORPS    Z0, Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VXORPS    Z2, Z2, Z2
+	VXORPS    Z3, Z3, Z3
+	VXORPS    Z4, Z4, Z4
+	VXORPS    Z5, Z5, Z5
+	VXORPS    Z6, Z6, Z6
+	VXORPS    Z7, Z7, Z7
+	VXORPS    Z8, Z8, Z8
+	VXORPS    Z9, Z9, Z9
+	VXORPS    Z10, Z10, Z10
+	VXORPS    Z11, Z11, Z11
+	VXORPS    Z12, Z12, Z12
+	VXORPS    Z13, Z13, Z13
+	VXORPS    Z14, Z14, Z14
+	VXORPS    Z15, Z15, Z15
+	VMOVUPS.Z (AX), K1, Z0
+	CMPQ      SI, $0x01
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z1
+	CMPQ      SI, $0x02
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z2
+	CMPQ      SI, $0x03
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z3
+	CMPQ      SI, $0x04
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z4
+	CMPQ      SI, $0x05
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z5
+	CMPQ      SI, $0x06
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z6
+	CMPQ      SI, $0x07
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z7
+	CMPQ      SI, $0x08
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z8
+	CMPQ      SI, $0x09
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z9
+	CMPQ      SI, $0x0a
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z10
+	CMPQ      SI, $0x0b
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z11
+	CMPQ      SI, $0x0c
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z12
+	CMPQ      SI, $0x0d
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z13
+	CMPQ      SI, $0x0e
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z14
+	CMPQ      SI, $0x0f
+	JLE       loaded
+	ADDQ      CX, AX
+	VMOVUPS.Z (AX), K1, Z15
+
+loaded:
+	// Stage 1: interleave 32-bit elements of row pairs.
+	VUNPCKLPS Z1, Z0, Z16
+	VUNPCKHPS Z1, Z0, Z0
+	VUNPCKLPS Z3, Z2, Z1
+	VUNPCKHPS Z3, Z2, Z2
+	VUNPCKLPS Z5, Z4, Z3
+	VUNPCKHPS Z5, Z4, Z4
+	VUNPCKLPS Z7, Z6, Z5
+	VUNPCKHPS Z7, Z6, Z6
+	VUNPCKLPS Z9, Z8, Z7
+	VUNPCKHPS Z9, Z8, Z8
+	VUNPCKLPS Z11, Z10, Z9
+	VUNPCKHPS Z11, Z10, Z10
+	VUNPCKLPS Z13, Z12, Z11
+	VUNPCKHPS Z13, Z12, Z12
+	VUNPCKLPS Z15, Z14, Z13
+	VUNPCKHPS Z15, Z14, Z14
+
+	// Stage 2: interleave 64-bit pairs; u[4i+c] lane L is column 4L+c of rows 4i..4i+3.
+	VUNPCKLPD Z1, Z16, Z15
+	VUNPCKHPD Z1, Z16, Z1
+	VUNPCKLPD Z2, Z0, Z16
+	VUNPCKHPD Z2, Z0, Z0
+	VUNPCKLPD Z5, Z3, Z2
+	VUNPCKHPD Z5, Z3, Z3
+	VUNPCKLPD Z6, Z4, Z5
+	VUNPCKHPD Z6, Z4, Z4
+	VUNPCKLPD Z9, Z7, Z6
+	VUNPCKHPD Z9, Z7, Z7
+	VUNPCKLPD Z10, Z8, Z9
+	VUNPCKHPD Z10, Z8, Z8
+	VUNPCKLPD Z13, Z11, Z10
+	VUNPCKHPD Z13, Z11, Z11
+	VUNPCKLPD Z14, Z12, Z13
+	VUNPCKHPD Z14, Z12, Z12
+
+	// Stages 3 and 4: transpose the 4×4 grid of 128-bit lanes; out[4L+c] is row p = 4L+c.
+	VSHUFF32X4 $0x44, Z2, Z15, Z14
+	VSHUFF32X4 $0xee, Z2, Z15, Z2
+	VSHUFF32X4 $0x44, Z10, Z6, Z15
+	VSHUFF32X4 $0xee, Z10, Z6, Z6
+	VSHUFF32X4 $0x88, Z15, Z14, Z10
+	VSHUFF32X4 $0xdd, Z15, Z14, Z14
+	VSHUFF32X4 $0x88, Z6, Z2, Z15
+	VSHUFF32X4 $0xdd, Z6, Z2, Z2
+	VSHUFF32X4 $0x44, Z3, Z1, Z6
+	VSHUFF32X4 $0xee, Z3, Z1, Z1
+	VSHUFF32X4 $0x44, Z11, Z7, Z3
+	VSHUFF32X4 $0xee, Z11, Z7, Z7
+	VSHUFF32X4 $0x88, Z3, Z6, Z11
+	VSHUFF32X4 $0xdd, Z3, Z6, Z3
+	VSHUFF32X4 $0x88, Z7, Z1, Z6
+	VSHUFF32X4 $0xdd, Z7, Z1, Z1
+	VSHUFF32X4 $0x44, Z5, Z16, Z7
+	VSHUFF32X4 $0xee, Z5, Z16, Z5
+	VSHUFF32X4 $0x44, Z13, Z9, Z16
+	VSHUFF32X4 $0xee, Z13, Z9, Z9
+	VSHUFF32X4 $0x88, Z16, Z7, Z13
+	VSHUFF32X4 $0xdd, Z16, Z7, Z7
+	VSHUFF32X4 $0x88, Z9, Z5, Z16
+	VSHUFF32X4 $0xdd, Z9, Z5, Z5
+	VSHUFF32X4 $0x44, Z4, Z0, Z9
+	VSHUFF32X4 $0xee, Z4, Z0, Z0
+	VSHUFF32X4 $0x44, Z12, Z8, Z4
+	VSHUFF32X4 $0xee, Z12, Z8, Z8
+	VSHUFF32X4 $0x88, Z4, Z9, Z12
+	VSHUFF32X4 $0xdd, Z4, Z9, Z4
+	VSHUFF32X4 $0x88, Z8, Z0, Z9
+	VSHUFF32X4 $0xdd, Z8, Z0, Z0
+
+	// Store rows p < cols of the result, lanes j < rows.
+	VMOVUPS Z10, K2, (DX)
+	CMPQ    DI, $0x01
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z11, K2, (DX)
+	CMPQ    DI, $0x02
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z13, K2, (DX)
+	CMPQ    DI, $0x03
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z12, K2, (DX)
+	CMPQ    DI, $0x04
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z14, K2, (DX)
+	CMPQ    DI, $0x05
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z3, K2, (DX)
+	CMPQ    DI, $0x06
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z7, K2, (DX)
+	CMPQ    DI, $0x07
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z4, K2, (DX)
+	CMPQ    DI, $0x08
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z15, K2, (DX)
+	CMPQ    DI, $0x09
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z6, K2, (DX)
+	CMPQ    DI, $0x0a
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z16, K2, (DX)
+	CMPQ    DI, $0x0b
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z9, K2, (DX)
+	CMPQ    DI, $0x0c
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z2, K2, (DX)
+	CMPQ    DI, $0x0d
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z1, K2, (DX)
+	CMPQ    DI, $0x0e
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z5, K2, (DX)
+	CMPQ    DI, $0x0f
+	JLE     done
+	ADDQ    BX, DX
+	VMOVUPS Z0, K2, (DX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x1AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x1AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z2
+	VMOVUPS     (DX)(SI*4), Z3
+	VMOVUPS     (BX), Z4
+	VFMADD231PS Z2, Z4, Z0
+	VFMADD231PS Z3, Z4, Z1
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000040, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z2
+	VMOVUPS.Z   (DX)(SI*4), K1, Z3
+	VMOVUPS     (BX), Z4
+	VFMADD231PS Z2, Z4, Z0
+	VFMADD231PS Z3, Z4, Z1
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y2
+	VADDPS        Y2, Y0, Y2
+	VEXTRACTF32X4 $0x01, Y2, X0
+	VADDPS        X0, X2, X0
+	VMOVHLPS      X0, X0, X2
+	VADDPS        X2, X0, X0
+	VMOVSHDUP     X0, X2
+	VADDSS        X2, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x2AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x2AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z4
+	VMOVUPS     (DX)(SI*4), Z5
+	VMOVUPS     (BX), Z6
+	VFMADD231PS Z4, Z6, Z0
+	VFMADD231PS Z5, Z6, Z2
+	VMOVUPS     64(BX), Z6
+	VFMADD231PS Z4, Z6, Z1
+	VFMADD231PS Z5, Z6, Z3
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000080, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z4
+	VMOVUPS.Z   (DX)(SI*4), K1, Z5
+	VMOVUPS     (BX), Z6
+	VFMADD231PS Z4, Z6, Z0
+	VFMADD231PS Z5, Z6, Z2
+	VMOVUPS     64(BX), Z6
+	VFMADD231PS Z4, Z6, Z1
+	VFMADD231PS Z5, Z6, Z3
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y4
+	VADDPS        Y4, Y0, Y4
+	VEXTRACTF32X4 $0x01, Y4, X0
+	VADDPS        X0, X4, X0
+	VMOVHLPS      X0, X0, X4
+	VADDPS        X4, X0, X0
+	VMOVSHDUP     X0, X4
+	VADDSS        X4, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x3AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x3AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z6
+	VMOVUPS     (DX)(SI*4), Z7
+	VMOVUPS     (BX), Z8
+	VFMADD231PS Z6, Z8, Z0
+	VFMADD231PS Z7, Z8, Z3
+	VMOVUPS     64(BX), Z8
+	VFMADD231PS Z6, Z8, Z1
+	VFMADD231PS Z7, Z8, Z4
+	VMOVUPS     128(BX), Z8
+	VFMADD231PS Z6, Z8, Z2
+	VFMADD231PS Z7, Z8, Z5
+	ADDQ        $0x10, SI
+	ADDQ        $0x000000c0, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z6
+	VMOVUPS.Z   (DX)(SI*4), K1, Z7
+	VMOVUPS     (BX), Z8
+	VFMADD231PS Z6, Z8, Z0
+	VFMADD231PS Z7, Z8, Z3
+	VMOVUPS     64(BX), Z8
+	VFMADD231PS Z6, Z8, Z1
+	VFMADD231PS Z7, Z8, Z4
+	VMOVUPS     128(BX), Z8
+	VFMADD231PS Z6, Z8, Z2
+	VFMADD231PS Z7, Z8, Z5
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y6
+	VADDPS        Y6, Y0, Y6
+	VEXTRACTF32X4 $0x01, Y6, X0
+	VADDPS        X0, X6, X0
+	VMOVHLPS      X0, X0, X6
+	VADDPS        X6, X0, X0
+	VMOVSHDUP     X0, X6
+	VADDSS        X6, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x4AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x4AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z8
+	VMOVUPS     (DX)(SI*4), Z9
+	VMOVUPS     (BX), Z10
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z4
+	VMOVUPS     64(BX), Z10
+	VFMADD231PS Z8, Z10, Z1
+	VFMADD231PS Z9, Z10, Z5
+	VMOVUPS     128(BX), Z10
+	VFMADD231PS Z8, Z10, Z2
+	VFMADD231PS Z9, Z10, Z6
+	VMOVUPS     192(BX), Z10
+	VFMADD231PS Z8, Z10, Z3
+	VFMADD231PS Z9, Z10, Z7
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000100, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z8
+	VMOVUPS.Z   (DX)(SI*4), K1, Z9
+	VMOVUPS     (BX), Z10
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z4
+	VMOVUPS     64(BX), Z10
+	VFMADD231PS Z8, Z10, Z1
+	VFMADD231PS Z9, Z10, Z5
+	VMOVUPS     128(BX), Z10
+	VFMADD231PS Z8, Z10, Z2
+	VFMADD231PS Z9, Z10, Z6
+	VMOVUPS     192(BX), Z10
+	VFMADD231PS Z8, Z10, Z3
+	VFMADD231PS Z9, Z10, Z7
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y8
+	VADDPS        Y8, Y0, Y8
+	VEXTRACTF32X4 $0x01, Y8, X0
+	VADDPS        X0, X8, X0
+	VMOVHLPS      X0, X0, X8
+	VADDPS        X8, X0, X0
+	VMOVSHDUP     X0, X8
+	VADDSS        X8, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x5AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x5AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z10
+	VMOVUPS     (DX)(SI*4), Z11
+	VMOVUPS     (BX), Z12
+	VFMADD231PS Z10, Z12, Z0
+	VFMADD231PS Z11, Z12, Z5
+	VMOVUPS     64(BX), Z12
+	VFMADD231PS Z10, Z12, Z1
+	VFMADD231PS Z11, Z12, Z6
+	VMOVUPS     128(BX), Z12
+	VFMADD231PS Z10, Z12, Z2
+	VFMADD231PS Z11, Z12, Z7
+	VMOVUPS     192(BX), Z12
+	VFMADD231PS Z10, Z12, Z3
+	VFMADD231PS Z11, Z12, Z8
+	VMOVUPS     256(BX), Z12
+	VFMADD231PS Z10, Z12, Z4
+	VFMADD231PS Z11, Z12, Z9
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000140, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z10
+	VMOVUPS.Z   (DX)(SI*4), K1, Z11
+	VMOVUPS     (BX), Z12
+	VFMADD231PS Z10, Z12, Z0
+	VFMADD231PS Z11, Z12, Z5
+	VMOVUPS     64(BX), Z12
+	VFMADD231PS Z10, Z12, Z1
+	VFMADD231PS Z11, Z12, Z6
+	VMOVUPS     128(BX), Z12
+	VFMADD231PS Z10, Z12, Z2
+	VFMADD231PS Z11, Z12, Z7
+	VMOVUPS     192(BX), Z12
+	VFMADD231PS Z10, Z12, Z3
+	VFMADD231PS Z11, Z12, Z8
+	VMOVUPS     256(BX), Z12
+	VFMADD231PS Z10, Z12, Z4
+	VFMADD231PS Z11, Z12, Z9
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y10
+	VADDPS        Y10, Y0, Y10
+	VEXTRACTF32X4 $0x01, Y10, X0
+	VADDPS        X0, X10, X0
+	VMOVHLPS      X0, X0, X10
+	VADDPS        X10, X0, X0
+	VMOVSHDUP     X0, X10
+	VADDSS        X10, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x6AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x6AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z12
+	VMOVUPS     (DX)(SI*4), Z13
+	VMOVUPS     (BX), Z14
+	VFMADD231PS Z12, Z14, Z0
+	VFMADD231PS Z13, Z14, Z6
+	VMOVUPS     64(BX), Z14
+	VFMADD231PS Z12, Z14, Z1
+	VFMADD231PS Z13, Z14, Z7
+	VMOVUPS     128(BX), Z14
+	VFMADD231PS Z12, Z14, Z2
+	VFMADD231PS Z13, Z14, Z8
+	VMOVUPS     192(BX), Z14
+	VFMADD231PS Z12, Z14, Z3
+	VFMADD231PS Z13, Z14, Z9
+	VMOVUPS     256(BX), Z14
+	VFMADD231PS Z12, Z14, Z4
+	VFMADD231PS Z13, Z14, Z10
+	VMOVUPS     320(BX), Z14
+	VFMADD231PS Z12, Z14, Z5
+	VFMADD231PS Z13, Z14, Z11
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000180, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z12
+	VMOVUPS.Z   (DX)(SI*4), K1, Z13
+	VMOVUPS     (BX), Z14
+	VFMADD231PS Z12, Z14, Z0
+	VFMADD231PS Z13, Z14, Z6
+	VMOVUPS     64(BX), Z14
+	VFMADD231PS Z12, Z14, Z1
+	VFMADD231PS Z13, Z14, Z7
+	VMOVUPS     128(BX), Z14
+	VFMADD231PS Z12, Z14, Z2
+	VFMADD231PS Z13, Z14, Z8
+	VMOVUPS     192(BX), Z14
+	VFMADD231PS Z12, Z14, Z3
+	VFMADD231PS Z13, Z14, Z9
+	VMOVUPS     256(BX), Z14
+	VFMADD231PS Z12, Z14, Z4
+	VFMADD231PS Z13, Z14, Z10
+	VMOVUPS     320(BX), Z14
+	VFMADD231PS Z12, Z14, Z5
+	VFMADD231PS Z13, Z14, Z11
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y12
+	VADDPS        Y12, Y0, Y12
+	VEXTRACTF32X4 $0x01, Y12, X0
+	VADDPS        X0, X12, X0
+	VMOVHLPS      X0, X0, X12
+	VADDPS        X12, X0, X0
+	VMOVSHDUP     X0, X12
+	VADDSS        X12, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x7AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x7AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z14
+	VMOVUPS     (DX)(SI*4), Z15
+	VMOVUPS     (BX), Z16
+	VFMADD231PS Z14, Z16, Z0
+	VFMADD231PS Z15, Z16, Z7
+	VMOVUPS     64(BX), Z16
+	VFMADD231PS Z14, Z16, Z1
+	VFMADD231PS Z15, Z16, Z8
+	VMOVUPS     128(BX), Z16
+	VFMADD231PS Z14, Z16, Z2
+	VFMADD231PS Z15, Z16, Z9
+	VMOVUPS     192(BX), Z16
+	VFMADD231PS Z14, Z16, Z3
+	VFMADD231PS Z15, Z16, Z10
+	VMOVUPS     256(BX), Z16
+	VFMADD231PS Z14, Z16, Z4
+	VFMADD231PS Z15, Z16, Z11
+	VMOVUPS     320(BX), Z16
+	VFMADD231PS Z14, Z16, Z5
+	VFMADD231PS Z15, Z16, Z12
+	VMOVUPS     384(BX), Z16
+	VFMADD231PS Z14, Z16, Z6
+	VFMADD231PS Z15, Z16, Z13
+	ADDQ        $0x10, SI
+	ADDQ        $0x000001c0, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z14
+	VMOVUPS.Z   (DX)(SI*4), K1, Z15
+	VMOVUPS     (BX), Z16
+	VFMADD231PS Z14, Z16, Z0
+	VFMADD231PS Z15, Z16, Z7
+	VMOVUPS     64(BX), Z16
+	VFMADD231PS Z14, Z16, Z1
+	VFMADD231PS Z15, Z16, Z8
+	VMOVUPS     128(BX), Z16
+	VFMADD231PS Z14, Z16, Z2
+	VFMADD231PS Z15, Z16, Z9
+	VMOVUPS     192(BX), Z16
+	VFMADD231PS Z14, Z16, Z3
+	VFMADD231PS Z15, Z16, Z10
+	VMOVUPS     256(BX), Z16
+	VFMADD231PS Z14, Z16, Z4
+	VFMADD231PS Z15, Z16, Z11
+	VMOVUPS     320(BX), Z16
+	VFMADD231PS Z14, Z16, Z5
+	VFMADD231PS Z15, Z16, Z12
+	VMOVUPS     384(BX), Z16
+	VFMADD231PS Z14, Z16, Z6
+	VFMADD231PS Z15, Z16, Z13
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y14
+	VEXTRACTF32X4 $0x01, Y14, X0
+	VADDPS        X0, X14, X0
+	VMOVHLPS      X0, X0, X14
+	VADDPS        X14, X0, X0
+	VMOVSHDUP     X0, X14
+	VADDSS        X14, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x8AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x8AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z16
+	VMOVUPS     (DX)(SI*4), Z17
+	VMOVUPS     (BX), Z18
+	VFMADD231PS Z16, Z18, Z0
+	VFMADD231PS Z17, Z18, Z8
+	VMOVUPS     64(BX), Z18
+	VFMADD231PS Z16, Z18, Z1
+	VFMADD231PS Z17, Z18, Z9
+	VMOVUPS     128(BX), Z18
+	VFMADD231PS Z16, Z18, Z2
+	VFMADD231PS Z17, Z18, Z10
+	VMOVUPS     192(BX), Z18
+	VFMADD231PS Z16, Z18, Z3
+	VFMADD231PS Z17, Z18, Z11
+	VMOVUPS     256(BX), Z18
+	VFMADD231PS Z16, Z18, Z4
+	VFMADD231PS Z17, Z18, Z12
+	VMOVUPS     320(BX), Z18
+	VFMADD231PS Z16, Z18, Z5
+	VFMADD231PS Z17, Z18, Z13
+	VMOVUPS     384(BX), Z18
+	VFMADD231PS Z16, Z18, Z6
+	VFMADD231PS Z17, Z18, Z14
+	VMOVUPS     448(BX), Z18
+	VFMADD231PS Z16, Z18, Z7
+	VFMADD231PS Z17, Z18, Z15
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000200, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z16
+	VMOVUPS.Z   (DX)(SI*4), K1, Z17
+	VMOVUPS     (BX), Z18
+	VFMADD231PS Z16, Z18, Z0
+	VFMADD231PS Z17, Z18, Z8
+	VMOVUPS     64(BX), Z18
+	VFMADD231PS Z16, Z18, Z1
+	VFMADD231PS Z17, Z18, Z9
+	VMOVUPS     128(BX), Z18
+	VFMADD231PS Z16, Z18, Z2
+	VFMADD231PS Z17, Z18, Z10
+	VMOVUPS     192(BX), Z18
+	VFMADD231PS Z16, Z18, Z3
+	VFMADD231PS Z17, Z18, Z11
+	VMOVUPS     256(BX), Z18
+	VFMADD231PS Z16, Z18, Z4
+	VFMADD231PS Z17, Z18, Z12
+	VMOVUPS     320(BX), Z18
+	VFMADD231PS Z16, Z18, Z5
+	VFMADD231PS Z17, Z18, Z13
+	VMOVUPS     384(BX), Z18
+	VFMADD231PS Z16, Z18, Z6
+	VFMADD231PS Z17, Z18, Z14
+	VMOVUPS     448(BX), Z18
+	VFMADD231PS Z16, Z18, Z7
+	VFMADD231PS Z17, Z18, Z15
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y16
+	VADDPS        Y16, Y0, Y16
+	VEXTRACTF32X4 $0x01, Y16, X0
+	VADDPS        X0, X16, X0
+	VMOVHLPS      X0, X0, X16
+	VADDPS        X16, X0, X0
+	VMOVSHDUP     X0, X16
+	VADDSS        X16, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VEXTRACTF32X8 $0x01, Z14, Y0
+	VADDPS        Y0, Y14, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 56(AX)
+	VEXTRACTF32X8 $0x01, Z15, Y0
+	VADDPS        Y0, Y15, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 60(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x9AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x9AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z18
+	VMOVUPS     (DX)(SI*4), Z19
+	VMOVUPS     (BX), Z20
+	VFMADD231PS Z18, Z20, Z0
+	VFMADD231PS Z19, Z20, Z9
+	VMOVUPS     64(BX), Z20
+	VFMADD231PS Z18, Z20, Z1
+	VFMADD231PS Z19, Z20, Z10
+	VMOVUPS     128(BX), Z20
+	VFMADD231PS Z18, Z20, Z2
+	VFMADD231PS Z19, Z20, Z11
+	VMOVUPS     192(BX), Z20
+	VFMADD231PS Z18, Z20, Z3
+	VFMADD231PS Z19, Z20, Z12
+	VMOVUPS     256(BX), Z20
+	VFMADD231PS Z18, Z20, Z4
+	VFMADD231PS Z19, Z20, Z13
+	VMOVUPS     320(BX), Z20
+	VFMADD231PS Z18, Z20, Z5
+	VFMADD231PS Z19, Z20, Z14
+	VMOVUPS     384(BX), Z20
+	VFMADD231PS Z18, Z20, Z6
+	VFMADD231PS Z19, Z20, Z15
+	VMOVUPS     448(BX), Z20
+	VFMADD231PS Z18, Z20, Z7
+	VFMADD231PS Z19, Z20, Z16
+	VMOVUPS     512(BX), Z20
+	VFMADD231PS Z18, Z20, Z8
+	VFMADD231PS Z19, Z20, Z17
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000240, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z18
+	VMOVUPS.Z   (DX)(SI*4), K1, Z19
+	VMOVUPS     (BX), Z20
+	VFMADD231PS Z18, Z20, Z0
+	VFMADD231PS Z19, Z20, Z9
+	VMOVUPS     64(BX), Z20
+	VFMADD231PS Z18, Z20, Z1
+	VFMADD231PS Z19, Z20, Z10
+	VMOVUPS     128(BX), Z20
+	VFMADD231PS Z18, Z20, Z2
+	VFMADD231PS Z19, Z20, Z11
+	VMOVUPS     192(BX), Z20
+	VFMADD231PS Z18, Z20, Z3
+	VFMADD231PS Z19, Z20, Z12
+	VMOVUPS     256(BX), Z20
+	VFMADD231PS Z18, Z20, Z4
+	VFMADD231PS Z19, Z20, Z13
+	VMOVUPS     320(BX), Z20
+	VFMADD231PS Z18, Z20, Z5
+	VFMADD231PS Z19, Z20, Z14
+	VMOVUPS     384(BX), Z20
+	VFMADD231PS Z18, Z20, Z6
+	VFMADD231PS Z19, Z20, Z15
+	VMOVUPS     448(BX), Z20
+	VFMADD231PS Z18, Z20, Z7
+	VFMADD231PS Z19, Z20, Z16
+	VMOVUPS     512(BX), Z20
+	VFMADD231PS Z18, Z20, Z8
+	VFMADD231PS Z19, Z20, Z17
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y18
+	VADDPS        Y18, Y0, Y18
+	VEXTRACTF32X4 $0x01, Y18, X0
+	VADDPS        X0, X18, X0
+	VMOVHLPS      X0, X0, X18
+	VADDPS        X18, X0, X0
+	VMOVSHDUP     X0, X18
+	VADDSS        X18, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VEXTRACTF32X8 $0x01, Z14, Y0
+	VADDPS        Y0, Y14, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 56(AX)
+	VEXTRACTF32X8 $0x01, Z15, Y0
+	VADDPS        Y0, Y15, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 60(AX)
+	VEXTRACTF32X8 $0x01, Z16, Y0
+	VADDPS        Y0, Y16, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 64(AX)
+	VEXTRACTF32X8 $0x01, Z17, Y0
+	VADDPS        Y0, Y17, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 68(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x10AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x10AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z20
+	VMOVUPS     (DX)(SI*4), Z21
+	VMOVUPS     (BX), Z22
+	VFMADD231PS Z20, Z22, Z0
+	VFMADD231PS Z21, Z22, Z10
+	VMOVUPS     64(BX), Z22
+	VFMADD231PS Z20, Z22, Z1
+	VFMADD231PS Z21, Z22, Z11
+	VMOVUPS     128(BX), Z22
+	VFMADD231PS Z20, Z22, Z2
+	VFMADD231PS Z21, Z22, Z12
+	VMOVUPS     192(BX), Z22
+	VFMADD231PS Z20, Z22, Z3
+	VFMADD231PS Z21, Z22, Z13
+	VMOVUPS     256(BX), Z22
+	VFMADD231PS Z20, Z22, Z4
+	VFMADD231PS Z21, Z22, Z14
+	VMOVUPS     320(BX), Z22
+	VFMADD231PS Z20, Z22, Z5
+	VFMADD231PS Z21, Z22, Z15
+	VMOVUPS     384(BX), Z22
+	VFMADD231PS Z20, Z22, Z6
+	VFMADD231PS Z21, Z22, Z16
+	VMOVUPS     448(BX), Z22
+	VFMADD231PS Z20, Z22, Z7
+	VFMADD231PS Z21, Z22, Z17
+	VMOVUPS     512(BX), Z22
+	VFMADD231PS Z20, Z22, Z8
+	VFMADD231PS Z21, Z22, Z18
+	VMOVUPS     576(BX), Z22
+	VFMADD231PS Z20, Z22, Z9
+	VFMADD231PS Z21, Z22, Z19
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000280, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z20
+	VMOVUPS.Z   (DX)(SI*4), K1, Z21
+	VMOVUPS     (BX), Z22
+	VFMADD231PS Z20, Z22, Z0
+	VFMADD231PS Z21, Z22, Z10
+	VMOVUPS     64(BX), Z22
+	VFMADD231PS Z20, Z22, Z1
+	VFMADD231PS Z21, Z22, Z11
+	VMOVUPS     128(BX), Z22
+	VFMADD231PS Z20, Z22, Z2
+	VFMADD231PS Z21, Z22, Z12
+	VMOVUPS     192(BX), Z22
+	VFMADD231PS Z20, Z22, Z3
+	VFMADD231PS Z21, Z22, Z13
+	VMOVUPS     256(BX), Z22
+	VFMADD231PS Z20, Z22, Z4
+	VFMADD231PS Z21, Z22, Z14
+	VMOVUPS     320(BX), Z22
+	VFMADD231PS Z20, Z22, Z5
+	VFMADD231PS Z21, Z22, Z15
+	VMOVUPS     384(BX), Z22
+	VFMADD231PS Z20, Z22, Z6
+	VFMADD231PS Z21, Z22, Z16
+	VMOVUPS     448(BX), Z22
+	VFMADD231PS Z20, Z22, Z7
+	VFMADD231PS Z21, Z22, Z17
+	VMOVUPS     512(BX), Z22
+	VFMADD231PS Z20, Z22, Z8
+	VFMADD231PS Z21, Z22, Z18
+	VMOVUPS     576(BX), Z22
+	VFMADD231PS Z20, Z22, Z9
+	VFMADD231PS Z21, Z22, Z19
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y20
+	VADDPS        Y20, Y0, Y20
+	VEXTRACTF32X4 $0x01, Y20, X0
+	VADDPS        X0, X20, X0
+	VMOVHLPS      X0, X0, X20
+	VADDPS        X20, X0, X0
+	VMOVSHDUP     X0, X20
+	VADDSS        X20, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VEXTRACTF32X8 $0x01, Z14, Y0
+	VADDPS        Y0, Y14, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 56(AX)
+	VEXTRACTF32X8 $0x01, Z15, Y0
+	VADDPS        Y0, Y15, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 60(AX)
+	VEXTRACTF32X8 $0x01, Z16, Y0
+	VADDPS        Y0, Y16, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 64(AX)
+	VEXTRACTF32X8 $0x01, Z17, Y0
+	VADDPS        Y0, Y17, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 68(AX)
+	VEXTRACTF32X8 $0x01, Z18, Y0
+	VADDPS        Y0, Y18, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 72(AX)
+	VEXTRACTF32X8 $0x01, Z19, Y0
+	VADDPS        Y0, Y19, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 76(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x11AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x11AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z22
+	VMOVUPS     (DX)(SI*4), Z23
+	VMOVUPS     (BX), Z24
+	VFMADD231PS Z22, Z24, Z0
+	VFMADD231PS Z23, Z24, Z11
+	VMOVUPS     64(BX), Z24
+	VFMADD231PS Z22, Z24, Z1
+	VFMADD231PS Z23, Z24, Z12
+	VMOVUPS     128(BX), Z24
+	VFMADD231PS Z22, Z24, Z2
+	VFMADD231PS Z23, Z24, Z13
+	VMOVUPS     192(BX), Z24
+	VFMADD231PS Z22, Z24, Z3
+	VFMADD231PS Z23, Z24, Z14
+	VMOVUPS     256(BX), Z24
+	VFMADD231PS Z22, Z24, Z4
+	VFMADD231PS Z23, Z24, Z15
+	VMOVUPS     320(BX), Z24
+	VFMADD231PS Z22, Z24, Z5
+	VFMADD231PS Z23, Z24, Z16
+	VMOVUPS     384(BX), Z24
+	VFMADD231PS Z22, Z24, Z6
+	VFMADD231PS Z23, Z24, Z17
+	VMOVUPS     448(BX), Z24
+	VFMADD231PS Z22, Z24, Z7
+	VFMADD231PS Z23, Z24, Z18
+	VMOVUPS     512(BX), Z24
+	VFMADD231PS Z22, Z24, Z8
+	VFMADD231PS Z23, Z24, Z19
+	VMOVUPS     576(BX), Z24
+	VFMADD231PS Z22, Z24, Z9
+	VFMADD231PS Z23, Z24, Z20
+	VMOVUPS     640(BX), Z24
+	VFMADD231PS Z22, Z24, Z10
+	VFMADD231PS Z23, Z24, Z21
+	ADDQ        $0x10, SI
+	ADDQ        $0x000002c0, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z22
+	VMOVUPS.Z   (DX)(SI*4), K1, Z23
+	VMOVUPS     (BX), Z24
+	VFMADD231PS Z22, Z24, Z0
+	VFMADD231PS Z23, Z24, Z11
+	VMOVUPS     64(BX), Z24
+	VFMADD231PS Z22, Z24, Z1
+	VFMADD231PS Z23, Z24, Z12
+	VMOVUPS     128(BX), Z24
+	VFMADD231PS Z22, Z24, Z2
+	VFMADD231PS Z23, Z24, Z13
+	VMOVUPS     192(BX), Z24
+	VFMADD231PS Z22, Z24, Z3
+	VFMADD231PS Z23, Z24, Z14
+	VMOVUPS     256(BX), Z24
+	VFMADD231PS Z22, Z24, Z4
+	VFMADD231PS Z23, Z24, Z15
+	VMOVUPS     320(BX), Z24
+	VFMADD231PS Z22, Z24, Z5
+	VFMADD231PS Z23, Z24, Z16
+	VMOVUPS     384(BX), Z24
+	VFMADD231PS Z22, Z24, Z6
+	VFMADD231PS Z23, Z24, Z17
+	VMOVUPS     448(BX), Z24
+	VFMADD231PS Z22, Z24, Z7
+	VFMADD231PS Z23, Z24, Z18
+	VMOVUPS     512(BX), Z24
+	VFMADD231PS Z22, Z24, Z8
+	VFMADD231PS Z23, Z24, Z19
+	VMOVUPS     576(BX), Z24
+	VFMADD231PS Z22, Z24, Z9
+	VFMADD231PS Z23, Z24, Z20
+	VMOVUPS     640(BX), Z24
+	VFMADD231PS Z22, Z24, Z10
+	VFMADD231PS Z23, Z24, Z21
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y22
+	VADDPS        Y22, Y0, Y22
+	VEXTRACTF32X4 $0x01, Y22, X0
+	VADDPS        X0, X22, X0
+	VMOVHLPS      X0, X0, X22
+	VADDPS        X22, X0, X0
+	VMOVSHDUP     X0, X22
+	VADDSS        X22, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VEXTRACTF32X8 $0x01, Z14, Y0
+	VADDPS        Y0, Y14, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 56(AX)
+	VEXTRACTF32X8 $0x01, Z15, Y0
+	VADDPS        Y0, Y15, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 60(AX)
+	VEXTRACTF32X8 $0x01, Z16, Y0
+	VADDPS        Y0, Y16, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 64(AX)
+	VEXTRACTF32X8 $0x01, Z17, Y0
+	VADDPS        Y0, Y17, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 68(AX)
+	VEXTRACTF32X8 $0x01, Z18, Y0
+	VADDPS        Y0, Y18, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 72(AX)
+	VEXTRACTF32X8 $0x01, Z19, Y0
+	VADDPS        Y0, Y19, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 76(AX)
+	VEXTRACTF32X8 $0x01, Z20, Y0
+	VADDPS        Y0, Y20, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 80(AX)
+	VEXTRACTF32X8 $0x01, Z21, Y0
+	VADDPS        Y0, Y21, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 84(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot2x12AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot2x12AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   lda+32(FP), DX
+	LEAQ   (CX)(DX*4), DX
+	MOVQ   bp_base+40(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x10, DI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z24
+	VMOVUPS     (DX)(SI*4), Z25
+	VMOVUPS     (BX), Z26
+	VFMADD231PS Z24, Z26, Z0
+	VFMADD231PS Z25, Z26, Z12
+	VMOVUPS     64(BX), Z26
+	VFMADD231PS Z24, Z26, Z1
+	VFMADD231PS Z25, Z26, Z13
+	VMOVUPS     128(BX), Z26
+	VFMADD231PS Z24, Z26, Z2
+	VFMADD231PS Z25, Z26, Z14
+	VMOVUPS     192(BX), Z26
+	VFMADD231PS Z24, Z26, Z3
+	VFMADD231PS Z25, Z26, Z15
+	VMOVUPS     256(BX), Z26
+	VFMADD231PS Z24, Z26, Z4
+	VFMADD231PS Z25, Z26, Z16
+	VMOVUPS     320(BX), Z26
+	VFMADD231PS Z24, Z26, Z5
+	VFMADD231PS Z25, Z26, Z17
+	VMOVUPS     384(BX), Z26
+	VFMADD231PS Z24, Z26, Z6
+	VFMADD231PS Z25, Z26, Z18
+	VMOVUPS     448(BX), Z26
+	VFMADD231PS Z24, Z26, Z7
+	VFMADD231PS Z25, Z26, Z19
+	VMOVUPS     512(BX), Z26
+	VFMADD231PS Z24, Z26, Z8
+	VFMADD231PS Z25, Z26, Z20
+	VMOVUPS     576(BX), Z26
+	VFMADD231PS Z24, Z26, Z9
+	VFMADD231PS Z25, Z26, Z21
+	VMOVUPS     640(BX), Z26
+	VFMADD231PS Z24, Z26, Z10
+	VFMADD231PS Z25, Z26, Z22
+	VMOVUPS     704(BX), Z26
+	VFMADD231PS Z24, Z26, Z11
+	VFMADD231PS Z25, Z26, Z23
+	ADDQ        $0x10, SI
+	ADDQ        $0x00000300, BX
+	JMP         loop
+
+tail:
+	SUBQ        SI, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z24
+	VMOVUPS.Z   (DX)(SI*4), K1, Z25
+	VMOVUPS     (BX), Z26
+	VFMADD231PS Z24, Z26, Z0
+	VFMADD231PS Z25, Z26, Z12
+	VMOVUPS     64(BX), Z26
+	VFMADD231PS Z24, Z26, Z1
+	VFMADD231PS Z25, Z26, Z13
+	VMOVUPS     128(BX), Z26
+	VFMADD231PS Z24, Z26, Z2
+	VFMADD231PS Z25, Z26, Z14
+	VMOVUPS     192(BX), Z26
+	VFMADD231PS Z24, Z26, Z3
+	VFMADD231PS Z25, Z26, Z15
+	VMOVUPS     256(BX), Z26
+	VFMADD231PS Z24, Z26, Z4
+	VFMADD231PS Z25, Z26, Z16
+	VMOVUPS     320(BX), Z26
+	VFMADD231PS Z24, Z26, Z5
+	VFMADD231PS Z25, Z26, Z17
+	VMOVUPS     384(BX), Z26
+	VFMADD231PS Z24, Z26, Z6
+	VFMADD231PS Z25, Z26, Z18
+	VMOVUPS     448(BX), Z26
+	VFMADD231PS Z24, Z26, Z7
+	VFMADD231PS Z25, Z26, Z19
+	VMOVUPS     512(BX), Z26
+	VFMADD231PS Z24, Z26, Z8
+	VFMADD231PS Z25, Z26, Z20
+	VMOVUPS     576(BX), Z26
+	VFMADD231PS Z24, Z26, Z9
+	VFMADD231PS Z25, Z26, Z21
+	VMOVUPS     640(BX), Z26
+	VFMADD231PS Z24, Z26, Z10
+	VFMADD231PS Z25, Z26, Z22
+	VMOVUPS     704(BX), Z26
+	VFMADD231PS Z24, Z26, Z11
+	VFMADD231PS Z25, Z26, Z23
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y24
+	VADDPS        Y24, Y0, Y24
+	VEXTRACTF32X4 $0x01, Y24, X0
+	VADDPS        X0, X24, X0
+	VMOVHLPS      X0, X0, X24
+	VADDPS        X24, X0, X0
+	VMOVSHDUP     X0, X24
+	VADDSS        X24, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VEXTRACTF32X8 $0x01, Z14, Y0
+	VADDPS        Y0, Y14, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 56(AX)
+	VEXTRACTF32X8 $0x01, Z15, Y0
+	VADDPS        Y0, Y15, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 60(AX)
+	VEXTRACTF32X8 $0x01, Z16, Y0
+	VADDPS        Y0, Y16, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 64(AX)
+	VEXTRACTF32X8 $0x01, Z17, Y0
+	VADDPS        Y0, Y17, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 68(AX)
+	VEXTRACTF32X8 $0x01, Z18, Y0
+	VADDPS        Y0, Y18, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 72(AX)
+	VEXTRACTF32X8 $0x01, Z19, Y0
+	VADDPS        Y0, Y19, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 76(AX)
+	VEXTRACTF32X8 $0x01, Z20, Y0
+	VADDPS        Y0, Y20, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 80(AX)
+	VEXTRACTF32X8 $0x01, Z21, Y0
+	VADDPS        Y0, Y21, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 84(AX)
+	VEXTRACTF32X8 $0x01, Z22, Y0
+	VADDPS        Y0, Y22, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 88(AX)
+	VEXTRACTF32X8 $0x01, Z23, Y0
+	VADDPS        Y0, Y23, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 92(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot1x13AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot1x13AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   bp_base+40(FP), DX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	XORQ   BX, BX
+	MOVQ   AX, SI
+	SUBQ   $0x10, SI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        BX, SI
+	JGT         tail
+	VMOVUPS     (CX)(BX*4), Z13
+	VFMADD231PS (DX), Z13, Z0
+	VFMADD231PS 64(DX), Z13, Z1
+	VFMADD231PS 128(DX), Z13, Z2
+	VFMADD231PS 192(DX), Z13, Z3
+	VFMADD231PS 256(DX), Z13, Z4
+	VFMADD231PS 320(DX), Z13, Z5
+	VFMADD231PS 384(DX), Z13, Z6
+	VFMADD231PS 448(DX), Z13, Z7
+	VFMADD231PS 512(DX), Z13, Z8
+	VFMADD231PS 576(DX), Z13, Z9
+	VFMADD231PS 640(DX), Z13, Z10
+	VFMADD231PS 704(DX), Z13, Z11
+	VFMADD231PS 768(DX), Z13, Z12
+	ADDQ        $0x10, BX
+	ADDQ        $0x00000340, DX
+	JMP         loop
+
+tail:
+	SUBQ        BX, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, SI
+	BZHIL       AX, SI, SI
+	KMOVW       SI, K1
+	VMOVUPS.Z   (CX)(BX*4), K1, Z13
+	VFMADD231PS (DX), Z13, Z0
+	VFMADD231PS 64(DX), Z13, Z1
+	VFMADD231PS 128(DX), Z13, Z2
+	VFMADD231PS 192(DX), Z13, Z3
+	VFMADD231PS 256(DX), Z13, Z4
+	VFMADD231PS 320(DX), Z13, Z5
+	VFMADD231PS 384(DX), Z13, Z6
+	VFMADD231PS 448(DX), Z13, Z7
+	VFMADD231PS 512(DX), Z13, Z8
+	VFMADD231PS 576(DX), Z13, Z9
+	VFMADD231PS 640(DX), Z13, Z10
+	VFMADD231PS 704(DX), Z13, Z11
+	VFMADD231PS 768(DX), Z13, Z12
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y13
+	VADDPS        Y13, Y0, Y13
+	VEXTRACTF32X4 $0x01, Y13, X0
+	VADDPS        X0, X13, X0
+	VMOVHLPS      X0, X0, X13
+	VADDPS        X13, X0, X0
+	VMOVSHDUP     X0, X13
+	VADDSS        X13, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot1x14AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot1x14AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   bp_base+40(FP), DX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	XORQ   BX, BX
+	MOVQ   AX, SI
+	SUBQ   $0x10, SI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        BX, SI
+	JGT         tail
+	VMOVUPS     (CX)(BX*4), Z14
+	VFMADD231PS (DX), Z14, Z0
+	VFMADD231PS 64(DX), Z14, Z1
+	VFMADD231PS 128(DX), Z14, Z2
+	VFMADD231PS 192(DX), Z14, Z3
+	VFMADD231PS 256(DX), Z14, Z4
+	VFMADD231PS 320(DX), Z14, Z5
+	VFMADD231PS 384(DX), Z14, Z6
+	VFMADD231PS 448(DX), Z14, Z7
+	VFMADD231PS 512(DX), Z14, Z8
+	VFMADD231PS 576(DX), Z14, Z9
+	VFMADD231PS 640(DX), Z14, Z10
+	VFMADD231PS 704(DX), Z14, Z11
+	VFMADD231PS 768(DX), Z14, Z12
+	VFMADD231PS 832(DX), Z14, Z13
+	ADDQ        $0x10, BX
+	ADDQ        $0x00000380, DX
+	JMP         loop
+
+tail:
+	SUBQ        BX, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, SI
+	BZHIL       AX, SI, SI
+	KMOVW       SI, K1
+	VMOVUPS.Z   (CX)(BX*4), K1, Z14
+	VFMADD231PS (DX), Z14, Z0
+	VFMADD231PS 64(DX), Z14, Z1
+	VFMADD231PS 128(DX), Z14, Z2
+	VFMADD231PS 192(DX), Z14, Z3
+	VFMADD231PS 256(DX), Z14, Z4
+	VFMADD231PS 320(DX), Z14, Z5
+	VFMADD231PS 384(DX), Z14, Z6
+	VFMADD231PS 448(DX), Z14, Z7
+	VFMADD231PS 512(DX), Z14, Z8
+	VFMADD231PS 576(DX), Z14, Z9
+	VFMADD231PS 640(DX), Z14, Z10
+	VFMADD231PS 704(DX), Z14, Z11
+	VFMADD231PS 768(DX), Z14, Z12
+	VFMADD231PS 832(DX), Z14, Z13
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y14
+	VEXTRACTF32X4 $0x01, Y14, X0
+	VADDPS        X0, X14, X0
+	VMOVHLPS      X0, X0, X14
+	VADDPS        X14, X0, X0
+	VMOVSHDUP     X0, X14
+	VADDSS        X14, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot1x15AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot1x15AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   bp_base+40(FP), DX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	XORQ   BX, BX
+	MOVQ   AX, SI
+	SUBQ   $0x10, SI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        BX, SI
+	JGT         tail
+	VMOVUPS     (CX)(BX*4), Z15
+	VFMADD231PS (DX), Z15, Z0
+	VFMADD231PS 64(DX), Z15, Z1
+	VFMADD231PS 128(DX), Z15, Z2
+	VFMADD231PS 192(DX), Z15, Z3
+	VFMADD231PS 256(DX), Z15, Z4
+	VFMADD231PS 320(DX), Z15, Z5
+	VFMADD231PS 384(DX), Z15, Z6
+	VFMADD231PS 448(DX), Z15, Z7
+	VFMADD231PS 512(DX), Z15, Z8
+	VFMADD231PS 576(DX), Z15, Z9
+	VFMADD231PS 640(DX), Z15, Z10
+	VFMADD231PS 704(DX), Z15, Z11
+	VFMADD231PS 768(DX), Z15, Z12
+	VFMADD231PS 832(DX), Z15, Z13
+	VFMADD231PS 896(DX), Z15, Z14
+	ADDQ        $0x10, BX
+	ADDQ        $0x000003c0, DX
+	JMP         loop
+
+tail:
+	SUBQ        BX, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, SI
+	BZHIL       AX, SI, SI
+	KMOVW       SI, K1
+	VMOVUPS.Z   (CX)(BX*4), K1, Z15
+	VFMADD231PS (DX), Z15, Z0
+	VFMADD231PS 64(DX), Z15, Z1
+	VFMADD231PS 128(DX), Z15, Z2
+	VFMADD231PS 192(DX), Z15, Z3
+	VFMADD231PS 256(DX), Z15, Z4
+	VFMADD231PS 320(DX), Z15, Z5
+	VFMADD231PS 384(DX), Z15, Z6
+	VFMADD231PS 448(DX), Z15, Z7
+	VFMADD231PS 512(DX), Z15, Z8
+	VFMADD231PS 576(DX), Z15, Z9
+	VFMADD231PS 640(DX), Z15, Z10
+	VFMADD231PS 704(DX), Z15, Z11
+	VFMADD231PS 768(DX), Z15, Z12
+	VFMADD231PS 832(DX), Z15, Z13
+	VFMADD231PS 896(DX), Z15, Z14
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y15
+	VADDPS        Y15, Y0, Y15
+	VEXTRACTF32X4 $0x01, Y15, X0
+	VADDPS        X0, X15, X0
+	VMOVHLPS      X0, X0, X15
+	VADDPS        X15, X0, X0
+	VMOVSHDUP     X0, X15
+	VADDSS        X15, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VEXTRACTF32X8 $0x01, Z14, Y0
+	VADDPS        Y0, Y14, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 56(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmDot1x16AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
+TEXT ·sgemmDot1x16AVX512(SB), NOSPLIT, $0-88
+	MOVQ   k+0(FP), AX
+	MOVQ   a_base+8(FP), CX
+	MOVQ   bp_base+40(FP), DX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	XORQ   BX, BX
+	MOVQ   AX, SI
+	SUBQ   $0x10, SI
+
+	// 16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.
+loop:
+	CMPQ        BX, SI
+	JGT         tail
+	VMOVUPS     (CX)(BX*4), Z16
+	VFMADD231PS (DX), Z16, Z0
+	VFMADD231PS 64(DX), Z16, Z1
+	VFMADD231PS 128(DX), Z16, Z2
+	VFMADD231PS 192(DX), Z16, Z3
+	VFMADD231PS 256(DX), Z16, Z4
+	VFMADD231PS 320(DX), Z16, Z5
+	VFMADD231PS 384(DX), Z16, Z6
+	VFMADD231PS 448(DX), Z16, Z7
+	VFMADD231PS 512(DX), Z16, Z8
+	VFMADD231PS 576(DX), Z16, Z9
+	VFMADD231PS 640(DX), Z16, Z10
+	VFMADD231PS 704(DX), Z16, Z11
+	VFMADD231PS 768(DX), Z16, Z12
+	VFMADD231PS 832(DX), Z16, Z13
+	VFMADD231PS 896(DX), Z16, Z14
+	VFMADD231PS 960(DX), Z16, Z15
+	ADDQ        $0x10, BX
+	ADDQ        $0x00000400, DX
+	JMP         loop
+
+tail:
+	SUBQ        BX, AX
+	JZ          reduce
+	MOVL        $0x0000ffff, SI
+	BZHIL       AX, SI, SI
+	KMOVW       SI, K1
+	VMOVUPS.Z   (CX)(BX*4), K1, Z16
+	VFMADD231PS (DX), Z16, Z0
+	VFMADD231PS 64(DX), Z16, Z1
+	VFMADD231PS 128(DX), Z16, Z2
+	VFMADD231PS 192(DX), Z16, Z3
+	VFMADD231PS 256(DX), Z16, Z4
+	VFMADD231PS 320(DX), Z16, Z5
+	VFMADD231PS 384(DX), Z16, Z6
+	VFMADD231PS 448(DX), Z16, Z7
+	VFMADD231PS 512(DX), Z16, Z8
+	VFMADD231PS 576(DX), Z16, Z9
+	VFMADD231PS 640(DX), Z16, Z10
+	VFMADD231PS 704(DX), Z16, Z11
+	VFMADD231PS 768(DX), Z16, Z12
+	VFMADD231PS 832(DX), Z16, Z13
+	VFMADD231PS 896(DX), Z16, Z14
+	VFMADD231PS 960(DX), Z16, Z15
+
+reduce:
+	// Fold each accumulator's 16 lanes in a fixed tree and store the sums.
+	MOVQ          out_base+64(FP), AX
+	VEXTRACTF32X8 $0x01, Z0, Y16
+	VADDPS        Y16, Y0, Y16
+	VEXTRACTF32X4 $0x01, Y16, X0
+	VADDPS        X0, X16, X0
+	VMOVHLPS      X0, X0, X16
+	VADDPS        X16, X0, X0
+	VMOVSHDUP     X0, X16
+	VADDSS        X16, X0, X0
+	VMOVSS        X0, (AX)
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF32X8 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF32X8 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF32X8 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF32X8 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF32X8 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF32X8 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 28(AX)
+	VEXTRACTF32X8 $0x01, Z8, Y0
+	VADDPS        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 32(AX)
+	VEXTRACTF32X8 $0x01, Z9, Y0
+	VADDPS        Y0, Y9, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 36(AX)
+	VEXTRACTF32X8 $0x01, Z10, Y0
+	VADDPS        Y0, Y10, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 40(AX)
+	VEXTRACTF32X8 $0x01, Z11, Y0
+	VADDPS        Y0, Y11, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 44(AX)
+	VEXTRACTF32X8 $0x01, Z12, Y0
+	VADDPS        Y0, Y12, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 48(AX)
+	VEXTRACTF32X8 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 52(AX)
+	VEXTRACTF32X8 $0x01, Z14, Y0
+	VADDPS        Y0, Y14, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 56(AX)
+	VEXTRACTF32X8 $0x01, Z15, Y0
+	VADDPS        Y0, Y15, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VMOVSS        X1, 60(AX)
+	VZEROUPPER
+	RET

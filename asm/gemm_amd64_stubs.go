@@ -23,3 +23,56 @@ func SgemmKernelNarrowNAVX512(k int, alpha float32, a []float32, lda int, b []fl
 // reference loop. Preconditions: k ≥ 1, len(a) ≥ (k−1)·lda + 16, len(b) ≥ (k−1)·ldb + nr,
 // 1 ≤ mr ≤ 16, 1 ≤ nr ≤ 16, len(c) ≥ (mr−1)·ldc + nr.
 func SgemmKernelNarrowTAVX512(k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, mr int, nr int)
+
+// Transpose16AVX512 is Transpose16Generic computed with AVX-512: dst[p·ldd+j] = src[j·lds+p]
+// for j < rows, p < cols. Preconditions: 1 ≤ rows, cols ≤ 16,
+// len(src) ≥ (rows−1)·lds + cols, len(dst) ≥ (cols−1)·ldd + rows.
+func Transpose16AVX512(src []float32, lds int, dst []float32, ldd int, rows int, cols int)
+
+// sgemmDot2x1AVX512 is SgemmDotAVX512 for rows = 2, cols = 1.
+func sgemmDot2x1AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x2AVX512 is SgemmDotAVX512 for rows = 2, cols = 2.
+func sgemmDot2x2AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x3AVX512 is SgemmDotAVX512 for rows = 2, cols = 3.
+func sgemmDot2x3AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x4AVX512 is SgemmDotAVX512 for rows = 2, cols = 4.
+func sgemmDot2x4AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x5AVX512 is SgemmDotAVX512 for rows = 2, cols = 5.
+func sgemmDot2x5AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x6AVX512 is SgemmDotAVX512 for rows = 2, cols = 6.
+func sgemmDot2x6AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x7AVX512 is SgemmDotAVX512 for rows = 2, cols = 7.
+func sgemmDot2x7AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x8AVX512 is SgemmDotAVX512 for rows = 2, cols = 8.
+func sgemmDot2x8AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x9AVX512 is SgemmDotAVX512 for rows = 2, cols = 9.
+func sgemmDot2x9AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x10AVX512 is SgemmDotAVX512 for rows = 2, cols = 10.
+func sgemmDot2x10AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x11AVX512 is SgemmDotAVX512 for rows = 2, cols = 11.
+func sgemmDot2x11AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot2x12AVX512 is SgemmDotAVX512 for rows = 2, cols = 12.
+func sgemmDot2x12AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot1x13AVX512 is SgemmDotAVX512 for rows = 1, cols = 13.
+func sgemmDot1x13AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot1x14AVX512 is SgemmDotAVX512 for rows = 1, cols = 14.
+func sgemmDot1x14AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot1x15AVX512 is SgemmDotAVX512 for rows = 1, cols = 15.
+func sgemmDot1x15AVX512(k int, a []float32, lda int, bp []float32, out []float32)
+
+// sgemmDot1x16AVX512 is SgemmDotAVX512 for rows = 1, cols = 16.
+func sgemmDot1x16AVX512(k int, a []float32, lda int, bp []float32, out []float32)

@@ -22,3 +22,13 @@ func SgemmKernelNarrowNAVX512(k int, alpha float32, a []float32, lda int, b []fl
 func SgemmKernelNarrowTAVX512(k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc, mr, nr int) {
 	SgemmKernelNarrowTGeneric(k, alpha, a, lda, b, ldb, beta, c, ldc, mr, nr)
 }
+
+// SgemmDotAVX512 forwards to its twin where there is no assembly.
+func SgemmDotAVX512(rows, cols, k int, a []float32, lda int, bp []float32, out []float32) {
+	SgemmDotGeneric(rows, cols, k, a, lda, bp, out)
+}
+
+// Transpose16AVX512 forwards to its twin where there is no assembly.
+func Transpose16AVX512(src []float32, lds int, dst []float32, ldd int, rows, cols int) {
+	Transpose16Generic(src, lds, dst, ldd, rows, cols)
+}

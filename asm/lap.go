@@ -105,6 +105,56 @@ func LapMin2Generic(c, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, 
 	}
 }
 
+// LapExpandGeneric reads a whole row for the sparse search of package lap:
+// it relaxes every column through the row and gathers the columns whose
+// reduced cost is below tau, to rebuild the row's candidate list. With
+// n = len(c), a multiple of LapLanes, len(v), len(d), len(pred) ≥ n and
+// len(improved), len(cand) ≥ n + LapLanes, for j < n in increasing order:
+//
+//	r := c[j] - v[j]
+//	if t := r + off; t < d[j] {       // false for a scanned (NaN) column
+//		d[j], pred[j] = t, row
+//		improved[ni], ni = j, ni+1
+//	}
+//	if r < tau { cand[nc], nc = j, nc+1 }
+//
+// It returns ni and nc; entries of improved and cand past them are
+// unspecified (the vector kernels store whole vectors).
+func LapExpandGeneric(c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	n := len(c)
+	v, d, pred = v[:n], d[:n], pred[:n]
+	for j, cj := range c {
+		r := cj - v[j]
+		if t := r + off; t < d[j] {
+			d[j], pred[j] = t, row
+			improved[ni] = j
+			ni++
+		}
+		if r < tau {
+			cand[nc] = j
+			nc++
+		}
+	}
+	return ni, nc
+}
+
+// LapExpand runs the LapExpand kernel of path p (see LapExpandGeneric). It
+// panics if the lengths break the preconditions, before anything is
+// written.
+func LapExpand(p Path, c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	n := len(c)
+	if n%LapLanes != 0 || len(v) < n || len(d) < n || len(pred) < n || len(improved) < n+LapLanes || len(cand) < n+LapLanes {
+		panic("asm: LapExpand: len(c) must be a multiple of 16, no longer than v, d, pred, and 16 shorter than improved, cand")
+	}
+	switch p {
+	case AVX512:
+		return LapExpandAVX512(c, v, d, pred, off, row, tau, improved, cand)
+	case AVX2:
+		return LapExpandAVX2(c, v, d, pred, off, row, tau, improved, cand)
+	}
+	return LapExpandGeneric(c, v, d, pred, off, row, tau, improved, cand)
+}
+
 // LapScan runs the LapScan kernel of path p (see LapScanGeneric). It panics
 // if the lengths break the preconditions, before anything is written.
 func LapScan(p Path, c, v, d []float64, y, pred []int, off float64, row int, out *LapMins) {

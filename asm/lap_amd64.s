@@ -29,7 +29,7 @@ DATA lapstep<>+24(SB)/8, $0x0000000000000010
 GLOBL lapstep<>(SB), RODATA|NOPTR, $32
 
 // func LapScanAVX512(c []float64, v []float64, d []float64, y []int, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, SSE2
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, MMX+, SSE2
 TEXT ·LapScanAVX512(SB), NOSPLIT, $0-168
 	MOVQ c_len+8(FP), AX
 	MOVQ c_base+0(FP), CX
@@ -61,8 +61,10 @@ TEXT ·LapScanAVX512(SB), NOSPLIT, $0-168
 	XORQ         R8, R8
 
 loop:
-	CMPQ R8, AX
-	JAE  done
+	CMPQ       R8, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R8*8)
+	PREFETCHT0 2112(CX)(R8*8)
 
 	// Lanes 0..7: t = (c - v) + off; where t < d: d = t, pred = row.
 	VMOVUPD (CX)(R8*8), Z13
@@ -135,7 +137,7 @@ done:
 	RET
 
 // func LapScanAVX2(c []float64, v []float64, d []float64, y []int, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX, AVX2, MMX+, SSE2
 TEXT ·LapScanAVX2(SB), NOSPLIT, $0-168
 	MOVQ         c_len+8(FP), AX
 	MOVQ         c_base+0(FP), CX
@@ -178,8 +180,10 @@ TEXT ·LapScanAVX2(SB), NOSPLIT, $0-168
 	XORQ         R12, R12
 
 loop:
-	CMPQ R12, AX
-	JAE  done
+	CMPQ       R12, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R12*8)
+	PREFETCHT0 2112(CX)(R12*8)
 
 	// Lanes 0..3: t = (c - v) + off; where t < d: d = t, pred = row.
 	VMOVUPD (CX)(R12*8), Y3
@@ -325,7 +329,7 @@ done:
 	RET
 
 // func LapMin2AVX512(c []float64, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
-// Requires: AVX, AVX512F, AVX512VL
+// Requires: AVX, AVX512F, AVX512VL, MMX+
 TEXT ·LapMin2AVX512(SB), NOSPLIT, $0-80
 	MOVQ         c_len+8(FP), AX
 	MOVQ         c_base+0(FP), CX
@@ -348,8 +352,10 @@ TEXT ·LapMin2AVX512(SB), NOSPLIT, $0-80
 	XORQ         BX, BX
 
 loop:
-	CMPQ BX, AX
-	JAE  done
+	CMPQ       BX, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(BX*8)
+	PREFETCHT0 2112(CX)(BX*8)
 
 	// Lanes 0..7: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.
 	VMOVUPD   (CX)(BX*8), Z11
@@ -396,7 +402,7 @@ done:
 	RET
 
 // func LapMin2AVX2(c []float64, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX, AVX2, MMX+, SSE2
 TEXT ·LapMin2AVX2(SB), NOSPLIT, $0-80
 	MOVQ c_len+8(FP), AX
 	MOVQ c_base+0(FP), CX
@@ -431,8 +437,10 @@ TEXT ·LapMin2AVX2(SB), NOSPLIT, $0-80
 	XORQ         R9, R9
 
 loop:
-	CMPQ R9, AX
-	JAE  done
+	CMPQ       R9, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R9*8)
+	PREFETCHT0 2112(CX)(R9*8)
 
 	// Lanes 0..3: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.
 	VMOVUPD   (CX)(R9*8), Y1
@@ -514,5 +522,150 @@ done:
 	VMOVDQU Y8, 64(SI)
 	VMOVUPD Y9, 96(BX)
 	VMOVDQU Y10, 96(SI)
+	VZEROUPPER
+	RET
+
+// func LapExpandAVX512(c []float64, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+, POPCNT, SSE2
+TEXT ·LapExpandAVX512(SB), NOSPLIT, $0-184
+	MOVQ         c_len+8(FP), AX
+	MOVQ         c_base+0(FP), CX
+	MOVQ         v_base+24(FP), DX
+	MOVQ         d_base+48(FP), BX
+	MOVQ         pred_base+72(FP), SI
+	MOVQ         improved_base+120(FP), DI
+	MOVQ         cand_base+144(FP), R8
+	MOVQ         DI, R9
+	MOVQ         R8, R10
+	MOVSD        off+96(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        tau+112(FP), X3
+	VBROADCASTSD X3, Z3
+	MOVQ         row+104(FP), R11
+	VPBROADCASTQ R11, Z4
+	VMOVDQU64    lapiota<>+0(SB), Z5
+	MOVQ         $0x0000000000000008, R11
+	VPBROADCASTQ R11, Z6
+	XORQ         R11, R11
+
+loop:
+	CMPQ       R11, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R11*8)
+	PREFETCHT0 2112(CX)(R11*8)
+
+	// r = c - v; t = r + off; where t < d: d = t, pred = row, emit j.
+	VMOVUPD     (CX)(R11*8), Z7
+	VSUBPD      (DX)(R11*8), Z7, Z7
+	VADDPD      Z0, Z7, Z8
+	VMOVUPD     (BX)(R11*8), Z9
+	VCMPPD      $0x11, Z9, Z8, K1
+	KORTESTB    K1, K1
+	JZ          noimp
+	VMOVUPD     Z8, K1, (BX)(R11*8)
+	VMOVDQU64   Z4, K1, (SI)(R11*8)
+	VPCOMPRESSQ Z5, K1, Z1
+	VMOVDQU64   Z1, (DI)
+	KMOVB       K1, R12
+	POPCNTL     R12, R12
+	LEAQ        (DI)(R12*8), DI
+
+noimp:
+	// Where r < tau: emit j as a candidate.
+	VCMPPD      $0x11, Z3, Z7, K1
+	KORTESTB    K1, K1
+	JZ          nocand
+	VPCOMPRESSQ Z5, K1, Z2
+	VMOVDQU64   Z2, (R8)
+	KMOVB       K1, R12
+	POPCNTL     R12, R12
+	LEAQ        (R8)(R12*8), R8
+
+nocand:
+	VPADDQ Z6, Z5, Z5
+	ADDQ   $0x08, R11
+	JMP    loop
+
+done:
+	SUBQ R9, DI
+	SHRQ $0x03, DI
+	MOVQ DI, ni+168(FP)
+	SUBQ R10, R8
+	SHRQ $0x03, R8
+	MOVQ R8, nc+176(FP)
+	VZEROUPPER
+	RET
+
+// func LapExpandAVX2(c []float64, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)
+// Requires: AVX, AVX2, MMX+, SSE2
+TEXT ·LapExpandAVX2(SB), NOSPLIT, $0-184
+	MOVQ         c_len+8(FP), AX
+	MOVQ         c_base+0(FP), CX
+	MOVQ         v_base+24(FP), DX
+	MOVQ         d_base+48(FP), BX
+	MOVQ         pred_base+72(FP), SI
+	MOVQ         improved_base+120(FP), DI
+	MOVQ         cand_base+144(FP), R8
+	XORQ         R9, R9
+	XORQ         R10, R10
+	MOVSD        off+96(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        tau+112(FP), X1
+	VBROADCASTSD X1, Y1
+	MOVQ         row+104(FP), R11
+	MOVQ         R11, X2
+	VPBROADCASTQ X2, Y2
+	XORQ         R11, R11
+
+loop:
+	CMPQ       R11, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R11*8)
+	PREFETCHT0 2112(CX)(R11*8)
+	VMOVUPD    (CX)(R11*8), Y3
+	VSUBPD     (DX)(R11*8), Y3, Y3
+	VADDPD     Y0, Y3, Y4
+	VMOVUPD    (BX)(R11*8), Y5
+	VCMPPD     $0x11, Y5, Y4, Y6
+	VMOVMSKPD  Y6, R14
+	TESTL      R14, R14
+	JZ         noimp
+	VBLENDVPD  Y6, Y4, Y5, Y5
+	VMOVUPD    Y5, (BX)(R11*8)
+	VMOVUPD    (SI)(R11*8), Y4
+	VBLENDVPD  Y6, Y2, Y4, Y4
+	VMOVUPD    Y4, (SI)(R11*8)
+
+impbit:
+	BSFL R14, R12
+	LEAQ (R11)(R12*1), R15
+	MOVQ R15, (DI)(R9*8)
+	INCQ R9
+	LEAL -1(R14), R15
+	ANDL R15, R14
+	JNZ  impbit
+
+noimp:
+	VCMPPD    $0x11, Y1, Y3, Y3
+	VMOVMSKPD Y3, R14
+	TESTL     R14, R14
+	JZ        nocand
+
+candbit:
+	BSFL R14, R13
+	LEAQ (R11)(R13*1), R15
+	MOVQ R15, (R8)(R10*8)
+	INCQ R10
+	LEAL -1(R14), R15
+	ANDL R15, R14
+	JNZ  candbit
+
+nocand:
+	ADDQ $0x04, R11
+	JMP  loop
+
+done:
+	MOVQ R9, ni+168(FP)
+	MOVQ R10, nc+176(FP)
 	VZEROUPPER
 	RET

@@ -19,3 +19,11 @@ func LapMin2AVX512(c []float64, v []float64, val *[16]float64, idx *[16]int, val
 // LapMin2AVX2 is LapMin2Generic with AVX2: 16 columns per iteration in
 // four ymm of 4 lanes. len(c) must be a multiple of 16.
 func LapMin2AVX2(c []float64, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+
+// LapExpandAVX512 is LapExpandGeneric with AVX-512 (F, DQ) and POPCNT:
+// 8 columns per iteration. len(c) must be a multiple of 16.
+func LapExpandAVX512(c []float64, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)
+
+// LapExpandAVX2 is LapExpandGeneric with AVX2: 4 columns per iteration.
+// len(c) must be a multiple of 16.
+func LapExpandAVX2(c []float64, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)

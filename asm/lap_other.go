@@ -20,3 +20,11 @@ func LapMin2AVX2(c, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float
 func LapMin2AVX512(c, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int) {
 	LapMin2Generic(c, v, val, idx, val2, idx2)
 }
+
+func LapExpandAVX2(c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	return LapExpandGeneric(c, v, d, pred, off, row, tau, improved, cand)
+}
+
+func LapExpandAVX512(c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	return LapExpandGeneric(c, v, d, pred, off, row, tau, improved, cand)
+}

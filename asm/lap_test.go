@@ -131,6 +131,34 @@ func TestLapMin2Paths(t *testing.T) {
 	}
 }
 
+func TestLapExpandPaths(t *testing.T) {
+	for _, p := range Available() {
+		for _, n := range lapSizes {
+			for rep := 0; rep < 4; rep++ {
+				seed := uint64(1000*n + rep)
+				r := rand.New(rand.NewPCG(seed, 5))
+				c, v, d, _, pred := lapInputs(r, n)
+				d2, pred2 := append([]float64(nil), d...), append([]int(nil), pred...)
+				off, tau := float64(r.IntN(5))-2, float64(r.IntN(6))+1
+				imp, cand := make([]int, n+LapLanes), make([]int, n+LapLanes)
+				imp2, cand2 := make([]int, n+LapLanes), make([]int, n+LapLanes)
+				ni, nc := LapExpandGeneric(c[:n], v, d, pred, off, 9, tau, imp, cand)
+				ni2, nc2 := LapExpand(p, c[:n], v, d2, pred2, off, 9, tau, imp2, cand2)
+				name := fmt.Sprintf("%s/N=%d/seed=%d", p, n, seed)
+				if ni != ni2 || nc != nc2 || !lapSameInts(imp[:ni], imp2[:ni]) || !lapSameInts(cand[:nc], cand2[:nc]) {
+					t.Fatalf("%s: emitted (%d %v, %d %v), twin (%d %v, %d %v)", name, ni2, imp2[:ni2], nc2, cand2[:nc2], ni, imp[:ni], nc, cand[:nc])
+				}
+				if !lapSameBits(d, d2) || !lapSameInts(pred, pred2) {
+					t.Fatalf("%s: d or pred differ from the twin", name)
+				}
+				if n > 0 && rep == 0 && (ni == 0 || nc == 0) {
+					t.Fatalf("%s: test data selected nothing (ni=%d nc=%d)", name, ni, nc)
+				}
+			}
+		}
+	}
+}
+
 func TestLapPanicsBeforeWriting(t *testing.T) {
 	d := []float64{1, 2, 3}
 	defer func() {

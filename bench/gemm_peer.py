@@ -3,10 +3,12 @@
 against OpenBLAS through numpy, on the same shapes, in the same run.
 
 For each thread count and shape it alternates ours / OpenBLAS for --rounds
-rounds (so both see the same background load) and prints the median GFLOP/s
-of each and the median of the per-round ratios ours/OpenBLAS.
+rounds (so both see the same background load; each round is the median of
+about a second of runs) and prints, for each side, the median and the best
+round, then two ratios ours/OpenBLAS: the median of the per-round ratios and
+best round over best round (the least disturbed by other processes).
 
-Usage: bench/gemm_peer.sh [--threads 1,2] [--rounds 3] [--shapes square|project|all] [--only 1024x1024]
+Usage: bench/gemm_peer.sh [--threads 1,2] [--rounds 5] [--shapes square|project|all] [--only 1024x1024]
 """
 import argparse
 import json
@@ -71,7 +73,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True, help="ltransfer binary")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--shapes", default="all", choices=["square", "project", "all"])
     ap.add_argument("--only", default="", help="keep shapes whose 'm×n×k TRANS' label contains this text (x works for ×)")
     args = ap.parse_args()
@@ -81,8 +83,8 @@ def main():
     print("OPENBLAS_CORETYPE in environment: %r (unset for the numpy run)" % os.environ.get("OPENBLAS_CORETYPE"))
     import numpy
     print("numpy %s" % numpy.__version__)
-    print("| threads | shape (m×n×k, trans) | path | ours GFLOP/s | OpenBLAS GFLOP/s | ours/OpenBLAS |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| threads | shape (m×n×k, trans) | path | ours GFLOP/s (median, best round) | OpenBLAS GFLOP/s (median, best round) | ours/OpenBLAS (median of rounds) | ours/OpenBLAS (best/best) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for threads in [int(t) for t in args.threads.split(",")]:
         w = numpy_worker(threads)
         for (m, n, k, tr) in shapes:
@@ -96,9 +98,9 @@ def main():
                 us.append(o["gflops"])
                 them.append(t)
                 ratios.append(o["gflops"] / t)
-            print("| %d | %d×%d×%d %s | %s | %.1f | %.1f | %.2f |" % (
-                threads, m, n, k, tr, path, statistics.median(us), statistics.median(them), statistics.median(ratios)),
-                flush=True)
+            print("| %d | %d×%d×%d %s | %s | %.1f, %.1f | %.1f, %.1f | %.2f | %.2f |" % (
+                threads, m, n, k, tr, path, statistics.median(us), max(us), statistics.median(them), max(them),
+                statistics.median(ratios), max(us) / max(them)), flush=True)
         w.stdin.close()
         w.wait()
 

@@ -78,6 +78,34 @@ func (p ConvParams) pointwise() bool {
 	return p.R == 1 && p.S == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
 }
 
+// useWinograd selects Winograd F(2×2, 3×3) (conv_winograd.go) for a pass
+// over a 3×3 stride-1 pad-1 layer; everything else uses im2col tiles and the
+// GEMM. Chosen by measurement on the Conv8 shapes (BenchmarkConvAlgo): the
+// scalar transforms cost about as much as the GEMM work they save until the
+// channel counts are large, and on planes under 8×8 the per-block repacking
+// of the 16 transformed filters eats the gain. For the weight gradient,
+// im2col tiles summed in four fixed groups win up to 128 channels.
+func (p ConvParams) useWinograd(weightPass bool) bool {
+	switch convAlgoOverride {
+	case 1:
+		return false
+	case 2:
+		return p.winogradOK()
+	}
+	if !p.winogradOK() {
+		return false
+	}
+	if weightPass {
+		return min(p.C, p.K) >= 256
+	}
+	return min(p.C, p.K) >= 128 && p.H >= 8 && p.W >= 8
+}
+
+// convAlgoOverride forces an algorithm in benchmarks of this package
+// (0: choose by shape, 1: im2col, 2: Winograd where legal). Tests and
+// benchmarks only; never set by the library.
+var convAlgoOverride int
+
 // convTile is one block of output columns: either a pixel range [p0, p1) of
 // a single image n0 (n1 = n0+1), or whole images [n0, n1) (p0 = 0, p1 = P).
 type convTile struct {
@@ -139,6 +167,10 @@ func (e *Engine) Conv2D(p ConvParams, x, w, bias, y []float32) {
 	if bias != nil {
 		checkConvLen(op, "bias", len(bias), p.K)
 	}
+	if p.useWinograd(false) {
+		e.conv2DWinograd(p, x, w, bias, y)
+		return
+	}
 	tiles, _ := p.tiles()
 	crs := p.C * p.R * p.S
 	P := p.OutH() * p.OutW()
@@ -190,6 +222,10 @@ func (e *Engine) Conv2DBackwardData(p ConvParams, dy, w, dx []float32) {
 	checkConvLen(op, "dy", len(dy), p.OutputLen())
 	checkConvLen(op, "w", len(w), p.WeightLen())
 	checkConvLen(op, "dx", len(dx), p.InputLen())
+	if p.useWinograd(false) {
+		e.conv2DBackwardDataWinograd(p, dy, w, dx)
+		return
+	}
 	tiles, groups := p.tiles()
 	crs := p.C * p.R * p.S
 	P := p.OutH() * p.OutW()
@@ -222,10 +258,12 @@ func (e *Engine) Conv2DBackwardData(p ConvParams, dy, w, dx []float32) {
 	})
 }
 
-// convWeightBlocks is the number of input-channel blocks the weight
-// gradient is split into; it depends only on C (never on the thread count),
-// so each gradient element is reduced by one task in a fixed order.
-func (p ConvParams) convWeightBlocks() int { return min(p.C, 16) }
+// convWeightGroups is the number of groups the column tiles are split into
+// for the weight gradient: each group sums its tiles, in order, into its own
+// K × C·R·S partial, and the partials are added in group order. The groups
+// depend only on the shape (never on the thread count), so every gradient
+// element is reduced in a fixed order.
+const convWeightGroups = 4
 
 // Conv2DBackwardWeight computes the weight gradient dw = ∂L/∂w, and, when
 // dbias is non-nil, the bias gradient dbias[k] = Σ dy[·,k,·,·]; both are
@@ -240,48 +278,53 @@ func (e *Engine) Conv2DBackwardWeight(p ConvParams, x, dy, dw, dbias []float32) 
 	if dbias != nil {
 		checkConvLen(op, "dbias", len(dbias), p.K)
 	}
-	tiles, _ := p.tiles()
-	rs := p.R * p.S
-	crs := p.C * rs
-	P := p.OutH() * p.OutW()
-	nb := p.convWeightBlocks()
-	tasks := nb
-	if dbias != nil {
-		tasks++
+	if p.useWinograd(true) {
+		e.conv2DBackwardWeightWinograd(p, x, dy, dw)
+	} else {
+		e.conv2DBackwardWeightIm2col(p, x, dy, dw)
 	}
-	inner, threads := e.split(tasks)
-	e.parallel(tasks, threads, func(b *convBufs, bi int) {
-		if bi == nb {
-			convBiasGrad(p, dy, dbias)
-			return
-		}
-		c0, c1 := bi*p.C/nb, (bi+1)*p.C/nb
-		rows := (c1 - c0) * rs
-		dwb := dw[c0*rs:]
-		for ti, t := range tiles {
+	if dbias != nil {
+		convBiasGrad(p, dy, dbias)
+	}
+}
+
+func (e *Engine) conv2DBackwardWeightIm2col(p ConvParams, x, dy, dw []float32) {
+	tiles, _ := p.tiles()
+	crs := p.C * p.R * p.S
+	P := p.OutH() * p.OutW()
+	G := min(convWeightGroups, len(tiles))
+	parts := make([][]float32, G)
+	parts[0] = dw
+	for g := 1; g < G; g++ {
+		parts[g] = make([]float32, len(dw))
+	}
+	inner, threads := e.split(G)
+	e.parallel(G, threads, func(b *convBufs, g int) {
+		part := parts[g]
+		lo, hi := g*len(tiles)/G, (g+1)*len(tiles)/G
+		for ti, t := range tiles[lo:hi] {
 			cols := t.cols()
 			beta := float32(1)
 			if ti == 0 {
 				beta = 0
 			}
-			var B []float32
-			ldb := cols
-			if p.pointwise() && t.n1-t.n0 == 1 {
-				B = x[(t.n0*p.C+c0)*P+t.p0:]
-				ldb = P
-			} else {
-				B = b.col(rows * cols)
-				p.im2col(B, cols, x, t, c0, c1)
+			B, ldb := x[t.n0*p.C*P+t.p0:], P
+			if !p.pointwise() || t.n1-t.n0 > 1 {
+				B, ldb = b.col(crs*cols), cols
+				p.im2col(B, cols, x, t, 0, p.C)
 			}
 			if t.n1-t.n0 == 1 {
-				inner.Sgemm(false, true, p.K, rows, cols, 1, dy[t.n0*p.K*P+t.p0:], P, B, ldb, beta, dwb, crs)
+				inner.Sgemm(false, true, p.K, crs, cols, 1, dy[t.n0*p.K*P+t.p0:], P, B, ldb, beta, part, crs)
 			} else {
 				tmp := b.aux(p.K * cols)
 				p.gatherDy(tmp, cols, dy, t)
-				inner.Sgemm(false, true, p.K, rows, cols, 1, tmp, cols, B, ldb, beta, dwb, crs)
+				inner.Sgemm(false, true, p.K, crs, cols, 1, tmp, cols, B, ldb, beta, part, crs)
 			}
 		}
 	})
+	for g := 1; g < G; g++ {
+		e.Axpy(1, parts[g], dw)
+	}
 }
 
 // convBiasGrad sums dy over batch and pixels per output channel, in float64,
@@ -343,30 +386,40 @@ func (p ConvParams) im2col(col []float32, cols int, x []float32, t convTile, c0,
 }
 
 // im2colRow fills d[j] for output pixels q in [p0, p1): the input value at
-// tap (r, s) of output pixel q of one channel image xc, or zero.
+// tap (r, s) of output pixel q of one channel image xc, or zero. Rows are
+// walked directly (no division per pixel) and the short edge runs are
+// written inline: output rows are only a few dozen pixels long.
 func (p ConvParams) im2colRow(d, xc []float32, r, s, p0, p1, OW int) {
-	q := p0
+	oh := p0 / OW
+	ow := p0 - oh*OW
 	j := 0
-	for q < p1 {
-		oh, ow := q/OW, q%OW
+	for q := p0; q < p1; oh++ {
 		n := min(OW-ow, p1-q) // pixels left in this output row
 		ih := oh*p.StrideH - p.PadH + r
 		seg := d[j : j+n]
 		if ih < 0 || ih >= p.H {
-			clear(seg)
+			for i := range seg {
+				seg[i] = 0
+			}
 		} else {
 			xr := xc[ih*p.W : (ih+1)*p.W]
 			iw0 := ow*p.StrideW - p.PadW + s
 			if p.StrideW == 1 {
 				// Valid ow range: 0 ≤ iw0+i < W.
-				lo := max(0, -iw0)
-				hi := min(n, p.W-iw0)
-				if hi <= lo {
-					clear(seg)
-				} else {
-					clear(seg[:lo])
-					copy(seg[lo:hi], xr[iw0+lo:iw0+hi])
-					clear(seg[hi:])
+				lo := min(max(0, -iw0), n)
+				hi := max(min(n, p.W-iw0), lo)
+				for i := 0; i < lo; i++ {
+					seg[i] = 0
+				}
+				if hi > lo {
+					src := xr[iw0+lo : iw0+hi]
+					dst := seg[lo:hi]
+					for i := range dst {
+						dst[i] = src[i]
+					}
+				}
+				for i := hi; i < n; i++ {
+					seg[i] = 0
 				}
 			} else {
 				for i := range seg {
@@ -381,6 +434,7 @@ func (p ConvParams) im2colRow(d, xc []float32, r, s, p0, p1, OW int) {
 		}
 		q += n
 		j += n
+		ow = 0
 	}
 }
 
@@ -407,10 +461,10 @@ func (p ConvParams) col2im(dx, col []float32, cols int, t convTile) {
 }
 
 func (p ConvParams) col2imRow(xc, d []float32, r, s, p0, p1, OW int) {
-	q := p0
+	oh := p0 / OW
+	ow := p0 - oh*OW
 	j := 0
-	for q < p1 {
-		oh, ow := q/OW, q%OW
+	for q := p0; q < p1; oh++ {
 		n := min(OW-ow, p1-q)
 		ih := oh*p.StrideH - p.PadH + r
 		if ih >= 0 && ih < p.H {
@@ -422,8 +476,9 @@ func (p ConvParams) col2imRow(xc, d []float32, r, s, p0, p1, OW int) {
 				hi := min(n, p.W-iw0)
 				if hi > lo {
 					dst := xr[iw0+lo : iw0+hi]
-					for i, v := range seg[lo:hi] {
-						dst[i] += v
+					src := seg[lo:hi]
+					for i := range dst {
+						dst[i] += src[i]
 					}
 				}
 			} else {
@@ -437,13 +492,15 @@ func (p ConvParams) col2imRow(xc, d []float32, r, s, p0, p1, OW int) {
 		}
 		q += n
 		j += n
+		ow = 0
 	}
 }
 
 // convBufs is one worker's scratch: the im2col tile and an auxiliary
 // K × cols block, grown on demand and reused across tiles.
 type convBufs struct {
-	c, a []float32
+	c, a  []float32
+	tiles []winoTile
 }
 
 func (b *convBufs) col(n int) []float32 {

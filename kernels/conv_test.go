@@ -123,6 +123,12 @@ var convShapes = []ConvParams{
 	{N: 3, C: 2, H: 5, W: 5, K: 2, R: 3, S: 3, StrideH: 3, StrideW: 2, PadH: 2, PadW: 2},
 	// Many small images: multi-image tiles.
 	{N: 37, C: 6, H: 4, W: 4, K: 5, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	// Winograd F(2×2, 3×3) shapes (3×3 stride 1 pad 1, C, K ≥ 8): odd and
+	// even sizes, 1×1 images, batch 1, several tile blocks.
+	{N: 3, C: 9, H: 7, W: 5, K: 10, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	{N: 1, C: 16, H: 1, W: 1, K: 8, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	{N: 2, C: 8, H: 11, W: 12, K: 12, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	{N: 70, C: 8, H: 8, W: 7, K: 9, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	// Large P: several tiles per image (crs = 9 → 2048-column tiles).
 	{N: 2, C: 1, H: 50, W: 47, K: 3, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 }
@@ -157,66 +163,74 @@ func TestConv2DAgainstFloat64(t *testing.T) {
 		x0, w0, dy0 := append([]float32(nil), x...), append([]float32(nil), w...), append([]float32(nil), dy...)
 		yr, dxr, dwr, dbr := convRef64(p, x, w, b, dy)
 		crs := p.C * p.R * p.S
-		var first [4][]float32
-		for _, e := range engines(t, 1, 2, 3) {
-			t.Run(fmt.Sprintf("%v/path=%v/threads=%d", p, e.Path(), e.Threads()), func(t *testing.T) {
-				nan := float32(math.NaN())
-				y, chkY := guarded(p.OutputLen(), nan)
-				e.Conv2D(p, x, w, b, y)
-				chkY(t, "y")
-				checkClose(t, "y", y, yr, crs)
-				dx, chkDx := guarded(p.InputLen(), nan)
-				e.Conv2DBackwardData(p, dy, w, dx)
-				chkDx(t, "dx")
-				checkClose(t, "dx", dx, dxr, p.K*p.R*p.S)
-				dw, chkDw := guarded(p.WeightLen(), nan)
-				db, chkDb := guarded(p.K, nan)
-				e.Conv2DBackwardWeight(p, x, dy, dw, db)
-				chkDw(t, "dw")
-				chkDb(t, "db")
-				P := p.OutH() * p.OutW()
-				checkClose(t, "dw", dw, dwr, p.N*P)
-				checkClose(t, "db", db, dbr, p.N*P)
-				// No bias: y must not include one; dbias nil is allowed.
-				y2 := make([]float32, p.OutputLen())
-				e.Conv2D(p, x, w, nil, y2)
-				for i := range y2 {
-					if d := math.Abs(float64(y2[i]+b[(i/P)%p.K]) - float64(y[i])); d > 1e-4*(1+math.Abs(float64(y[i]))) {
-						t.Fatalf("y without bias [%d] = %g, with %g, bias %g", i, y2[i], y[i], b[(i/P)%p.K])
-					}
-				}
-				e.Conv2DBackwardWeight(p, x, dy, dw, nil)
-				for i, v := range x {
-					if v != x0[i] {
-						t.Fatal("x modified")
-					}
-				}
-				for i, v := range w {
-					if v != w0[i] {
-						t.Fatal("w modified")
-					}
-				}
-				for i, v := range dy {
-					if v != dy0[i] {
-						t.Fatal("dy modified")
-					}
-				}
-				// Bit-identical across thread counts on one path.
-				got := [4][]float32{y, dx, dw, db}
-				if e.Threads() == 1 {
-					for i := range got {
-						first[i] = append([]float32(nil), got[i]...)
-					}
-					return
-				}
-				for i := range got {
-					for j := range got[i] {
-						if math.Float32bits(got[i][j]) != math.Float32bits(first[i][j]) {
-							t.Fatalf("output %d element %d differs between 1 and %d threads: %g vs %g", i, j, e.Threads(), got[i][j], first[i][j])
+		algos := []int{1}
+		if p.winogradOK() {
+			algos = append(algos, 2)
+		}
+		for _, algo := range algos {
+			var first [4][]float32
+			for _, e := range engines(t, 1, 2, 3) {
+				t.Run(fmt.Sprintf("%v/algo=%d/path=%v/threads=%d", p, algo, e.Path(), e.Threads()), func(t *testing.T) {
+					convAlgoOverride = algo
+					defer func() { convAlgoOverride = 0 }()
+					nan := float32(math.NaN())
+					y, chkY := guarded(p.OutputLen(), nan)
+					e.Conv2D(p, x, w, b, y)
+					chkY(t, "y")
+					checkClose(t, "y", y, yr, crs)
+					dx, chkDx := guarded(p.InputLen(), nan)
+					e.Conv2DBackwardData(p, dy, w, dx)
+					chkDx(t, "dx")
+					checkClose(t, "dx", dx, dxr, p.K*p.R*p.S)
+					dw, chkDw := guarded(p.WeightLen(), nan)
+					db, chkDb := guarded(p.K, nan)
+					e.Conv2DBackwardWeight(p, x, dy, dw, db)
+					chkDw(t, "dw")
+					chkDb(t, "db")
+					P := p.OutH() * p.OutW()
+					checkClose(t, "dw", dw, dwr, p.N*P)
+					checkClose(t, "db", db, dbr, p.N*P)
+					// No bias: y must not include one; dbias nil is allowed.
+					y2 := make([]float32, p.OutputLen())
+					e.Conv2D(p, x, w, nil, y2)
+					for i := range y2 {
+						if d := math.Abs(float64(y2[i]+b[(i/P)%p.K]) - float64(y[i])); d > 1e-4*(1+math.Abs(float64(y[i]))) {
+							t.Fatalf("y without bias [%d] = %g, with %g, bias %g", i, y2[i], y[i], b[(i/P)%p.K])
 						}
 					}
-				}
-			})
+					e.Conv2DBackwardWeight(p, x, dy, dw, nil)
+					for i, v := range x {
+						if v != x0[i] {
+							t.Fatal("x modified")
+						}
+					}
+					for i, v := range w {
+						if v != w0[i] {
+							t.Fatal("w modified")
+						}
+					}
+					for i, v := range dy {
+						if v != dy0[i] {
+							t.Fatal("dy modified")
+						}
+					}
+					// Bit-identical across thread counts on one path.
+					got := [4][]float32{y, dx, dw, db}
+					if e.Threads() == 1 {
+						for i := range got {
+							first[i] = append([]float32(nil), got[i]...)
+						}
+						return
+					}
+					for i := range got {
+						for j := range got[i] {
+							if math.Float32bits(got[i][j]) != math.Float32bits(first[i][j]) {
+								t.Fatalf("output %d element %d differs between 1 and %d threads: %g vs %g", i, j, e.Threads(), got[i][j], first[i][j])
+							}
+						}
+					}
+				})
+			}
 		}
 	}
 }

@@ -48,13 +48,17 @@ func (g *gemm) runNarrow() {
 	if 2*g.m*g.n*g.k < minParallelFlops {
 		e = e.WithThreads(1)
 	}
+	if !g.transA {
+		g.runDot(e)
+		return
+	}
 	b, ldb := g.b, g.ldb
 	if g.transB {
 		// op(B)[p][j] = b[j·ldb + p]: pack it k×16 so each step reads one row.
 		bp := getBuf(g.k * narrowN)
 		defer bufPool.Put(bp)
 		b, ldb = *bp, narrowN
-		packB(b, narrowN, true, g.b, g.ldb, 0, g.k, 0, g.n)
+		packB(b, narrowN, true, g.b, g.ldb, 0, g.k, 0, g.n, true)
 	}
 	e.ParallelFor(ceilDiv(g.m, 16), func(lo, hi int) {
 		for blk := lo; blk < hi; blk++ {
@@ -70,7 +74,7 @@ func (g *gemm) runNarrow() {
 				// The last rows: pack them k×16, zero-padded, which is the
 				// transposed layout with lda = 16.
 				ap := getBuf(g.k * 16)
-				packA(*ap, 16, g.transA, g.a, g.lda, i0, mr, 0, g.k)
+				packA(*ap, 16, g.transA, g.a, g.lda, i0, mr, 0, g.k, true)
 				asm.SgemmKernelNarrowTAVX512(g.k, g.alpha, *ap, 16, b, ldb, g.beta, cp, g.ldc, mr, g.n)
 				bufPool.Put(ap)
 			}
@@ -127,13 +131,14 @@ type gemmKernel struct {
 	fn     microKernel
 	mr, nr int
 	masked bool // fn writes nr < NR columns itself; else edges go through a tile buffer
+	t16    bool // packing may transpose with asm.Transpose16AVX512
 	// kc·nr·4 bytes of B panel stay in L1 while A panels stream past; the
 	// mc×kc block of A stays in L2; the kc×nc block of B sits in L3.
 	kc, mc, nc int
 }
 
 var (
-	kernelAVX512  = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, kc: 256, mc: 192, nc: 3072}
+	kernelAVX512  = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, t16: true, kc: 256, mc: 192, nc: 3072}
 	kernelAVX2    = gemmKernel{fn: asm.SgemmKernel6x16AVX2, mr: asm.SgemmMRAVX2, nr: asm.SgemmNRAVX2, kc: 256, mc: 120, nc: 3072}
 	kernelGeneric = gemmKernel{fn: asm.SgemmKernel6x16Generic, mr: 6, nr: 16, masked: true, kc: 256, mc: 120, nc: 3072}
 )
@@ -179,7 +184,17 @@ func (g *gemm) run() {
 	if 2*g.m*g.n*g.k < minParallelFlops {
 		e = e.WithThreads(1)
 	}
-	kc0, mc0, nc0 := min(kn.kc, g.k), min(kn.mc, roundUp(g.m, kn.mr)), min(kn.nc, roundUp(g.n, kn.nr))
+	// Split K and M into near-equal blocks: a last block of a few steps
+	// would cost a whole pass over C for little work.
+	kc0 := ceilDiv(g.k, ceilDiv(g.k, kn.kc))
+	mc0 := roundUp(ceilDiv(g.m, ceilDiv(g.m, kn.mc)), kn.mr)
+	nc0 := min(kn.nc, roundUp(g.n, kn.nr))
+	if g.m <= mc0 {
+		// One block of A: each B panel is packed just before its use, so
+		// there is no reason to bound the B block by the cache; a single
+		// jc block packs A once per KC step.
+		nc0 = roundUp(g.n, kn.nr)
+	}
 	bp := getBuf(kc0 * nc0)
 	ap := getBuf(kc0 * mc0)
 	defer bufPool.Put(bp)
@@ -189,28 +204,44 @@ func (g *gemm) run() {
 	for jc := 0; jc < g.n; jc += nc0 {
 		nc := min(nc0, g.n-jc)
 		nPanels := ceilDiv(nc, kn.nr)
+		// With at least one B panel per thread, each worker packs the
+		// panels it multiplies (no separate pass, and they are hot in its
+		// cache); else all pack B first and the workers split the tiles.
+		fused := nPanels >= e.threads
 		for pc := 0; pc < g.k; pc += kc0 {
 			kc := min(kc0, g.k-pc)
 			beta := g.beta
 			if pc > 0 {
 				beta = 1
 			}
-			e.ParallelFor(nPanels, func(lo, hi int) {
+			packBPanels := func(lo, hi int) {
+				if !g.transB {
+					// Row by row across the panels: each row of B is one stream.
+					packBRows(bbuf, kn.nr, g.b, g.ldb, pc, kc, jc, g.n, lo, hi)
+					return
+				}
 				for jp := lo; jp < hi; jp++ {
 					j0 := jc + jp*kn.nr
-					packB(bbuf[jp*kc*kn.nr:(jp+1)*kc*kn.nr], kn.nr, g.transB, g.b, g.ldb, pc, kc, j0, min(kn.nr, g.n-j0))
+					packB(bbuf[jp*kc*kn.nr:(jp+1)*kc*kn.nr], kn.nr, g.transB, g.b, g.ldb, pc, kc, j0, min(kn.nr, g.n-j0), kn.t16)
 				}
-			})
+			}
+			if !fused {
+				e.ParallelFor(nPanels, packBPanels)
+			}
 			for ic := 0; ic < g.m; ic += mc0 {
 				mc := min(mc0, g.m-ic)
 				mPanels := ceilDiv(mc, kn.mr)
 				e.ParallelFor(mPanels, func(lo, hi int) {
+					if g.transA {
+						packARows(abuf, kn.mr, g.a, g.lda, pc, kc, ic, g.m, lo, hi)
+						return
+					}
 					for ip := lo; ip < hi; ip++ {
 						i0 := ic + ip*kn.mr
-						packA(abuf[ip*kc*kn.mr:(ip+1)*kc*kn.mr], kn.mr, g.transA, g.a, g.lda, i0, min(kn.mr, g.m-i0), pc, kc)
+						packA(abuf[ip*kc*kn.mr:(ip+1)*kc*kn.mr], kn.mr, g.transA, g.a, g.lda, i0, min(kn.mr, g.m-i0), pc, kc, kn.t16)
 					}
 				})
-				e.ParallelFor(nPanels*mPanels, func(lo, hi int) {
+				tiles := func(lo, hi int) {
 					var tile [12 * 32]float32
 					for t := lo; t < hi; t++ {
 						jp, ip := t/mPanels, t%mPanels
@@ -235,7 +266,17 @@ func (g *gemm) run() {
 							}
 						}
 					}
-				})
+				}
+				if fused {
+					e.ParallelFor(nPanels, func(lo, hi int) {
+						if ic == 0 {
+							packBPanels(lo, hi)
+						}
+						tiles(lo*mPanels, hi*mPanels)
+					})
+				} else {
+					e.ParallelFor(nPanels*mPanels, tiles)
+				}
 			}
 		}
 	}
@@ -246,10 +287,27 @@ func roundUp(a, b int) int { return ceilDiv(a, b) * b }
 
 // packA writes rows i0 ≤ i < i0+mr, columns p0 ≤ p < p0+kc of op(A) into
 // dst[p·MR + (i−i0)], zero-filling rows mr ≤ i < MR.
-func packA(dst []float32, MR int, trans bool, a []float32, lda, i0, mr, p0, kc int) {
+func packA(dst []float32, MR int, trans bool, a []float32, lda, i0, mr, p0, kc int, t16 bool) {
 	dst = dst[:kc*MR]
+	if !trans && t16 {
+		for p := 0; p < kc; p += 16 {
+			asm.Transpose16AVX512(a[i0*lda+p0+p:], lda, dst[p*MR:], MR, mr, min(16, kc-p))
+		}
+		if mr < MR {
+			for p := 0; p < kc; p++ {
+				clear(dst[p*MR+mr : p*MR+MR])
+			}
+		}
+		return
+	}
 	if trans {
 		// op(A)[i][p] = a[p·lda + i]: each step of p is a contiguous run.
+		if MR == 12 && mr == 12 {
+			for p := 0; p < kc; p++ {
+				*(*[12]float32)(dst[p*12:]) = [12]float32(a[(p0+p)*lda+i0:])
+			}
+			return
+		}
 		for p := 0; p < kc; p++ {
 			d := dst[p*MR : p*MR+MR]
 			copy(d[:mr], a[(p0+p)*lda+i0:])
@@ -284,11 +342,85 @@ func packA(dst []float32, MR int, trans bool, a []float32, lda, i0, mr, p0, kc i
 	}
 }
 
+// packARows packs panels lo ≤ ip < hi of the block of op(A) = Aᵀ that
+// starts at row i0 (panel ip holds rows i0+ip·MR …), sweeping the rows of A
+// (the steps of p) once each across all those panels, so each step reads
+// one contiguous run instead of a short piece per panel.
+func packARows(dst []float32, MR int, a []float32, lda, p0, kc, i0, m, lo, hi int) {
+	for p := 0; p < kc; p++ {
+		row := a[(p0+p)*lda:]
+		for ip := lo; ip < hi; ip++ {
+			i := i0 + ip*MR
+			d := dst[ip*kc*MR+p*MR : ip*kc*MR+p*MR+MR]
+			if mr := m - i; mr < MR {
+				copy(d[:mr], row[i:i+mr])
+				clear(d[mr:])
+				continue
+			}
+			if MR == 12 {
+				*(*[12]float32)(d) = [12]float32(row[i:])
+			} else {
+				copy(d, row[i:i+MR])
+			}
+		}
+	}
+}
+
+// packBRows packs panels lo ≤ jp < hi of the block of op(B) = B that starts
+// at column j0, row by row across the panels (see packARows).
+func packBRows(dst []float32, NR int, b []float32, ldb, p0, kc, j0, n, lo, hi int) {
+	for p := 0; p < kc; p++ {
+		row := b[(p0+p)*ldb:]
+		for jp := lo; jp < hi; jp++ {
+			j := j0 + jp*NR
+			d := dst[jp*kc*NR+p*NR : jp*kc*NR+p*NR+NR]
+			if nr := n - j; nr < NR {
+				copy(d[:nr], row[j:j+nr])
+				clear(d[nr:])
+				continue
+			}
+			switch NR {
+			case 32:
+				*(*[32]float32)(d) = [32]float32(row[j:])
+			case 16:
+				*(*[16]float32)(d) = [16]float32(row[j:])
+			default:
+				copy(d, row[j:j+NR])
+			}
+		}
+	}
+}
+
 // packB writes rows p0 ≤ p < p0+kc, columns j0 ≤ j < j0+nr of op(B) into
 // dst[(p−p0)·NR + (j−j0)], zero-filling columns nr ≤ j < NR.
-func packB(dst []float32, NR int, trans bool, b []float32, ldb, p0, kc, j0, nr int) {
+func packB(dst []float32, NR int, trans bool, b []float32, ldb, p0, kc, j0, nr int, t16 bool) {
 	dst = dst[:kc*NR]
+	if trans && t16 {
+		for p := 0; p < kc; p += 16 {
+			for h := 0; h < nr; h += 16 {
+				asm.Transpose16AVX512(b[(j0+h)*ldb+p0+p:], ldb, dst[p*NR+h:], NR, min(16, nr-h), min(16, kc-p))
+			}
+		}
+		if nr < NR {
+			for p := 0; p < kc; p++ {
+				clear(dst[p*NR+nr : p*NR+NR])
+			}
+		}
+		return
+	}
 	if !trans {
+		if NR == 32 && nr == 32 {
+			for p := 0; p < kc; p++ {
+				*(*[32]float32)(dst[p*32:]) = [32]float32(b[(p0+p)*ldb+j0:])
+			}
+			return
+		}
+		if NR == 16 && nr == 16 {
+			for p := 0; p < kc; p++ {
+				*(*[16]float32)(dst[p*16:]) = [16]float32(b[(p0+p)*ldb+j0:])
+			}
+			return
+		}
 		for p := 0; p < kc; p++ {
 			d := dst[p*NR : p*NR+NR]
 			copy(d[:nr], b[(p0+p)*ldb+j0:])
@@ -296,8 +428,20 @@ func packB(dst []float32, NR int, trans bool, b []float32, ldb, p0, kc, j0, nr i
 		}
 		return
 	}
-	// op(B)[p][j] = b[j·ldb + p].
-	for j := 0; j < nr; j++ {
+	// op(B)[p][j] = b[j·ldb + p]: a transpose, four columns per sweep.
+	j := 0
+	for ; j+4 <= nr; j += 4 {
+		r0 := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p0+kc]
+		r1 := b[(j0+j+1)*ldb+p0:][:len(r0)]
+		r2 := b[(j0+j+2)*ldb+p0:][:len(r0)]
+		r3 := b[(j0+j+3)*ldb+p0:][:len(r0)]
+		d := dst[j:]
+		for p := range r0 {
+			q := d[p*NR : p*NR+4 : p*NR+4]
+			q[0], q[1], q[2], q[3] = r0[p], r1[p], r2[p], r3[p]
+		}
+	}
+	for ; j < nr; j++ {
 		col := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p0+kc]
 		for p, v := range col {
 			dst[p*NR+j] = v
@@ -333,4 +477,57 @@ func sgemmReference(transA, transB bool, m, n, k int, alpha float32, a []float32
 			}
 		}
 	}
+}
+
+// runDot computes C = alpha·A·op(B) + beta·C for n ≤ 16 with A not
+// transposed: dot products along k, A read in place as row streams, op(B)
+// packed once (k·n floats, small next to the m·n·k product).
+func (g *gemm) runDot(e *Engine) {
+	n, k := g.n, g.k
+	bp := getBuf(asm.SgemmDotPackedLen(k, n))
+	defer bufPool.Put(bp)
+	pb := *bp
+	for p := 0; p < roundUp(k, 16); p++ {
+		base := p/16*16*n + p%16
+		for j := 0; j < n; j++ {
+			var v float32
+			if p < k {
+				if g.transB {
+					v = g.b[j*g.ldb+p]
+				} else {
+					v = g.b[p*g.ldb+j]
+				}
+			}
+			pb[base+j*16] = v
+		}
+	}
+	rows := asm.SgemmDotRows(n)
+	e.ParallelFor(ceilDiv(g.m, rows), func(lo, hi int) {
+		var out [2 * asm.SgemmDotMaxCols]float32
+		for blk := lo; blk < hi; blk++ {
+			i0 := blk * rows
+			r := min(rows, g.m-i0)
+			a, lda := g.a[i0*g.lda:], g.lda
+			if r < rows {
+				// The last row alone: give the kernel a zero second row.
+				t := make([]float32, rows*k)
+				copy(t, a[:k])
+				a, lda = t, k
+			}
+			asm.SgemmDotAVX512(rows, n, k, a, lda, pb, out[:])
+			for rr := 0; rr < r; rr++ {
+				ci := g.c[(i0+rr)*g.ldc : (i0+rr)*g.ldc+n]
+				o := out[rr*n : rr*n+n]
+				if g.beta == 0 {
+					for j, v := range o {
+						ci[j] = g.alpha * v
+					}
+				} else {
+					for j, v := range o {
+						ci[j] = g.alpha*v + g.beta*ci[j]
+					}
+				}
+			}
+		}
+	})
 }

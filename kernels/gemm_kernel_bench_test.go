@@ -29,14 +29,31 @@ func BenchmarkSgemmMicroKernel(b *testing.B) {
 // BenchmarkPackA measures the transposing pack of a 12-row A panel.
 func BenchmarkPackA(b *testing.B) {
 	const lda, kc = 1024, 256
-	a := make([]float32, 12*lda)
+	a := make([]float32, kc*lda)
 	dst := make([]float32, 12*kc)
-	for _, trans := range []bool{false, true} {
-		b.Run(fmt.Sprintf("trans=%v", trans), func(b *testing.B) {
+	for _, c := range [][2]bool{{false, false}, {true, false}, {false, true}} {
+		trans, t16 := c[0], c[1]
+		b.Run(fmt.Sprintf("trans=%v/t16=%v", trans, t16), func(b *testing.B) {
 			for b.Loop() {
-				packA(dst, 12, trans, a, lda, 0, 12, 0, kc)
+				packA(dst, 12, trans, a, lda, 0, 12, 0, kc, t16)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(12*kc), "ns/elem")
+		})
+	}
+}
+
+// BenchmarkPackB measures packing a 32-column B panel.
+func BenchmarkPackB(b *testing.B) {
+	const ldb, kc = 1024, 256
+	src := make([]float32, kc*ldb)
+	dst := make([]float32, 32*kc)
+	for _, c := range [][2]bool{{false, false}, {true, false}, {true, true}} {
+		trans, t16 := c[0], c[1]
+		b.Run(fmt.Sprintf("trans=%v/t16=%v", trans, t16), func(b *testing.B) {
+			for b.Loop() {
+				packB(dst, 32, trans, src, ldb, 0, kc, 0, 32, t16)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(32*kc), "ns/elem")
 		})
 	}
 }

@@ -153,7 +153,12 @@ func TestSgemmShapes(t *testing.T) {
 	var cases []gemmCase
 	for _, ta := range []bool{false, true} {
 		for _, tb := range []bool{false, true} {
-			for i := 0; i < 40; i++ {
+			// The race detector slows the generic path tenfold: fewer shapes.
+			perCombo := 40
+			if raceEnabled {
+				perCombo = 10
+			}
+			for i := 0; i < perCombo; i++ {
 				tc := gemmCase{transA: ta, transB: tb, m: ms[r.Intn(len(ms))], n: ns[r.Intn(len(ns))], k: ks[r.Intn(len(ks))],
 					alpha: 1, padA: r.Intn(3) * 5, padB: r.Intn(3) * 3, padC: r.Intn(3) * 7}
 				switch i % 5 {

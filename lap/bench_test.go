@@ -31,7 +31,7 @@ func BenchmarkSolve(b *testing.B) {
 	for _, cl := range []string{"uniform", "int100", "lowrank10", "lowrank40"} {
 		for _, n := range []int{256, 1024, 2048, 4096} {
 			var cost []float64
-			for _, s := range solvers(b) {
+			for _, s := range solversMode(b, sparseAuto) {
 				b.Run(fmt.Sprintf("class=%s/n=%d/impl=%s", cl, n, s.Path()), func(b *testing.B) {
 					if cost == nil {
 						cost = benchMatrix(cl, n)

@@ -51,8 +51,16 @@ type Stats struct {
 	FreeAfterInit int
 	// RowReductions counts the rows processed by augmenting row reduction.
 	RowReductions int
-	// RowScans counts the rows scanned by the shortest-path searches.
+	// RowScans counts the rows scanned in full by the dense shortest-path
+	// searches.
 	RowScans int
+	// SparseScans counts the rows visited by the sparse searches, which read
+	// only a row's candidate list; Expansions counts the rows they read in
+	// full because the search reached the row's bound.
+	SparseScans, Expansions int
+	// ListRefreshes counts the rows whose candidate list could not give the
+	// row reduction its two smallest reduced costs and was rebuilt.
+	ListRefreshes int
 }
 
 // ErrInfeasible is wrapped by the error returned when forbidden pairs leave
@@ -63,8 +71,9 @@ var ErrInfeasible = errors.New("lap: no feasible assignment")
 // buffers from one call to the next. A Solver is not safe for concurrent
 // use; use one per goroutine.
 type Solver struct {
-	path asm.Path
-	ws   workspace
+	path   asm.Path
+	sparse int // sparseAuto, or forced on/off by tests
+	ws     workspace
 }
 
 // NewSolver returns a Solver that runs the kernels of path p, which must be

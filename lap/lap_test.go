@@ -11,17 +11,31 @@ import (
 	"github.com/ltransfer/ltransfer/asm"
 )
 
-// solvers returns one Solver per kernel path available here.
+// solvers returns two Solvers per kernel path available here: dense scans
+// only, and candidate lists forced on at every size.
 func solvers(t testing.TB) []*Solver {
+	var ss []*Solver
+	for _, mode := range []int{sparseOff, sparseOn} {
+		ss = append(ss, solversMode(t, mode)...)
+	}
+	return ss
+}
+
+func solversMode(t testing.TB, mode int) []*Solver {
 	var ss []*Solver
 	for _, p := range asm.Available() {
 		s, err := NewSolver(p)
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.sparse = mode
 		ss = append(ss, s)
 	}
 	return ss
+}
+
+func (s *Solver) String() string {
+	return fmt.Sprintf("%s/sparse=%v", s.path, s.sparse == sparseOn)
 }
 
 func newRand(t testing.TB, seed uint64) *rand.Rand {
@@ -267,7 +281,7 @@ func TestBruteForce(t *testing.T) {
 						}
 						want := bruteForce(n, m, cost, maximize)
 						res, err := s.SolveFloat64(n, m, cost, &Options{Maximize: maximize})
-						name := fmt.Sprintf("%s/%s/%dx%d/max=%v", s.Path(), cl.name, n, m, maximize)
+						name := fmt.Sprintf("%s/%s/%dx%d/max=%v", s, cl.name, n, m, maximize)
 						if math.IsNaN(want) {
 							if !errors.Is(err, ErrInfeasible) {
 								t.Fatalf("%s: infeasible problem gave err=%v", name, err)
@@ -306,7 +320,7 @@ func TestHungarian(t *testing.T) {
 						want = -want
 					}
 					res, err := s.SolveFloat64(n, m, cost, &Options{Maximize: maximize})
-					name := fmt.Sprintf("%s/%s/%dx%d/max=%v", s.Path(), cl.name, n, m, maximize)
+					name := fmt.Sprintf("%s/%s/%dx%d/max=%v", s, cl.name, n, m, maximize)
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)
 					}
@@ -340,7 +354,7 @@ func TestForbiddenHungarian(t *testing.T) {
 				}
 				want := hungarian(n, m, pen)
 				res, err := s.SolveFloat64(n, m, cost, nil)
-				name := fmt.Sprintf("%s/%dx%d/p=1/%d", s.Path(), n, m, p)
+				name := fmt.Sprintf("%s/%dx%d/p=1/%d", s, n, m, p)
 				if want >= big {
 					if !errors.Is(err, ErrInfeasible) {
 						t.Fatalf("%s: infeasible problem gave err=%v", name, err)
@@ -364,7 +378,12 @@ func TestForbiddenHungarian(t *testing.T) {
 // without a column tail.
 func TestPathsAgree(t *testing.T) {
 	r := newRand(t, 4)
-	ss := solvers(t)
+	for _, mode := range []int{sparseOff, sparseOn} {
+		testPathsAgree(t, r, solversMode(t, mode))
+	}
+}
+
+func testPathsAgree(t *testing.T, r *rand.Rand, ss []*Solver) {
 	for _, cl := range classes {
 		for _, sz := range [][2]int{{160, 160}, {203, 203}, {90, 301}} {
 			n, m := sz[0], sz[1]
@@ -381,12 +400,12 @@ func TestPathsAgree(t *testing.T) {
 				}
 				for i := range res.RowToCol {
 					if res.RowToCol[i] != ref.RowToCol[i] || res.RowDual[i] != ref.RowDual[i] {
-						t.Fatalf("%s %dx%d: path %s differs from %s at row %d", cl.name, n, m, s.Path(), ss[0].Path(), i)
+						t.Fatalf("%s %dx%d: path %s differs from %s at row %d", cl.name, n, m, s, ss[0], i)
 					}
 				}
 				for j := range res.ColDual {
 					if res.ColDual[j] != ref.ColDual[j] {
-						t.Fatalf("%s %dx%d: path %s v[%d] differs", cl.name, n, m, s.Path(), j)
+						t.Fatalf("%s %dx%d: path %s v[%d] differs", cl.name, n, m, s, j)
 					}
 				}
 			}
@@ -460,7 +479,7 @@ func TestBadInput(t *testing.T) {
 		for _, tc := range cases {
 			_, err := s.SolveFloat64(tc.n, tc.m, tc.cost, tc.opt)
 			if err == nil || !strings.Contains(err.Error(), tc.substr) {
-				t.Errorf("%s/%s: err = %v, want one containing %q", s.Path(), tc.name, err, tc.substr)
+				t.Errorf("%s/%s: err = %v, want one containing %q", s, tc.name, err, tc.substr)
 			}
 		}
 	}
@@ -511,7 +530,7 @@ func TestWarmStart(t *testing.T) {
 						t.Fatal(err)
 					}
 					if !closeTo(warm.Objective, cold.Objective) {
-						t.Fatalf("%s %dx%d step %d: warm objective %v, cold %v", s.Path(), n, m, step, warm.Objective, cold.Objective)
+						t.Fatalf("%s %dx%d step %d: warm objective %v, cold %v", s, n, m, step, warm.Objective, cold.Objective)
 					}
 					certify(t, n, m, cost, maximize, warm, 1e-12)
 					prev = warm
@@ -531,7 +550,7 @@ func TestWarmStart(t *testing.T) {
 					t.Fatal(err)
 				}
 				if res.Objective != want {
-					t.Fatalf("%s %dx%d warm %v: objective %v, want %v", s.Path(), n, m, opt.ColDual != nil, res.Objective, want)
+					t.Fatalf("%s %dx%d warm %v: objective %v, want %v", s, n, m, opt.ColDual != nil, res.Objective, want)
 				}
 				certify(t, n, m, cost, false, res, 0)
 			}

@@ -20,6 +20,7 @@ type workspace struct {
 	zeros   []float64
 	zint    []int
 	count   []int
+	sp      sparseState
 }
 
 // state is one solve in progress: the minimisation matrix c (n×m, row
@@ -38,6 +39,7 @@ type state struct {
 	ws      *workspace
 	stats   Stats
 	mins    asm.LapMins
+	sp      *sparseState // non-nil once the augmentation phase went sparse
 }
 
 var inf = math.Inf(1)
@@ -78,6 +80,14 @@ func (s *Solver) solve(ctx context.Context, n, m int, c []float64, opt *Options)
 	if err != nil {
 		return nil, err
 	}
+	// From here on column duals only decrease, which keeps the candidate
+	// lists' bounds valid (see sparse.go).
+	if s.useSparse(n, m) {
+		st.buildLists()
+	}
+	if n == m && opt.RowToCol == nil && opt.ColDual == nil {
+		st.reductionTransfer()
+	}
 	for pass := 0; pass < 2 && len(free) > 0; pass++ {
 		if free, err = st.augmentingRowReduction(free); err != nil {
 			return nil, err
@@ -90,7 +100,16 @@ func (s *Solver) solve(ctx context.Context, n, m int, c []float64, opt *Options)
 				return nil, err
 			}
 		}
-		if err := st.augment(f); err != nil {
+		if st.sp != nil && st.stats.SparseScans > 512 && st.stats.Expansions > st.stats.SparseScans/2 {
+			// The lists stopped paying: most visits read whole rows.
+			st.sp = nil
+		}
+		if st.sp != nil {
+			err = st.augmentSparse(f)
+		} else {
+			err = st.augment(f)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -163,6 +182,9 @@ func (st *state) scan(i int, off float64) (float64, int) {
 // of row i with their columns (lowest index first among ties); a column is
 // -1 when the row has fewer allowed columns.
 func (st *state) min2(i int) (u1 float64, j1 int, u2 float64, j2 int) {
+	if st.sp != nil {
+		return st.min2Sparse(i)
+	}
 	m := st.m
 	mb := m &^ (asm.LapLanes - 1)
 	r := st.row(i)
@@ -200,9 +222,8 @@ func (st *state) min2(i int) (u1 float64, j1 int, u2 float64, j2 int) {
 
 // columnReduction is the first phase of Jonker–Volgenant for square
 // problems: v[j] = min_i c[i][j], each column tentatively assigned to its
-// minimising row (a row keeps the column of smallest v), then reduction
-// transfer lowers v on the columns of singly matched rows by the row's
-// second-smallest reduced cost. It returns the free rows.
+// minimising row (a row keeps the column of smallest v). It returns the
+// free rows; ws.count holds how many columns chose each row.
 func (st *state) columnReduction() ([]int, error) {
 	n, m, ws := st.n, st.m, st.ws
 	// Column minima by streaming the rows through the scan kernel with
@@ -236,22 +257,32 @@ func (st *state) columnReduction() ([]int, error) {
 	}
 	free := grow(&ws.free, n)[:0]
 	for i := 0; i < n; i++ {
-		switch count[i] {
-		case 0:
+		if count[i] == 0 {
 			free = append(free, i)
-		case 1:
-			j := st.x[i]
-			u1, j1, u2, _ := st.min2(i)
-			mn := u1
-			if j1 == j {
-				mn = u2
-			}
-			if j1 >= 0 && !math.IsInf(mn, 0) {
-				st.v[j] -= mn - (st.c[i*m+j] - st.v[j])
-			}
 		}
 	}
 	return free, nil
+}
+
+// reductionTransfer lowers v on the column of each row that column
+// reduction matched alone, by the row's second-smallest reduced cost, so the
+// row's dual becomes that gap.
+func (st *state) reductionTransfer() {
+	m := st.m
+	for i, cnt := range st.ws.count[:st.n] {
+		if cnt != 1 {
+			continue
+		}
+		j := st.x[i]
+		u1, j1, u2, _ := st.min2(i)
+		mn := u1
+		if j1 == j {
+			mn = u2
+		}
+		if j1 >= 0 && !math.IsInf(mn, 0) {
+			st.v[j] -= mn - (st.c[i*m+j] - st.v[j])
+		}
+	}
 }
 
 // augmentingRowReduction is one pass of the Jonker–Volgenant augmenting

@@ -173,22 +173,37 @@ func MNISTDirs() []string {
 	if home, err := os.UserHomeDir(); err == nil {
 		roots = append(roots, filepath.Join(home, "go", "pkg", "mod"))
 	}
-	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
-		if v := strings.TrimSpace(string(out)); v != "" {
-			roots = append(roots, v)
-		}
-	}
 	var dirs []string
 	seen := map[string]bool{}
-	for _, r := range roots {
+	found := false
+	add := func(r string) {
 		d := filepath.Join(r, filepath.FromSlash(mnistModule), "data")
 		if !seen[d] {
 			seen[d] = true
 			dirs = append(dirs, d)
+			found = found || fileExists(filepath.Join(d, idxFiles[0]))
+		}
+	}
+	for _, r := range roots {
+		add(r)
+	}
+	if !found {
+		if v := goEnvModCache(); v != "" {
+			add(v)
 		}
 	}
 	return dirs
 }
+
+// goEnvModCache asks the go command for its module cache, once, and only
+// when the environment does not name it (running go costs ~50 ms).
+var goEnvModCache = sync.OnceValue(func() string {
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+})
 
 var idxFiles = [4]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
 

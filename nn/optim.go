@@ -99,7 +99,7 @@ func NewOptimizer(cfg OptimConfig, state []ParamInfo) (Optimizer, error) {
 // and the chunks are disjoint, so results do not depend on the split.
 func parallelRange(e *kernels.Engine, n int, fn func(lo, hi int)) {
 	t := e.Threads()
-	if t <= 1 || n < 1<<16 {
+	if serial(e, n) {
 		fn(0, n)
 		return
 	}
@@ -116,6 +116,10 @@ func parallelRange(e *kernels.Engine, n int, fn func(lo, hi int)) {
 	fn(0, min(chunk, n))
 	wg.Wait()
 }
+
+// serial reports whether an elementwise update of n values runs on the
+// calling goroutine (callers then avoid building a closure).
+func serial(e *kernels.Engine, n int) bool { return e.Threads() <= 1 || n < 1<<16 }
 
 // SGD is torch.optim.SGD: with d = g + wd·p, the momentum buffer is
 // b = d on the first step and b = μ·b + (1−dampening)·d afterwards; the
@@ -143,60 +147,74 @@ func (o *SGD) Step(e *kernels.Engine, p, g *ParamSet, lr float64) {
 			panic(fmt.Sprintf("nn: sgd: %q has %d values, gradient %d", name, len(w), len(gr)))
 		}
 		if o.buf == nil {
-			parallelRange(e, len(w), func(lo, hi int) {
-				w, gr := w[lo:hi], gr[lo:hi]
-				for i := range w {
-					d := gr[i]
-					if wd != 0 {
-						d += wd * w[i]
-					}
-					w[i] -= flr * d
-				}
-			})
+			if serial(e, len(w)) {
+				sgdPlain(w, gr, wd, flr)
+				continue
+			}
+			parallelRange(e, len(w), func(lo, hi int) { sgdPlain(w[lo:hi], gr[lo:hi], wd, flr) })
 			continue
 		}
 		b := o.buf[k]
+		if serial(e, len(w)) {
+			sgdUpdate(w, gr, b, mu, damp, wd, flr, nest, first)
+			continue
+		}
 		parallelRange(e, len(w), func(lo, hi int) {
-			w, gr, b := w[lo:hi], gr[lo:hi], b[lo:hi]
-			switch {
-			case first:
-				for i := range w {
-					d := gr[i]
-					if wd != 0 {
-						d += wd * w[i]
-					}
-					b[i] = d
-					if nest {
-						d += mu * d
-					}
-					w[i] -= flr * d
-				}
-			case wd == 0 && !nest && damp == 1:
-				// The common case (the paper's recipe), one pass.
-				for i := range w {
-					bi := mu*b[i] + gr[i]
-					b[i] = bi
-					w[i] -= flr * bi
-				}
-			default:
-				for i := range w {
-					d := gr[i]
-					if wd != 0 {
-						d += wd * w[i]
-					}
-					bi := mu*b[i] + damp*d
-					b[i] = bi
-					if nest {
-						d += mu * bi
-					} else {
-						d = bi
-					}
-					w[i] -= flr * d
-				}
-			}
+			sgdUpdate(w[lo:hi], gr[lo:hi], b[lo:hi], mu, damp, wd, flr, nest, first)
 		})
 	}
 	o.steps++
+}
+
+func sgdPlain(w, gr []float32, wd, lr float32) {
+	gr = gr[:len(w)]
+	for i := range w {
+		d := gr[i]
+		if wd != 0 {
+			d += wd * w[i]
+		}
+		w[i] -= lr * d
+	}
+}
+
+func sgdUpdate(w, gr, b []float32, mu, damp, wd, lr float32, nest, first bool) {
+	gr, b = gr[:len(w)], b[:len(w)]
+	switch {
+	case first:
+		for i := range w {
+			d := gr[i]
+			if wd != 0 {
+				d += wd * w[i]
+			}
+			b[i] = d
+			if nest {
+				d += mu * d
+			}
+			w[i] -= lr * d
+		}
+	case wd == 0 && !nest && damp == 1:
+		// The common case (the paper's recipe), one pass.
+		for i := range w {
+			bi := mu*b[i] + gr[i]
+			b[i] = bi
+			w[i] -= lr * bi
+		}
+	default:
+		for i := range w {
+			d := gr[i]
+			if wd != 0 {
+				d += wd * w[i]
+			}
+			bi := mu*b[i] + damp*d
+			b[i] = bi
+			if nest {
+				d += mu * bi
+			} else {
+				d = bi
+			}
+			w[i] -= lr * d
+		}
+	}
 }
 
 // State returns the momentum buffers ("<name>.momentum_buffer") and the
@@ -256,18 +274,26 @@ func (o *AdamW) Step(e *kernels.Engine, p, g *ParamSet, lr float64) {
 	for k, name := range o.names {
 		w, gr := p.Get(name).Data, g.Get(name).Data
 		m, v := o.m[k], o.v[k]
+		if serial(e, len(w)) {
+			adamwUpdate(w, gr, m, v, b1, b2, decay, stepSize, bc2s, eps)
+			continue
+		}
 		parallelRange(e, len(w), func(lo, hi int) {
-			w, gr, m, v := w[lo:hi], gr[lo:hi], m[lo:hi], v[lo:hi]
-			for i := range w {
-				wi := w[i] * decay
-				gi := gr[i]
-				mi := m[i]*b1 + (1-b1)*gi
-				vi := v[i]*b2 + (1-b2)*gi*gi
-				m[i], v[i] = mi, vi
-				denom := float32(math.Sqrt(float64(vi)))/bc2s + eps
-				w[i] = wi - stepSize*(mi/denom)
-			}
+			adamwUpdate(w[lo:hi], gr[lo:hi], m[lo:hi], v[lo:hi], b1, b2, decay, stepSize, bc2s, eps)
 		})
+	}
+}
+
+func adamwUpdate(w, gr, m, v []float32, b1, b2, decay, stepSize, bc2s, eps float32) {
+	gr, m, v = gr[:len(w)], m[:len(w)], v[:len(w)]
+	for i := range w {
+		wi := w[i] * decay
+		gi := gr[i]
+		mi := m[i]*b1 + (1-b1)*gi
+		vi := v[i]*b2 + (1-b2)*gi*gi
+		m[i], v[i] = mi, vi
+		denom := float32(math.Sqrt(float64(vi)))/bc2s + eps
+		w[i] = wi - stepSize*(mi/denom)
 	}
 }
 

@@ -55,6 +55,10 @@ func main() {
 	}
 	genNarrow(false)
 	genNarrow(true)
+	genTranspose16()
+	for cols := 1; cols <= dotMaxCols; cols++ {
+		genDot(dotRows(cols), cols)
+	}
 	Generate()
 }
 
@@ -352,6 +356,213 @@ func genNarrow(transA bool) {
 		VMULPS(beta, t, t)
 		VFMADD231PS(alpha, acc[i], t)
 		VMOVUPS(t, mask, Mem{Base: pc})
+	}
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// dotMaxCols is the widest C the dot-product kernels serve.
+const dotMaxCols = 16
+
+// dotRows is how many rows of A a dot kernel with cols columns takes at
+// once: two while 2·cols accumulators and the loads fit in 32 registers.
+func dotRows(cols int) int {
+	if cols <= 12 {
+		return 2
+	}
+	return 1
+}
+
+// genDot emits sgemmDot{rows}x{cols}AVX512: out[r·cols+j] = Σ_p a[r·lda+p]·B[p][j]
+// for r < rows, j < cols, with vectors along k. It serves A·B with few
+// columns (n ≤ 16): A stays in its row-major layout and is read once as
+// plain streams (16 rows at a power-of-two stride, as a broadcast kernel
+// would read them, alias in the caches); B is packed chunk-major,
+// bp[(p/16)·16·cols + j·16 + p%16], zero-padded to a multiple of 16 in p.
+func genDot(rows, cols int) {
+	name := fmt.Sprintf("sgemmDot%dx%dAVX512", rows, cols)
+	TEXT(name, NOSPLIT, "func(k int, a []float32, lda int, bp []float32, out []float32)")
+	Doc(fmt.Sprintf("%s is SgemmDotAVX512 for rows = %d, cols = %d.", name, rows, cols))
+	kk := Load(Param("k"), GP64())
+	ap := make([]reg.GPVirtual, rows)
+	ap[0] = GP64()
+	Load(Param("a").Base(), ap[0])
+	if rows > 1 {
+		lda := Load(Param("lda"), GP64())
+		for r := 1; r < rows; r++ {
+			ap[r] = GP64()
+			LEAQ(Mem{Base: ap[r-1], Index: lda, Scale: 4}, ap[r])
+		}
+	}
+	pb := Load(Param("bp").Base(), GP64())
+	acc := make([][]reg.VecVirtual, rows)
+	for r := range acc {
+		acc[r] = make([]reg.VecVirtual, cols)
+		for j := range acc[r] {
+			acc[r][j] = ZMM()
+			VXORPS(acc[r][j], acc[r][j], acc[r][j])
+		}
+	}
+	i := GP64()
+	XORQ(i, i)
+	lim := GP64()
+	MOVQ(kk, lim)
+	SUBQ(Imm(16), lim)
+	av := make([]reg.VecVirtual, rows)
+	for r := range av {
+		av[r] = ZMM()
+	}
+	bv := ZMM()
+	body := func(mask reg.Register) {
+		for r := range av {
+			if mask == nil {
+				VMOVUPS(Mem{Base: ap[r], Index: i, Scale: 4}, av[r])
+			} else {
+				VMOVUPS_Z(Mem{Base: ap[r], Index: i, Scale: 4}, mask, av[r])
+			}
+		}
+		for j := 0; j < cols; j++ {
+			if rows == 1 {
+				VFMADD231PS(Mem{Base: pb, Disp: 64 * j}, av[0], acc[0][j])
+				continue
+			}
+			VMOVUPS(Mem{Base: pb, Disp: 64 * j}, bv)
+			for r := range av {
+				VFMADD231PS(av[r], bv, acc[r][j])
+			}
+		}
+	}
+	Comment("16 steps of p per trip: acc[r][j] += A[r, p:p+16]·B[p:p+16, j] lane-wise.")
+	Label("loop")
+	CMPQ(i, lim)
+	JGT(LabelRef("tail"))
+	body(nil)
+	ADDQ(Imm(16), i)
+	ADDQ(U32(64*cols), pb)
+	JMP(LabelRef("loop"))
+	Label("tail")
+	rem := GP64()
+	MOVQ(kk, rem)
+	SUBQ(i, rem)
+	JZ(LabelRef("reduce"))
+	ones := GP32()
+	MOVL(U32(0xffff), ones)
+	BZHIL(rem.As32(), ones, ones)
+	m := K()
+	KMOVW(ones, m)
+	body(m)
+	Label("reduce")
+	Comment("Fold each accumulator's 16 lanes in a fixed tree and store the sums.")
+	po := Load(Param("out").Base(), GP64())
+	for r := range acc {
+		for j := range acc[r] {
+			a := acc[r][j]
+			h := YMM()
+			VEXTRACTF32X8(Imm(1), a, h)
+			VADDPS(h, a.AsY(), h)
+			x := XMM()
+			VEXTRACTF32X4(Imm(1), h, x)
+			VADDPS(x, h.AsX(), x)
+			t := XMM()
+			VMOVHLPS(x, x, t)
+			VADDPS(t, x, x)
+			VMOVSHDUP(x, t)
+			VADDSS(t, x, x)
+			VMOVSS(x, Mem{Base: po, Disp: 4 * (r*cols + j)})
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genTranspose16 emits Transpose16AVX512, the packing step for operands
+// that must be transposed (A not transposed into MR-row panels, B
+// transposed into NR-column panels): one 16×16 block, in registers, with
+// the classic four stages of unpacks and 128-bit lane shuffles.
+func genTranspose16() {
+	TEXT("Transpose16AVX512", NOSPLIT, "func(src []float32, lds int, dst []float32, ldd int, rows, cols int)")
+	Doc(
+		"Transpose16AVX512 is Transpose16Generic computed with AVX-512: dst[p·ldd+j] = src[j·lds+p]",
+		"for j < rows, p < cols. Preconditions: 1 ≤ rows, cols ≤ 16,",
+		"len(src) ≥ (rows−1)·lds + cols, len(dst) ≥ (cols−1)·ldd + rows.",
+	)
+	ps := Load(Param("src").Base(), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(Imm(2), lds)
+	pd := Load(Param("dst").Base(), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(Imm(2), ldd)
+	rows, cols := GP64(), GP64()
+	Load(Param("rows"), rows)
+	Load(Param("cols"), cols)
+	ones := GP32()
+	colMask, rowMask := K(), K()
+	MOVL(U32(0xffff), ones)
+	BZHIL(cols.As32(), ones, ones)
+	KMOVW(ones, colMask)
+	MOVL(U32(0xffff), ones)
+	BZHIL(rows.As32(), ones, ones)
+	KMOVW(ones, rowMask)
+
+	r := make([]reg.VecVirtual, 16)
+	Comment("Load rows j < rows (columns p < cols); the others are zero.")
+	for j := range r {
+		r[j] = ZMM()
+		VXORPS(r[j], r[j], r[j])
+	}
+	for j := range r {
+		if j > 0 {
+			CMPQ(rows, Imm(uint64(j)))
+			JLE(LabelRef("loaded"))
+			ADDQ(lds, ps)
+		}
+		VMOVUPS_Z(Mem{Base: ps}, colMask, r[j])
+	}
+	Label("loaded")
+	Comment("Stage 1: interleave 32-bit elements of row pairs.")
+	t := make([]reg.VecVirtual, 16)
+	for i := 0; i < 8; i++ {
+		t[2*i], t[2*i+1] = ZMM(), ZMM()
+		VUNPCKLPS(r[2*i+1], r[2*i], t[2*i])
+		VUNPCKHPS(r[2*i+1], r[2*i], t[2*i+1])
+	}
+	Comment("Stage 2: interleave 64-bit pairs; u[4i+c] lane L is column 4L+c of rows 4i..4i+3.")
+	u := make([]reg.VecVirtual, 16)
+	for i := 0; i < 4; i++ {
+		for c := range 4 {
+			u[4*i+c] = ZMM()
+		}
+		VUNPCKLPD(t[4*i+2], t[4*i], u[4*i])
+		VUNPCKHPD(t[4*i+2], t[4*i], u[4*i+1])
+		VUNPCKLPD(t[4*i+3], t[4*i+1], u[4*i+2])
+		VUNPCKHPD(t[4*i+3], t[4*i+1], u[4*i+3])
+	}
+	Comment("Stages 3 and 4: transpose the 4×4 grid of 128-bit lanes; out[4L+c] is row p = 4L+c.")
+	out := make([]reg.VecVirtual, 16)
+	for c := 0; c < 4; c++ {
+		x := []reg.VecVirtual{u[c], u[4+c], u[8+c], u[12+c]}
+		v := []reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		VSHUFF32X4(Imm(0x44), x[1], x[0], v[0])
+		VSHUFF32X4(Imm(0xee), x[1], x[0], v[1])
+		VSHUFF32X4(Imm(0x44), x[3], x[2], v[2])
+		VSHUFF32X4(Imm(0xee), x[3], x[2], v[3])
+		for l := 0; l < 4; l++ {
+			out[4*l+c] = ZMM()
+		}
+		VSHUFF32X4(Imm(0x88), v[2], v[0], out[c])
+		VSHUFF32X4(Imm(0xdd), v[2], v[0], out[4+c])
+		VSHUFF32X4(Imm(0x88), v[3], v[1], out[8+c])
+		VSHUFF32X4(Imm(0xdd), v[3], v[1], out[12+c])
+	}
+	Comment("Store rows p < cols of the result, lanes j < rows.")
+	for p := range out {
+		if p > 0 {
+			CMPQ(cols, Imm(uint64(p)))
+			JLE(LabelRef("done"))
+			ADDQ(ldd, pd)
+		}
+		VMOVUPS(out[p], rowMask, Mem{Base: pd})
 	}
 	Label("done")
 	VZEROUPPER()

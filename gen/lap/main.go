@@ -61,7 +61,21 @@ func main() {
 	scanAVX2()
 	min2AVX512()
 	min2AVX2()
+	expandAVX512()
+	expandAVX2()
 	Generate()
+}
+
+// prefetchAhead is how far ahead of the loads the cost row is prefetched:
+// the row comes from DRAM (the matrix is far larger than the caches) and
+// the hardware prefetcher alone keeps too few lines in flight.
+const prefetchAhead = 2048
+
+// prefetch requests the two cache lines of the next-but-prefetchAhead block
+// of 16 columns.
+func prefetch(pc reg.Register, j reg.GPVirtual) {
+	PREFETCHT0(Mem{Base: pc, Index: j, Scale: 8, Disp: prefetchAhead})
+	PREFETCHT0(Mem{Base: pc, Index: j, Scale: 8, Disp: prefetchAhead + 64})
 }
 
 const scanSig = "func(c, v, d []float64, y, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)"
@@ -124,6 +138,7 @@ func scanAVX512() {
 	Label("loop")
 	CMPQ(j, n)
 	JAE(LabelRef("done"))
+	prefetch(pc, j)
 	for h := 0; h < 2; h++ {
 		at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8, Disp: 64 * h} }
 		Comment(fmt.Sprintf("Lanes %d..%d: t = (c - v) + off; where t < d: d = t, pred = row.", 8*h, 8*h+7))
@@ -211,6 +226,7 @@ func scanAVX2() {
 	Label("loop")
 	CMPQ(j, n)
 	JAE(LabelRef("done"))
+	prefetch(pc, j)
 	for g := 0; g < 4; g++ {
 		at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8, Disp: 32 * g} }
 		Comment(fmt.Sprintf("Lanes %d..%d: t = (c - v) + off; where t < d: d = t, pred = row.", 4*g, 4*g+3))
@@ -288,6 +304,7 @@ func min2AVX512() {
 	Label("loop")
 	CMPQ(j, n)
 	JAE(LabelRef("done"))
+	prefetch(pc, j)
 	for h := 0; h < 2; h++ {
 		at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8, Disp: 64 * h} }
 		Comment(fmt.Sprintf("Lanes %d..%d: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.", 8*h, 8*h+7))
@@ -348,6 +365,7 @@ func min2AVX2() {
 	Label("loop")
 	CMPQ(j, n)
 	JAE(LabelRef("done"))
+	prefetch(pc, j)
 	for g := 0; g < 4; g++ {
 		at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8, Disp: 32 * g} }
 		Comment(fmt.Sprintf("Lanes %d..%d: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.", 4*g, 4*g+3))
@@ -381,4 +399,179 @@ func min2AVX2() {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+const expandSig = "func(c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int)"
+
+// expandAVX512: 8 columns per iteration; the selected indices are
+// compressed in a register and stored as a whole vector (a compressing
+// store to memory is microcoded and slow on Zen 4), then the output
+// pointer advances by the popcount.
+func expandAVX512() {
+	TEXT("LapExpandAVX512", NOSPLIT, expandSig)
+	Doc("LapExpandAVX512 is LapExpandGeneric with AVX-512 (F, DQ) and POPCNT:",
+		"8 columns per iteration. len(c) must be a multiple of 16.")
+	n := Load(Param("c").Len(), GP64())
+	pc := Load(Param("c").Base(), GP64())
+	pv := Load(Param("v").Base(), GP64())
+	pd := Load(Param("d").Base(), GP64())
+	pp := Load(Param("pred").Base(), GP64())
+	pi := Load(Param("improved").Base(), GP64())
+	pk := Load(Param("cand").Base(), GP64())
+	pi0, pk0 := GP64(), GP64()
+	MOVQ(pi, pi0)
+	MOVQ(pk, pk0)
+	offx := Load(Param("off"), XMM())
+	off := ZMM()
+	VBROADCASTSD(offx, off)
+	taux := Load(Param("tau"), XMM())
+	tau := ZMM()
+	VBROADCASTSD(taux, tau)
+	rowg := Load(Param("row"), GP64())
+	row := ZMM()
+	VPBROADCASTQ(rowg, row)
+	idx, eight := ZMM(), ZMM()
+	VMOVDQU64(iota16, idx)
+	g8 := GP64()
+	MOVQ(U64(8), g8)
+	VPBROADCASTQ(g8, eight)
+
+	j := GP64()
+	XORQ(j, j)
+	Label("loop")
+	CMPQ(j, n)
+	JAE(LabelRef("done"))
+	prefetch(pc, j)
+	at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8} }
+	Comment("r = c - v; t = r + off; where t < d: d = t, pred = row, emit j.")
+	r, t, dd := ZMM(), ZMM(), ZMM()
+	VMOVUPD(at(pc), r)
+	VSUBPD(at(pv), r, r)
+	VADDPD(off, r, t)
+	VMOVUPD(at(pd), dd)
+	ku := K()
+	VCMPPD(U8(cmpLT), dd, t, ku)
+	KORTESTB(ku, ku)
+	JZ(LabelRef("noimp"))
+	VMOVUPD(t, ku, at(pd))
+	VMOVDQU64(row, ku, at(pp))
+	emit(ku, idx, pi)
+	Label("noimp")
+	Comment("Where r < tau: emit j as a candidate.")
+	kc := K()
+	VCMPPD(U8(cmpLT), tau, r, kc)
+	KORTESTB(kc, kc)
+	JZ(LabelRef("nocand"))
+	emit(kc, idx, pk)
+	Label("nocand")
+	VPADDQ(eight, idx, idx)
+	ADDQ(Imm(8), j)
+	JMP(LabelRef("loop"))
+
+	Label("done")
+	SUBQ(pi0, pi)
+	SHRQ(Imm(3), pi)
+	Store(pi, ReturnIndex(0))
+	SUBQ(pk0, pk)
+	SHRQ(Imm(3), pk)
+	Store(pk, ReturnIndex(1))
+	VZEROUPPER()
+	RET()
+}
+
+// emit stores the lanes of idx selected by k contiguously at *p and
+// advances p past them.
+func emit(k reg.OpmaskVirtual, idx reg.VecVirtual, p reg.Register) {
+	sel := ZMM()
+	VPCOMPRESSQ(idx, k, sel)
+	VMOVDQU64(sel, Mem{Base: p})
+	cnt := GP32()
+	KMOVB(k, cnt)
+	POPCNTL(cnt, cnt)
+	LEAQ(Mem{Base: p, Index: cnt.As64(), Scale: 8}, p)
+}
+
+// expandAVX2: 4 columns per iteration; the selected lanes are rare, so
+// they are stored one by one from the movemask bits.
+func expandAVX2() {
+	TEXT("LapExpandAVX2", NOSPLIT, expandSig)
+	Doc("LapExpandAVX2 is LapExpandGeneric with AVX2: 4 columns per iteration.",
+		"len(c) must be a multiple of 16.")
+	n := Load(Param("c").Len(), GP64())
+	pc := Load(Param("c").Base(), GP64())
+	pv := Load(Param("v").Base(), GP64())
+	pd := Load(Param("d").Base(), GP64())
+	pp := Load(Param("pred").Base(), GP64())
+	pi := Load(Param("improved").Base(), GP64())
+	pk := Load(Param("cand").Base(), GP64())
+	ni, nk := GP64(), GP64()
+	XORQ(ni, ni)
+	XORQ(nk, nk)
+	offx := Load(Param("off"), XMM())
+	off := YMM()
+	VBROADCASTSD(offx, off)
+	taux := Load(Param("tau"), XMM())
+	tau := YMM()
+	VBROADCASTSD(taux, tau)
+	rowg := Load(Param("row"), GP64())
+	rowx := XMM()
+	MOVQ(rowg, rowx)
+	row := YMM()
+	VPBROADCASTQ(rowx, row)
+
+	j := GP64()
+	XORQ(j, j)
+	Label("loop")
+	CMPQ(j, n)
+	JAE(LabelRef("done"))
+	prefetch(pc, j)
+	at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8} }
+	r, t, dd, mu := YMM(), YMM(), YMM(), YMM()
+	VMOVUPD(at(pc), r)
+	VSUBPD(at(pv), r, r)
+	VADDPD(off, r, t)
+	VMOVUPD(at(pd), dd)
+	VCMPPD(U8(cmpLT), dd, t, mu)
+	bits := GP32()
+	VMOVMSKPD(mu, bits)
+	TESTL(bits, bits)
+	JZ(LabelRef("noimp"))
+	VBLENDVPD(mu, t, dd, dd)
+	VMOVUPD(dd, at(pd))
+	p := YMM()
+	VMOVUPD(at(pp), p)
+	VBLENDVPD(mu, row, p, p)
+	VMOVUPD(p, at(pp))
+	emitBits(bits, j, pi, ni, "imp")
+	Label("noimp")
+	mc := YMM()
+	VCMPPD(U8(cmpLT), tau, r, mc)
+	cbits := GP32()
+	VMOVMSKPD(mc, cbits)
+	TESTL(cbits, cbits)
+	JZ(LabelRef("nocand"))
+	emitBits(cbits, j, pk, nk, "cand")
+	Label("nocand")
+	ADDQ(Imm(4), j)
+	JMP(LabelRef("loop"))
+
+	Label("done")
+	Store(ni, ReturnIndex(0))
+	Store(nk, ReturnIndex(1))
+	VZEROUPPER()
+	RET()
+}
+
+// emitBits stores j + b at p[cnt] for every set bit b of bits, in
+// increasing order, counting in cnt. bits is consumed.
+func emitBits(bits reg.GPVirtual, j, p, cnt reg.Register, name string) {
+	b, tmp := GP64(), GP64()
+	Label(name + "bit")
+	BSFL(bits, b.As32())
+	LEAQ(Mem{Base: j, Index: b, Scale: 1}, tmp)
+	MOVQ(tmp, Mem{Base: p, Index: cnt, Scale: 8})
+	INCQ(cnt)
+	LEAL(Mem{Base: bits, Disp: -1}, tmp.As32())
+	ANDL(tmp.As32(), bits)
+	JNZ(LabelRef(name + "bit"))
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+func runCLI(args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	code = runMain(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestTrainEvalGradCLI trains a small MLP on 600 MNIST images, resumes,
+// evaluates a checkpoint, and computes gradients on an explicit batch.
+func TestTrainEvalGradCLI(t *testing.T) {
+	if _, err := nn.LoadData(nn.DataConfig{Name: "mnist", Limit: 10}); err != nil {
+		t.Skipf("MNIST not available: %v", err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run")
+	so, se, code := runCLI("train", "--model", "mlp-relu", "--width", "24", "--depth", "2", "--epochs", "2", "--limit", "600",
+		"--batch", "50", "--seed", "7", "--lr", "0.05", "--schedule", "cosine", "--warmup", "3", "--checkpoint-every", "5", "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("train failed: %s", se)
+	}
+	var sum trainSummary
+	if err := json.Unmarshal([]byte(so), &sum); err != nil {
+		t.Fatalf("train --json output %q: %v", so, err)
+	}
+	// 540 train samples / 50 = 11 steps per epoch, 22 in all: checkpoints
+	// at 0, 5, 10, 15, 20, 22.
+	if sum.Checkpoints != 6 || sum.TestAcc == nil || *sum.TestAcc < 0.5 || len(sum.EpochSeconds) != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	man, err := nn.ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if man.Width != 24 || man.ModelConfig.Depth != 2 || man.Seed != 7 || man.Dataset != "mnist" || man.Schedule.Name != "cosine" || !man.Complete || man.TestAcc == nil {
+		t.Errorf("manifest %+v", man)
+	}
+	// Same folder again: refused; --resume of a complete run: refused.
+	if _, se, code := runCLI("train", "--model", "mlp-relu", "--width", "24", "--out", out, "--limit", "600"); code == 0 || !strings.Contains(se, "already holds") {
+		t.Errorf("rerun into the same folder: code %d, %s", code, se)
+	}
+
+	// eval: width and depth are inferred from the checkpoint.
+	ckpt := filepath.Join(out, "ckpt-0005.safetensors")
+	so, se, code = runCLI("eval", "--model", "mlp-relu", "--params", ckpt, "--split", "test", "--limit", "600", "--json")
+	if code != 0 {
+		t.Fatalf("eval failed: %s", se)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(so), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev["n"].(float64) != 600 || math.Abs(ev["accuracy"].(float64)-*sum.TestAcc) > 1e-12 {
+		t.Errorf("eval %v, train reported test acc %v", ev, *sum.TestAcc)
+	}
+	if _, se, code := runCLI("eval", "--model", "mlp", "--params", ckpt, "--limit", "10"); code == 0 || !strings.Contains(se, "model mlp expects") {
+		t.Errorf("eval with the wrong model: code %d, %s", code, se)
+	}
+	if _, se, code := runCLI("eval", "--model", "mlp-relu", "--params", filepath.Join(dir, "missing.safetensors")); code == 0 || !strings.Contains(se, "missing.safetensors") {
+		t.Errorf("eval of a missing file: code %d, %s", code, se)
+	}
+	if _, se, code := runCLI("eval", "--model", "mlp-relu", "--params", ckpt, "--split", "dev", "--limit", "10"); code == 0 || !strings.Contains(se, "dev") {
+		t.Errorf("eval of an unknown split: code %d, %s", code, se)
+	}
+}
+
+// TestGradCLIMatchesPyTorch feeds the golden fixture's mlp-relu case to
+// `ltransfer grad` and compares the written gradients with PyTorch's.
+func TestGradCLIMatchesPyTorch(t *testing.T) {
+	f, err := nn.ReadSafetensorsFile("../../nn/testdata/golden.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	params, batch := nn.NewParamSet(), nn.NewParamSet()
+	grads := map[string][]float32{}
+	for _, e := range f.Entries {
+		if name, ok := strings.CutPrefix(e.Name, "mlprelu.param."); ok {
+			_ = params.Add(name, &nn.Tensor{Shape: e.Shape, Data: e.Float32()})
+		}
+		if name, ok := strings.CutPrefix(e.Name, "mlprelu.grad."); ok {
+			grads[name] = e.Float32()
+		}
+	}
+	x, y := f.Get("mlprelu.x"), f.Get("mlprelu.y")
+	_ = batch.Add("x", &nn.Tensor{Shape: x.Shape, Data: x.Float32()})
+	_ = batch.Add("y", &nn.Tensor{Shape: y.Shape, Data: y.Float32()})
+	pf, bf, of := filepath.Join(dir, "p.safetensors"), filepath.Join(dir, "b.safetensors"), filepath.Join(dir, "g.safetensors")
+	if err := nn.SaveSafetensors(pf, params, nn.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.SaveSafetensors(bf, batch, nn.SaveOptions{Int64: map[string]bool{"y": true}}); err != nil {
+		t.Fatal(err)
+	}
+	so, se, code := runCLI("grad", "--model", "mlp-relu", "--classes", "7", "--params", pf, "--batch", bf, "--out", of, "--json")
+	if code != 0 {
+		t.Fatalf("grad failed: %s", se)
+	}
+	var res map[string]any
+	json.Unmarshal([]byte(so), &res)
+	want := f.Get("mlprelu.loss").Float32()[0]
+	if l := res["loss"].(float64); math.Abs(l-float64(want)) > 1e-5*float64(want) {
+		t.Errorf("loss %v, PyTorch %v", l, want)
+	}
+	g, err := nn.ReadSafetensorsFile(of)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Get("loss") == nil || len(g.Entries) != len(grads)+1 {
+		t.Fatalf("gradient file holds %d tensors, want %d + loss", len(g.Entries), len(grads))
+	}
+	for name, w := range grads {
+		got := g.Get(name).Float32()
+		var scale float64
+		for _, v := range w {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		for i := range w {
+			if math.Abs(float64(got[i]-w[i])) > 1e-5*math.Max(math.Abs(float64(w[i])), scale/10) {
+				t.Fatalf("%s[%d] = %v, PyTorch %v", name, i, got[i], w[i])
+			}
+		}
+	}
+	// Bad batches are clear errors and write nothing.
+	bad := nn.NewParamSet()
+	_ = bad.Add("x", &nn.Tensor{Shape: x.Shape, Data: x.Float32()})
+	_ = bad.Add("y", &nn.Tensor{Shape: []int{3}, Data: []float32{0, 1, 2}})
+	badf := filepath.Join(dir, "bad.safetensors")
+	nn.SaveSafetensors(badf, bad, nn.SaveOptions{})
+	of2 := filepath.Join(dir, "g2.safetensors")
+	if _, se, code := runCLI("grad", "--model", "mlp-relu", "--classes", "7", "--params", pf, "--batch", badf, "--out", of2); code == 0 || !strings.Contains(se, "y has shape [3]") {
+		t.Errorf("bad labels: code %d, %s", code, se)
+	}
+	if _, err := os.Stat(of2); err == nil {
+		t.Error("a failed grad wrote its output")
+	}
+	if _, se, code := runCLI("grad", "--model", "mlp-relu", "--params", pf, "--batch", bf); code == 0 || !strings.Contains(se, "--out") {
+		t.Errorf("missing --out: code %d, %s", code, se)
+	}
+}

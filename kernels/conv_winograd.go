@@ -1,0 +1,364 @@
+package kernels
+
+// Winograd F(2×2, 3×3) for 3×3 stride-1 pad-1 convolutions (every 3×3
+// layer of the conv nets and ResNets): each 2×2 output tile is
+//
+//	Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+//
+// for the 4×4 input tile d at (2·th − 1, 2·tw − 1) and the 3×3 filter g,
+// with
+//
+//	Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]
+//	G  = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
+//	Aᵀ = [1 1 1 0; 0 1 −1 −1].
+//
+// Summed over input channels, the element-wise products become 16
+// independent GEMMs M[ξ] (K × T) = U[ξ] (K × C) · V[ξ] (C × T) over a block
+// of T tiles, so the multiply count is 16/36 of direct convolution's. Tiles
+// are numbered across the batch (image-major), blocks of T tiles are fixed
+// by the shape alone, and every output element is produced by one block,
+// so results do not depend on the thread count.
+//
+// The input-gradient pass of a 3×3 stride-1 pad-1 convolution is itself
+// such a convolution (of dy with the spatially flipped, channel-transposed
+// filter), so it reuses the forward pass. The weight gradient is the
+// adjoint: dU[ξ] = Σ_t (A dY Aᵀ)[ξ] · V[ξ]ᵀ, then dg = Gᵀ dU G.
+
+// winogradOK reports whether p is a 3×3 stride-1 pad-1 convolution.
+func (p ConvParams) winogradOK() bool {
+	return p.R == 3 && p.S == 3 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 1 && p.PadW == 1
+}
+
+// winoBlock is the number of tiles per block: V (16·C·T) and M (16·K·T)
+// together about 1.5 MiB, between 16 and 512 tiles.
+func (p ConvParams) winoBlock() int {
+	t := 96 * 1024 / (p.C + p.K)
+	t = max(16, min(512, t))
+	return t &^ 7
+}
+
+type winoGeom struct {
+	H, W, tilesH, tilesW, tpi, tiles int
+}
+
+func (p ConvParams) winoGeom() winoGeom {
+	g := winoGeom{H: p.H, W: p.W, tilesH: (p.H + 1) / 2, tilesW: (p.W + 1) / 2}
+	g.tpi = g.tilesH * g.tilesW
+	g.tiles = p.N * g.tpi
+	return g
+}
+
+// winoFilter transforms filters w [K, C, 3, 3] into u [16][K][C]:
+// u[ξ=4i+j][k][c] = (G g Gᵀ)[i][j]. With flip, the filter used is
+// g'[k][c][r][s] = w[c][k][2−r][2−s] for w [C, K, 3, 3] (the input-gradient
+// pass), i.e. K and C name the output and input channels of the pass.
+func winoFilter(u, w []float32, K, C int, flip bool) {
+	KC := K * C
+	for k := 0; k < K; k++ {
+		for c := 0; c < C; c++ {
+			var g [9]float32
+			if flip {
+				src := w[(c*K+k)*9 : (c*K+k)*9+9]
+				for i := 0; i < 9; i++ {
+					g[i] = src[8-i]
+				}
+			} else {
+				copy(g[:], w[(k*C+c)*9:(k*C+c)*9+9])
+			}
+			// t = G g (4×3)
+			var t [12]float32
+			for s := 0; s < 3; s++ {
+				g0, g1, g2 := g[s], g[3+s], g[6+s]
+				t[s] = g0
+				t[3+s] = 0.5 * (g0 + g1 + g2)
+				t[6+s] = 0.5 * (g0 - g1 + g2)
+				t[9+s] = g2
+			}
+			// u = t Gᵀ (4×4)
+			for i := 0; i < 4; i++ {
+				t0, t1, t2 := t[3*i], t[3*i+1], t[3*i+2]
+				o := (4*i)*KC + k*C + c
+				u[o] = t0
+				u[o+KC] = 0.5 * (t0 + t1 + t2)
+				u[o+2*KC] = 0.5 * (t0 - t1 + t2)
+				u[o+3*KC] = t2
+			}
+		}
+	}
+}
+
+// winoTile locates one tile: off is the offset of its top-left element
+// (input tiles: at (2·th − 1, 2·tw − 1)) in channel 0 of its image; full
+// reports that the whole tile lies inside the plane.
+type winoTile struct {
+	off  int
+	h, w int
+	full bool
+}
+
+// winoTiles describes tiles [t0, t1) for planes of `chans` channels; size
+// is the tile edge (4 for input tiles, 2 for output tiles) and shift the
+// offset of the tile's corner (−1 for input tiles, 0 for output tiles).
+func winoTiles(dst []winoTile, g winoGeom, chans, t0, t1, size, shift int) []winoTile {
+	dst = dst[:0]
+	HW := g.H * g.W
+	n, tt := t0/g.tpi, t0%g.tpi
+	th, tw := tt/g.tilesW, tt%g.tilesW
+	for t := t0; t < t1; t++ {
+		h0, w0 := 2*th+shift, 2*tw+shift
+		dst = append(dst, winoTile{off: n*chans*HW + h0*g.W + w0, h: h0, w: w0,
+			full: h0 >= 0 && w0 >= 0 && h0+size <= g.H && w0+size <= g.W})
+		if tw++; tw == g.tilesW {
+			tw = 0
+			if th++; th == g.tilesH {
+				th = 0
+				n++
+			}
+		}
+	}
+	return dst
+}
+
+// winoInput writes V[ξ][c][t−t0] = (Bᵀ d B)[ξ] for channels [c0, c1) and
+// the tiles ts (tiles t0 … t0+len(ts)−1) of x [N, C, H, W]; ld = T (the
+// block's column count). Channels are the outer loop so each of the 16
+// output rows is written sequentially.
+func winoInput(v, x []float32, g winoGeom, ts []winoTile, c0, c1, ld, CT int) {
+	HW, W := g.H*g.W, g.W
+	for c := c0; c < c1; c++ {
+		row := v[c*ld:]
+		for col, tl := range ts {
+			var d [16]float32
+			base := tl.off + c*HW
+			if tl.full {
+				xs := x[base : base+3*W+4]
+				d = [16]float32{xs[0], xs[1], xs[2], xs[3], xs[W], xs[W+1], xs[W+2], xs[W+3],
+					xs[2*W], xs[2*W+1], xs[2*W+2], xs[2*W+3], xs[3*W], xs[3*W+1], xs[3*W+2], xs[3*W+3]}
+			} else {
+				for i := 0; i < 4; i++ {
+					h := tl.h + i
+					if h < 0 || h >= g.H {
+						continue
+					}
+					for j := 0; j < 4; j++ {
+						w := tl.w + j
+						if w >= 0 && w < W {
+							d[4*i+j] = x[base+i*W+j]
+						}
+					}
+				}
+			}
+			// e = Bᵀ d (rows), then e B (columns).
+			e0, e1, e2, e3 := d[0]-d[8], d[1]-d[9], d[2]-d[10], d[3]-d[11]
+			f0, f1, f2, f3 := d[4]+d[8], d[5]+d[9], d[6]+d[10], d[7]+d[11]
+			g0, g1, g2, g3 := d[8]-d[4], d[9]-d[5], d[10]-d[6], d[11]-d[7]
+			h0, h1, h2, h3 := d[4]-d[12], d[5]-d[13], d[6]-d[14], d[7]-d[15]
+			row[col] = e0 - e2
+			row[CT+col] = e1 + e2
+			row[2*CT+col] = e2 - e1
+			row[3*CT+col] = e1 - e3
+			row[4*CT+col] = f0 - f2
+			row[5*CT+col] = f1 + f2
+			row[6*CT+col] = f2 - f1
+			row[7*CT+col] = f1 - f3
+			row[8*CT+col] = g0 - g2
+			row[9*CT+col] = g1 + g2
+			row[10*CT+col] = g2 - g1
+			row[11*CT+col] = g1 - g3
+			row[12*CT+col] = h0 - h2
+			row[13*CT+col] = h1 + h2
+			row[14*CT+col] = h2 - h1
+			row[15*CT+col] = h1 - h3
+		}
+	}
+}
+
+// winoOutput writes y[n][k] tiles from M[ξ][k][t−t0] (ld = T) for output
+// channels [k0, k1) and the output tiles ts: Y = Aᵀ M A (+ bias), clipped
+// to the output.
+func winoOutput(y, m, bias []float32, g winoGeom, ts []winoTile, k0, k1, ld, KT int) {
+	HW, W := g.H*g.W, g.W
+	for k := k0; k < k1; k++ {
+		var bk float32
+		if bias != nil {
+			bk = bias[k]
+		}
+		row := m[k*ld:]
+		for col, tl := range ts {
+			m0, m1, m2, m3 := row[col], row[KT+col], row[2*KT+col], row[3*KT+col]
+			m4, m5, m6, m7 := row[4*KT+col], row[5*KT+col], row[6*KT+col], row[7*KT+col]
+			m8, m9, m10, m11 := row[8*KT+col], row[9*KT+col], row[10*KT+col], row[11*KT+col]
+			m12, m13, m14, m15 := row[12*KT+col], row[13*KT+col], row[14*KT+col], row[15*KT+col]
+			// s = Aᵀ M (2×4), then y = s A (2×2).
+			s0, s1, s2, s3 := m0+m4+m8, m1+m5+m9, m2+m6+m10, m3+m7+m11
+			s4, s5, s6, s7 := m4-m8-m12, m5-m9-m13, m6-m10-m14, m7-m11-m15
+			y00 := s0 + s1 + s2 + bk
+			y01 := s1 - s2 - s3 + bk
+			y10 := s4 + s5 + s6 + bk
+			y11 := s5 - s6 - s7 + bk
+			b := tl.off + k*HW
+			if tl.full {
+				yc := y[b : b+W+2]
+				yc[0], yc[1], yc[W], yc[W+1] = y00, y01, y10, y11
+				continue
+			}
+			y[b] = y00
+			if tl.w+1 < W {
+				y[b+1] = y01
+			}
+			if tl.h+1 < g.H {
+				y[b+W] = y10
+				if tl.w+1 < W {
+					y[b+W+1] = y11
+				}
+			}
+		}
+	}
+}
+
+// winoConv computes y = conv3x3(x, filter) + bias with the filter already
+// transformed into u [16][K][C]; x is [N, C, H, W] and y [N, K, H, W].
+func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
+	p := ConvParams{N: N, C: C, H: H, W: W, K: K, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	g := p.winoGeom()
+	T := p.winoBlock()
+	blocks := (g.tiles + T - 1) / T
+	inner, threads := e.split(blocks)
+	e.parallel(blocks, threads, func(b *convBufs, bi int) {
+		t0 := bi * T
+		t1 := min(g.tiles, t0+T)
+		v := b.col(16 * C * T)
+		mm := b.aux(16 * K * T)
+		b.tiles = winoTiles(b.tiles, g, C, t0, t1, 4, -1)
+		winoInput(v, x, g, b.tiles, 0, C, T, C*T)
+		for xi := 0; xi < 16; xi++ {
+			inner.Sgemm(false, false, K, t1-t0, C, 1, u[xi*K*C:], C, v[xi*C*T:], T, 0, mm[xi*K*T:], T)
+		}
+		b.tiles = winoTiles(b.tiles, g, K, t0, t1, 2, 0)
+		winoOutput(y, mm, bias, g, b.tiles, 0, K, T, K*T)
+	})
+}
+
+// conv2DWinograd is Conv2D for winogradOK shapes.
+func (e *Engine) conv2DWinograd(p ConvParams, x, w, bias, y []float32) {
+	u := make([]float32, 16*p.K*p.C)
+	winoFilter(u, w, p.K, p.C, false)
+	e.winoConv(p.N, p.C, p.K, p.H, p.W, x, u, bias, y)
+}
+
+// conv2DBackwardDataWinograd is Conv2DBackwardData for winogradOK shapes:
+// dx = conv3x3(dy, flip(wᵀ)).
+func (e *Engine) conv2DBackwardDataWinograd(p ConvParams, dy, w, dx []float32) {
+	u := make([]float32, 16*p.K*p.C)
+	winoFilter(u, w, p.C, p.K, true)
+	e.winoConv(p.N, p.K, p.C, p.H, p.W, dy, u, nil, dx)
+}
+
+// winoGradOut writes dM[ξ][k][t−t0] = (A dY Aᵀ)[ξ] for output channels
+// [k0, k1) and the output tiles ts, with dY the 2×2 tile of dy (zero
+// outside the output).
+func winoGradOut(dm, dy []float32, g winoGeom, ts []winoTile, k0, k1, ld, KT int) {
+	HW, W := g.H*g.W, g.W
+	for k := k0; k < k1; k++ {
+		row := dm[k*ld:]
+		for col, tl := range ts {
+			b := tl.off + k*HW
+			var a, bb, c, d float32
+			if tl.full {
+				dc := dy[b : b+W+2]
+				a, bb, c, d = dc[0], dc[1], dc[W], dc[W+1]
+			} else {
+				a = dy[b]
+				if tl.w+1 < W {
+					bb = dy[b+1]
+				}
+				if tl.h+1 < g.H {
+					c = dy[b+W]
+					if tl.w+1 < W {
+						d = dy[b+W+1]
+					}
+				}
+			}
+			// A = (Aᵀ)ᵀ is 4×2, rows [1 0; 1 1; 1 −1; 0 −1]; r = A dY, dM = r Aᵀ.
+			r0, r1 := a, bb
+			r2, r3 := a+c, bb+d
+			r4, r5 := a-c, bb-d
+			r6, r7 := -c, -d
+			row[col] = r0
+			row[KT+col] = r0 + r1
+			row[2*KT+col] = r0 - r1
+			row[3*KT+col] = -r1
+			row[4*KT+col] = r2
+			row[5*KT+col] = r2 + r3
+			row[6*KT+col] = r2 - r3
+			row[7*KT+col] = -r3
+			row[8*KT+col] = r4
+			row[9*KT+col] = r4 + r5
+			row[10*KT+col] = r4 - r5
+			row[11*KT+col] = -r5
+			row[12*KT+col] = r6
+			row[13*KT+col] = r6 + r7
+			row[14*KT+col] = r6 - r7
+			row[15*KT+col] = -r7
+		}
+	}
+}
+
+// conv2DBackwardWeightWinograd is Conv2DBackwardWeight for winogradOK
+// shapes (bias gradient handled by the caller). Each of the 16 dU[ξ]
+// accumulates over the blocks in order; blocks are processed one after
+// another, with the transforms split over channels and the 16 GEMMs over
+// the threads, so the summation order is fixed by the shape.
+func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32) {
+	g := p.winoGeom()
+	T := p.winoBlock()
+	C, K := p.C, p.K
+	blocks := (g.tiles + T - 1) / T
+	du := make([]float32, 16*K*C)
+	v := make([]float32, 16*C*T)
+	dm := make([]float32, 16*K*T)
+	var inTiles, outTiles []winoTile
+	inner, threads := e.split(16)
+	for bi := 0; bi < blocks; bi++ {
+		t0 := bi * T
+		t1 := min(g.tiles, t0+T)
+		inTiles = winoTiles(inTiles, g, C, t0, t1, 4, -1)
+		outTiles = winoTiles(outTiles, g, K, t0, t1, 2, 0)
+		_, ct := e.split(C)
+		e.parallel(C, ct, func(_ *convBufs, c int) { winoInput(v, x, g, inTiles, c, c+1, T, C*T) })
+		_, kt := e.split(K)
+		e.parallel(K, kt, func(_ *convBufs, k int) { winoGradOut(dm, dy, g, outTiles, k, k+1, T, K*T) })
+		beta := float32(1)
+		if bi == 0 {
+			beta = 0
+		}
+		e.parallel(16, threads, func(_ *convBufs, xi int) {
+			inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*T:], T, v[xi*C*T:], T, beta, du[xi*K*C:], C)
+		})
+	}
+	// dg = Gᵀ dU G for every (k, c).
+	KC := K * C
+	for k := 0; k < K; k++ {
+		for c := 0; c < C; c++ {
+			var d [16]float32
+			for xi := 0; xi < 16; xi++ {
+				d[xi] = du[xi*KC+k*C+c]
+			}
+			// s = Gᵀ d (3×4); Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1].
+			var s [12]float32
+			for j := 0; j < 4; j++ {
+				d0, d1, d2, d3 := d[j], d[4+j], d[8+j], d[12+j]
+				s[j] = d0 + 0.5*(d1+d2)
+				s[4+j] = 0.5 * (d1 - d2)
+				s[8+j] = 0.5*(d1+d2) + d3
+			}
+			out := dw[(k*C+c)*9 : (k*C+c)*9+9]
+			for i := 0; i < 3; i++ {
+				s0, s1, s2, s3 := s[4*i], s[4*i+1], s[4*i+2], s[4*i+3]
+				out[3*i] = s0 + 0.5*(s1+s2)
+				out[3*i+1] = 0.5 * (s1 - s2)
+				out[3*i+2] = 0.5*(s1+s2) + s3
+			}
+		}
+	}
+}
