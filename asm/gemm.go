@@ -156,3 +156,17 @@ func Transpose16Generic(src []float32, lds int, dst []float32, ldd int, rows, co
 		}
 	}
 }
+
+// PackBRows32Generic is the reference of PackBRows32AVX512, packing B (not
+// transposed) into 32-column panels ldd apart: for p < rows, q < panels,
+// j < 32, dst[q·ldd + p·32 + j] = src[p·lds + q·32 + j]. Preconditions:
+// rows, panels ≥ 1, len(src) ≥ (rows−1)·lds + 32·panels,
+// len(dst) ≥ (panels−1)·ldd + 32·rows. (The AVX-512 version prefetches
+// src up to 8 rows past the last; prefetches never fault.)
+func PackBRows32Generic(src []float32, lds int, dst []float32, ldd int, rows, panels int) {
+	for p := 0; p < rows; p++ {
+		for q := 0; q < panels; q++ {
+			copy(dst[q*ldd+p*32:q*ldd+p*32+32], src[p*lds+q*32:])
+		}
+	}
+}

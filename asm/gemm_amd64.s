@@ -84,6 +84,8 @@ unrolled:
 	VMOVUPS      (DX), Z24
 	VMOVUPS      64(DX), Z25
 	PREFETCHT0   384(CX)
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
 	VBROADCASTSS (CX), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
@@ -122,6 +124,8 @@ unrolled:
 	VFMADD231PS  Z25, Z26, Z23
 	VMOVUPS      128(DX), Z24
 	VMOVUPS      192(DX), Z25
+	PREFETCHT0   1152(DX)
+	PREFETCHT0   1216(DX)
 	VBROADCASTSS 48(CX), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
@@ -161,6 +165,8 @@ unrolled:
 	VMOVUPS      256(DX), Z24
 	VMOVUPS      320(DX), Z25
 	PREFETCHT0   480(CX)
+	PREFETCHT0   1280(DX)
+	PREFETCHT0   1344(DX)
 	VBROADCASTSS 96(CX), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
@@ -199,6 +205,8 @@ unrolled:
 	VFMADD231PS  Z25, Z26, Z23
 	VMOVUPS      384(DX), Z24
 	VMOVUPS      448(DX), Z25
+	PREFETCHT0   1408(DX)
+	PREFETCHT0   1472(DX)
 	VBROADCASTSS 144(CX), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
@@ -246,6 +254,8 @@ single:
 	VMOVUPS      (DX), Z24
 	VMOVUPS      64(DX), Z25
 	PREFETCHT0   384(CX)
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
 	VBROADCASTSS (CX), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
@@ -1644,6 +1654,48 @@ loaded:
 	VMOVUPS Z0, K2, (DX)
 
 done:
+	VZEROUPPER
+	RET
+
+// func PackBRows32AVX512(src []float32, lds int, dst []float32, ldd int, rows int, panels int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·PackBRows32AVX512(SB), NOSPLIT, $0-80
+	MOVQ src_base+0(FP), AX
+	MOVQ lds+24(FP), CX
+	SHLQ $0x02, CX
+	MOVQ dst_base+32(FP), DX
+	MOVQ ldd+56(FP), BX
+	SHLQ $0x02, BX
+	MOVQ rows+64(FP), SI
+	MOVQ panels+72(FP), DI
+
+	// ahead = 8 rows of src further on.
+	LEAQ (AX)(CX*8), R8
+
+row:
+	MOVQ AX, R10
+	MOVQ DX, R11
+	MOVQ DI, R9
+
+panel:
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	VMOVUPS    (R10), Z0
+	VMOVUPS    64(R10), Z1
+	VMOVUPS    Z0, (R11)
+	VMOVUPS    Z1, 64(R11)
+	ADDQ       $0x80, R10
+	ADDQ       $0x80, R8
+	ADDQ       BX, R11
+	DECQ       R9
+	JNZ        panel
+
+	// Next row: src += lds, dst += 32 floats, ahead back to its row start + lds.
+	ADDQ CX, AX
+	ADDQ $0x80, DX
+	LEAQ (AX)(CX*8), R8
+	DECQ SI
+	JNZ  row
 	VZEROUPPER
 	RET
 

@@ -29,6 +29,11 @@ func SgemmKernelNarrowTAVX512(k int, alpha float32, a []float32, lda int, b []fl
 // len(src) ≥ (rows−1)·lds + cols, len(dst) ≥ (cols−1)·ldd + rows.
 func Transpose16AVX512(src []float32, lds int, dst []float32, ldd int, rows int, cols int)
 
+// PackBRows32AVX512 is PackBRows32Generic computed with AVX-512: for p < rows, q < panels,
+// j < 32: dst[q·ldd + p·32 + j] = src[p·lds + q·32 + j]. Preconditions: rows, panels ≥ 1,
+// len(src) ≥ (rows−1)·lds + 32·panels, len(dst) ≥ (panels−1)·ldd + 32·rows.
+func PackBRows32AVX512(src []float32, lds int, dst []float32, ldd int, rows int, panels int)
+
 // sgemmDot2x1AVX512 is SgemmDotAVX512 for rows = 2, cols = 1.
 func sgemmDot2x1AVX512(k int, a []float32, lda int, bp []float32, out []float32)
 

@@ -32,3 +32,8 @@ func SgemmDotAVX512(rows, cols, k int, a []float32, lda int, bp []float32, out [
 func Transpose16AVX512(src []float32, lds int, dst []float32, ldd int, rows, cols int) {
 	Transpose16Generic(src, lds, dst, ldd, rows, cols)
 }
+
+// PackBRows32AVX512 forwards to its twin where there is no assembly.
+func PackBRows32AVX512(src []float32, lds int, dst []float32, ldd int, rows, panels int) {
+	PackBRows32Generic(src, lds, dst, ldd, rows, panels)
+}

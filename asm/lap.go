@@ -155,6 +155,34 @@ func LapExpand(p Path, c, v, d []float64, pred []int, off float64, row int, tau 
 	return LapExpandGeneric(c, v, d, pred, off, row, tau, improved, cand)
 }
 
+// LapCheckGeneric finds the first entry that is not a finite number of
+// magnitude at most limit, for validating a cost matrix at memory speed:
+// with n = len(x), a multiple of LapLanes, it returns the smallest j < n
+// with !(|x[j]| <= limit) (NaN, ±Inf or too large), or n if none.
+func LapCheckGeneric(x []float64, limit float64) int {
+	for j, xj := range x {
+		if !(math.Abs(xj) <= limit) {
+			return j
+		}
+	}
+	return len(x)
+}
+
+// LapCheck runs the LapCheck kernel of path p (see LapCheckGeneric). It
+// panics if len(x) is not a multiple of LapLanes.
+func LapCheck(p Path, x []float64, limit float64) int {
+	if len(x)%LapLanes != 0 {
+		panic("asm: LapCheck: len(x) must be a multiple of 16")
+	}
+	switch p {
+	case AVX512:
+		return LapCheckAVX512(x, limit)
+	case AVX2:
+		return LapCheckAVX2(x, limit)
+	}
+	return LapCheckGeneric(x, limit)
+}
+
 // LapScan runs the LapScan kernel of path p (see LapScanGeneric). It panics
 // if the lengths break the preconditions, before anything is written.
 func LapScan(p Path, c, v, d []float64, y, pred []int, off float64, row int, out *LapMins) {

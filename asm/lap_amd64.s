@@ -669,3 +669,126 @@ done:
 	MOVQ R10, nc+176(FP)
 	VZEROUPPER
 	RET
+
+// func LapCheckAVX512(x []float64, limit float64) int
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·LapCheckAVX512(SB), NOSPLIT, $0-40
+	MOVQ         x_len+8(FP), AX
+	MOVQ         x_base+0(FP), CX
+	MOVSD        limit+24(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVQ         $0x7fffffffffffffff, DX
+	VPBROADCASTQ DX, Z1
+	XORQ         DX, DX
+
+loop:
+	CMPQ   DX, AX
+	JAE    done
+	VANDPD (CX)(DX*8), Z1, Z2
+	VCMPPD $0x06, Z0, Z2, K1
+	KMOVB  K1, SI
+	TESTL  SI, SI
+	JZ     ok0
+	BSFL   SI, BX
+	ADDQ   $0x00, DX
+	ADDQ   BX, DX
+	MOVQ   DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok0:
+	VANDPD 64(CX)(DX*8), Z1, Z2
+	VCMPPD $0x06, Z0, Z2, K1
+	KMOVB  K1, SI
+	TESTL  SI, SI
+	JZ     ok1
+	BSFL   SI, BX
+	ADDQ   $0x08, DX
+	ADDQ   BX, DX
+	MOVQ   DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok1:
+	ADDQ $0x10, DX
+	JMP  loop
+
+done:
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func LapCheckAVX2(x []float64, limit float64) int
+// Requires: AVX, AVX2, SSE2
+TEXT ·LapCheckAVX2(SB), NOSPLIT, $0-40
+	MOVQ         x_len+8(FP), AX
+	MOVQ         x_base+0(FP), CX
+	MOVSD        limit+24(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVQ         $0x7fffffffffffffff, DX
+	MOVQ         DX, X1
+	VPBROADCASTQ X1, Y1
+	XORQ         DX, DX
+
+loop:
+	CMPQ      DX, AX
+	JAE       done
+	VANDPD    (CX)(DX*8), Y1, Y2
+	VCMPPD    $0x06, Y0, Y2, Y2
+	VMOVMSKPD Y2, SI
+	TESTL     SI, SI
+	JZ        ok0
+	BSFL      SI, BX
+	ADDQ      $0x00, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok0:
+	VANDPD    32(CX)(DX*8), Y1, Y2
+	VCMPPD    $0x06, Y0, Y2, Y2
+	VMOVMSKPD Y2, SI
+	TESTL     SI, SI
+	JZ        ok1
+	BSFL      SI, BX
+	ADDQ      $0x04, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok1:
+	VANDPD    64(CX)(DX*8), Y1, Y2
+	VCMPPD    $0x06, Y0, Y2, Y2
+	VMOVMSKPD Y2, SI
+	TESTL     SI, SI
+	JZ        ok2
+	BSFL      SI, BX
+	ADDQ      $0x08, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok2:
+	VANDPD    96(CX)(DX*8), Y1, Y2
+	VCMPPD    $0x06, Y0, Y2, Y2
+	VMOVMSKPD Y2, SI
+	TESTL     SI, SI
+	JZ        ok3
+	BSFL      SI, BX
+	ADDQ      $0x0c, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok3:
+	ADDQ $0x10, DX
+	JMP  loop
+
+done:
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -27,3 +27,11 @@ func LapExpandAVX512(c []float64, v []float64, d []float64, pred []int, off floa
 // LapExpandAVX2 is LapExpandGeneric with AVX2: 4 columns per iteration.
 // len(c) must be a multiple of 16.
 func LapExpandAVX2(c []float64, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)
+
+// LapCheckAVX512 is LapCheckGeneric with AVX-512 (F, DQ):
+// 16 entries per iteration. len(x) must be a multiple of 16.
+func LapCheckAVX512(x []float64, limit float64) int
+
+// LapCheckAVX2 is LapCheckGeneric with AVX2:
+// 16 entries per iteration. len(x) must be a multiple of 16.
+func LapCheckAVX2(x []float64, limit float64) int

@@ -28,3 +28,6 @@ func LapExpandAVX2(c, v, d []float64, pred []int, off float64, row int, tau floa
 func LapExpandAVX512(c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
 	return LapExpandGeneric(c, v, d, pred, off, row, tau, improved, cand)
 }
+
+func LapCheckAVX2(x []float64, limit float64) int   { return LapCheckGeneric(x, limit) }
+func LapCheckAVX512(x []float64, limit float64) int { return LapCheckGeneric(x, limit) }

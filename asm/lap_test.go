@@ -159,6 +159,34 @@ func TestLapExpandPaths(t *testing.T) {
 	}
 }
 
+func TestLapCheckPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 5))
+	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1e10, -1e10}
+	for _, p := range Available() {
+		for _, n := range lapSizes {
+			x := make([]float64, n)
+			for j := range x {
+				x[j] = 2*r.Float64() - 1
+			}
+			if got := LapCheck(p, x, 5); got != n {
+				t.Fatalf("%s/N=%d: clean input flagged at %d", p, n, got)
+			}
+			for rep := 0; rep < 20 && n > 0; rep++ {
+				j, k := r.IntN(n), r.IntN(n)
+				y := append([]float64(nil), x...)
+				y[j], y[k] = bad[rep%len(bad)], bad[(rep+1)%len(bad)]
+				want := LapCheckGeneric(y, 5)
+				if want != min(j, k) {
+					t.Fatalf("twin: got %d, want %d", want, min(j, k))
+				}
+				if got := LapCheck(p, y, 5); got != want {
+					t.Fatalf("%s/N=%d: first bad entry %d, twin %d", p, n, got, want)
+				}
+			}
+		}
+	}
+}
+
 func TestLapPanicsBeforeWriting(t *testing.T) {
 	d := []float64{1, 2, 3}
 	defer func() {

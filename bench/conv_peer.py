@@ -6,10 +6,11 @@ every Conv8 3x3 layer shape forward (conv2d with bias) and backward (input
 gradient except for the first layer, weight and bias gradients), and one
 Conv8 training step (forward, cross-entropy, backward; no optimiser) at
 width 1 and 0.25, with the paper's model definition. Prints one JSON line
-per measurement: {"name": ..., "ms": median milliseconds}. The names match
+per measurement: {"name": ..., "ms": fastest of the repetitions} (the
+minimum is the statistic least disturbed by other load on a shared machine). The names match
 the Go benchmark names so the wrapper can pair them.
 """
-import argparse, json, statistics, time
+import argparse, json, time
 
 import torch
 import torch.nn as nn
@@ -39,7 +40,7 @@ def timeit(fn, reps, warm=2):
         t = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(ts)
+    return min(ts)
 
 
 def main():

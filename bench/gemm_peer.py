@@ -8,7 +8,7 @@ about a second of runs) and prints, for each side, the median and the best
 round, then two ratios ours/OpenBLAS: the median of the per-round ratios and
 best round over best round (the least disturbed by other processes).
 
-Usage: bench/gemm_peer.sh [--threads 1,2] [--rounds 5] [--shapes square|project|all] [--only 1024x1024]
+Usage: bench/gemm_peer.sh [--threads 1,2] [--rounds 5] [--shapes square|project|all] [--only 1024x1024] [--clock wall|cpu]
 """
 import argparse
 import json
@@ -33,20 +33,21 @@ NUMPY_WORKER = r'''
 import sys, time, numpy as np
 rng = np.random.default_rng(1)
 for line in sys.stdin:
-    m, n, k, tr = line.split(); m, n, k = int(m), int(n), int(k)
+    m, n, k, tr, clock = line.split(); m, n, k = int(m), int(n), int(k)
+    now = time.thread_time if clock == "cpu" else time.perf_counter
     a = (rng.random((k, m) if tr[0] == "T" else (m, k), dtype=np.float32) - 0.5)
     b = (rng.random((n, k) if tr[1] == "T" else (k, n), dtype=np.float32) - 0.5)
     A = a.T if tr[0] == "T" else a
     B = b.T if tr[1] == "T" else b
     c = np.empty((m, n), dtype=np.float32)
-    t0 = time.perf_counter(); np.matmul(A, B, out=c); first = time.perf_counter() - t0
+    t0 = now(); np.matmul(A, B, out=c); first = now() - t0
     w = first
     while w < 0.1 and first < 0.02:
-        t0 = time.perf_counter(); np.matmul(A, B, out=c); w += time.perf_counter() - t0
+        t0 = now(); np.matmul(A, B, out=c); w += now() - t0
     reps = max(5, min(1000, int(1.0 / max(first, 1e-6))))
     ts = []
     for _ in range(reps):
-        t0 = time.perf_counter(); np.matmul(A, B, out=c); ts.append(time.perf_counter() - t0)
+        t0 = now(); np.matmul(A, B, out=c); ts.append(now() - t0)
     print(2.0 * m * n * k / statistics.median(ts) / 1e9, flush=True)
 '''
 
@@ -62,10 +63,12 @@ def numpy_worker(threads):
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
 
-def ours(binary, m, n, k, tr, threads):
-    out = subprocess.run([binary, "bench", "gemm", "--m", str(m), "--n", str(n), "--k", str(k),
-                          "--trans", tr, "--threads", str(threads), "--json"],
-                         check=True, capture_output=True, text=True).stdout
+def ours(binary, m, n, k, tr, threads, clock):
+    cmd = [binary, "bench", "gemm", "--m", str(m), "--n", str(n), "--k", str(k),
+           "--trans", tr, "--threads", str(threads), "--json"]
+    if clock == "cpu":
+        cmd.append("--cputime")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
 
@@ -75,11 +78,15 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--shapes", default="all", choices=["square", "project", "all"])
+    ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                    help="cpu: time 1-thread runs by the CPU time of the computing thread on both sides "
+                         "(robust to other processes sharing the cores); 2-thread runs always use the wall clock")
     ap.add_argument("--only", default="", help="keep shapes whose 'm×n×k TRANS' label contains this text (x works for ×)")
     args = ap.parse_args()
     shapes = {"square": SQUARE, "project": PROJECT, "all": SQUARE + PROJECT}[args.shapes]
     only = args.only.replace("x", "×")
     shapes = [s for s in shapes if only in "%d×%d×%d %s" % s]
+    print("clock: %s for 1 thread, wall for more" % args.clock)
     print("OPENBLAS_CORETYPE in environment: %r (unset for the numpy run)" % os.environ.get("OPENBLAS_CORETYPE"))
     import numpy
     print("numpy %s" % numpy.__version__)
@@ -89,10 +96,11 @@ def main():
         w = numpy_worker(threads)
         for (m, n, k, tr) in shapes:
             us, them, ratios, path = [], [], [], "?"
+            clock = args.clock if threads == 1 else "wall"
             for _ in range(args.rounds):
-                o = ours(args.bin, m, n, k, tr, threads)
+                o = ours(args.bin, m, n, k, tr, threads, clock)
                 path = o["path"]
-                w.stdin.write("%d %d %d %s\n" % (m, n, k, tr))
+                w.stdin.write("%d %d %d %s %s\n" % (m, n, k, tr, clock))
                 w.stdin.flush()
                 t = float(w.stdout.readline())
                 us.append(o["gflops"])

@@ -499,8 +499,8 @@ func (p ConvParams) col2imRow(xc, d []float32, r, s, p0, p1, OW int) {
 // convBufs is one worker's scratch: the im2col tile and an auxiliary
 // K × cols block, grown on demand and reused across tiles.
 type convBufs struct {
-	c, a  []float32
-	tiles []winoTile
+	c, a, s []float32
+	tiles   []winoTile
 }
 
 func (b *convBufs) col(n int) []float32 {

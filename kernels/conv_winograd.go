@@ -1,5 +1,7 @@
 package kernels
 
+import "github.com/ltransfer/ltransfer/asm"
+
 // Winograd F(2×2, 3×3) for 3×3 stride-1 pad-1 convolutions (every 3×3
 // layer of the conv nets and ResNets): each 2×2 output tile is
 //
@@ -119,99 +121,119 @@ func winoTiles(dst []winoTile, g winoGeom, chans, t0, t1, size, shift int) []win
 	return dst
 }
 
-// winoInput writes V[ξ][c][t−t0] = (Bᵀ d B)[ξ] for channels [c0, c1) and
-// the tiles ts (tiles t0 … t0+len(ts)−1) of x [N, C, H, W]; ld = T (the
-// block's column count). Channels are the outer loop so each of the 16
-// output rows is written sequentially.
-func winoInput(v, x []float32, g winoGeom, ts []winoTile, c0, c1, ld, CT int) {
+// winoInputFn and winoOutputFn are the 16-tile transform kernels of a path.
+func winoInputFn(p asm.Path) func(s, o []float32, stride int) {
+	switch p {
+	case asm.AVX512:
+		return asm.WinoInput16AVX512
+	case asm.AVX2:
+		return asm.WinoInput16AVX2
+	}
+	return asm.WinoInput16Generic
+}
+
+func winoOutputFn(p asm.Path) func(m []float32, stride int, bias float32, o []float32) {
+	switch p {
+	case asm.AVX512:
+		return asm.WinoOutput16AVX512
+	case asm.AVX2:
+		return asm.WinoOutput16AVX2
+	}
+	return asm.WinoOutput16Generic
+}
+
+// winoPad is the slack after every V row and after the M buffer: the
+// 16-tile kernels always transform 16 lanes, and lanes past the last tile of
+// a row segment land in columns that a later segment (or the padding)
+// overwrites.
+const winoPad = 16
+
+// winoInput16 writes V[ξ][c][t−t0] (row length ld ≥ t1−t0+16, 16 rows of
+// C·ld) for channels [c0, c1) and tiles [t0, t1) of x [N, C, H, W], 16 tiles
+// of one tile row per kernel call. The scratch s holds, for each of the 4
+// input rows, the odd and the even input columns of the 16 tiles (zero
+// outside the image), so the kernel's loads are contiguous.
+func winoInput16(in func(s, o []float32, stride int), s, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
+	CT := C * ld
 	for c := c0; c < c1; c++ {
-		row := v[c*ld:]
-		for col, tl := range ts {
-			var d [16]float32
-			base := tl.off + c*HW
-			if tl.full {
-				xs := x[base : base+3*W+4]
-				d = [16]float32{xs[0], xs[1], xs[2], xs[3], xs[W], xs[W+1], xs[W+2], xs[W+3],
-					xs[2*W], xs[2*W+1], xs[2*W+2], xs[2*W+3], xs[3*W], xs[3*W+1], xs[3*W+2], xs[3*W+3]}
-			} else {
-				for i := 0; i < 4; i++ {
-					h := tl.h + i
-					if h < 0 || h >= g.H {
-						continue
+		for t := t0; t < t1; {
+			n, tt := t/g.tpi, t%g.tpi
+			th, tw := tt/g.tilesW, tt%g.tilesW
+			cnt := min(16, g.tilesW-tw, t1-t)
+			xc := x[(n*C+c)*HW : (n*C+c+1)*HW]
+			for r := 0; r < 4; r++ {
+				odd := s[40*r : 40*r+17]
+				even := s[40*r+20 : 40*r+37]
+				h := 2*th - 1 + r
+				if h < 0 || h >= g.H {
+					clear(odd)
+					clear(even)
+					continue
+				}
+				xr := xc[h*W : h*W+W]
+				for i := range odd {
+					w := 2*(tw+i) - 1
+					if w >= 0 && w < W {
+						odd[i] = xr[w]
+					} else {
+						odd[i] = 0
 					}
-					for j := 0; j < 4; j++ {
-						w := tl.w + j
-						if w >= 0 && w < W {
-							d[4*i+j] = x[base+i*W+j]
-						}
+					if w+1 < W {
+						even[i] = xr[w+1]
+					} else {
+						even[i] = 0
 					}
 				}
 			}
-			// e = Bᵀ d (rows), then e B (columns).
-			e0, e1, e2, e3 := d[0]-d[8], d[1]-d[9], d[2]-d[10], d[3]-d[11]
-			f0, f1, f2, f3 := d[4]+d[8], d[5]+d[9], d[6]+d[10], d[7]+d[11]
-			g0, g1, g2, g3 := d[8]-d[4], d[9]-d[5], d[10]-d[6], d[11]-d[7]
-			h0, h1, h2, h3 := d[4]-d[12], d[5]-d[13], d[6]-d[14], d[7]-d[15]
-			row[col] = e0 - e2
-			row[CT+col] = e1 + e2
-			row[2*CT+col] = e2 - e1
-			row[3*CT+col] = e1 - e3
-			row[4*CT+col] = f0 - f2
-			row[5*CT+col] = f1 + f2
-			row[6*CT+col] = f2 - f1
-			row[7*CT+col] = f1 - f3
-			row[8*CT+col] = g0 - g2
-			row[9*CT+col] = g1 + g2
-			row[10*CT+col] = g2 - g1
-			row[11*CT+col] = g1 - g3
-			row[12*CT+col] = h0 - h2
-			row[13*CT+col] = h1 + h2
-			row[14*CT+col] = h2 - h1
-			row[15*CT+col] = h1 - h3
+			in(s, v[c*ld+t-t0:], CT)
+			t += cnt
 		}
 	}
 }
 
-// winoOutput writes y[n][k] tiles from M[ξ][k][t−t0] (ld = T) for output
-// channels [k0, k1) and the output tiles ts: Y = Aᵀ M A (+ bias), clipped
-// to the output.
-func winoOutput(y, m, bias []float32, g winoGeom, ts []winoTile, k0, k1, ld, KT int) {
+// winoOutput16 writes y tiles from M[ξ][k][t−t0] (row length ld; the M
+// buffer has winoPad slack at its end) for output channels [k0, k1) and
+// tiles [t0, t1), 16 tiles of one tile row per kernel call, adding bias.
+func winoOutput16(out func(m []float32, stride int, bias float32, o []float32), o, y, m, bias []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
+	KT := K * ld
 	for k := k0; k < k1; k++ {
 		var bk float32
 		if bias != nil {
 			bk = bias[k]
 		}
-		row := m[k*ld:]
-		for col, tl := range ts {
-			m0, m1, m2, m3 := row[col], row[KT+col], row[2*KT+col], row[3*KT+col]
-			m4, m5, m6, m7 := row[4*KT+col], row[5*KT+col], row[6*KT+col], row[7*KT+col]
-			m8, m9, m10, m11 := row[8*KT+col], row[9*KT+col], row[10*KT+col], row[11*KT+col]
-			m12, m13, m14, m15 := row[12*KT+col], row[13*KT+col], row[14*KT+col], row[15*KT+col]
-			// s = Aᵀ M (2×4), then y = s A (2×2).
-			s0, s1, s2, s3 := m0+m4+m8, m1+m5+m9, m2+m6+m10, m3+m7+m11
-			s4, s5, s6, s7 := m4-m8-m12, m5-m9-m13, m6-m10-m14, m7-m11-m15
-			y00 := s0 + s1 + s2 + bk
-			y01 := s1 - s2 - s3 + bk
-			y10 := s4 + s5 + s6 + bk
-			y11 := s5 - s6 - s7 + bk
-			b := tl.off + k*HW
-			if tl.full {
-				yc := y[b : b+W+2]
-				yc[0], yc[1], yc[W], yc[W+1] = y00, y01, y10, y11
-				continue
-			}
-			y[b] = y00
-			if tl.w+1 < W {
-				y[b+1] = y01
-			}
-			if tl.h+1 < g.H {
-				y[b+W] = y10
-				if tl.w+1 < W {
-					y[b+W+1] = y11
+		for t := t0; t < t1; {
+			n, tt := t/g.tpi, t%g.tpi
+			th, tw := tt/g.tilesW, tt%g.tilesW
+			cnt := min(16, g.tilesW-tw, t1-t)
+			out(m[k*ld+t-t0:], KT, bk, o)
+			yc := y[(n*K+k)*HW : (n*K+k+1)*HW]
+			h0 := 2 * th
+			r0 := yc[h0*W : h0*W+W]
+			w0 := 2 * tw
+			if w0+2*cnt <= W {
+				for i := 0; i < cnt; i++ {
+					r0[w0+2*i], r0[w0+2*i+1] = o[i], o[16+i]
+				}
+			} else {
+				for i := 0; i < cnt; i++ {
+					r0[w0+2*i] = o[i]
+					if w0+2*i+1 < W {
+						r0[w0+2*i+1] = o[16+i]
+					}
 				}
 			}
+			if h0+1 < g.H {
+				r1 := yc[(h0+1)*W : (h0+1)*W+W]
+				for i := 0; i < cnt; i++ {
+					r1[w0+2*i] = o[32+i]
+					if w0+2*i+1 < W {
+						r1[w0+2*i+1] = o[48+i]
+					}
+				}
+			}
+			t += cnt
 		}
 	}
 }
@@ -224,18 +246,21 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 	T := p.winoBlock()
 	blocks := (g.tiles + T - 1) / T
 	inner, threads := e.split(blocks)
+	in, out := winoInputFn(e.path), winoOutputFn(e.path)
+	ld := T + winoPad
 	e.parallel(blocks, threads, func(b *convBufs, bi int) {
 		t0 := bi * T
 		t1 := min(g.tiles, t0+T)
-		v := b.col(16 * C * T)
-		mm := b.aux(16 * K * T)
-		b.tiles = winoTiles(b.tiles, g, C, t0, t1, 4, -1)
-		winoInput(v, x, g, b.tiles, 0, C, T, C*T)
-		for xi := 0; xi < 16; xi++ {
-			inner.Sgemm(false, false, K, t1-t0, C, 1, u[xi*K*C:], C, v[xi*C*T:], T, 0, mm[xi*K*T:], T)
+		v := b.col(16 * C * ld)
+		mm := b.aux(16*K*T + winoPad)
+		if cap(b.s) < 160+64 {
+			b.s = make([]float32, 160+64)
 		}
-		b.tiles = winoTiles(b.tiles, g, K, t0, t1, 2, 0)
-		winoOutput(y, mm, bias, g, b.tiles, 0, K, T, K*T)
+		winoInput16(in, b.s[:160], v, x, g, C, 0, C, t0, t1, ld)
+		for xi := 0; xi < 16; xi++ {
+			inner.Sgemm(false, false, K, t1-t0, C, 1, u[xi*K*C:], C, v[xi*C*ld:], ld, 0, mm[xi*K*T:], T)
+		}
+		winoOutput16(out, b.s[160:224], y, mm, bias, g, K, 0, K, t0, t1, T)
 	})
 }
 
@@ -315,17 +340,23 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 	C, K := p.C, p.K
 	blocks := (g.tiles + T - 1) / T
 	du := make([]float32, 16*K*C)
-	v := make([]float32, 16*C*T)
+	ld := T + winoPad
+	v := make([]float32, 16*C*ld)
 	dm := make([]float32, 16*K*T)
-	var inTiles, outTiles []winoTile
+	in := winoInputFn(e.path)
+	var outTiles []winoTile
 	inner, threads := e.split(16)
 	for bi := 0; bi < blocks; bi++ {
 		t0 := bi * T
 		t1 := min(g.tiles, t0+T)
-		inTiles = winoTiles(inTiles, g, C, t0, t1, 4, -1)
 		outTiles = winoTiles(outTiles, g, K, t0, t1, 2, 0)
 		_, ct := e.split(C)
-		e.parallel(C, ct, func(_ *convBufs, c int) { winoInput(v, x, g, inTiles, c, c+1, T, C*T) })
+		e.parallel(C, ct, func(b *convBufs, c int) {
+			if cap(b.s) < 160 {
+				b.s = make([]float32, 160)
+			}
+			winoInput16(in, b.s[:160], v, x, g, C, c, c+1, t0, t1, ld)
+		})
 		_, kt := e.split(K)
 		e.parallel(K, kt, func(_ *convBufs, k int) { winoGradOut(dm, dy, g, outTiles, k, k+1, T, K*T) })
 		beta := float32(1)
@@ -333,7 +364,7 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 			beta = 0
 		}
 		e.parallel(16, threads, func(_ *convBufs, xi int) {
-			inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*T:], T, v[xi*C*T:], T, beta, du[xi*K*C:], C)
+			inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*T:], T, v[xi*C*ld:], ld, beta, du[xi*K*C:], C)
 		})
 	}
 	// dg = Gᵀ dU G for every (k, c).

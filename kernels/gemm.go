@@ -153,6 +153,9 @@ func kernelFor(p asm.Path) *gemmKernel {
 	return &kernelGeneric
 }
 
+// packGroup is the number of B panels packed together in the fused loop.
+const packGroup = 8
+
 // minParallelFlops is the work below which Sgemm stays on one thread: the
 // fork-join would cost more than it saves.
 const minParallelFlops = 2 * 64 * 64 * 64
@@ -215,6 +218,15 @@ func (g *gemm) run() {
 				beta = 1
 			}
 			packBPanels := func(lo, hi int) {
+				if !g.transB && kn.t16 && kn.nr == 32 {
+					// Full panels in assembly with software prefetch; a
+					// partial last panel in Go.
+					full := min(hi, (g.n-jc)/32)
+					if full > lo {
+						asm.PackBRows32AVX512(g.b[pc*g.ldb+jc+lo*32:], g.ldb, bbuf[lo*kc*32:], kc*32, kc, full-lo)
+					}
+					lo = max(lo, full)
+				}
 				if !g.transB {
 					// Row by row across the panels: each row of B is one stream.
 					packBRows(bbuf, kn.nr, g.b, g.ldb, pc, kc, jc, g.n, lo, hi)
@@ -269,10 +281,17 @@ func (g *gemm) run() {
 				}
 				if fused {
 					e.ParallelFor(nPanels, func(lo, hi int) {
-						if ic == 0 {
-							packBPanels(lo, hi)
+						// Pack a few panels just before their first use, so
+						// they are still in L2 when the kernel reads them;
+						// B rows are read as runs of packGroup·NR floats,
+						// which the hardware prefetchers follow.
+						for g0 := lo; g0 < hi; g0 += packGroup {
+							g1 := min(g0+packGroup, hi)
+							if ic == 0 {
+								packBPanels(g0, g1)
+							}
+							tiles(g0*mPanels, g1*mPanels)
 						}
-						tiles(lo*mPanels, hi*mPanels)
 					})
 				} else {
 					e.ParallelFor(nPanels*mPanels, tiles)

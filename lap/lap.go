@@ -121,7 +121,7 @@ func (s *Solver) SolveFloat64Context(ctx context.Context, n, m int, cost []float
 	if err := checkDims(n, m, len(cost)); err != nil {
 		return nil, err
 	}
-	c, err := prepare(&s.ws, n, m, cost, opt.Maximize)
+	c, err := prepare(s.path, &s.ws, n, m, cost, opt.Maximize)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (s *Solver) SolveFloat32Context(ctx context.Context, n, m int, cost []float
 	if err := checkDims(n, m, len(cost)); err != nil {
 		return nil, err
 	}
-	c, err := prepare(&s.ws, n, m, cost, opt.Maximize)
+	c, err := prepare(s.path, &s.ws, n, m, cost, opt.Maximize)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func objective[T float32 | float64](cost []T, m int, x []int) float64 {
 // prepare validates cost and returns the float64 minimisation matrix the
 // solver works on: cost itself when it is float64, minimised and free of
 // forbidden −Inf; otherwise a copy in ws (negated when maximising).
-func prepare[T float32 | float64](ws *workspace, n, m int, cost []T, maximize bool) ([]float64, error) {
+func prepare[T float32 | float64](path asm.Path, ws *workspace, n, m int, cost []T, maximize bool) ([]float64, error) {
 	// |c| ≤ limit keeps every distance and dual, which are sums of at most
 	// 2m+2 costs, finite.
 	limit := math.MaxFloat64 / (8 * float64(m+1))
@@ -187,21 +187,43 @@ func prepare[T float32 | float64](ws *workspace, n, m int, cost []T, maximize bo
 	if maximize {
 		forbid = math.Inf(-1)
 	}
-	for k, x := range cost {
-		f := float64(x)
-		if f != f {
-			return nil, fmt.Errorf("lap: cost[%d][%d] is NaN", k/m, k%m)
+	bad := func(k int, f float64) error {
+		switch {
+		case f != f:
+			return fmt.Errorf("lap: cost[%d][%d] is NaN", k/m, k%m)
+		case f == forbid:
+			return nil
+		case math.IsInf(f, 0):
+			return fmt.Errorf("lap: cost[%d][%d] = %v: only %v (a forbidden pair) is allowed when %s", k/m, k%m, f, forbid, sense(maximize))
 		}
-		if f >= -limit && f <= limit {
-			continue
+		return fmt.Errorf("lap: cost[%d][%d] = %g is too large: |cost| must be ≤ %.3g for %d columns so that dual sums cannot overflow", k/m, k%m, f, limit, m)
+	}
+	if c64, ok := any(cost).([]float64); ok {
+		// The vector check finds the next suspicious entry at memory speed;
+		// forbidden pairs are allowed and the search goes on past them.
+		for k := 0; k < len(c64); {
+			if k%asm.LapLanes == 0 && len(c64)-k >= asm.LapLanes {
+				end := k + (len(c64)-k)&^(asm.LapLanes-1)
+				k += asm.LapCheck(path, c64[k:end], limit)
+				if k == end {
+					continue
+				}
+			}
+			if f := c64[k]; !(math.Abs(f) <= limit) {
+				if err := bad(k, f); err != nil {
+					return nil, err
+				}
+			}
+			k++
 		}
-		if f == forbid {
-			continue
+	} else {
+		for k, x := range cost {
+			if f := float64(x); !(f >= -limit && f <= limit) {
+				if err := bad(k, f); err != nil {
+					return nil, err
+				}
+			}
 		}
-		if math.IsInf(f, 0) {
-			return nil, fmt.Errorf("lap: cost[%d][%d] = %v: only %v (a forbidden pair) is allowed when %s", k/m, k%m, f, forbid, sense(maximize))
-		}
-		return nil, fmt.Errorf("lap: cost[%d][%d] = %g is too large: |cost| must be ≤ %.3g for %d columns so that dual sums cannot overflow", k/m, k%m, f, limit, m)
 	}
 	if c, ok := any(cost).([]float64); ok && !maximize {
 		return c, nil

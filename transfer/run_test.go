@@ -208,3 +208,47 @@ func TestLambdas(t *testing.T) {
 		t.Fatalf("cosine λ %v", c)
 	}
 }
+
+// TestRunBatchNormModel runs GMT and the oracle on a tiny ResNet-20 (BN
+// statistics recomputed at every point, residual-tied groups) on random
+// data: it must run, keep the inputs unchanged and report sane values.
+func TestRunBatchNormModel(t *testing.T) {
+	const seed = 3
+	t.Logf("seed %d", seed)
+	cfg := nn.ModelConfig{WidthFactor: 1.0 / 16, InputShape: []int{3, 32, 32}, NumClasses: 4}
+	newModel := func() (nn.Model, error) { return nn.NewModel("resnet20", cfg) }
+	m, err := newModel()
+	if err != nil {
+		t.Skipf("resnet20 not available: %v", err)
+	}
+	r := rand.New(rand.NewPCG(seed, 1))
+	data := &Examples{X: nn.NewTensor(48, 3, 32, 32), Y: make([]int32, 48), Classes: 4}
+	for i := range data.X.Data {
+		data.X.Data[i] = float32(r.NormFloat64())
+	}
+	for i := range data.Y {
+		data.Y[i] = int32(i % 4)
+	}
+	src0, tgt0 := m.Init(1), m.Init(2)
+	src1 := train(t, m, src0, data, 3, 8, 0.05, 1)
+	tgt1 := train(t, m, tgt0, data, 3, 8, 0.05, 2)
+	keep := tgt0.Clone()
+	traj, _ := Linear(src0, src1, 2, Cosine)
+	for _, method := range []Method{GMT, Oracle} {
+		rep, err := Run(context.Background(), Options{Method: method, NewModel: newModel, Source: traj, TargetInit: tgt0, TargetFinal: tgt1,
+			Train: data, Val: data, BatchSize: 8, EvalBatch: 16, BNBatches: 2, Seed: seed})
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		if len(rep.Steps) != 3 || rep.BestValAcc < 0 || rep.BestValAcc > 1 {
+			t.Fatalf("%s: report %+v", method, rep)
+		}
+	}
+	for _, name := range keep.Names() {
+		for i, v := range keep.Get(name).Data {
+			if tgt0.Get(name).Data[i] != v {
+				t.Fatalf("Run modified the target initialisation (%s)", name)
+			}
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ func runLap(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// Collect the file buffer now so that no GC cycle runs inside the
+	// timed solve.
+	runtime.GC()
 	start := time.Now()
 	rowToCol, obj, err := lapSolveMatrix(mat, *maximize)
 	secs := time.Since(start).Seconds()
@@ -114,6 +118,16 @@ func lapSolveMatrix(mat *lapMatrix, maximize bool) ([]int, float64, error) {
 	opt := &lap.Options{Maximize: maximize}
 	n, m := mat.n, mat.m
 	transpose := n > m
+	negated := false
+	if maximize && mat.f64 != nil && !transpose {
+		// The library would copy a float64 matrix to negate it; this one is
+		// ours, so negate it in place (−Inf, forbidden when maximising,
+		// becomes +Inf, forbidden when minimising).
+		for k, x := range mat.f64 {
+			mat.f64[k] = -x
+		}
+		opt.Maximize, negated = false, true
+	}
 	var res *lap.Result
 	var err error
 	switch {
@@ -138,6 +152,17 @@ func lapSolveMatrix(mat *lapMatrix, maximize bool) ([]int, float64, error) {
 		}
 		res, err = lap.SolveFloat64(m, n, t, opt)
 	}
+	if err != nil && negated {
+		// Report the error in the caller's terms: undo the negation and let
+		// the library validate the maximisation itself.
+		for k, x := range mat.f64 {
+			mat.f64[k] = -x
+		}
+		opt.Maximize = true
+		if _, err2 := lap.SolveFloat64(n, m, mat.f64, opt); err2 != nil {
+			err = err2
+		}
+	}
 	if err != nil {
 		if transpose {
 			// Errors name rows and columns of the transposed problem.
@@ -146,6 +171,9 @@ func lapSolveMatrix(mat *lapMatrix, maximize bool) ([]int, float64, error) {
 		return nil, 0, err
 	}
 	if !transpose {
+		if negated {
+			return res.RowToCol, -res.Objective, nil
+		}
 		return res.RowToCol, res.Objective, nil
 	}
 	rowToCol := make([]int, n)

@@ -177,7 +177,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "trajectory folder to write (required)")
 	every := fs.Int("checkpoint-every", 0, "checkpoint every N steps (0: every epoch)")
 	extra := fs.String("checkpoint-steps", "", "extra checkpoints after these steps, comma-separated (e.g. 10,50,100,200)")
-	resume := fs.Bool("resume", false, "continue an interrupted run in --out")
+	resume := fs.Bool("resume", false, "continue an interrupted run in --out (starts one if --out holds none)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
 	noTest := fs.Bool("no-test", false, "skip the final test-set evaluation")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON line")

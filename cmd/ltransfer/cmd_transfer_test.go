@@ -83,6 +83,14 @@ func TestTransferMatchDemoCLI(t *testing.T) {
 			t.Fatalf("%s: transferred trajectory: %v", m, err)
 		}
 	}
+	// The recorded trajectory (every checkpoint) instead of the linear path.
+	if _, e, code := run(t, "transfer", "--source", src, "--target-init", init, "--method", "fgmt", "--trajectory", "recorded",
+		"--batch", "32", "--limit", "600", "--out", filepath.Join(dir, "rec")); code != 0 {
+		t.Fatalf("transfer --trajectory recorded: %s", e)
+	}
+	if tr, err := nn.OpenTrajectory(filepath.Join(dir, "rec"), nil); err != nil || tr.Len() != 3 {
+		t.Fatalf("recorded-trajectory transfer: %v", err)
+	}
 	bad := []struct {
 		args []string
 		want string

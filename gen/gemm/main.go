@@ -25,6 +25,8 @@ type kernel struct {
 	vec    func() reg.VecVirtual
 	masked bool // columns nr < NR handled with AVX-512 masks
 	unroll int  // k iterations per loop trip
+	// prefetchB adds software prefetches of the B panel.
+	prefetchB bool
 }
 
 func (k kernel) nr() int      { return k.nvec * k.lanes }
@@ -43,7 +45,7 @@ var kernels = []kernel{
 	// Zen 4 runs one 512-bit FMA per cycle with latency 4: 24 independent
 	// accumulators hide it, and per k step the 24 FMAs need 2 vector loads of
 	// B and 12 broadcasts of A, well within the two load ports.
-	{isa: "AVX512", mr: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4},
+	{isa: "AVX512", mr: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
 	// 16 ymm registers: 12 accumulators, 2 for B, 2 for broadcasts.
 	{isa: "AVX2", mr: 6, nvec: 2, lanes: 8, vec: YMM, masked: false, unroll: 4},
 }
@@ -56,6 +58,7 @@ func main() {
 	genNarrow(false)
 	genNarrow(true)
 	genTranspose16()
+	genPackRows()
 	for cols := 1; cols <= dotMaxCols; cols++ {
 		genDot(dotRows(cols), cols)
 	}
@@ -108,6 +111,12 @@ func gen(kn kernel) {
 		if u%2 == 0 {
 			// The A panel streams from L2; fetch about 8 steps ahead.
 			PREFETCHT0(Mem{Base: pa, Disp: u*kn.bytesA() + 8*kn.bytesA()})
+		}
+		if kn.prefetchB {
+			// So may the B panel when it has not stayed in L1.
+			for off := 0; off < kn.bytesB(); off += 64 {
+				PREFETCHT0(Mem{Base: pb, Disp: u*kn.bytesB() + 8*kn.bytesB() + off})
+			}
 		}
 		for i := 0; i < kn.mr; i++ {
 			t := kn.vec()
@@ -565,6 +574,58 @@ func genTranspose16() {
 		VMOVUPS(out[p], rowMask, Mem{Base: pd})
 	}
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genPackRows emits PackBRows32AVX512, the packing of B (not transposed)
+// into 32-column panels for a group of panels at once: each row of B is read
+// as one run across the group, with software prefetch of the row eight
+// steps ahead (rows of B are a page or more apart, where the hardware
+// prefetchers stop).
+func genPackRows() {
+	TEXT("PackBRows32AVX512", NOSPLIT, "func(src []float32, lds int, dst []float32, ldd int, rows, panels int)")
+	Doc(
+		"PackBRows32AVX512 is PackBRows32Generic computed with AVX-512: for p < rows, q < panels,",
+		"j < 32: dst[q·ldd + p·32 + j] = src[p·lds + q·32 + j]. Preconditions: rows, panels ≥ 1,",
+		"len(src) ≥ (rows−1)·lds + 32·panels, len(dst) ≥ (panels−1)·ldd + 32·rows.",
+	)
+	ps := Load(Param("src").Base(), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(Imm(2), lds)
+	pd := Load(Param("dst").Base(), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(Imm(2), ldd)
+	rows := Load(Param("rows"), GP64())
+	panels := Load(Param("panels"), GP64())
+	ahead := GP64()
+	Comment("ahead = 8 rows of src further on.")
+	LEAQ(Mem{Base: ps, Index: lds, Scale: 8}, ahead)
+	x0, x1 := ZMM(), ZMM()
+	q := GP64()
+	s, d := GP64(), GP64()
+	Label("row")
+	MOVQ(ps, s)
+	MOVQ(pd, d)
+	MOVQ(panels, q)
+	Label("panel")
+	PREFETCHT0(Mem{Base: ahead})
+	PREFETCHT0(Mem{Base: ahead, Disp: 64})
+	VMOVUPS(Mem{Base: s}, x0)
+	VMOVUPS(Mem{Base: s, Disp: 64}, x1)
+	VMOVUPS(x0, Mem{Base: d})
+	VMOVUPS(x1, Mem{Base: d, Disp: 64})
+	ADDQ(Imm(128), s)
+	ADDQ(Imm(128), ahead)
+	ADDQ(ldd, d)
+	DECQ(q)
+	JNZ(LabelRef("panel"))
+	Comment("Next row: src += lds, dst += 32 floats, ahead back to its row start + lds.")
+	ADDQ(lds, ps)
+	ADDQ(Imm(128), pd)
+	LEAQ(Mem{Base: ps, Index: lds, Scale: 8}, ahead)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
 	VZEROUPPER()
 	RET()
 }

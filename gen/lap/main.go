@@ -63,6 +63,8 @@ func main() {
 	min2AVX2()
 	expandAVX512()
 	expandAVX2()
+	checkKernel(true)
+	checkKernel(false)
 	Generate()
 }
 
@@ -574,4 +576,66 @@ func emitBits(bits reg.GPVirtual, j, p, cnt reg.Register, name string) {
 	LEAL(Mem{Base: bits, Disp: -1}, tmp.As32())
 	ANDL(tmp.As32(), bits)
 	JNZ(LabelRef(name + "bit"))
+}
+
+// checkKernel: 16 entries per iteration; |x| via an AND with the
+// sign-clearing mask, then "not (|x| <= limit)", unordered-true, so NaN
+// counts as bad.
+func checkKernel(avx512 bool) {
+	name, vec, lanes := "LapCheckAVX2", YMM, 4
+	if avx512 {
+		name, vec, lanes = "LapCheckAVX512", ZMM, 8
+	}
+	TEXT(name, NOSPLIT, "func(x []float64, limit float64) int")
+	Doc(name+" is LapCheckGeneric with "+map[bool]string{true: "AVX-512 (F, DQ)", false: "AVX2"}[avx512]+":",
+		"16 entries per iteration. len(x) must be a multiple of 16.")
+	n := Load(Param("x").Len(), GP64())
+	px := Load(Param("x").Base(), GP64())
+	limx := Load(Param("limit"), XMM())
+	lim, abs := vec(), vec()
+	VBROADCASTSD(limx, lim)
+	g := GP64()
+	MOVQ(U64(0x7fffffffffffffff), g)
+	if avx512 {
+		VPBROADCASTQ(g, abs)
+	} else {
+		x := XMM()
+		MOVQ(g, x)
+		VPBROADCASTQ(x, abs)
+	}
+	j := GP64()
+	XORQ(j, j)
+	Label("loop")
+	CMPQ(j, n)
+	JAE(LabelRef("done"))
+	for q := 0; q < 16/lanes; q++ {
+		a := vec()
+		VANDPD(Mem{Base: px, Index: j, Scale: 8, Disp: 8 * lanes * q}, abs, a)
+		bits := GP32()
+		if avx512 {
+			k := K()
+			VCMPPD(U8(0x06), lim, a, k) // NLE_UQ: !(a <= lim)
+			KMOVB(k, bits)
+		} else {
+			m := vec()
+			VCMPPD(U8(0x06), lim, a, m)
+			VMOVMSKPD(m, bits)
+		}
+		TESTL(bits, bits)
+		JZ(LabelRef(fmt.Sprintf("ok%d", q)))
+		b := GP32()
+		BSFL(bits, b)
+		ADDQ(Imm(uint64(lanes*q)), j)
+		ADDQ(b.As64(), j)
+		Store(j, ReturnIndex(0))
+		VZEROUPPER()
+		RET()
+		Label(fmt.Sprintf("ok%d", q))
+	}
+	ADDQ(Imm(16), j)
+	JMP(LabelRef("loop"))
+	Label("done")
+	Store(n, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
 }

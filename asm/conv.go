@@ -1,0 +1,59 @@
+package asm
+
+//go:generate sh -c "cd ../gen && go run ./conv -out ../asm/conv_amd64.s -stubs ../asm/conv_amd64_stubs.go -pkg asm"
+
+// The pure-Go twins of the Winograd F(2×2, 3×3) transform kernels in
+// conv_amd64.s. Each transforms 16 tiles side by side (tile l in lane l);
+// the caller (kernels/conv_winograd.go) gathers and scatters the tiles.
+
+// WinoInput16Generic computes, for tiles l < 16, V = Bᵀ d B with
+// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1] and the 4×4 input tile
+//
+//	d[r][0] = s[40r + l],   d[r][1] = s[40r + 20 + l],
+//	d[r][2] = s[40r + 1 + l], d[r][3] = s[40r + 21 + l]
+//
+// (row r's odd input columns at 40r, its even columns at 40r+20), writing
+// o[(4i+j)·stride + l] = V[i][j]. len(s) ≥ 160, stride ≥ 16,
+// len(o) ≥ 15·stride + 16.
+func WinoInput16Generic(s, o []float32, stride int) {
+	_, _ = s[159], o[15*stride+15]
+	for l := 0; l < 16; l++ {
+		var d [4][4]float32
+		for r := 0; r < 4; r++ {
+			d[r] = [4]float32{s[40*r+l], s[40*r+20+l], s[40*r+1+l], s[40*r+21+l]}
+		}
+		var e [4][4]float32
+		for j := 0; j < 4; j++ {
+			e[0][j] = d[0][j] - d[2][j]
+			e[1][j] = d[1][j] + d[2][j]
+			e[2][j] = d[2][j] - d[1][j]
+			e[3][j] = d[1][j] - d[3][j]
+		}
+		for i := 0; i < 4; i++ {
+			o[(4*i)*stride+l] = e[i][0] - e[i][2]
+			o[(4*i+1)*stride+l] = e[i][1] + e[i][2]
+			o[(4*i+2)*stride+l] = e[i][2] - e[i][1]
+			o[(4*i+3)*stride+l] = e[i][1] - e[i][3]
+		}
+	}
+}
+
+// WinoOutput16Generic computes, for tiles l < 16, Y = Aᵀ M A + bias with
+// Aᵀ = [1 1 1 0; 0 1 −1 −1] and M[ξ] = m[ξ·stride + l] (ξ = 4i + j),
+// writing o[(2a+b)·16 + l] = Y[a][b]. stride ≥ 16,
+// len(m) ≥ 15·stride + 16, len(o) ≥ 64.
+func WinoOutput16Generic(m []float32, stride int, bias float32, o []float32) {
+	_, _ = m[15*stride+15], o[63]
+	for l := 0; l < 16; l++ {
+		var s [2][4]float32
+		for j := 0; j < 4; j++ {
+			m0, m1, m2, m3 := m[j*stride+l], m[(4+j)*stride+l], m[(8+j)*stride+l], m[(12+j)*stride+l]
+			s[0][j] = m0 + m1 + m2
+			s[1][j] = m1 - m2 - m3
+		}
+		for a := 0; a < 2; a++ {
+			o[(2*a)*16+l] = s[a][0] + s[a][1] + s[a][2] + bias
+			o[(2*a+1)*16+l] = s[a][1] - s[a][2] - s[a][3] + bias
+		}
+	}
+}

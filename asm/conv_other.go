@@ -1,0 +1,17 @@
+//go:build !amd64 || purego
+
+package asm
+
+// Without assembly the AVX2 and AVX-512 entry points forward to the twins
+// (Supported reports false for those paths, so they are never selected).
+
+func WinoInput16AVX2(s, o []float32, stride int)   { WinoInput16Generic(s, o, stride) }
+func WinoInput16AVX512(s, o []float32, stride int) { WinoInput16Generic(s, o, stride) }
+
+func WinoOutput16AVX2(m []float32, stride int, bias float32, o []float32) {
+	WinoOutput16Generic(m, stride, bias, o)
+}
+
+func WinoOutput16AVX512(m []float32, stride int, bias float32, o []float32) {
+	WinoOutput16Generic(m, stride, bias, o)
+}

@@ -1,0 +1,138 @@
+package asm
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// convImpl is one implementation of the Winograd transform kernels.
+type convImpl struct {
+	path   Path
+	input  func(s, o []float32, stride int)
+	output func(m []float32, stride int, bias float32, o []float32)
+}
+
+var convImpls = []convImpl{
+	{Generic, WinoInput16Generic, WinoOutput16Generic},
+	{AVX2, WinoInput16AVX2, WinoOutput16AVX2},
+	{AVX512, WinoInput16AVX512, WinoOutput16AVX512},
+}
+
+func sentinelled(n int) []float32 {
+	o := make([]float32, n+guard)
+	for i := range o {
+		o[i] = float32(math.NaN())
+	}
+	for i := n; i < n+guard; i++ {
+		o[i] = -777
+	}
+	return o
+}
+
+func checkSentinels(t *testing.T, name string, o []float32, n int) {
+	t.Helper()
+	for i := n; i < len(o); i++ {
+		if o[i] != -777 {
+			t.Fatalf("%s: wrote past its output (element %d)", name, i)
+		}
+	}
+}
+
+// The transforms use only additions, so every path must match the twin
+// exactly (same operations, same order per lane).
+func TestWinogradTransformsMatchTwin(t *testing.T) {
+	const seed = 701
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	for _, impl := range convImpls {
+		if !Supported(impl.path) {
+			continue
+		}
+		for trial := 0; trial < 20; trial++ {
+			s := make([]float32, 160)
+			for i := range s {
+				s[i] = float32(r.NormFloat64())
+			}
+			ist := 16 + r.Intn(40)
+			n := 15*ist + 16
+			want, got := sentinelled(n), sentinelled(n)
+			WinoInput16Generic(s, want[:n], ist)
+			impl.input(s, got[:n], ist)
+			checkSentinels(t, impl.path.String()+" input", got, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v input transform [%d] = %g, twin %g", impl.path, i, got[i], want[i])
+				}
+			}
+			stride := 16 + r.Intn(40)
+			m := make([]float32, 15*stride+16)
+			for i := range m {
+				m[i] = float32(r.NormFloat64())
+			}
+			bias := float32(r.NormFloat64())
+			wo, go_ := sentinelled(64), sentinelled(64)
+			WinoOutput16Generic(m, stride, bias, wo[:64])
+			impl.output(m, stride, bias, go_[:64])
+			checkSentinels(t, impl.path.String()+" output", go_, 64)
+			for i := 0; i < 64; i++ {
+				if math.Float32bits(go_[i]) != math.Float32bits(wo[i]) {
+					t.Fatalf("%v output transform [%d] = %g, twin %g (stride %d)", impl.path, i, go_[i], wo[i], stride)
+				}
+			}
+		}
+	}
+}
+
+// The twin itself against the definition with explicit matrices.
+func TestWinogradTwinDefinition(t *testing.T) {
+	r := rand.New(rand.NewSource(702))
+	bt := [4][4]float64{{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}}
+	at := [2][4]float64{{1, 1, 1, 0}, {0, 1, -1, -1}}
+	s := make([]float32, 160)
+	for i := range s {
+		s[i] = float32(r.Intn(17) - 8)
+	}
+	o := make([]float32, 256)
+	WinoInput16Generic(s, o, 16)
+	for l := 0; l < 16; l++ {
+		var d [4][4]float64
+		for row := 0; row < 4; row++ {
+			d[row] = [4]float64{float64(s[40*row+l]), float64(s[40*row+20+l]), float64(s[40*row+1+l]), float64(s[40*row+21+l])}
+		}
+		for i := 0; i < 4; i++ {
+			for j := 0; j < 4; j++ {
+				v := 0.0
+				for a := 0; a < 4; a++ {
+					for b := 0; b < 4; b++ {
+						v += bt[i][a] * d[a][b] * bt[j][b]
+					}
+				}
+				if float64(o[(4*i+j)*16+l]) != v {
+					t.Fatalf("tile %d V[%d][%d] = %v, want %v", l, i, j, o[(4*i+j)*16+l], v)
+				}
+			}
+		}
+	}
+	m := make([]float32, 16*20)
+	for i := range m {
+		m[i] = float32(r.Intn(17) - 8)
+	}
+	y := make([]float32, 64)
+	WinoOutput16Generic(m, 20, 0.5, y)
+	for l := 0; l < 16; l++ {
+		for a := 0; a < 2; a++ {
+			for b := 0; b < 2; b++ {
+				v := 0.5
+				for i := 0; i < 4; i++ {
+					for j := 0; j < 4; j++ {
+						v += at[a][i] * float64(m[(4*i+j)*20+l]) * at[b][j]
+					}
+				}
+				if float64(y[(2*a+b)*16+l]) != v {
+					t.Fatalf("tile %d Y[%d][%d] = %v, want %v", l, a, b, y[(2*a+b)*16+l], v)
+				}
+			}
+		}
+	}
+}

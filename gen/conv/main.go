@@ -1,0 +1,148 @@
+// Command conv generates the AVX2 and AVX-512 Winograd F(2×2, 3×3)
+// transform kernels of package asm (asm/conv_amd64.s and
+// asm/conv_amd64_stubs.go). Each routine transforms 16 tiles side by side,
+// one tile per vector lane (AVX2: two 8-lane halves), on buffers the Go
+// caller has laid out for contiguous loads, so the kernels need no
+// shuffles, masks or tails. Run it through `go generate ./asm/` (see
+// asm/conv.go), never by hand.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+type isa struct {
+	name  string
+	lanes int
+	vec   func() reg.VecVirtual
+}
+
+var (
+	avx2   = isa{"AVX2", 8, YMM}
+	avx512 = isa{"AVX512", 16, ZMM}
+)
+
+// Layout of the input scratch: row r of the 4×4 input tiles holds the odd
+// columns (2t−1 for tile t, 17 of them) at r·40 and the even columns (2t)
+// at r·40+20, so column j of the 16 tiles starts at colOff[j].
+const rowStride = 40
+
+var colOff = [4]int{0, 20, 1, 21}
+
+func main() {
+	ConstraintExpr("amd64,!purego")
+	for _, s := range []isa{avx2, avx512} {
+		genInput(s)
+		genOutput(s)
+	}
+	Generate()
+}
+
+func genInput(s isa) {
+	TEXT("WinoInput16"+s.name, NOSPLIT, "func(s, o []float32, stride int)")
+	Doc("WinoInput16"+s.name+" is WinoInput16Generic: the Winograd input transform Bᵀ d B",
+		"of 16 tiles, one per lane; len(s) ≥ 160, stride ≥ 16, len(o) ≥ 15·stride + 16.")
+	sp := Load(Param("s").Base(), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st) // bytes per output row
+	// Bᵀ row i as (row a, row b, sign): e_i = d_a + sign·d_b.
+	bt := [4]struct {
+		a, b int
+		add  bool
+	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
+	for h := 0; h < 16/s.lanes; h++ {
+		lane := 4 * h * s.lanes
+		for i := 0; i < 4; i++ {
+			Comment(fmt.Sprintf("lanes %d…%d, Bᵀ row %d", h*s.lanes, (h+1)*s.lanes-1, i))
+			var e [4]reg.VecVirtual
+			for j := 0; j < 4; j++ {
+				x, y := s.vec(), s.vec()
+				VMOVUPS(Mem{Base: sp, Disp: 4*(bt[i].a*rowStride+colOff[j]) + lane}, x)
+				VMOVUPS(Mem{Base: sp, Disp: 4*(bt[i].b*rowStride+colOff[j]) + lane}, y)
+				if bt[i].add {
+					VADDPS(y, x, x)
+				} else {
+					VSUBPS(y, x, x)
+				}
+				e[j] = x
+			}
+			// (e B)_j: e0 − e2, e1 + e2, e2 − e1, e1 − e3.
+			out := [4]reg.VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
+			VSUBPS(e[2], e[0], out[0])
+			VADDPS(e[2], e[1], out[1])
+			VSUBPS(e[1], e[2], out[2])
+			VSUBPS(e[3], e[1], out[3])
+			for j := 0; j < 4; j++ {
+				VMOVUPS(out[j], Mem{Base: op, Disp: lane})
+				ADDQ(st, op)
+			}
+		}
+		if h+1 < 16/s.lanes {
+			Comment("back to output row 0")
+			Load(Param("o").Base(), op)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+func genOutput(s isa) {
+	TEXT("WinoOutput16"+s.name, NOSPLIT, "func(m []float32, stride int, bias float32, o []float32)")
+	Doc("WinoOutput16"+s.name+" is WinoOutput16Generic: the Winograd output transform Aᵀ M A + bias",
+		"of 16 tiles, one per lane; stride ≥ 16, len(m) ≥ 15·stride + 16, len(o) ≥ 64.")
+	mp := Load(Param("m").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	op := Load(Param("o").Base(), GP64())
+	bx := XMM()
+	Load(Param("bias"), bx)
+	b := s.vec()
+	VBROADCASTSS(bx, b)
+	SHLQ(Imm(2), st) // bytes per M row
+	st4 := GP64()
+	MOVQ(st, st4)
+	SHLQ(Imm(2), st4) // bytes per 4 M rows
+	for h := 0; h < 16/s.lanes; h++ {
+		lane := 4 * h * s.lanes
+		Comment(fmt.Sprintf("lanes %d…%d: s = Aᵀ M, column by column", h*s.lanes, (h+1)*s.lanes-1))
+		var s0, s1 [4]reg.VecVirtual
+		p := GP64()
+		MOVQ(mp, p)
+		for j := 0; j < 4; j++ {
+			p2 := GP64()
+			LEAQ(Mem{Base: p, Index: st4, Scale: 2}, p2)
+			m0, m1, m2, m3 := s.vec(), s.vec(), s.vec(), s.vec()
+			VMOVUPS(Mem{Base: p, Disp: lane}, m0)
+			VMOVUPS(Mem{Base: p, Index: st4, Scale: 1, Disp: lane}, m1)
+			VMOVUPS(Mem{Base: p2, Disp: lane}, m2)
+			VMOVUPS(Mem{Base: p2, Index: st4, Scale: 1, Disp: lane}, m3)
+			// s0 = m0 + m1 + m2, s1 = m1 − m2 − m3.
+			s0[j], s1[j] = s.vec(), s.vec()
+			VADDPS(m1, m0, s0[j])
+			VADDPS(m2, s0[j], s0[j])
+			VSUBPS(m2, m1, s1[j])
+			VSUBPS(m3, s1[j], s1[j])
+			if j < 3 {
+				ADDQ(st, p)
+			}
+		}
+		Comment("y = s A + bias")
+		for a, sa := range [2][4]reg.VecVirtual{s0, s1} {
+			y0, y1 := s.vec(), s.vec()
+			VADDPS(sa[1], sa[0], y0)
+			VADDPS(sa[2], y0, y0)
+			VADDPS(b, y0, y0)
+			VSUBPS(sa[2], sa[1], y1)
+			VSUBPS(sa[3], y1, y1)
+			VADDPS(b, y1, y1)
+			VMOVUPS(y0, Mem{Base: op, Disp: 4*(2*a)*16 + lane})
+			VMOVUPS(y1, Mem{Base: op, Disp: 4*(2*a+1)*16 + lane})
+		}
+	}
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package lap
+
+const raceEnabled = false
