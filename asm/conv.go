@@ -57,3 +57,21 @@ func WinoOutput16Generic(m []float32, stride int, bias float32, o []float32) {
 		}
 	}
 }
+
+// WinoGradOut16Generic computes, for tiles l < 16, the adjoint of the output
+// transform, dM = A dY Aᵀ with A = (Aᵀ)ᵀ, for the 2×2 output gradient
+// dY = [d[l] d[16+l]; d[32+l] d[48+l]], writing o[(4i+j)·stride + l] =
+// dM[i][j]. len(d) ≥ 64, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoGradOut16Generic(d, o []float32, stride int) {
+	_, _ = d[63], o[15*stride+15]
+	for l := 0; l < 16; l++ {
+		a, b, c, e := d[l], d[16+l], d[32+l], d[48+l]
+		r := [4][2]float32{{a, b}, {a + c, b + e}, {a - c, b - e}, {0 - c, 0 - e}}
+		for i := 0; i < 4; i++ {
+			o[(4*i)*stride+l] = r[i][0]
+			o[(4*i+1)*stride+l] = r[i][0] + r[i][1]
+			o[(4*i+2)*stride+l] = r[i][0] - r[i][1]
+			o[(4*i+3)*stride+l] = 0 - r[i][1]
+		}
+	}
+}

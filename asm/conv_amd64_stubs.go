@@ -12,6 +12,10 @@ func WinoInput16AVX2(s []float32, o []float32, stride int)
 // of 16 tiles, one per lane; stride ≥ 16, len(m) ≥ 15·stride + 16, len(o) ≥ 64.
 func WinoOutput16AVX2(m []float32, stride int, bias float32, o []float32)
 
+// WinoGradOut16AVX2 is WinoGradOut16Generic: the adjoint output transform A dY Aᵀ
+// of 16 tiles, one per lane; len(d) ≥ 64, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoGradOut16AVX2(d []float32, o []float32, stride int)
+
 // WinoInput16AVX512 is WinoInput16Generic: the Winograd input transform Bᵀ d B
 // of 16 tiles, one per lane; len(s) ≥ 160, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoInput16AVX512(s []float32, o []float32, stride int)
@@ -19,3 +23,7 @@ func WinoInput16AVX512(s []float32, o []float32, stride int)
 // WinoOutput16AVX512 is WinoOutput16Generic: the Winograd output transform Aᵀ M A + bias
 // of 16 tiles, one per lane; stride ≥ 16, len(m) ≥ 15·stride + 16, len(o) ≥ 64.
 func WinoOutput16AVX512(m []float32, stride int, bias float32, o []float32)
+
+// WinoGradOut16AVX512 is WinoGradOut16Generic: the adjoint output transform A dY Aᵀ
+// of 16 tiles, one per lane; len(d) ≥ 64, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoGradOut16AVX512(d []float32, o []float32, stride int)

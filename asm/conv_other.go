@@ -15,3 +15,6 @@ func WinoOutput16AVX2(m []float32, stride int, bias float32, o []float32) {
 func WinoOutput16AVX512(m []float32, stride int, bias float32, o []float32) {
 	WinoOutput16Generic(m, stride, bias, o)
 }
+
+func WinoGradOut16AVX2(d, o []float32, stride int)   { WinoGradOut16Generic(d, o, stride) }
+func WinoGradOut16AVX512(d, o []float32, stride int) { WinoGradOut16Generic(d, o, stride) }

@@ -11,12 +11,13 @@ type convImpl struct {
 	path   Path
 	input  func(s, o []float32, stride int)
 	output func(m []float32, stride int, bias float32, o []float32)
+	grad   func(d, o []float32, stride int)
 }
 
 var convImpls = []convImpl{
-	{Generic, WinoInput16Generic, WinoOutput16Generic},
-	{AVX2, WinoInput16AVX2, WinoOutput16AVX2},
-	{AVX512, WinoInput16AVX512, WinoOutput16AVX512},
+	{Generic, WinoInput16Generic, WinoOutput16Generic, WinoGradOut16Generic},
+	{AVX2, WinoInput16AVX2, WinoOutput16AVX2, WinoGradOut16AVX2},
+	{AVX512, WinoInput16AVX512, WinoOutput16AVX512, WinoGradOut16AVX512},
 }
 
 func sentinelled(n int) []float32 {
@@ -63,6 +64,19 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 			for i := 0; i < n; i++ {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%v input transform [%d] = %g, twin %g", impl.path, i, got[i], want[i])
+				}
+			}
+			d := make([]float32, 64)
+			for i := range d {
+				d[i] = float32(r.NormFloat64())
+			}
+			gw, gg := sentinelled(n), sentinelled(n)
+			WinoGradOut16Generic(d, gw[:n], ist)
+			impl.grad(d, gg[:n], ist)
+			checkSentinels(t, impl.path.String()+" grad", gg, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(gg[i]) != math.Float32bits(gw[i]) {
+					t.Fatalf("%v output-gradient transform [%d] = %g, twin %g", impl.path, i, gg[i], gw[i])
 				}
 			}
 			stride := 16 + r.Intn(40)

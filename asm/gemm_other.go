@@ -37,3 +37,13 @@ func Transpose16AVX512(src []float32, lds int, dst []float32, ldd int, rows, col
 func PackBRows32AVX512(src []float32, lds int, dst []float32, ldd int, rows, panels int) {
 	PackBRows32Generic(src, lds, dst, ldd, rows, panels)
 }
+
+// SgemmKernel12x32R8AVX512 forwards to its twin where there is no assembly.
+func SgemmKernel12x32R8AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
+}
+
+// SgemmKernel12x32R4AVX512 forwards to its twin where there is no assembly.
+func SgemmKernel12x32R4AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
+}

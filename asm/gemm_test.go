@@ -47,6 +47,8 @@ func TestSgemmMicroKernelsMatchTwins(t *testing.T) {
 	r := rand.New(rand.NewSource(seed))
 	for _, im := range []microKernelImpl{
 		{"12x32", AVX512, 12, 32, SgemmKernel12x32AVX512, SgemmKernel12x32Generic, false},
+		{"12x32R8", AVX512, 8, 32, SgemmKernel12x32R8AVX512, SgemmKernel12x32Generic, false},
+		{"12x32R4", AVX512, 4, 32, SgemmKernel12x32R4AVX512, SgemmKernel12x32Generic, false},
 		{"6x16", AVX2, 6, 16, SgemmKernel6x16AVX2, SgemmKernel6x16Generic, true},
 	} {
 		if !Supported(im.path) {
@@ -59,7 +61,7 @@ func TestSgemmMicroKernelsMatchTwins(t *testing.T) {
 					if im.fullNR {
 						nr = im.nr
 					}
-					a, b := randVec(r, im.mr*k), randVec(r, im.nr*k)
+					a, b := randVec(r, 12*k), randVec(r, im.nr*k) // A panels are packed 12 wide (6 for AVX2: over-long is fine)
 					ldc := nr + r.Intn(4)
 					n := (mr-1)*ldc + nr
 					for _, beta := range []float32{0, 1.5} {

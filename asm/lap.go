@@ -47,6 +47,15 @@ func resetMins(val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float
 // So lane l holds its first smallest distance over the unscanned columns
 // (Val, Idx) and over the unscanned free columns, y < 0 (Val2, Idx2).
 func LapScanGeneric(c, v, d []float64, y, pred []int, off float64, row int, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
+	lapScan(c, v, d, y, pred, off, row, val, idx, val2, idx2)
+}
+
+// LapScanF32Generic is LapScanGeneric with float32 costs, widened exactly.
+func LapScanF32Generic(c []float32, v, d []float64, y, pred []int, off float64, row int, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
+	lapScan(c, v, d, y, pred, off, row, val, idx, val2, idx2)
+}
+
+func lapScan[T float32 | float64](c []T, v, d []float64, y, pred []int, off float64, row int, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
 	n := len(c)
 	v, d, y, pred = v[:n], d[:n], y[:n], pred[:n]
 	resetMins(val, idx, val2, idx2)
@@ -57,7 +66,7 @@ func LapScanGeneric(c, v, d []float64, y, pred []int, off float64, row int, val 
 			if dj != dj {
 				continue
 			}
-			t := (c[j] - v[j]) + off
+			t := (float64(c[j]) - v[j]) + off
 			if t < dj {
 				d[j], pred[j], dj = t, row, t
 			}
@@ -88,13 +97,22 @@ func LapScanGeneric(c, v, d []float64, y, pred []int, off float64, row int, val 
 // So each lane holds its two lexicographic minima of (r, j). c and v must
 // hold no NaN.
 func LapMin2Generic(c, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
+	lapMin2(c, v, val, idx, val2, idx2)
+}
+
+// LapMin2F32Generic is LapMin2Generic with float32 costs, widened exactly.
+func LapMin2F32Generic(c []float32, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
+	lapMin2(c, v, val, idx, val2, idx2)
+}
+
+func lapMin2[T float32 | float64](c []T, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
 	n := len(c)
 	v = v[:n]
 	resetMins(val, idx, val2, idx2)
 	for j0 := 0; j0 < n; j0 += LapLanes {
 		for l := 0; l < LapLanes; l++ {
 			j := j0 + l
-			r := c[j] - v[j]
+			r := float64(c[j]) - v[j]
 			if r < val[l] {
 				val2[l], idx2[l] = val[l], idx[l]
 				val[l], idx[l] = r, j
@@ -121,10 +139,20 @@ func LapMin2Generic(c, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, 
 // It returns ni and nc; entries of improved and cand past them are
 // unspecified (the vector kernels store whole vectors).
 func LapExpandGeneric(c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	return lapExpand(c, v, d, pred, off, row, tau, improved, cand)
+}
+
+// LapExpandF32Generic is LapExpandGeneric with float32 costs, widened
+// exactly.
+func LapExpandF32Generic(c []float32, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	return lapExpand(c, v, d, pred, off, row, tau, improved, cand)
+}
+
+func lapExpand[T float32 | float64](c []T, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
 	n := len(c)
 	v, d, pred = v[:n], d[:n], pred[:n]
 	for j, cj := range c {
-		r := cj - v[j]
+		r := float64(cj) - v[j]
 		if t := r + off; t < d[j] {
 			d[j], pred[j] = t, row
 			improved[ni] = j
@@ -159,9 +187,14 @@ func LapExpand(p Path, c, v, d []float64, pred []int, off float64, row int, tau 
 // magnitude at most limit, for validating a cost matrix at memory speed:
 // with n = len(x), a multiple of LapLanes, it returns the smallest j < n
 // with !(|x[j]| <= limit) (NaN, ±Inf or too large), or n if none.
-func LapCheckGeneric(x []float64, limit float64) int {
+func LapCheckGeneric(x []float64, limit float64) int { return lapCheck(x, limit) }
+
+// LapCheckF32Generic is LapCheckGeneric for float32 entries.
+func LapCheckF32Generic(x []float32, limit float64) int { return lapCheck(x, limit) }
+
+func lapCheck[T float32 | float64](x []T, limit float64) int {
 	for j, xj := range x {
-		if !(math.Abs(xj) <= limit) {
+		if !(math.Abs(float64(xj)) <= limit) {
 			return j
 		}
 	}
@@ -214,5 +247,71 @@ func LapMin2(p Path, c, v []float64, out *LapMins) {
 		LapMin2AVX2(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	default:
 		LapMin2Generic(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	}
+}
+
+// LapExpandF32 runs the LapExpandF32 kernel of path p (see LapExpandF32Generic). It
+// panics if the lengths break the preconditions, before anything is
+// written.
+func LapExpandF32(p Path, c []float32, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	n := len(c)
+	if n%LapLanes != 0 || len(v) < n || len(d) < n || len(pred) < n || len(improved) < n+LapLanes || len(cand) < n+LapLanes {
+		panic("asm: LapExpandF32: len(c) must be a multiple of 16, no longer than v, d, pred, and 16 shorter than improved, cand")
+	}
+	switch p {
+	case AVX512:
+		return LapExpandF32AVX512(c, v, d, pred, off, row, tau, improved, cand)
+	case AVX2:
+		return LapExpandF32AVX2(c, v, d, pred, off, row, tau, improved, cand)
+	}
+	return LapExpandF32Generic(c, v, d, pred, off, row, tau, improved, cand)
+}
+
+// LapCheckF32 runs the LapCheckF32 kernel of path p (see LapCheckF32Generic). It
+// panics if len(x) is not a multiple of LapLanes.
+func LapCheckF32(p Path, x []float32, limit float64) int {
+	if len(x)%LapLanes != 0 {
+		panic("asm: LapCheckF32: len(x) must be a multiple of 16")
+	}
+	switch p {
+	case AVX512:
+		return LapCheckF32AVX512(x, limit)
+	case AVX2:
+		return LapCheckF32AVX2(x, limit)
+	}
+	return LapCheckF32Generic(x, limit)
+}
+
+// LapScanF32 runs the LapScanF32 kernel of path p (see LapScanF32Generic). It panics
+// if the lengths break the preconditions, before anything is written.
+func LapScanF32(p Path, c []float32, v, d []float64, y, pred []int, off float64, row int, out *LapMins) {
+	n := len(c)
+	if n%LapLanes != 0 || len(v) < n || len(d) < n || len(y) < n || len(pred) < n {
+		panic("asm: LapScanF32: len(c) must be a multiple of 16 and no longer than v, d, y, pred")
+	}
+	switch p {
+	case AVX512:
+		LapScanF32AVX512(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	case AVX2:
+		LapScanF32AVX2(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	default:
+		LapScanF32Generic(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	}
+}
+
+// LapMin2F32 runs the LapMin2F32 kernel of path p (see LapMin2F32Generic). It panics
+// if the lengths break the preconditions, before anything is written.
+func LapMin2F32(p Path, c []float32, v []float64, out *LapMins) {
+	n := len(c)
+	if n%LapLanes != 0 || len(v) < n {
+		panic("asm: LapMin2F32: len(c) must be a multiple of 16 and no longer than v")
+	}
+	switch p {
+	case AVX512:
+		LapMin2F32AVX512(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	case AVX2:
+		LapMin2F32AVX2(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+	default:
+		LapMin2F32Generic(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	}
 }

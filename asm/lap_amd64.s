@@ -682,30 +682,32 @@ TEXT ·LapCheckAVX512(SB), NOSPLIT, $0-40
 	XORQ         DX, DX
 
 loop:
-	CMPQ   DX, AX
-	JAE    done
-	VANDPD (CX)(DX*8), Z1, Z2
-	VCMPPD $0x06, Z0, Z2, K1
-	KMOVB  K1, SI
-	TESTL  SI, SI
-	JZ     ok0
-	BSFL   SI, BX
-	ADDQ   $0x00, DX
-	ADDQ   BX, DX
-	MOVQ   DX, ret+32(FP)
+	CMPQ    DX, AX
+	JAE     done
+	VMOVUPD (CX)(DX*8), Z2
+	VANDPD  Z1, Z2, Z2
+	VCMPPD  $0x06, Z0, Z2, K1
+	KMOVB   K1, SI
+	TESTL   SI, SI
+	JZ      ok0
+	BSFL    SI, BX
+	ADDQ    $0x00, DX
+	ADDQ    BX, DX
+	MOVQ    DX, ret+32(FP)
 	VZEROUPPER
 	RET
 
 ok0:
-	VANDPD 64(CX)(DX*8), Z1, Z2
-	VCMPPD $0x06, Z0, Z2, K1
-	KMOVB  K1, SI
-	TESTL  SI, SI
-	JZ     ok1
-	BSFL   SI, BX
-	ADDQ   $0x08, DX
-	ADDQ   BX, DX
-	MOVQ   DX, ret+32(FP)
+	VMOVUPD 64(CX)(DX*8), Z2
+	VANDPD  Z1, Z2, Z2
+	VCMPPD  $0x06, Z0, Z2, K1
+	KMOVB   K1, SI
+	TESTL   SI, SI
+	JZ      ok1
+	BSFL    SI, BX
+	ADDQ    $0x08, DX
+	ADDQ    BX, DX
+	MOVQ    DX, ret+32(FP)
 	VZEROUPPER
 	RET
 
@@ -733,7 +735,8 @@ TEXT ·LapCheckAVX2(SB), NOSPLIT, $0-40
 loop:
 	CMPQ      DX, AX
 	JAE       done
-	VANDPD    (CX)(DX*8), Y1, Y2
+	VMOVUPD   (CX)(DX*8), Y2
+	VANDPD    Y1, Y2, Y2
 	VCMPPD    $0x06, Y0, Y2, Y2
 	VMOVMSKPD Y2, SI
 	TESTL     SI, SI
@@ -746,7 +749,8 @@ loop:
 	RET
 
 ok0:
-	VANDPD    32(CX)(DX*8), Y1, Y2
+	VMOVUPD   32(CX)(DX*8), Y2
+	VANDPD    Y1, Y2, Y2
 	VCMPPD    $0x06, Y0, Y2, Y2
 	VMOVMSKPD Y2, SI
 	TESTL     SI, SI
@@ -759,7 +763,8 @@ ok0:
 	RET
 
 ok1:
-	VANDPD    64(CX)(DX*8), Y1, Y2
+	VMOVUPD   64(CX)(DX*8), Y2
+	VANDPD    Y1, Y2, Y2
 	VCMPPD    $0x06, Y0, Y2, Y2
 	VMOVMSKPD Y2, SI
 	TESTL     SI, SI
@@ -772,7 +777,773 @@ ok1:
 	RET
 
 ok2:
-	VANDPD    96(CX)(DX*8), Y1, Y2
+	VMOVUPD   96(CX)(DX*8), Y2
+	VANDPD    Y1, Y2, Y2
+	VCMPPD    $0x06, Y0, Y2, Y2
+	VMOVMSKPD Y2, SI
+	TESTL     SI, SI
+	JZ        ok3
+	BSFL      SI, BX
+	ADDQ      $0x0c, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok3:
+	ADDQ $0x10, DX
+	JMP  loop
+
+done:
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func LapScanF32AVX512(c []float32, v []float64, d []float64, y []int, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, MMX+, SSE2
+TEXT ·LapScanF32AVX512(SB), NOSPLIT, $0-168
+	MOVQ c_len+8(FP), AX
+	MOVQ c_base+0(FP), CX
+	MOVQ v_base+24(FP), DX
+	MOVQ d_base+48(FP), BX
+	MOVQ y_base+72(FP), SI
+	MOVQ pred_base+96(FP), DI
+
+	// Broadcast off and row; lane indices; +Inf and -1 for the minima.
+	MOVSD        off+120(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVQ         row+128(FP), R8
+	VPBROADCASTQ R8, Z2
+	VMOVDQU64    lapstep<>+0(SB), Y3
+	VPBROADCASTQ X3, Z3
+	MOVQ         $0x7ff0000000000000, R8
+	VPBROADCASTQ R8, Z4
+	VPTERNLOGQ   $0xff, Z1, Z1, Z1
+	VMOVDQU64    lapiota<>+0(SB), Z5
+	VMOVAPD      Z4, Z6
+	VMOVAPD      Z4, Z8
+	VMOVDQA64    Z1, Z7
+	VMOVDQA64    Z1, Z9
+	VMOVDQU64    lapiota<>+64(SB), Z10
+	VMOVAPD      Z4, Z11
+	VMOVAPD      Z4, Z12
+	VMOVDQA64    Z1, Z4
+	VMOVDQA64    Z1, Z1
+	XORQ         R8, R8
+
+loop:
+	CMPQ       R8, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R8*4)
+
+	// Lanes 0..7: t = (c - v) + off; where t < d: d = t, pred = row.
+	VCVTPS2PD (CX)(R8*4), Z13
+	VSUBPD    (DX)(R8*8), Z13, Z13
+	VADDPD    Z0, Z13, Z13
+	VMOVUPD   (BX)(R8*8), Z14
+	VCMPPD    $0x11, Z14, Z13, K1
+
+	// Most blocks improve nothing once the search is under way: skip the stores.
+	KORTESTB  K1, K1
+	JZ        kept0
+	VMOVAPD   Z13, K1, Z14
+	VMOVUPD   Z13, K1, (BX)(R8*8)
+	VMOVDQU64 Z2, K1, (DI)(R8*8)
+
+kept0:
+	// Running minimum of d over all columns, and over free ones (y < 0).
+	VCMPPD    $0x11, Z6, Z14, K1
+	VMOVAPD   Z14, K1, Z6
+	VMOVDQA64 Z5, K1, Z7
+	VMOVDQU64 (SI)(R8*8), Z13
+	VPMOVQ2M  Z13, K1
+	VCMPPD    $0x11, Z8, Z14, K1, K1
+	VMOVAPD   Z14, K1, Z8
+	VMOVDQA64 Z5, K1, Z9
+	VPADDQ    Z3, Z5, Z5
+
+	// Lanes 8..15: t = (c - v) + off; where t < d: d = t, pred = row.
+	VCVTPS2PD 32(CX)(R8*4), Z13
+	VSUBPD    64(DX)(R8*8), Z13, Z13
+	VADDPD    Z0, Z13, Z13
+	VMOVUPD   64(BX)(R8*8), Z14
+	VCMPPD    $0x11, Z14, Z13, K1
+
+	// Most blocks improve nothing once the search is under way: skip the stores.
+	KORTESTB  K1, K1
+	JZ        kept1
+	VMOVAPD   Z13, K1, Z14
+	VMOVUPD   Z13, K1, 64(BX)(R8*8)
+	VMOVDQU64 Z2, K1, 64(DI)(R8*8)
+
+kept1:
+	// Running minimum of d over all columns, and over free ones (y < 0).
+	VCMPPD    $0x11, Z11, Z14, K1
+	VMOVAPD   Z14, K1, Z11
+	VMOVDQA64 Z10, K1, Z4
+	VMOVDQU64 64(SI)(R8*8), Z13
+	VPMOVQ2M  Z13, K1
+	VCMPPD    $0x11, Z12, Z14, K1, K1
+	VMOVAPD   Z14, K1, Z12
+	VMOVDQA64 Z10, K1, Z1
+	VPADDQ    Z3, Z10, Z10
+	ADDQ      $0x10, R8
+	JMP       loop
+
+done:
+	MOVQ      val+136(FP), AX
+	MOVQ      idx+144(FP), CX
+	MOVQ      val2+152(FP), DX
+	MOVQ      idx2+160(FP), BX
+	VMOVUPD   Z6, (AX)
+	VMOVDQU64 Z7, (CX)
+	VMOVUPD   Z8, (DX)
+	VMOVDQU64 Z9, (BX)
+	VMOVUPD   Z11, 64(AX)
+	VMOVDQU64 Z4, 64(CX)
+	VMOVUPD   Z12, 64(DX)
+	VMOVDQU64 Z1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func LapScanF32AVX2(c []float32, v []float64, d []float64, y []int, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+// Requires: AVX, AVX2, MMX+, SSE2
+TEXT ·LapScanF32AVX2(SB), NOSPLIT, $0-168
+	MOVQ         c_len+8(FP), AX
+	MOVQ         c_base+0(FP), CX
+	MOVQ         v_base+24(FP), DX
+	MOVQ         d_base+48(FP), BX
+	MOVQ         y_base+72(FP), SI
+	MOVQ         pred_base+96(FP), DI
+	MOVSD        off+120(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVQ         row+128(FP), R8
+	MOVQ         R8, X1
+	VPBROADCASTQ X1, Y1
+
+	// base holds the index of the first column of the block in every lane.
+	VPXOR        Y2, Y2, Y2
+	MOVQ         $0x7ff0000000000000, R8
+	MOVQ         R8, X3
+	VPBROADCASTQ X3, Y3
+	VPCMPEQQ     Y4, Y4, Y4
+	MOVQ         val+136(FP), R8
+	MOVQ         idx+144(FP), R9
+	MOVQ         val2+152(FP), R10
+	MOVQ         idx2+160(FP), R11
+	VMOVAPD      Y3, Y5
+	VMOVDQA      Y4, Y6
+	VMOVUPD      Y3, (R10)
+	VMOVDQU      Y4, (R11)
+	VMOVAPD      Y3, Y7
+	VMOVDQA      Y4, Y8
+	VMOVUPD      Y3, 32(R10)
+	VMOVDQU      Y4, 32(R11)
+	VMOVAPD      Y3, Y9
+	VMOVDQA      Y4, Y10
+	VMOVUPD      Y3, 64(R10)
+	VMOVDQU      Y4, 64(R11)
+	VMOVAPD      Y3, Y11
+	VMOVDQA      Y4, Y12
+	VMOVUPD      Y3, 96(R10)
+	VMOVDQU      Y4, 96(R11)
+	XORQ         R12, R12
+
+loop:
+	CMPQ       R12, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R12*4)
+
+	// Lanes 0..3: t = (c - v) + off; where t < d: d = t, pred = row.
+	VCVTPS2PD (CX)(R12*4), Y3
+	VSUBPD    (DX)(R12*8), Y3, Y3
+	VADDPD    Y0, Y3, Y3
+	VMOVUPD   (BX)(R12*8), Y4
+	VCMPPD    $0x11, Y4, Y3, Y13
+
+	// Most blocks improve nothing once the search is under way: skip the stores.
+	VTESTPD   Y13, Y13
+	JZ        kept0
+	VBLENDVPD Y13, Y3, Y4, Y4
+	VMOVUPD   Y4, (BX)(R12*8)
+	VMOVUPD   (DI)(R12*8), Y3
+	VBLENDVPD Y13, Y1, Y3, Y3
+	VMOVUPD   Y3, (DI)(R12*8)
+
+kept0:
+	VPADDQ lapiota<>+0(SB), Y2, Y3
+
+	// Running minimum over all columns (registers) and free ones (out).
+	VCMPPD    $0x11, Y5, Y4, Y13
+	VBLENDVPD Y13, Y4, Y5, Y5
+	VBLENDVPD Y13, Y3, Y6, Y6
+	VMOVUPD   (R10), Y13
+	VCMPPD    $0x11, Y13, Y4, Y14
+	VANDPD    (SI)(R12*8), Y14, Y14
+	VBLENDVPD Y14, Y4, Y13, Y13
+	VMOVUPD   Y13, (R10)
+	VMOVDQU   (R11), Y4
+	VBLENDVPD Y14, Y3, Y4, Y4
+	VMOVDQU   Y4, (R11)
+
+	// Lanes 4..7: t = (c - v) + off; where t < d: d = t, pred = row.
+	VCVTPS2PD 16(CX)(R12*4), Y3
+	VSUBPD    32(DX)(R12*8), Y3, Y3
+	VADDPD    Y0, Y3, Y3
+	VMOVUPD   32(BX)(R12*8), Y4
+	VCMPPD    $0x11, Y4, Y3, Y13
+
+	// Most blocks improve nothing once the search is under way: skip the stores.
+	VTESTPD   Y13, Y13
+	JZ        kept1
+	VBLENDVPD Y13, Y3, Y4, Y4
+	VMOVUPD   Y4, 32(BX)(R12*8)
+	VMOVUPD   32(DI)(R12*8), Y3
+	VBLENDVPD Y13, Y1, Y3, Y3
+	VMOVUPD   Y3, 32(DI)(R12*8)
+
+kept1:
+	VPADDQ lapiota<>+32(SB), Y2, Y3
+
+	// Running minimum over all columns (registers) and free ones (out).
+	VCMPPD    $0x11, Y7, Y4, Y13
+	VBLENDVPD Y13, Y4, Y7, Y7
+	VBLENDVPD Y13, Y3, Y8, Y8
+	VMOVUPD   32(R10), Y13
+	VCMPPD    $0x11, Y13, Y4, Y14
+	VANDPD    32(SI)(R12*8), Y14, Y14
+	VBLENDVPD Y14, Y4, Y13, Y13
+	VMOVUPD   Y13, 32(R10)
+	VMOVDQU   32(R11), Y4
+	VBLENDVPD Y14, Y3, Y4, Y4
+	VMOVDQU   Y4, 32(R11)
+
+	// Lanes 8..11: t = (c - v) + off; where t < d: d = t, pred = row.
+	VCVTPS2PD 32(CX)(R12*4), Y3
+	VSUBPD    64(DX)(R12*8), Y3, Y3
+	VADDPD    Y0, Y3, Y3
+	VMOVUPD   64(BX)(R12*8), Y4
+	VCMPPD    $0x11, Y4, Y3, Y13
+
+	// Most blocks improve nothing once the search is under way: skip the stores.
+	VTESTPD   Y13, Y13
+	JZ        kept2
+	VBLENDVPD Y13, Y3, Y4, Y4
+	VMOVUPD   Y4, 64(BX)(R12*8)
+	VMOVUPD   64(DI)(R12*8), Y3
+	VBLENDVPD Y13, Y1, Y3, Y3
+	VMOVUPD   Y3, 64(DI)(R12*8)
+
+kept2:
+	VPADDQ lapiota<>+64(SB), Y2, Y3
+
+	// Running minimum over all columns (registers) and free ones (out).
+	VCMPPD    $0x11, Y9, Y4, Y13
+	VBLENDVPD Y13, Y4, Y9, Y9
+	VBLENDVPD Y13, Y3, Y10, Y10
+	VMOVUPD   64(R10), Y13
+	VCMPPD    $0x11, Y13, Y4, Y14
+	VANDPD    64(SI)(R12*8), Y14, Y14
+	VBLENDVPD Y14, Y4, Y13, Y13
+	VMOVUPD   Y13, 64(R10)
+	VMOVDQU   64(R11), Y4
+	VBLENDVPD Y14, Y3, Y4, Y4
+	VMOVDQU   Y4, 64(R11)
+
+	// Lanes 12..15: t = (c - v) + off; where t < d: d = t, pred = row.
+	VCVTPS2PD 48(CX)(R12*4), Y3
+	VSUBPD    96(DX)(R12*8), Y3, Y3
+	VADDPD    Y0, Y3, Y3
+	VMOVUPD   96(BX)(R12*8), Y4
+	VCMPPD    $0x11, Y4, Y3, Y13
+
+	// Most blocks improve nothing once the search is under way: skip the stores.
+	VTESTPD   Y13, Y13
+	JZ        kept3
+	VBLENDVPD Y13, Y3, Y4, Y4
+	VMOVUPD   Y4, 96(BX)(R12*8)
+	VMOVUPD   96(DI)(R12*8), Y3
+	VBLENDVPD Y13, Y1, Y3, Y3
+	VMOVUPD   Y3, 96(DI)(R12*8)
+
+kept3:
+	VPADDQ lapiota<>+96(SB), Y2, Y3
+
+	// Running minimum over all columns (registers) and free ones (out).
+	VCMPPD    $0x11, Y11, Y4, Y13
+	VBLENDVPD Y13, Y4, Y11, Y11
+	VBLENDVPD Y13, Y3, Y12, Y12
+	VMOVUPD   96(R10), Y13
+	VCMPPD    $0x11, Y13, Y4, Y14
+	VANDPD    96(SI)(R12*8), Y14, Y14
+	VBLENDVPD Y14, Y4, Y13, Y13
+	VMOVUPD   Y13, 96(R10)
+	VMOVDQU   96(R11), Y4
+	VBLENDVPD Y14, Y3, Y4, Y4
+	VMOVDQU   Y4, 96(R11)
+	VPADDQ    lapstep<>+0(SB), Y2, Y2
+	ADDQ      $0x10, R12
+	JMP       loop
+
+done:
+	VMOVUPD Y5, (R8)
+	VMOVDQU Y6, (R9)
+	VMOVUPD Y7, 32(R8)
+	VMOVDQU Y8, 32(R9)
+	VMOVUPD Y9, 64(R8)
+	VMOVDQU Y10, 64(R9)
+	VMOVUPD Y11, 96(R8)
+	VMOVDQU Y12, 96(R9)
+	VZEROUPPER
+	RET
+
+// func LapMin2F32AVX512(c []float32, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·LapMin2F32AVX512(SB), NOSPLIT, $0-80
+	MOVQ         c_len+8(FP), AX
+	MOVQ         c_base+0(FP), CX
+	MOVQ         v_base+24(FP), DX
+	VMOVDQU64    lapstep<>+0(SB), Y0
+	VPBROADCASTQ X0, Z0
+	MOVQ         $0x7ff0000000000000, BX
+	VPBROADCASTQ BX, Z1
+	VPTERNLOGQ   $0xff, Z2, Z2, Z2
+	VMOVDQU64    lapiota<>+0(SB), Z3
+	VMOVAPD      Z1, Z4
+	VMOVAPD      Z1, Z6
+	VMOVDQA64    Z2, Z5
+	VMOVDQA64    Z2, Z7
+	VMOVDQU64    lapiota<>+64(SB), Z8
+	VMOVAPD      Z1, Z9
+	VMOVAPD      Z1, Z10
+	VMOVDQA64    Z2, Z1
+	VMOVDQA64    Z2, Z2
+	XORQ         BX, BX
+
+loop:
+	CMPQ       BX, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(BX*4)
+
+	// Lanes 0..7: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.
+	VCVTPS2PD (CX)(BX*4), Z11
+	VSUBPD    (DX)(BX*8), Z11, Z11
+	VCMPPD    $0x11, Z4, Z11, K1
+	VCMPPD    $0x11, Z6, Z11, K2
+	VMOVAPD   Z11, K2, Z6
+	VMOVDQA64 Z3, K2, Z7
+	VMOVAPD   Z4, K1, Z6
+	VMOVDQA64 Z5, K1, Z7
+	VMOVAPD   Z11, K1, Z4
+	VMOVDQA64 Z3, K1, Z5
+	VPADDQ    Z0, Z3, Z3
+
+	// Lanes 8..15: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.
+	VCVTPS2PD 32(CX)(BX*4), Z11
+	VSUBPD    64(DX)(BX*8), Z11, Z11
+	VCMPPD    $0x11, Z9, Z11, K1
+	VCMPPD    $0x11, Z10, Z11, K2
+	VMOVAPD   Z11, K2, Z10
+	VMOVDQA64 Z8, K2, Z2
+	VMOVAPD   Z9, K1, Z10
+	VMOVDQA64 Z1, K1, Z2
+	VMOVAPD   Z11, K1, Z9
+	VMOVDQA64 Z8, K1, Z1
+	VPADDQ    Z0, Z8, Z8
+	ADDQ      $0x10, BX
+	JMP       loop
+
+done:
+	MOVQ      val+48(FP), AX
+	MOVQ      idx+56(FP), CX
+	MOVQ      val2+64(FP), DX
+	MOVQ      idx2+72(FP), BX
+	VMOVUPD   Z4, (AX)
+	VMOVDQU64 Z5, (CX)
+	VMOVUPD   Z6, (DX)
+	VMOVDQU64 Z7, (BX)
+	VMOVUPD   Z9, 64(AX)
+	VMOVDQU64 Z1, 64(CX)
+	VMOVUPD   Z10, 64(DX)
+	VMOVDQU64 Z2, 64(BX)
+	VZEROUPPER
+	RET
+
+// func LapMin2F32AVX2(c []float32, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+// Requires: AVX, AVX2, MMX+, SSE2
+TEXT ·LapMin2F32AVX2(SB), NOSPLIT, $0-80
+	MOVQ c_len+8(FP), AX
+	MOVQ c_base+0(FP), CX
+	MOVQ v_base+24(FP), DX
+
+	// base holds the index of the first column of the block in every lane.
+	VPXOR        Y0, Y0, Y0
+	MOVQ         $0x7ff0000000000000, BX
+	MOVQ         BX, X1
+	VPBROADCASTQ X1, Y1
+	VPCMPEQQ     Y2, Y2, Y2
+	MOVQ         val+48(FP), BX
+	MOVQ         idx+56(FP), SI
+	MOVQ         val2+64(FP), DI
+	MOVQ         idx2+72(FP), R8
+	VMOVAPD      Y1, Y3
+	VMOVDQA      Y2, Y4
+	VMOVUPD      Y1, (DI)
+	VMOVDQU      Y2, (R8)
+	VMOVAPD      Y1, Y5
+	VMOVDQA      Y2, Y6
+	VMOVUPD      Y1, 32(DI)
+	VMOVDQU      Y2, 32(R8)
+	VMOVAPD      Y1, Y7
+	VMOVDQA      Y2, Y8
+	VMOVUPD      Y1, 64(DI)
+	VMOVDQU      Y2, 64(R8)
+	VMOVAPD      Y1, Y9
+	VMOVDQA      Y2, Y10
+	VMOVUPD      Y1, 96(DI)
+	VMOVDQU      Y2, 96(R8)
+	XORQ         R9, R9
+
+loop:
+	CMPQ       R9, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R9*4)
+
+	// Lanes 0..3: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.
+	VCVTPS2PD (CX)(R9*4), Y1
+	VSUBPD    (DX)(R9*8), Y1, Y1
+	VPADDQ    lapiota<>+0(SB), Y0, Y2
+	VCMPPD    $0x11, Y3, Y1, Y11
+	VMOVUPD   (DI), Y13
+	VCMPPD    $0x11, Y13, Y1, Y12
+	VBLENDVPD Y12, Y1, Y13, Y13
+	VBLENDVPD Y11, Y3, Y13, Y13
+	VMOVUPD   Y13, (DI)
+	VMOVDQU   (R8), Y13
+	VBLENDVPD Y12, Y2, Y13, Y13
+	VBLENDVPD Y11, Y4, Y13, Y13
+	VMOVDQU   Y13, (R8)
+	VBLENDVPD Y11, Y1, Y3, Y3
+	VBLENDVPD Y11, Y2, Y4, Y4
+
+	// Lanes 4..7: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.
+	VCVTPS2PD 16(CX)(R9*4), Y1
+	VSUBPD    32(DX)(R9*8), Y1, Y1
+	VPADDQ    lapiota<>+32(SB), Y0, Y2
+	VCMPPD    $0x11, Y5, Y1, Y11
+	VMOVUPD   32(DI), Y13
+	VCMPPD    $0x11, Y13, Y1, Y12
+	VBLENDVPD Y12, Y1, Y13, Y13
+	VBLENDVPD Y11, Y5, Y13, Y13
+	VMOVUPD   Y13, 32(DI)
+	VMOVDQU   32(R8), Y13
+	VBLENDVPD Y12, Y2, Y13, Y13
+	VBLENDVPD Y11, Y6, Y13, Y13
+	VMOVDQU   Y13, 32(R8)
+	VBLENDVPD Y11, Y1, Y5, Y5
+	VBLENDVPD Y11, Y2, Y6, Y6
+
+	// Lanes 8..11: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.
+	VCVTPS2PD 32(CX)(R9*4), Y1
+	VSUBPD    64(DX)(R9*8), Y1, Y1
+	VPADDQ    lapiota<>+64(SB), Y0, Y2
+	VCMPPD    $0x11, Y7, Y1, Y11
+	VMOVUPD   64(DI), Y13
+	VCMPPD    $0x11, Y13, Y1, Y12
+	VBLENDVPD Y12, Y1, Y13, Y13
+	VBLENDVPD Y11, Y7, Y13, Y13
+	VMOVUPD   Y13, 64(DI)
+	VMOVDQU   64(R8), Y13
+	VBLENDVPD Y12, Y2, Y13, Y13
+	VBLENDVPD Y11, Y8, Y13, Y13
+	VMOVDQU   Y13, 64(R8)
+	VBLENDVPD Y11, Y1, Y7, Y7
+	VBLENDVPD Y11, Y2, Y8, Y8
+
+	// Lanes 12..15: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.
+	VCVTPS2PD 48(CX)(R9*4), Y1
+	VSUBPD    96(DX)(R9*8), Y1, Y1
+	VPADDQ    lapiota<>+96(SB), Y0, Y2
+	VCMPPD    $0x11, Y9, Y1, Y11
+	VMOVUPD   96(DI), Y13
+	VCMPPD    $0x11, Y13, Y1, Y12
+	VBLENDVPD Y12, Y1, Y13, Y13
+	VBLENDVPD Y11, Y9, Y13, Y13
+	VMOVUPD   Y13, 96(DI)
+	VMOVDQU   96(R8), Y13
+	VBLENDVPD Y12, Y2, Y13, Y13
+	VBLENDVPD Y11, Y10, Y13, Y13
+	VMOVDQU   Y13, 96(R8)
+	VBLENDVPD Y11, Y1, Y9, Y9
+	VBLENDVPD Y11, Y2, Y10, Y10
+	VPADDQ    lapstep<>+0(SB), Y0, Y0
+	ADDQ      $0x10, R9
+	JMP       loop
+
+done:
+	VMOVUPD Y3, (BX)
+	VMOVDQU Y4, (SI)
+	VMOVUPD Y5, 32(BX)
+	VMOVDQU Y6, 32(SI)
+	VMOVUPD Y7, 64(BX)
+	VMOVDQU Y8, 64(SI)
+	VMOVUPD Y9, 96(BX)
+	VMOVDQU Y10, 96(SI)
+	VZEROUPPER
+	RET
+
+// func LapExpandF32AVX512(c []float32, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+, POPCNT, SSE2
+TEXT ·LapExpandF32AVX512(SB), NOSPLIT, $0-184
+	MOVQ         c_len+8(FP), AX
+	MOVQ         c_base+0(FP), CX
+	MOVQ         v_base+24(FP), DX
+	MOVQ         d_base+48(FP), BX
+	MOVQ         pred_base+72(FP), SI
+	MOVQ         improved_base+120(FP), DI
+	MOVQ         cand_base+144(FP), R8
+	MOVQ         DI, R9
+	MOVQ         R8, R10
+	MOVSD        off+96(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        tau+112(FP), X3
+	VBROADCASTSD X3, Z3
+	MOVQ         row+104(FP), R11
+	VPBROADCASTQ R11, Z4
+	VMOVDQU64    lapiota<>+0(SB), Z5
+	MOVQ         $0x0000000000000008, R11
+	VPBROADCASTQ R11, Z6
+	XORQ         R11, R11
+
+loop:
+	CMPQ       R11, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R11*4)
+
+	// r = c - v; t = r + off; where t < d: d = t, pred = row, emit j.
+	VCVTPS2PD   (CX)(R11*4), Z7
+	VSUBPD      (DX)(R11*8), Z7, Z7
+	VADDPD      Z0, Z7, Z8
+	VMOVUPD     (BX)(R11*8), Z9
+	VCMPPD      $0x11, Z9, Z8, K1
+	KORTESTB    K1, K1
+	JZ          noimp
+	VMOVUPD     Z8, K1, (BX)(R11*8)
+	VMOVDQU64   Z4, K1, (SI)(R11*8)
+	VPCOMPRESSQ Z5, K1, Z1
+	VMOVDQU64   Z1, (DI)
+	KMOVB       K1, R12
+	POPCNTL     R12, R12
+	LEAQ        (DI)(R12*8), DI
+
+noimp:
+	// Where r < tau: emit j as a candidate.
+	VCMPPD      $0x11, Z3, Z7, K1
+	KORTESTB    K1, K1
+	JZ          nocand
+	VPCOMPRESSQ Z5, K1, Z2
+	VMOVDQU64   Z2, (R8)
+	KMOVB       K1, R12
+	POPCNTL     R12, R12
+	LEAQ        (R8)(R12*8), R8
+
+nocand:
+	VPADDQ Z6, Z5, Z5
+	ADDQ   $0x08, R11
+	JMP    loop
+
+done:
+	SUBQ R9, DI
+	SHRQ $0x03, DI
+	MOVQ DI, ni+168(FP)
+	SUBQ R10, R8
+	SHRQ $0x03, R8
+	MOVQ R8, nc+176(FP)
+	VZEROUPPER
+	RET
+
+// func LapExpandF32AVX2(c []float32, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)
+// Requires: AVX, AVX2, MMX+, SSE2
+TEXT ·LapExpandF32AVX2(SB), NOSPLIT, $0-184
+	MOVQ         c_len+8(FP), AX
+	MOVQ         c_base+0(FP), CX
+	MOVQ         v_base+24(FP), DX
+	MOVQ         d_base+48(FP), BX
+	MOVQ         pred_base+72(FP), SI
+	MOVQ         improved_base+120(FP), DI
+	MOVQ         cand_base+144(FP), R8
+	XORQ         R9, R9
+	XORQ         R10, R10
+	MOVSD        off+96(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        tau+112(FP), X1
+	VBROADCASTSD X1, Y1
+	MOVQ         row+104(FP), R11
+	MOVQ         R11, X2
+	VPBROADCASTQ X2, Y2
+	XORQ         R11, R11
+
+loop:
+	CMPQ       R11, AX
+	JAE        done
+	PREFETCHT0 2048(CX)(R11*4)
+	VCVTPS2PD  (CX)(R11*4), Y3
+	VSUBPD     (DX)(R11*8), Y3, Y3
+	VADDPD     Y0, Y3, Y4
+	VMOVUPD    (BX)(R11*8), Y5
+	VCMPPD     $0x11, Y5, Y4, Y6
+	VMOVMSKPD  Y6, R14
+	TESTL      R14, R14
+	JZ         noimp
+	VBLENDVPD  Y6, Y4, Y5, Y5
+	VMOVUPD    Y5, (BX)(R11*8)
+	VMOVUPD    (SI)(R11*8), Y4
+	VBLENDVPD  Y6, Y2, Y4, Y4
+	VMOVUPD    Y4, (SI)(R11*8)
+
+impbit:
+	BSFL R14, R12
+	LEAQ (R11)(R12*1), R15
+	MOVQ R15, (DI)(R9*8)
+	INCQ R9
+	LEAL -1(R14), R15
+	ANDL R15, R14
+	JNZ  impbit
+
+noimp:
+	VCMPPD    $0x11, Y1, Y3, Y3
+	VMOVMSKPD Y3, R14
+	TESTL     R14, R14
+	JZ        nocand
+
+candbit:
+	BSFL R14, R13
+	LEAQ (R11)(R13*1), R15
+	MOVQ R15, (R8)(R10*8)
+	INCQ R10
+	LEAL -1(R14), R15
+	ANDL R15, R14
+	JNZ  candbit
+
+nocand:
+	ADDQ $0x04, R11
+	JMP  loop
+
+done:
+	MOVQ R9, ni+168(FP)
+	MOVQ R10, nc+176(FP)
+	VZEROUPPER
+	RET
+
+// func LapCheckF32AVX512(x []float32, limit float64) int
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·LapCheckF32AVX512(SB), NOSPLIT, $0-40
+	MOVQ         x_len+8(FP), AX
+	MOVQ         x_base+0(FP), CX
+	MOVSD        limit+24(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVQ         $0x7fffffffffffffff, DX
+	VPBROADCASTQ DX, Z1
+	XORQ         DX, DX
+
+loop:
+	CMPQ      DX, AX
+	JAE       done
+	VCVTPS2PD (CX)(DX*4), Z2
+	VANDPD    Z1, Z2, Z2
+	VCMPPD    $0x06, Z0, Z2, K1
+	KMOVB     K1, SI
+	TESTL     SI, SI
+	JZ        ok0
+	BSFL      SI, BX
+	ADDQ      $0x00, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok0:
+	VCVTPS2PD 32(CX)(DX*4), Z2
+	VANDPD    Z1, Z2, Z2
+	VCMPPD    $0x06, Z0, Z2, K1
+	KMOVB     K1, SI
+	TESTL     SI, SI
+	JZ        ok1
+	BSFL      SI, BX
+	ADDQ      $0x08, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok1:
+	ADDQ $0x10, DX
+	JMP  loop
+
+done:
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func LapCheckF32AVX2(x []float32, limit float64) int
+// Requires: AVX, AVX2, SSE2
+TEXT ·LapCheckF32AVX2(SB), NOSPLIT, $0-40
+	MOVQ         x_len+8(FP), AX
+	MOVQ         x_base+0(FP), CX
+	MOVSD        limit+24(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVQ         $0x7fffffffffffffff, DX
+	MOVQ         DX, X1
+	VPBROADCASTQ X1, Y1
+	XORQ         DX, DX
+
+loop:
+	CMPQ      DX, AX
+	JAE       done
+	VCVTPS2PD (CX)(DX*4), Y2
+	VANDPD    Y1, Y2, Y2
+	VCMPPD    $0x06, Y0, Y2, Y2
+	VMOVMSKPD Y2, SI
+	TESTL     SI, SI
+	JZ        ok0
+	BSFL      SI, BX
+	ADDQ      $0x00, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok0:
+	VCVTPS2PD 16(CX)(DX*4), Y2
+	VANDPD    Y1, Y2, Y2
+	VCMPPD    $0x06, Y0, Y2, Y2
+	VMOVMSKPD Y2, SI
+	TESTL     SI, SI
+	JZ        ok1
+	BSFL      SI, BX
+	ADDQ      $0x04, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok1:
+	VCVTPS2PD 32(CX)(DX*4), Y2
+	VANDPD    Y1, Y2, Y2
+	VCMPPD    $0x06, Y0, Y2, Y2
+	VMOVMSKPD Y2, SI
+	TESTL     SI, SI
+	JZ        ok2
+	BSFL      SI, BX
+	ADDQ      $0x08, DX
+	ADDQ      BX, DX
+	MOVQ      DX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+ok2:
+	VCVTPS2PD 48(CX)(DX*4), Y2
+	VANDPD    Y1, Y2, Y2
 	VCMPPD    $0x06, Y0, Y2, Y2
 	VMOVMSKPD Y2, SI
 	TESTL     SI, SI

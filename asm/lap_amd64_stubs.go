@@ -35,3 +35,35 @@ func LapCheckAVX512(x []float64, limit float64) int
 // LapCheckAVX2 is LapCheckGeneric with AVX2:
 // 16 entries per iteration. len(x) must be a multiple of 16.
 func LapCheckAVX2(x []float64, limit float64) int
+
+// LapScanF32AVX512 is LapScanF32Generic with AVX-512 (F, DQ): 16 columns per
+// iteration in two zmm of 8 lanes. len(c) must be a multiple of 16.
+func LapScanF32AVX512(c []float32, v []float64, d []float64, y []int, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+
+// LapScanF32AVX2 is LapScanF32Generic with AVX2: 16 columns per iteration in
+// four ymm of 4 lanes. len(c) must be a multiple of 16.
+func LapScanF32AVX2(c []float32, v []float64, d []float64, y []int, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+
+// LapMin2F32AVX512 is LapMin2F32Generic with AVX-512 (F, DQ): 16 columns per
+// iteration in two zmm of 8 lanes. len(c) must be a multiple of 16.
+func LapMin2F32AVX512(c []float32, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+
+// LapMin2F32AVX2 is LapMin2F32Generic with AVX2: 16 columns per iteration in
+// four ymm of 4 lanes. len(c) must be a multiple of 16.
+func LapMin2F32AVX2(c []float32, v []float64, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)
+
+// LapExpandF32AVX512 is LapExpandF32Generic with AVX-512 (F, DQ) and POPCNT:
+// 8 columns per iteration. len(c) must be a multiple of 16.
+func LapExpandF32AVX512(c []float32, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)
+
+// LapExpandF32AVX2 is LapExpandF32Generic with AVX2: 4 columns per iteration.
+// len(c) must be a multiple of 16.
+func LapExpandF32AVX2(c []float32, v []float64, d []float64, pred []int, off float64, row int, tau float64, improved []int, cand []int) (ni int, nc int)
+
+// LapCheckF32AVX512 is LapCheckF32Generic with AVX-512 (F, DQ):
+// 16 entries per iteration. len(x) must be a multiple of 16.
+func LapCheckF32AVX512(x []float32, limit float64) int
+
+// LapCheckF32AVX2 is LapCheckF32Generic with AVX2:
+// 16 entries per iteration. len(x) must be a multiple of 16.
+func LapCheckF32AVX2(x []float32, limit float64) int

@@ -65,6 +65,7 @@ func TestLapScanPaths(t *testing.T) {
 				r := rand.New(rand.NewPCG(seed, 3))
 				c, v, d, y, pred := lapInputs(r, n)
 				d2, pred2 := append([]float64(nil), d...), append([]int(nil), pred...)
+				d0, pred0 := append([]float64(nil), d...), append([]int(nil), pred...)
 				c0, v0, y0 := append([]float64(nil), c...), append([]float64(nil), v...), append([]int(nil), y...)
 				off := float64(r.IntN(5)) - 2
 				var want, got LapMins
@@ -85,6 +86,19 @@ func TestLapScanPaths(t *testing.T) {
 					if pred[j] != -7 || math.Float64bits(d2[j]) != math.Float64bits(d[j]) {
 						t.Fatalf("%s: wrote past n at %d", name, j)
 					}
+				}
+				// The float32 variant against its twin.
+				c32 := make([]float32, len(c))
+				for j := range c {
+					c32[j] = float32(c[j])
+				}
+				d3, d4 := append([]float64(nil), d0...), append([]float64(nil), d0...)
+				p3, p4 := append([]int(nil), pred0...), append([]int(nil), pred0...)
+				var w32, g32 LapMins
+				LapScanF32Generic(c32[:n], v, d3, y, p3, off, 42, &w32.Val, &w32.Idx, &w32.Val2, &w32.Idx2)
+				LapScanF32(p, c32[:n], v, d4, y, p4, off, 42, &g32)
+				if !lapSameBits(d3, d4) || !lapSameInts(p3, p4) || w32 != g32 {
+					t.Fatalf("%s: float32 kernel differs from its twin", name)
 				}
 				// A direct check of the reference semantics on lane 0.
 				if n > 0 {
@@ -118,6 +132,16 @@ func TestLapMin2Paths(t *testing.T) {
 					!lapSameBits(want.Val2[:], got.Val2[:]) || !lapSameInts(want.Idx2[:], got.Idx2[:]) {
 					t.Fatalf("%s: lane minima differ:\nwant %+v\ngot  %+v", name, want, got)
 				}
+				c32 := make([]float32, len(c))
+				for j := range c {
+					c32[j] = float32(c[j])
+				}
+				var w32, g32 LapMins
+				LapMin2F32Generic(c32[:n], v, &w32.Val, &w32.Idx, &w32.Val2, &w32.Idx2)
+				LapMin2F32(p, c32[:n], v, &g32)
+				if w32 != g32 {
+					t.Fatalf("%s: float32 kernel differs from its twin", name)
+				}
 				for l := 0; l < LapLanes && n > 0; l++ {
 					if got.Idx[l] < 0 || got.Idx2[l] < 0 && n > LapLanes {
 						continue
@@ -139,6 +163,7 @@ func TestLapExpandPaths(t *testing.T) {
 				r := rand.New(rand.NewPCG(seed, 5))
 				c, v, d, _, pred := lapInputs(r, n)
 				d2, pred2 := append([]float64(nil), d...), append([]int(nil), pred...)
+				d0, pred0 := append([]float64(nil), d...), append([]int(nil), pred...)
 				off, tau := float64(r.IntN(5))-2, float64(r.IntN(6))+1
 				imp, cand := make([]int, n+LapLanes), make([]int, n+LapLanes)
 				imp2, cand2 := make([]int, n+LapLanes), make([]int, n+LapLanes)
@@ -150,6 +175,18 @@ func TestLapExpandPaths(t *testing.T) {
 				}
 				if !lapSameBits(d, d2) || !lapSameInts(pred, pred2) {
 					t.Fatalf("%s: d or pred differ from the twin", name)
+				}
+				c32 := make([]float32, len(c))
+				for j := range c {
+					c32[j] = float32(c[j])
+				}
+				d3, d4 := append([]float64(nil), d0...), append([]float64(nil), d0...)
+				p3, p4 := append([]int(nil), pred0...), append([]int(nil), pred0...)
+				ni3, nc3 := LapExpandF32Generic(c32[:n], v, d3, p3, off, 9, tau, imp, cand)
+				ni4, nc4 := LapExpandF32(p, c32[:n], v, d4, p4, off, 9, tau, imp2, cand2)
+				if ni3 != ni4 || nc3 != nc4 || !lapSameInts(imp[:ni3], imp2[:ni3]) || !lapSameInts(cand[:nc3], cand2[:nc3]) ||
+					!lapSameBits(d3, d4) || !lapSameInts(p3, p4) {
+					t.Fatalf("%s: float32 kernel differs from its twin", name)
 				}
 				if n > 0 && rep == 0 && (ni == 0 || nc == 0) {
 					t.Fatalf("%s: test data selected nothing (ni=%d nc=%d)", name, ni, nc)
@@ -181,6 +218,13 @@ func TestLapCheckPaths(t *testing.T) {
 				}
 				if got := LapCheck(p, y, 5); got != want {
 					t.Fatalf("%s/N=%d: first bad entry %d, twin %d", p, n, got, want)
+				}
+				y32 := make([]float32, n)
+				for q := range y {
+					y32[q] = float32(y[q])
+				}
+				if got, want := LapCheckF32(p, y32, 5), LapCheckF32Generic(y32, 5); got != want || got != min(j, k) {
+					t.Fatalf("%s/N=%d: float32: first bad entry %d, twin %d, want %d", p, n, got, want, min(j, k))
 				}
 			}
 		}

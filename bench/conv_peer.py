@@ -55,23 +55,25 @@ def main():
     n, t = a.batch, a.threads
     out = lambda name, ms: print(json.dumps({"name": name, "ms": ms}), flush=True)
     for c, k, hw in LAYERS:
-        base = "threads=%d/c=%d,k=%d,hw=%d" % (t, c, k, hw)
+        base = "Conv8Layer/threads=%d/c=%d,k=%d,hw=%d" % (t, c, k, hw)
         if a.only not in base + "/fwd" and a.only not in base + "/bwd":
             continue
         x = torch.randn(n, c, hw, hw, requires_grad=(c > 3))
         w = torch.randn(k, c, 3, 3, requires_grad=True)
         b = torch.randn(k, requires_grad=True)
-        with torch.no_grad():
-            out("Conv8Layer/" + base + "/fwd", timeit(lambda: F.conv2d(x, w, b, 1, 1), a.reps))
-        y = F.conv2d(x, w, b, 1, 1)
-        dy = torch.randn_like(y)
+        if a.only in base + "/fwd":
+            with torch.no_grad():
+                out(base + "/fwd", timeit(lambda: F.conv2d(x, w, b, 1, 1), a.reps))
+        if a.only in base + "/bwd":
+            y = F.conv2d(x, w, b, 1, 1)
+            dy = torch.randn_like(y)
 
-        def bwd():
-            w.grad = b.grad = None
-            if x.requires_grad:
-                x.grad = None
-            y.backward(dy, retain_graph=True)
-        out("Conv8Layer/" + base + "/bwd", timeit(bwd, a.reps))
+            def bwd():
+                w.grad = b.grad = None
+                if x.requires_grad:
+                    x.grad = None
+                y.backward(dy, retain_graph=True)
+            out(base + "/bwd", timeit(bwd, a.reps))
     for f in (1, 0.25):
         name = "Conv8Step/threads=%d/width=%g" % (t, f)
         if a.only not in name:

@@ -45,8 +45,11 @@ def main():
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--seed", type=int, default=20260527)
     ap.add_argument("--extra", default="", help="extra flags for `ltransfer lap`")
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                    help="dtype of the matrices written (float32: what weight and gradient matching "
+                         "produce; scipy widens it to float64 exactly, so both solve the same problem)")
     a = ap.parse_args()
-    print(f"seed {a.seed}; scipy {__import__('scipy').__version__}; numpy {np.__version__}")
+    print(f"seed {a.seed}; dtype {a.dtype}; scipy {__import__('scipy').__version__}; numpy {np.__version__}")
     print(f"{'class':<10} {'n':>5} {'scipy ms':>10} {'ours ms':>10} {'ratio':>7}  objective")
     fails = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +57,7 @@ def main():
             for n in map(int, a.sizes.split(",")):
                 rng = np.random.default_rng([a.seed, n, list(CLASSES).index(cls)])
                 c, perm = CLASSES[cls](rng, n)
-                c = np.ascontiguousarray(c, dtype=np.float64)
+                c = np.ascontiguousarray(c, dtype=a.dtype)
                 path = os.path.join(tmp, f"{cls}-{n}.npy")
                 np.save(path, c)
                 mx = MAXIMIZE.get(cls, False)
@@ -63,7 +66,7 @@ def main():
                     t0 = time.perf_counter()
                     r, col = linear_sum_assignment(c, maximize=mx)
                     best_s = min(best_s, time.perf_counter() - t0)
-                obj_s = float(c[r, col].sum())
+                obj_s = float(c[r, col].astype(np.float64).sum())
                 best_o, obj_o = float("inf"), None
                 cmd = [a.binary, "lap", "--cost", path, "--json"] + (["--maximize"] if mx else []) + a.extra.split()
                 for _ in range(a.reps):

@@ -4,7 +4,9 @@
 # `ltransfer train`, same thread count, same run; prints per-epoch wall
 # times and the ratio ours/PyTorch (lower is better; the bar is ≤ 0.8).
 # Usage: bench/nn_peer.sh [EPOCHS=1] [THREADS=2] [ROUNDS=1]
-# Env: NN_PEER_LOADER=tensors|paper|both (default both).
+# Env: NN_PEER_LOADER=tensors|paper|both (default both);
+#      NN_PEER_ROUTES="factored plain" (ours: mlp's default factored products,
+#      and --no-factor, which materialises the hidden layer as PyTorch does).
 set -eu
 cd "$(dirname "$0")/.."
 epochs=${1:-1}
@@ -20,15 +22,22 @@ mean() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); t=d["epoch_seco
 r=0
 while [ "$r" -lt "$rounds" ]; do
 	r=$((r + 1))
-	rm -rf "$tmp/run"
-	ours=$(GOMAXPROCS=$threads "$tmp/ltransfer" train --model mlp --width 4096 --dataset mnist --data "$data" \
-		--epochs "$epochs" --lr 0.01 --batch 128 --seed 101 --threads "$threads" --out "$tmp/run" --json 2>/dev/null)
-	o=$(mean "$ours")
-	echo "round $r ours:    $ours"
+	os=""
+	for route in ${NN_PEER_ROUTES:-factored plain}; do
+		rm -rf "$tmp/run"
+		flag=""
+		[ "$route" = plain ] && flag="--no-factor"
+		ours=$(GOMAXPROCS=$threads "$tmp/ltransfer" train --model mlp --width 4096 --dataset mnist --data "$data" $flag \
+			--epochs "$epochs" --lr 0.01 --batch 128 --seed 101 --threads "$threads" --out "$tmp/run" --json 2>/dev/null)
+		echo "round $r ours($route): $ours"
+		os="$os $route=$(mean "$ours")"
+	done
 	for l in $loaders; do
 		peer=$(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/nn_peer.py --data "$data" --epochs "$epochs" --threads "$threads" --loader "$l")
 		p=$(mean "$peer")
-		echo "round $r pytorch: $peer"
-		python3 -c "import sys; o,p=float(sys.argv[1]),float(sys.argv[2]); print('round %s threads %s: ours %.2f s/epoch, pytorch(%s) %.2f s/epoch, ratio ours/pytorch %.3f' % (sys.argv[3], sys.argv[5], o, sys.argv[4], p, o/p))" "$o" "$p" "$r" "$l" "$threads"
+		echo "round $r pytorch($l): $peer"
+		for o in $os; do
+			python3 -c "import sys; r,o=sys.argv[1].split('='); o=float(o); p=float(sys.argv[2]); print('round %s threads %s: ours(%s) %.2f s/epoch, pytorch(%s) %.2f s/epoch, ratio ours/pytorch %.3f' % (sys.argv[3], sys.argv[5], r, o, sys.argv[4], p, o/p))" "$o" "$p" "$r" "$l" "$threads"
+		done
 	done
 done

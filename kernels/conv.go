@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sync"
 )
 
 // ConvParams describes a 2-D convolution (cross-correlation, as PyTorch's
@@ -78,13 +79,14 @@ func (p ConvParams) pointwise() bool {
 	return p.R == 1 && p.S == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
 }
 
-// useWinograd selects Winograd F(2×2, 3×3) (conv_winograd.go) for a pass
-// over a 3×3 stride-1 pad-1 layer; everything else uses im2col tiles and the
-// GEMM. Chosen by measurement on the Conv8 shapes (BenchmarkConvAlgo): the
-// scalar transforms cost about as much as the GEMM work they save until the
-// channel counts are large, and on planes under 8×8 the per-block repacking
-// of the 16 transformed filters eats the gain. For the weight gradient,
-// im2col tiles summed in four fixed groups win up to 128 channels.
+// useWinograd selects Winograd F(2×2, 3×3) (conv_winograd.go) for 3×3
+// stride-1 pad-1 layers; everything else uses im2col tiles and the GEMM.
+// Chosen by measurement on the Conv8 shapes at widths 1 and 0.25
+// (BenchmarkConvAlgo, fastest of several runs; bench/RESULTS_conv.md): with
+// the SIMD transforms Winograd wins all three passes from 16 channels on
+// planes of 16×16 and more, and from 128 channels on 8×8 planes; on smaller
+// planes the tiles are too few to amortise repacking the 16 GEMM operands.
+// The weight pass is told apart for measurements only.
 func (p ConvParams) useWinograd(weightPass bool) bool {
 	switch convAlgoOverride {
 	case 1:
@@ -95,10 +97,8 @@ func (p ConvParams) useWinograd(weightPass bool) bool {
 	if !p.winogradOK() {
 		return false
 	}
-	if weightPass {
-		return min(p.C, p.K) >= 256
-	}
-	return min(p.C, p.K) >= 128 && p.H >= 8 && p.W >= 8
+	c, hw := min(p.C, p.K), min(p.H, p.W)
+	return (hw >= 16 && c >= 16) || (hw >= 8 && c >= 128)
 }
 
 // convAlgoOverride forces an algorithm in benchmarks of this package
@@ -293,11 +293,17 @@ func (e *Engine) conv2DBackwardWeightIm2col(p ConvParams, x, dy, dw []float32) {
 	crs := p.C * p.R * p.S
 	P := p.OutH() * p.OutW()
 	G := min(convWeightGroups, len(tiles))
-	parts := make([][]float32, G)
+	pb := getBufs()
+	defer putBufs(pb)
+	for len(pb.parts) < G {
+		pb.parts = append(pb.parts, nil)
+	}
+	parts := pb.parts[:G]
 	parts[0] = dw
 	for g := 1; g < G; g++ {
-		parts[g] = make([]float32, len(dw))
+		parts[g] = grow(&parts[g], len(dw))
 	}
+	defer func() { parts[0] = nil }()
 	inner, threads := e.split(G)
 	e.parallel(G, threads, func(b *convBufs, g int) {
 		part := parts[g]
@@ -496,23 +502,29 @@ func (p ConvParams) col2imRow(xc, d []float32, r, s, p0, p1, OW int) {
 	}
 }
 
-// convBufs is one worker's scratch: the im2col tile and an auxiliary
-// K × cols block, grown on demand and reused across tiles.
+// convBufs is one worker's scratch: the im2col tile, an auxiliary K × cols
+// block, the small transform scratch, and the per-call buffers of the
+// Winograd and weight-gradient paths, grown on demand. Scratch is recycled
+// through convPool: allocating (and zeroing) megabytes per call made the
+// garbage collector a visible share of a training step. Contents are never
+// assumed zero.
 type convBufs struct {
 	c, a, s []float32
-	tiles   []winoTile
+	u, v, m []float32
+	parts   [][]float32
 }
 
-func (b *convBufs) col(n int) []float32 {
-	if cap(b.c) < n {
-		b.c = make([]float32, n)
+var convPool = sync.Pool{New: func() any { return new(convBufs) }}
+
+func getBufs() *convBufs  { return convPool.Get().(*convBufs) }
+func putBufs(b *convBufs) { convPool.Put(b) }
+
+func grow(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
 	}
-	return b.c[:n]
+	return (*buf)[:n]
 }
 
-func (b *convBufs) aux(n int) []float32 {
-	if cap(b.a) < n {
-		b.a = make([]float32, n)
-	}
-	return b.a[:n]
-}
+func (b *convBufs) col(n int) []float32 { return grow(&b.c, n) }
+func (b *convBufs) aux(n int) []float32 { return grow(&b.a, n) }

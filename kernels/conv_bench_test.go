@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // BenchmarkConvAlgo compares im2col+GEMM with Winograd F(2×2,3×3) on the
@@ -21,7 +22,15 @@ func BenchmarkConvAlgo(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { convAlgoOverride = 0 }()
+	wf := 1.0
+	if s := os.Getenv("LTRANSFER_BENCH_WIDTH"); s != "" {
+		wf, _ = strconv.ParseFloat(s, 64)
+	}
 	for _, l := range [][3]int{{3, 64, 32}, {64, 64, 32}, {64, 128, 16}, {128, 128, 16}, {128, 256, 8}, {256, 256, 8}, {256, 512, 4}, {512, 512, 4}} {
+		if l[0] != 3 {
+			l[0] = int(float64(l[0]) * wf)
+		}
+		l[1] = int(float64(l[1]) * wf)
 		p := ConvParams{N: N, C: l[0], H: l[2], W: l[2], K: l[1], R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 		rng := rand.New(rand.NewPCG(1, 2))
 		x, w, dy := randSlice(rng, p.InputLen()), randSlice(rng, p.WeightLen()), randSlice(rng, p.OutputLen())
@@ -32,7 +41,9 @@ func BenchmarkConvAlgo(b *testing.B) {
 			for _, pass := range []string{"fwd", "bwddata", "bwdweight"} {
 				b.Run(name+"/"+pass, func(b *testing.B) {
 					convAlgoOverride = algo
+					var best time.Duration
 					for i := 0; i < b.N; i++ {
+						t0 := time.Now()
 						switch pass {
 						case "fwd":
 							e.Conv2D(p, x, w, nil, y)
@@ -41,8 +52,13 @@ func BenchmarkConvAlgo(b *testing.B) {
 						case "bwdweight":
 							e.Conv2DBackwardWeight(p, x, dy, dw, nil)
 						}
+						if d := time.Since(t0); best == 0 || d < best {
+							best = d
+						}
 					}
-					b.ReportMetric(p.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					// The fastest iteration: least disturbed by other load.
+					b.ReportMetric(p.FLOPs()/best.Seconds()/1e9, "GFLOP/s")
+					b.ReportMetric(float64(best.Microseconds())/1e3, "ms-min")
 				})
 			}
 		}

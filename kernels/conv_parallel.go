@@ -17,9 +17,10 @@ func (e *Engine) split(tasks int) (inner *Engine, threads int) {
 // shared pool (ParallelFor chunks), each chunk with its own scratch b.
 func (e *Engine) parallel(n, threads int, fn func(b *convBufs, i int)) {
 	run := func(lo, hi int) {
-		var b convBufs
+		b := getBufs()
+		defer putBufs(b)
 		for i := lo; i < hi; i++ {
-			fn(&b, i)
+			fn(b, i)
 		}
 	}
 	if threads <= 1 || n <= 1 {

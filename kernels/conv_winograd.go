@@ -89,38 +89,6 @@ func winoFilter(u, w []float32, K, C int, flip bool) {
 	}
 }
 
-// winoTile locates one tile: off is the offset of its top-left element
-// (input tiles: at (2·th − 1, 2·tw − 1)) in channel 0 of its image; full
-// reports that the whole tile lies inside the plane.
-type winoTile struct {
-	off  int
-	h, w int
-	full bool
-}
-
-// winoTiles describes tiles [t0, t1) for planes of `chans` channels; size
-// is the tile edge (4 for input tiles, 2 for output tiles) and shift the
-// offset of the tile's corner (−1 for input tiles, 0 for output tiles).
-func winoTiles(dst []winoTile, g winoGeom, chans, t0, t1, size, shift int) []winoTile {
-	dst = dst[:0]
-	HW := g.H * g.W
-	n, tt := t0/g.tpi, t0%g.tpi
-	th, tw := tt/g.tilesW, tt%g.tilesW
-	for t := t0; t < t1; t++ {
-		h0, w0 := 2*th+shift, 2*tw+shift
-		dst = append(dst, winoTile{off: n*chans*HW + h0*g.W + w0, h: h0, w: w0,
-			full: h0 >= 0 && w0 >= 0 && h0+size <= g.H && w0+size <= g.W})
-		if tw++; tw == g.tilesW {
-			tw = 0
-			if th++; th == g.tilesH {
-				th = 0
-				n++
-			}
-		}
-	}
-	return dst
-}
-
 // winoInputFn and winoOutputFn are the 16-tile transform kernels of a path.
 func winoInputFn(p asm.Path) func(s, o []float32, stride int) {
 	switch p {
@@ -140,6 +108,54 @@ func winoOutputFn(p asm.Path) func(m []float32, stride int, bias float32, o []fl
 		return asm.WinoOutput16AVX2
 	}
 	return asm.WinoOutput16Generic
+}
+
+func winoGradOutFn(p asm.Path) func(d, o []float32, stride int) {
+	switch p {
+	case asm.AVX512:
+		return asm.WinoGradOut16AVX512
+	case asm.AVX2:
+		return asm.WinoGradOut16AVX2
+	}
+	return asm.WinoGradOut16Generic
+}
+
+// winoGradOut16 writes dM[ξ][k][t−t0] = (A dY Aᵀ)[ξ] (row length
+// ld ≥ t1−t0+16) for output channels [k0, k1) and tiles [t0, t1), dY the
+// 2×2 tiles of dy (zero outside the output), 16 tiles of one tile row per
+// kernel call; the scratch d receives the four dY entries of the 16 tiles
+// as contiguous rows.
+func winoGradOut16(gr func(d, o []float32, stride int), d, dm, dy []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
+	HW, W := g.H*g.W, g.W
+	KT := K * ld
+	for k := k0; k < k1; k++ {
+		for t := t0; t < t1; {
+			n, tt := t/g.tpi, t%g.tpi
+			th, tw := tt/g.tilesW, tt%g.tilesW
+			cnt := min(16, g.tilesW-tw, t1-t)
+			dc := dy[(n*K+k)*HW : (n*K+k+1)*HW]
+			h0, w0 := 2*th, 2*tw
+			clear(d[:64])
+			r0 := dc[h0*W : h0*W+W]
+			for i := 0; i < cnt; i++ {
+				d[i] = r0[w0+2*i]
+				if w0+2*i+1 < W {
+					d[16+i] = r0[w0+2*i+1]
+				}
+			}
+			if h0+1 < g.H {
+				r1 := dc[(h0+1)*W : (h0+1)*W+W]
+				for i := 0; i < cnt; i++ {
+					d[32+i] = r1[w0+2*i]
+					if w0+2*i+1 < W {
+						d[48+i] = r1[w0+2*i+1]
+					}
+				}
+			}
+			gr(d, dm[k*ld+t-t0:], KT)
+			t += cnt
+		}
+	}
 }
 
 // winoPad is the slack after every V row and after the M buffer: the
@@ -266,7 +282,9 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 
 // conv2DWinograd is Conv2D for winogradOK shapes.
 func (e *Engine) conv2DWinograd(p ConvParams, x, w, bias, y []float32) {
-	u := make([]float32, 16*p.K*p.C)
+	ub := getBufs()
+	defer putBufs(ub)
+	u := grow(&ub.u, 16*p.K*p.C)
 	winoFilter(u, w, p.K, p.C, false)
 	e.winoConv(p.N, p.C, p.K, p.H, p.W, x, u, bias, y)
 }
@@ -274,59 +292,11 @@ func (e *Engine) conv2DWinograd(p ConvParams, x, w, bias, y []float32) {
 // conv2DBackwardDataWinograd is Conv2DBackwardData for winogradOK shapes:
 // dx = conv3x3(dy, flip(wᵀ)).
 func (e *Engine) conv2DBackwardDataWinograd(p ConvParams, dy, w, dx []float32) {
-	u := make([]float32, 16*p.K*p.C)
+	ub := getBufs()
+	defer putBufs(ub)
+	u := grow(&ub.u, 16*p.K*p.C)
 	winoFilter(u, w, p.C, p.K, true)
 	e.winoConv(p.N, p.K, p.C, p.H, p.W, dy, u, nil, dx)
-}
-
-// winoGradOut writes dM[ξ][k][t−t0] = (A dY Aᵀ)[ξ] for output channels
-// [k0, k1) and the output tiles ts, with dY the 2×2 tile of dy (zero
-// outside the output).
-func winoGradOut(dm, dy []float32, g winoGeom, ts []winoTile, k0, k1, ld, KT int) {
-	HW, W := g.H*g.W, g.W
-	for k := k0; k < k1; k++ {
-		row := dm[k*ld:]
-		for col, tl := range ts {
-			b := tl.off + k*HW
-			var a, bb, c, d float32
-			if tl.full {
-				dc := dy[b : b+W+2]
-				a, bb, c, d = dc[0], dc[1], dc[W], dc[W+1]
-			} else {
-				a = dy[b]
-				if tl.w+1 < W {
-					bb = dy[b+1]
-				}
-				if tl.h+1 < g.H {
-					c = dy[b+W]
-					if tl.w+1 < W {
-						d = dy[b+W+1]
-					}
-				}
-			}
-			// A = (Aᵀ)ᵀ is 4×2, rows [1 0; 1 1; 1 −1; 0 −1]; r = A dY, dM = r Aᵀ.
-			r0, r1 := a, bb
-			r2, r3 := a+c, bb+d
-			r4, r5 := a-c, bb-d
-			r6, r7 := -c, -d
-			row[col] = r0
-			row[KT+col] = r0 + r1
-			row[2*KT+col] = r0 - r1
-			row[3*KT+col] = -r1
-			row[4*KT+col] = r2
-			row[5*KT+col] = r2 + r3
-			row[6*KT+col] = r2 - r3
-			row[7*KT+col] = -r3
-			row[8*KT+col] = r4
-			row[9*KT+col] = r4 + r5
-			row[10*KT+col] = r4 - r5
-			row[11*KT+col] = -r5
-			row[12*KT+col] = r6
-			row[13*KT+col] = r6 + r7
-			row[14*KT+col] = r6 - r7
-			row[15*KT+col] = -r7
-		}
-	}
 }
 
 // conv2DBackwardWeightWinograd is Conv2DBackwardWeight for winogradOK
@@ -339,17 +309,17 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 	T := p.winoBlock()
 	C, K := p.C, p.K
 	blocks := (g.tiles + T - 1) / T
-	du := make([]float32, 16*K*C)
+	wb := getBufs()
+	defer putBufs(wb)
+	du := grow(&wb.u, 16*K*C)
 	ld := T + winoPad
-	v := make([]float32, 16*C*ld)
-	dm := make([]float32, 16*K*T)
-	in := winoInputFn(e.path)
-	var outTiles []winoTile
+	v := grow(&wb.v, 16*C*ld)
+	dm := grow(&wb.m, 16*K*ld)
+	in, gr := winoInputFn(e.path), winoGradOutFn(e.path)
 	inner, threads := e.split(16)
 	for bi := 0; bi < blocks; bi++ {
 		t0 := bi * T
 		t1 := min(g.tiles, t0+T)
-		outTiles = winoTiles(outTiles, g, K, t0, t1, 2, 0)
 		_, ct := e.split(C)
 		e.parallel(C, ct, func(b *convBufs, c int) {
 			if cap(b.s) < 160 {
@@ -358,13 +328,18 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 			winoInput16(in, b.s[:160], v, x, g, C, c, c+1, t0, t1, ld)
 		})
 		_, kt := e.split(K)
-		e.parallel(K, kt, func(_ *convBufs, k int) { winoGradOut(dm, dy, g, outTiles, k, k+1, T, K*T) })
+		e.parallel(K, kt, func(b *convBufs, k int) {
+			if cap(b.s) < 64 {
+				b.s = make([]float32, 64)
+			}
+			winoGradOut16(gr, b.s[:64], dm, dy, g, K, k, k+1, t0, t1, ld)
+		})
 		beta := float32(1)
 		if bi == 0 {
 			beta = 0
 		}
 		e.parallel(16, threads, func(_ *convBufs, xi int) {
-			inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*T:], T, v[xi*C*ld:], ld, beta, du[xi*K*C:], C)
+			inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*ld:], ld, v[xi*C*ld:], ld, beta, du[xi*K*C:], C)
 		})
 	}
 	// dg = Gᵀ dU G for every (k, c).

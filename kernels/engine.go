@@ -9,7 +9,9 @@ import (
 )
 
 // Engine runs kernels on one code path with a bounded number of threads.
-// An Engine is safe for concurrent use.
+// An Engine is safe for concurrent use. Its parallel work (Sgemm, and
+// ParallelFor for callers' own loops) runs on one worker pool shared by all
+// engines; the thread count bounds how many chunks one call splits into.
 type Engine struct {
 	path    asm.Path
 	threads int

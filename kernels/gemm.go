@@ -18,6 +18,9 @@ import (
 // micro-kernel keeps an MR×NR tile of C in registers. Threads split the
 // tiles of C, never K, and every element's sum runs over the same KC blocks
 // in the same order, so the result is bit-identical for any thread count.
+// On the AVX-512 path a C with at most 16 columns (a classifier layer) skips
+// the packing of A: dot-product kernels along k when A is not transposed,
+// a 16-row broadcast kernel when it is.
 func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
@@ -132,15 +135,24 @@ type gemmKernel struct {
 	mr, nr int
 	masked bool // fn writes nr < NR columns itself; else edges go through a tile buffer
 	t16    bool // packing may transpose with asm.Transpose16AVX512
+	// edge lists kernels on the same packed panels that compute only their
+	// first rows: the smallest with rows ≥ mr serves an M-edge panel.
+	edge []edgeKernel
 	// kc·nr·4 bytes of B panel stay in L1 while A panels stream past; the
 	// mc×kc block of A stays in L2; the kc×nc block of B sits in L3.
 	kc, mc, nc int
 }
 
+type edgeKernel struct {
+	rows int
+	fn   microKernel
+}
+
 var (
-	kernelAVX512  = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, t16: true, kc: 256, mc: 192, nc: 3072}
+	kernelAVX512 = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, t16: true, kc: 256, mc: 192, nc: 3072,
+		edge: []edgeKernel{{4, asm.SgemmKernel12x32R4AVX512}, {8, asm.SgemmKernel12x32R8AVX512}}}
 	kernelAVX2    = gemmKernel{fn: asm.SgemmKernel6x16AVX2, mr: asm.SgemmMRAVX2, nr: asm.SgemmNRAVX2, kc: 256, mc: 120, nc: 3072}
-	kernelGeneric = gemmKernel{fn: asm.SgemmKernel6x16Generic, mr: 6, nr: 16, masked: true, kc: 256, mc: 120, nc: 3072}
+	kernelGeneric = gemmKernel{fn: sgemmKernel4x4Go, mr: 4, nr: 4, masked: true, kc: 256, mc: 128, nc: 3072}
 )
 
 func kernelFor(p asm.Path) *gemmKernel {
@@ -263,7 +275,14 @@ func (g *gemm) run() {
 						bp := bbuf[jp*kc*kn.nr : (jp+1)*kc*kn.nr]
 						cp := g.c[i0*g.ldc+j0:]
 						if nr == kn.nr || kn.masked {
-							kn.fn(kc, g.alpha, ap, bp, beta, cp, g.ldc, mr, nr)
+							fn := kn.fn
+							for _, ek := range kn.edge {
+								if mr <= ek.rows {
+									fn = ek.fn
+									break
+								}
+							}
+							fn(kc, g.alpha, ap, bp, beta, cp, g.ldc, mr, nr)
 							continue
 						}
 						kn.fn(kc, g.alpha, ap, bp, 0, tile[:], kn.nr, mr, kn.nr)

@@ -225,8 +225,12 @@ func TestSgemmSameBitsAnyThreads(t *testing.T) {
 func TestSgemmPanicsBeforeWriting(t *testing.T) {
 	c := []float32{1, 2, 3, 4}
 	for _, f := range []func(){
-		func() { Default().Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, c, 2) },
-		func() { Default().Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, c, 2) },
+		func() {
+			Default().Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, c, 2)
+		},
+		func() {
+			Default().Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, c, 2)
+		},
 		func() { Default().Sgemm(false, false, -1, 2, 2, 1, nil, 2, nil, 2, 0, c, 2) },
 	} {
 		func() {

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltransfer/ltransfer/asm"
 	"golang.org/x/sys/unix"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 )
 
 func threadCPU() time.Duration {
@@ -46,6 +49,46 @@ func TestSgemmTune(t *testing.T) {
 				sort.Float64s(ts)
 				t.Logf("%s kc=%d mc=%d: %.1f GFLOP/s", s.name(), kc, mc, 2*float64(s.m*s.n*s.k)/ts[len(ts)/2]/1e9)
 			}
+		}
+	}
+}
+
+// TestSgemmVsGonum compares one-thread Sgemm on every path with gonum's
+// pure-Go Sgemm, by thread CPU time (LTRANSFER_TUNE=1 only):
+//
+//	LTRANSFER_TUNE=1 go test ./kernels/ -run SgemmVsGonum -v
+func TestSgemmVsGonum(t *testing.T) {
+	if os.Getenv("LTRANSFER_TUNE") == "" {
+		t.Skip("set LTRANSFER_TUNE=1")
+	}
+	// gonum's Sgemm runs goroutines: one core for all, timed by the
+	// process's CPU time.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	procCPU := func() time.Duration {
+		var ts unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts)
+		return time.Duration(ts.Nano())
+	}
+	for _, s := range []benchShape{{m: 512, n: 512, k: 512}, {m: 1024, n: 1024, k: 1024}} {
+		a, lda, bb, ldb, c := s.operands()
+		flops := 2 * float64(s.m*s.n*s.k)
+		timeIt := func(f func()) float64 {
+			var ts []float64
+			for r := 0; r < 3; r++ {
+				t0 := procCPU()
+				f()
+				ts = append(ts, (procCPU() - t0).Seconds())
+			}
+			sort.Float64s(ts)
+			return flops / ts[1] / 1e9
+		}
+		var impl gonum.Implementation
+		g := timeIt(func() { impl.Sgemm(blas.NoTrans, blas.NoTrans, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) })
+		t.Logf("%s gonum: %.1f GFLOP/s", s.name(), g)
+		for _, p := range asm.Available() {
+			e, _ := New(WithPath(p), WithThreads(1))
+			o := timeIt(func() { e.Sgemm(false, false, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) })
+			t.Logf("%s %s: %.1f GFLOP/s = %.1f× gonum", s.name(), p, o, o/g)
 		}
 	}
 }

@@ -121,11 +121,11 @@ func (s *Solver) SolveFloat64Context(ctx context.Context, n, m int, cost []float
 	if err := checkDims(n, m, len(cost)); err != nil {
 		return nil, err
 	}
-	c, err := prepare(s.path, &s.ws, n, m, cost, opt.Maximize)
+	c64, err := prepare(s.path, &s.ws, n, m, cost, opt.Maximize)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.solve(ctx, n, m, c, opt)
+	res, err := s.solve(ctx, n, m, c64, nil, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -142,11 +142,11 @@ func (s *Solver) SolveFloat32Context(ctx context.Context, n, m int, cost []float
 	if err := checkDims(n, m, len(cost)); err != nil {
 		return nil, err
 	}
-	c, err := prepare(s.path, &s.ws, n, m, cost, opt.Maximize)
+	c32, err := prepare(s.path, &s.ws, n, m, cost, opt.Maximize)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.solve(ctx, n, m, c, opt)
+	res, err := s.solve(ctx, n, m, nil, c32, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -176,10 +176,12 @@ func objective[T float32 | float64](cost []T, m int, x []int) float64 {
 	return s
 }
 
-// prepare validates cost and returns the float64 minimisation matrix the
-// solver works on: cost itself when it is float64, minimised and free of
-// forbidden −Inf; otherwise a copy in ws (negated when maximising).
-func prepare[T float32 | float64](path asm.Path, ws *workspace, n, m int, cost []T, maximize bool) ([]float64, error) {
+// prepare validates cost and returns the minimisation matrix the solver
+// works on, in the caller's precision: cost itself when minimising, else a
+// negated copy in ws (negation is exact). A float32 matrix stays float32 —
+// half the memory traffic of the scans — and is widened exactly inside the
+// kernels.
+func prepare[T float32 | float64](path asm.Path, ws *workspace, n, m int, cost []T, maximize bool) ([]T, error) {
 	// |c| ≤ limit keeps every distance and dual, which are sums of at most
 	// 2m+2 costs, finite.
 	limit := math.MaxFloat64 / (8 * float64(m+1))
@@ -198,45 +200,44 @@ func prepare[T float32 | float64](path asm.Path, ws *workspace, n, m int, cost [
 		}
 		return fmt.Errorf("lap: cost[%d][%d] = %g is too large: |cost| must be ≤ %.3g for %d columns so that dual sums cannot overflow", k/m, k%m, f, limit, m)
 	}
-	if c64, ok := any(cost).([]float64); ok {
-		// The vector check finds the next suspicious entry at memory speed;
-		// forbidden pairs are allowed and the search goes on past them.
-		for k := 0; k < len(c64); {
-			if k%asm.LapLanes == 0 && len(c64)-k >= asm.LapLanes {
-				end := k + (len(c64)-k)&^(asm.LapLanes-1)
-				k += asm.LapCheck(path, c64[k:end], limit)
-				if k == end {
-					continue
-				}
-			}
-			if f := c64[k]; !(math.Abs(f) <= limit) {
-				if err := bad(k, f); err != nil {
-					return nil, err
-				}
-			}
-			k++
+	check := func(x []T) int {
+		switch x := any(x).(type) {
+		case []float64:
+			return asm.LapCheck(path, x, limit)
+		case []float32:
+			return asm.LapCheckF32(path, x, limit)
 		}
-	} else {
-		for k, x := range cost {
-			if f := float64(x); !(f >= -limit && f <= limit) {
-				if err := bad(k, f); err != nil {
-					return nil, err
-				}
-			}
-		}
+		panic("unreachable")
 	}
-	if c, ok := any(cost).([]float64); ok && !maximize {
-		return c, nil
+	// The vector check finds the next suspicious entry at memory speed;
+	// forbidden pairs are allowed and the search goes on past them.
+	for k := 0; k < len(cost); {
+		if k%asm.LapLanes == 0 && len(cost)-k >= asm.LapLanes {
+			end := k + (len(cost)-k)&^(asm.LapLanes-1)
+			k += check(cost[k:end])
+			if k == end {
+				continue
+			}
+		}
+		if f := float64(cost[k]); !(math.Abs(f) <= limit) {
+			if err := bad(k, f); err != nil {
+				return nil, err
+			}
+		}
+		k++
 	}
-	c := grow(&ws.c, n*m)
-	if maximize {
-		for k, x := range cost {
-			c[k] = -float64(x)
-		}
-	} else {
-		for k, x := range cost {
-			c[k] = float64(x)
-		}
+	if !maximize {
+		return cost, nil
+	}
+	var c []T
+	switch any(cost).(type) {
+	case []float64:
+		c = any(grow(&ws.c, n*m)).([]T)
+	case []float32:
+		c = any(grow(&ws.c32, n*m)).([]T)
+	}
+	for k, x := range cost {
+		c[k] = -x
 	}
 	return c, nil
 }

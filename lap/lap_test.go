@@ -333,6 +333,23 @@ func TestHungarian(t *testing.T) {
 						t.Fatalf("%s: objective %v, Hungarian %v", name, res.Objective, want)
 					}
 					certify(t, n, m, cost, maximize, res, 1e-12)
+					if cl.name == "uniform" || cl.name == "lowrank2" {
+						continue
+					}
+					// Integer costs are exact in float32: the float32 kernels
+					// must find the same optimum.
+					c32 := make([]float32, len(cost))
+					for k, x := range cost {
+						c32[k] = float32(x)
+					}
+					res32, err := s.SolveFloat32(n, m, c32, &Options{Maximize: maximize})
+					if err != nil {
+						t.Fatalf("%s float32: %v", name, err)
+					}
+					if res32.Objective != want {
+						t.Fatalf("%s float32: objective %v, Hungarian %v", name, res32.Objective, want)
+					}
+					certify(t, n, m, cost, maximize, res32, 0)
 				}
 			}
 		}
@@ -560,5 +577,34 @@ func TestWarmStart(t *testing.T) {
 				certify(t, n, m, cost, false, res, 0)
 			}
 		}
+	}
+}
+
+// TestTieHeavy checks the plain shortest-augmenting-path route taken for
+// integer matrices full of ties (detected by sampling rows), against the
+// Jonker–Volgenant route, on every path.
+func TestTieHeavy(t *testing.T) {
+	r := newRand(t, 7)
+	n := 1024
+	cost := make([]float64, n*n)
+	for k := range cost {
+		cost[k] = float64(r.IntN(10))
+	}
+	ref, err := solversMode(t, sparseOff)[0].SolveFloat64(n, n, cost, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range solversMode(t, sparseAuto) {
+		res, err := s.SolveFloat64(n, n, cost, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Stats.RowReductions != 0 || res.Stats.FreeAfterInit != n {
+			t.Fatalf("%s: tie-heavy matrix not detected: %+v", s, res.Stats)
+		}
+		if res.Objective != ref.Objective {
+			t.Fatalf("%s: objective %v, Jonker–Volgenant route %v", s, res.Objective, ref.Objective)
+		}
+		certify(t, n, n, cost, false, res, 0)
 	}
 }

@@ -10,7 +10,9 @@ import (
 
 // workspace holds the buffers a Solver reuses between calls.
 type workspace struct {
-	c       []float64 // converted cost matrix, when the caller's cannot be used
+	c       []float64 // negated cost matrix, when maximising
+	c32     []float32
+	rowbuf  []float64 // one float32 row widened, for the pure-Go row loops
 	v, d    []float64
 	x, y    []int
 	pred    []int
@@ -30,7 +32,8 @@ type workspace struct {
 type state struct {
 	path    asm.Path
 	n, m    int
-	c       []float64
+	c64     []float64 // exactly one of c64, c32 is set
+	c32     []float32
 	x, y    []int
 	v       []float64
 	d       []float64
@@ -45,9 +48,9 @@ type state struct {
 
 var inf = math.Inf(1)
 
-func (s *Solver) solve(ctx context.Context, n, m int, c []float64, opt *Options) (*Result, error) {
+func (s *Solver) solve(ctx context.Context, n, m int, c64 []float64, c32 []float32, opt *Options) (*Result, error) {
 	ws := &s.ws
-	st := &state{path: s.path, n: n, m: m, c: c, ws: ws}
+	st := &state{path: s.path, n: n, m: m, c64: c64, c32: c32, ws: ws}
 	st.x = grow(&ws.x, n)
 	st.y = grow(&ws.y, m)
 	st.v = grow(&ws.v, m)
@@ -91,7 +94,11 @@ func (s *Solver) solve(ctx context.Context, n, m int, c []float64, opt *Options)
 	}
 	// From here on column duals only decrease, which keeps the candidate
 	// lists' bounds valid (see sparse.go).
-	if !ties && s.useSparse(n, m) {
+	elem := 8
+	if c32 != nil {
+		elem = 4
+	}
+	if !ties && s.useSparse(n, m, elem) {
 		st.buildLists()
 	}
 	if n == m && !warm && !ties {
@@ -128,7 +135,7 @@ func (s *Solver) solve(ctx context.Context, n, m int, c []float64, opt *Options)
 
 // result copies the assignment and the duals out of the workspace.
 func (st *state) result() *Result {
-	n, m := st.n, st.m
+	n := st.n
 	r := &Result{
 		RowToCol: append([]int(nil), st.x...),
 		RowDual:  make([]float64, n),
@@ -136,12 +143,31 @@ func (st *state) result() *Result {
 		Stats:    st.stats,
 	}
 	for i, j := range st.x {
-		r.RowDual[i] = st.c[i*m+j] - st.v[j]
+		r.RowDual[i] = st.at(i, j) - st.v[j]
 	}
 	return r
 }
 
-func (st *state) row(i int) []float64 { return st.c[i*st.m : (i+1)*st.m] }
+// at is the cost c[i][j].
+func (st *state) at(i, j int) float64 {
+	if st.c32 != nil {
+		return float64(st.c32[i*st.m+j])
+	}
+	return st.c64[i*st.m+j]
+}
+
+// row64 is row i as float64: the matrix itself, or a float32 row widened
+// into a buffer that the next call reuses.
+func (st *state) row64(i int) []float64 {
+	if st.c32 == nil {
+		return st.c64[i*st.m : (i+1)*st.m]
+	}
+	b := grow(&st.ws.rowbuf, st.m)
+	for j, x := range st.c32[i*st.m : (i+1)*st.m] {
+		b[j] = float64(x)
+	}
+	return b
+}
 
 // scan runs one Dijkstra step from row i, whose distance offset is off
 // (distance to column j through i is (c[i][j] − v[j]) + off), and returns
@@ -151,11 +177,14 @@ func (st *state) row(i int) []float64 { return st.c[i*st.m : (i+1)*st.m] }
 func (st *state) scan(i int, off float64) (float64, int) {
 	m := st.m
 	mb := m &^ (asm.LapLanes - 1)
-	r := st.row(i)
 	bv, bj, fv, fj := inf, -1, inf, -1
 	if mb > 0 {
 		o := &st.mins
-		asm.LapScan(st.path, r[:mb], st.v, st.d, st.y, st.pred, off, i, o)
+		if st.c32 != nil {
+			asm.LapScanF32(st.path, st.c32[i*m:i*m+mb], st.v, st.d, st.y, st.pred, off, i, o)
+		} else {
+			asm.LapScan(st.path, st.c64[i*m:i*m+mb], st.v, st.d, st.y, st.pred, off, i, o)
+		}
 		for l := range o.Idx {
 			if j := o.Idx[l]; j >= 0 && (o.Val[l] < bv || (o.Val[l] == bv && j < bj)) {
 				bv, bj = o.Val[l], j
@@ -171,7 +200,7 @@ func (st *state) scan(i int, off float64) (float64, int) {
 		if dj != dj {
 			continue
 		}
-		if t := (r[j] - v[j]) + off; t < dj {
+		if t := (st.at(i, j) - v[j]) + off; t < dj {
 			d[j], pred[j], dj = t, i, t
 		}
 		if dj < bv {
@@ -196,7 +225,6 @@ func (st *state) min2(i int) (u1 float64, j1 int, u2 float64, j2 int) {
 	}
 	m := st.m
 	mb := m &^ (asm.LapLanes - 1)
-	r := st.row(i)
 	u1, u2, j1, j2 = inf, inf, -1, -1
 	add := func(x float64, j int) {
 		if j < 0 {
@@ -211,14 +239,18 @@ func (st *state) min2(i int) (u1 float64, j1 int, u2 float64, j2 int) {
 	}
 	if mb > 0 {
 		o := &st.mins
-		asm.LapMin2(st.path, r[:mb], st.v, o)
+		if st.c32 != nil {
+			asm.LapMin2F32(st.path, st.c32[i*m:i*m+mb], st.v, o)
+		} else {
+			asm.LapMin2(st.path, st.c64[i*m:i*m+mb], st.v, o)
+		}
 		for l := range o.Idx {
 			add(o.Val[l], o.Idx[l])
 			add(o.Val2[l], o.Idx2[l])
 		}
 	}
 	for j := mb; j < m; j++ {
-		add(r[j]-st.v[j], j)
+		add(st.at(i, j)-st.v[j], j)
 	}
 	if math.IsInf(u1, 1) {
 		j1 = -1
@@ -242,7 +274,7 @@ func (st *state) columnReduction() ([]int, error) {
 	zint := grow(&ws.zint, m)
 	clear(zeros)
 	clear(zint)
-	sub := state{path: st.path, n: n, m: m, c: st.c, y: zint, v: zeros, d: st.d, pred: st.pred}
+	sub := state{path: st.path, n: n, m: m, c64: st.c64, c32: st.c32, y: zint, v: zeros, d: st.d, pred: st.pred}
 	for i := 0; i < n; i++ {
 		sub.scan(i, 0)
 	}
@@ -277,7 +309,6 @@ func (st *state) columnReduction() ([]int, error) {
 // reduction matched alone, by the row's second-smallest reduced cost, so the
 // row's dual becomes that gap.
 func (st *state) reductionTransfer() {
-	m := st.m
 	for i, cnt := range st.ws.count[:st.n] {
 		if cnt != 1 {
 			continue
@@ -289,7 +320,7 @@ func (st *state) reductionTransfer() {
 			mn = u2
 		}
 		if j1 >= 0 && !math.IsInf(mn, 0) {
-			st.v[j] -= mn - (st.c[i*m+j] - st.v[j])
+			st.v[j] -= mn - (st.at(i, j) - st.v[j])
 		}
 	}
 }
@@ -365,7 +396,7 @@ func (st *state) augment(f int) error {
 			break
 		}
 		i = st.y[j]
-		off = mu - (st.c[i*st.m+j] - st.v[j])
+		off = mu - (st.at(i, j) - st.v[j])
 	}
 	for k, c := range sc {
 		st.v[c] += ds[k] - mu

@@ -39,7 +39,7 @@ func (st *state) warmStart(rowToCol []int, colDual []float64) ([]int, error) {
 		case st.y[j] >= 0:
 			return nil, fmt.Errorf("lap: Options.RowToCol assigns column %d to rows %d and %d", j, st.y[j], i)
 		}
-		if math.IsInf(st.c[i*m+j], 1) {
+		if math.IsInf(st.at(i, j), 1) {
 			continue // forbidden in this matrix
 		}
 		st.x[i], st.y[j] = j, i
@@ -50,7 +50,7 @@ func (st *state) warmStart(rowToCol []int, colDual []float64) ([]int, error) {
 		if j < 0 {
 			return
 		}
-		if u1, j1, _, _ := st.min2(i); j1 < 0 || st.c[i*m+j]-st.v[j] > u1 {
+		if u1, j1, _, _ := st.min2(i); j1 < 0 || st.at(i, j)-st.v[j] > u1 {
 			st.x[i], st.y[j] = -1, -1
 		}
 	}

@@ -33,11 +33,20 @@ func TestStepAllocations(t *testing.T) {
 		e.Sgemm(false, false, n, w, k, 1, a, k, bb, w, 0, c, w)
 		e.Sgemm(true, false, w, in, n, 1, a, w, bb, in, 0, c, in)
 	}
+	factored := func() {
+		e.Sgemm(false, false, k, in, w, 1, a, w, bb, in, 0, c, in)
+		e.Sgemm(false, true, n, k, in, 1, a, in, bb, in, 0, c, k)
+		e.Sgemm(true, false, k, in, n, 1, a, k, bb, in, 0, c, in)
+		e.Sgemm(true, false, w, in, k, 1, a, w, bb, in, 0, c, in)
+		e.Sgemm(false, true, w, k, in, 1, a, in, bb, in, 0, c, k)
+	}
 	for _, tc := range []struct {
 		arch  string
 		depth int
-	}{{"mlp", 1}, {"mlp-relu", 2}} {
+		mode  int
+	}{{"mlp", 1, -1}, {"mlp", 1, 1}, {"mlp-relu", 2, 0}} {
 		m, _ := NewModel(tc.arch, ModelConfig{Width: w, Depth: tc.depth, InputShape: []int{in}, NumClasses: k})
+		setPairMode(m, tc.mode)
 		p := m.Init(1)
 		g := p.ZerosLike()
 		for _, oc := range []OptimConfig{{Name: "sgd", LR: 0.01, Momentum: 0.9}, {Name: "adamw", LR: 0.01}} {
@@ -52,10 +61,13 @@ func TestStepAllocations(t *testing.T) {
 			step()
 			got := testing.AllocsPerRun(20, step)
 			base := testing.AllocsPerRun(20, func() { gemms(tc.depth) })
+			if tc.mode > 0 {
+				base = testing.AllocsPerRun(20, factored)
+			}
 			if got > base {
-				t.Errorf("%s/%s: %.1f allocations per training step, the GEMMs alone make %.1f", tc.arch, oc.Name, got, base)
+				t.Errorf("%s/%s/route=%d: %.1f allocations per training step, the GEMMs alone make %.1f", tc.arch, oc.Name, tc.mode, got, base)
 			} else {
-				t.Logf("%s/%s: %.1f allocations per step (GEMMs alone: %.1f)", tc.arch, oc.Name, got, base)
+				t.Logf("%s/%s/route=%d: %.1f allocations per step (GEMMs alone: %.1f)", tc.arch, oc.Name, tc.mode, got, base)
 			}
 		}
 	}

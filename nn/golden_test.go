@@ -116,6 +116,27 @@ func allEngines(t *testing.T) map[string]*kernels.Engine {
 	return es
 }
 
+// setPairMode forces the route of every LinearPair in m (−1 layer by
+// layer, 1 factored).
+func setPairMode(m Model, mode int) {
+	lm, ok := m.(*LayerModel)
+	if !ok {
+		return
+	}
+	var walk func(l Layer)
+	walk = func(l Layer) {
+		switch v := l.(type) {
+		case *LinearPair:
+			v.Mode = mode
+		case *Sequential:
+			for _, c := range v.Layers {
+				walk(c)
+			}
+		}
+	}
+	walk(lm.Net())
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
@@ -141,25 +162,28 @@ func TestGoldenGradients(t *testing.T) {
 		}
 		n++
 		for _, en := range sortedKeys(engines) {
-			t.Run(name+"/"+en, func(t *testing.T) {
-				m, err := NewModel(c.Arch, c.Config)
-				if err != nil {
-					t.Fatal(err)
-				}
-				p := goldenParams(t, f, m, name+".param.")
-				g := p.ZerosLike()
-				res, err := m.Forward(engines[en], p, goldenBatch(t, f, name+".x", name+".y"), g, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				closeRel(t, "loss", []float32{float32(res.Loss)}, goldenTensor(t, f, name+".loss").Data, 1e-5)
-				for _, pi := range m.State() {
-					if pi.Buffer {
-						continue
+			for _, mode := range []int{-1, 1} {
+				t.Run(fmt.Sprintf("%s/%s/route=%d", name, en, mode), func(t *testing.T) {
+					m, err := NewModel(c.Arch, c.Config)
+					if err != nil {
+						t.Fatal(err)
 					}
-					closeRel(t, "grad "+pi.Name, g.Get(pi.Name).Data, goldenTensor(t, f, name+".grad."+pi.Name).Data, 1e-5)
-				}
-			})
+					setPairMode(m, mode)
+					p := goldenParams(t, f, m, name+".param.")
+					g := p.ZerosLike()
+					res, err := m.Forward(engines[en], p, goldenBatch(t, f, name+".x", name+".y"), g, true)
+					if err != nil {
+						t.Fatal(err)
+					}
+					closeRel(t, "loss", []float32{float32(res.Loss)}, goldenTensor(t, f, name+".loss").Data, 1e-5)
+					for _, pi := range m.State() {
+						if pi.Buffer {
+							continue
+						}
+						closeRel(t, "grad "+pi.Name, g.Get(pi.Name).Data, goldenTensor(t, f, name+".grad."+pi.Name).Data, 1e-5)
+					}
+				})
+			}
 		}
 	}
 	if n < 2 {

@@ -106,6 +106,53 @@ func TestGradLinear(t *testing.T) {
 	fdLayer(t, e, NewLinear("fc", 1, 1, true), []int{1}, 1, gradSeed+2)
 }
 
+func TestGradLinearPair(t *testing.T) {
+	e := kernels.Default()
+	for _, mode := range []int{-1, 1} {
+		p := NewLinearPair("l1", "l2", 9, 7, 3)
+		p.Mode = mode
+		fdLayer(t, e, p, []int{9}, 6, gradSeed+10)
+	}
+}
+
+// TestLinearPairRoutesAgree runs both routes of LinearPair on the same
+// data, at sizes where the automatic choice factors, on every engine.
+func TestLinearPairRoutesAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(gradSeed, 12))
+	t.Logf("seed %d", gradSeed)
+	const n, in, h, out = 64, 50, 300, 10
+	x := NewTensor(n, in)
+	dy := NewTensor(n, out)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	for i := range dy.Data {
+		dy.Data[i] = float32(rng.NormFloat64())
+	}
+	for en, e := range allEngines(t) {
+		var outs [2][]*Tensor
+		for k, mode := range []int{-1, 1} {
+			l := NewLinearPair("a", "b", in, h, out)
+			l.Mode = mode
+			l.Build([]int{in})
+			p := NewParamSetFor(l.Params())
+			l.Init(rand.New(rand.NewPCG(1, 2)), p)
+			g := p.ZerosLike()
+			c := &Pass{E: e, P: p, G: g, Train: true}
+			y := l.Forward(c, x).Clone()
+			d := dy.Clone()
+			dx := l.Backward(c, d, true).Clone()
+			outs[k] = []*Tensor{y, dx, g.Get("a.weight"), g.Get("b.weight")}
+		}
+		if !NewLinearPair("a", "b", in, h, out).useFactored(n) {
+			t.Fatalf("cost model does not factor at n=%d", n)
+		}
+		for i, what := range []string{"y", "dx", "dW1", "dW2"} {
+			closeRel(t, en+" "+what, outs[1][i].Data, outs[0][i].Data, 2e-5)
+		}
+	}
+}
+
 func TestGradReLUFlatten(t *testing.T) {
 	e := kernels.Default()
 	fdLayer(t, e, NewSequential(&ReLU{}, NewLinear("fc", 12, 3, true)), []int{12}, 4, gradSeed+3)

@@ -15,7 +15,8 @@ const (
 var defaultMLPInput = []int{1, 28, 28}
 
 // newMLP is the paper's MLP: 784→W→10, no bias, no activation, parameters
-// linear1.weight [W, 784] and linear2.weight [10, W].
+// linear1.weight [W, 784] and linear2.weight [10, W]. Being linear, it
+// runs factored (LinearPair) unless cfg.NoFactor.
 func newMLP(cfg ModelConfig) (Model, error) {
 	in := cfg.InputShape
 	if in == nil {
@@ -27,8 +28,11 @@ func newMLP(cfg ModelConfig) (Model, error) {
 		return nil, fmt.Errorf("nn: model mlp has one hidden layer (depth %d requested; use mlp-relu)", cfg.Depth)
 	}
 	f := Numel(in)
-	net := NewSequential(&Flatten{}, NewLinear("linear1", f, w, false), NewLinear("linear2", w, k, false))
-	return NewLayerModel("mlp", in, k, net)
+	pair := NewLinearPair("linear1", "linear2", f, w, k)
+	if cfg.NoFactor {
+		pair.Mode = -1
+	}
+	return NewLayerModel("mlp", in, k, NewSequential(&Flatten{}, pair))
 }
 
 // newMLPReLU is an MLP with biases and ReLU: Depth hidden layers of Width

@@ -157,7 +157,9 @@ type StepReport struct {
 	Objective float64 `json:"objective"`
 }
 
-// Timings are wall-clock seconds per phase.
+// Timings are wall-clock seconds per phase. The evaluation of a point
+// overlaps the next step's matching, so the phases can sum to more than
+// Total.
 type Timings struct {
 	Gradients    float64 `json:"gradients"`
 	CostMatrices float64 `json:"cost_matrices"`
@@ -197,16 +199,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 type runner struct {
-	o       Options
-	e       *kernels.Engine
-	spec    *Spec
-	models  chan nn.Model // pool of per-worker models
-	workers int
-	hasBuf  bool
-	src0    *nn.ParamSet
-	T       int
-	matcher *Matcher
-	rep     *Report
+	o      Options
+	e      *kernels.Engine
+	spec   *Spec
+	models chan nn.Model // pool of per-worker models for gradients
+	// evalModels serve evaluation, which runs in the background while the
+	// next step's gradients and assignment problems are computed.
+	evalModels chan nn.Model
+	workers    int
+	hasBuf     bool
+	src0       *nn.ParamSet
+	T          int
+	matcher    *Matcher
+	rep        *Report
 	// per source point t: its fixed batches and cached source gradient
 	batches    [][]nn.Batch
 	srcGrads   []*nn.ParamSet
@@ -230,8 +235,8 @@ func (r *runner) recomputeBN(ctx context.Context, p *nn.ParamSet) error {
 			r.bnBatches = append(r.bnBatches, gather(r.o.Train, idx))
 		}
 	}
-	m := <-r.models
-	defer func() { r.models <- m }()
+	m := <-r.evalModels
+	defer func() { r.evalModels <- m }()
 	k := 0
 	_, err := nn.RecomputeBNStats(ctx, r.e, m, p, func() (nn.Batch, bool) {
 		if k >= len(r.bnBatches) {
@@ -349,13 +354,18 @@ func newRunner(o Options) (*runner, error) {
 	workers := e.Threads()
 	r := &runner{o: o, e: e, spec: spec, workers: workers, hasBuf: hasBuf, src0: src0,
 		T: o.Source.Len() - 1, models: make(chan nn.Model, workers)}
+	r.evalModels = make(chan nn.Model, workers)
 	r.models <- m0
-	for i := 1; i < workers; i++ {
+	for i := 1; i < 2*workers; i++ {
 		m, err := o.NewModel()
 		if err != nil {
 			return nil, err
 		}
-		r.models <- m
+		if i < workers {
+			r.models <- m
+		} else {
+			r.evalModels <- m
+		}
 	}
 	r.batches = make([][]nn.Batch, r.T+1)
 	r.srcGrads = make([]*nn.ParamSet, r.T+1)
@@ -371,7 +381,7 @@ func (r *runner) progress(p Progress) {
 
 // parallel runs jobs 0..n-1 on up to r.workers goroutines, each holding one
 // model and an engine with its share of the threads. The first error wins.
-func (r *runner) parallel(ctx context.Context, n int, job func(m nn.Model, e *kernels.Engine, i int) error) error {
+func (r *runner) parallel(ctx context.Context, pool chan nn.Model, n int, job func(m nn.Model, e *kernels.Engine, i int) error) error {
 	nw := min(n, r.workers)
 	if nw == 0 {
 		return nil
@@ -387,8 +397,8 @@ func (r *runner) parallel(ctx context.Context, n int, job func(m nn.Model, e *ke
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m := <-r.models
-			defer func() { r.models <- m }()
+			m := <-pool
+			defer func() { pool <- m }()
 			for {
 				mu.Lock()
 				if first != nil || next >= n {
@@ -517,7 +527,7 @@ func (r *runner) evaluate(ctx context.Context, p *nn.ParamSet) (float64, error) 
 		}
 	}
 	correct := make([]int, nb)
-	err := r.parallel(ctx, nb, func(m nn.Model, e *kernels.Engine, i int) error {
+	err := r.parallel(ctx, r.evalModels, nb, func(m nn.Model, e *kernels.Engine, i int) error {
 		res, err := m.Forward(e, p, r.valBatches[i], nil, false)
 		correct[i] = res.Correct
 		return err
@@ -561,14 +571,19 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 	}
-	// Step 0: the target initialisation itself.
+	// Step 0: the target initialisation itself. Each point is evaluated
+	// in the background while the next step's permutation is computed;
+	// steps are still completed (reported, streamed) in order.
 	init := o.TargetInit
 	if r.hasBuf {
 		init = init.Clone() // BN statistics are recomputed in place
 	}
-	if err := r.finishStep(ctx, 0, init, perms, 0); err != nil {
-		return nil, err
-	}
+	pend := r.newPending(0, init, perms, 0)
+	defer func() {
+		if pend != nil && pend.started {
+			<-pend.done
+		}
+	}()
 	for s := 1; s <= r.T; s++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -580,7 +595,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 				r.matcher.Reset()
 				first = 0
 			}
-			if perms, obj, err = r.matchStep(ctx, s, first, perms); err != nil {
+			// The previous point's evaluation overlaps this step's cost
+			// matrices and (single-threaded) assignment problems.
+			if perms, obj, err = r.matchStep(ctx, s, first, perms, func() { r.start(ctx, pend) }); err != nil {
 				return nil, err
 			}
 		} else if o.Method == Oracle {
@@ -594,9 +611,17 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := r.finishStep(ctx, s, p, perms, obj); err != nil {
+		err = r.finishStep(ctx, pend)
+		pend = nil
+		if err != nil {
 			return nil, err
 		}
+		pend = r.newPending(s, p, perms, obj)
+	}
+	err = r.finishStep(ctx, pend)
+	pend = nil
+	if err != nil {
+		return nil, err
 	}
 	rep.Perms = perms
 	if r.matcher != nil {
@@ -608,7 +633,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 }
 
 // matchStep adds the gradient pairs of points first … s−1 and solves.
-func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms) (Perms, float64, error) {
+func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, beforeSolve func()) (Perms, float64, error) {
 	t0 := time.Now()
 	n := s - first
 	tg := make([]*nn.ParamSet, n)
@@ -616,7 +641,7 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms) (Perm
 		r.pointBatches(t) // drawn sequentially: deterministic
 	}
 	r.progress(Progress{Phase: "gradients", Step: s, Steps: r.T, Done: 0, Total: n})
-	err := r.parallel(ctx, n, func(m nn.Model, e *kernels.Engine, i int) error {
+	err := r.parallel(ctx, r.models, n, func(m nn.Model, e *kernels.Engine, i int) error {
 		t := first + i
 		theta, err := r.o.Source.Point(t)
 		if err != nil {
@@ -649,19 +674,55 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms) (Perm
 			return nil, 0, err
 		}
 	}
+	beforeSolve()
 	r.progress(Progress{Phase: "matching", Step: s, Steps: r.T, Done: 0, Total: 1})
 	return r.matcher.Solve(ctx, perms, r.o.Match)
 }
 
-func (r *runner) finishStep(ctx context.Context, s int, p *nn.ParamSet, perms Perms, obj float64) error {
-	t0 := time.Now()
-	r.progress(Progress{Phase: "eval", Step: s, Steps: r.T})
-	acc, err := r.evaluate(ctx, p)
-	if err != nil {
-		return err
+// pendingStep is a transferred point being evaluated in the background.
+type pendingStep struct {
+	s       int
+	p       *nn.ParamSet
+	perms   Perms
+	obj     float64
+	acc     float64
+	seconds float64
+	err     error
+	started bool
+	done    chan struct{}
+}
+
+// newPending prepares the evaluation of a point; start launches it.
+func (r *runner) newPending(s int, p *nn.ParamSet, perms Perms, obj float64) *pendingStep {
+	return &pendingStep{s: s, p: p, perms: perms, obj: obj, done: make(chan struct{})}
+}
+
+// start launches the evaluation in the background (once).
+func (r *runner) start(ctx context.Context, ps *pendingStep) {
+	if ps == nil || ps.started {
+		return
 	}
-	r.rep.Timings.Eval += time.Since(t0).Seconds()
-	r.rep.Steps = append(r.rep.Steps, StepReport{Step: s, ValAcc: acc, Objective: obj})
+	ps.started = true
+	r.progress(Progress{Phase: "eval", Step: ps.s, Steps: r.T})
+	go func() {
+		defer close(ps.done)
+		t0 := time.Now()
+		ps.acc, ps.err = r.evaluate(ctx, ps.p)
+		ps.seconds = time.Since(t0).Seconds()
+	}()
+}
+
+// finishStep waits for a step's evaluation and records, streams and
+// reports it.
+func (r *runner) finishStep(ctx context.Context, ps *pendingStep) error {
+	r.start(ctx, ps)
+	<-ps.done
+	if ps.err != nil {
+		return ps.err
+	}
+	s, p, acc := ps.s, ps.p, ps.acc
+	r.rep.Timings.Eval += ps.seconds
+	r.rep.Steps = append(r.rep.Steps, StepReport{Step: s, ValAcc: acc, Objective: ps.obj})
 	// The best point is chosen among the transferred ones (s ≥ 1).
 	if s > 0 && (r.rep.BestStep < 0 || acc > r.rep.BestValAcc) {
 		r.rep.BestStep, r.rep.BestValAcc = s, acc
@@ -670,7 +731,7 @@ func (r *runner) finishStep(ctx context.Context, s int, p *nn.ParamSet, perms Pe
 		}
 	}
 	if r.o.OnStep != nil {
-		if err := r.o.OnStep(s, p, perms); err != nil {
+		if err := r.o.OnStep(s, p, ps.perms); err != nil {
 			return err
 		}
 	}

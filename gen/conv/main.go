@@ -38,6 +38,7 @@ func main() {
 	for _, s := range []isa{avx2, avx512} {
 		genInput(s)
 		genOutput(s)
+		genGradOut(s)
 	}
 	Generate()
 }
@@ -141,6 +142,52 @@ func genOutput(s isa) {
 			VADDPS(b, y1, y1)
 			VMOVUPS(y0, Mem{Base: op, Disp: 4*(2*a)*16 + lane})
 			VMOVUPS(y1, Mem{Base: op, Disp: 4*(2*a+1)*16 + lane})
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+func genGradOut(s isa) {
+	TEXT("WinoGradOut16"+s.name, NOSPLIT, "func(d, o []float32, stride int)")
+	Doc("WinoGradOut16"+s.name+" is WinoGradOut16Generic: the adjoint output transform A dY Aᵀ",
+		"of 16 tiles, one per lane; len(d) ≥ 64, stride ≥ 16, len(o) ≥ 15·stride + 16.")
+	dp := Load(Param("d").Base(), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st) // bytes per output row
+	for h := 0; h < 16/s.lanes; h++ {
+		lane := 4 * h * s.lanes
+		Comment(fmt.Sprintf("lanes %d…%d: r = A dY (4×2), dM = r Aᵀ", h*s.lanes, (h+1)*s.lanes-1))
+		a, b, c, d := s.vec(), s.vec(), s.vec(), s.vec()
+		VMOVUPS(Mem{Base: dp, Disp: lane}, a)
+		VMOVUPS(Mem{Base: dp, Disp: 64 + lane}, b)
+		VMOVUPS(Mem{Base: dp, Disp: 128 + lane}, c)
+		VMOVUPS(Mem{Base: dp, Disp: 192 + lane}, d)
+		zero := s.vec()
+		VXORPS(zero, zero, zero)
+		// Rows of r: (a, b), (a+c, b+d), (a−c, b−d), (−c, −d).
+		r := [4][2]reg.VecVirtual{{a, b}, {s.vec(), s.vec()}, {s.vec(), s.vec()}, {s.vec(), s.vec()}}
+		VADDPS(c, a, r[1][0])
+		VADDPS(d, b, r[1][1])
+		VSUBPS(c, a, r[2][0])
+		VSUBPS(d, b, r[2][1])
+		VSUBPS(c, zero, r[3][0])
+		VSUBPS(d, zero, r[3][1])
+		p := GP64()
+		MOVQ(op, p)
+		for i := 0; i < 4; i++ {
+			// Row i of dM: r0, r0 + r1, r0 − r1, −r1.
+			x1, x2, x3 := s.vec(), s.vec(), s.vec()
+			VADDPS(r[i][1], r[i][0], x1)
+			VSUBPS(r[i][1], r[i][0], x2)
+			VSUBPS(r[i][1], zero, x3)
+			for j, v := range []reg.VecVirtual{r[i][0], x1, x2, x3} {
+				VMOVUPS(v, Mem{Base: p, Disp: lane})
+				if i < 3 || j < 3 {
+					ADDQ(st, p)
+				}
+			}
 		}
 	}
 	VZEROUPPER()

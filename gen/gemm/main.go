@@ -27,12 +27,26 @@ type kernel struct {
 	unroll int  // k iterations per loop trip
 	// prefetchB adds software prefetches of the B panel.
 	prefetchB bool
+	// stride is the row count of the packed A panels when the kernel
+	// computes only their first mr rows (the last panel of an M edge).
+	stride int
 }
 
 func (k kernel) nr() int      { return k.nvec * k.lanes }
-func (k kernel) name() string { return fmt.Sprintf("SgemmKernel%dx%d%s", k.mr, k.nr(), k.isa) }
-func (k kernel) twin() string { return fmt.Sprintf("SgemmKernel%dx%dGeneric", k.mr, k.nr()) }
-func (k kernel) bytesA() int  { return 4 * k.mr }
+func (k kernel) panel() int {
+	if k.stride != 0 {
+		return k.stride
+	}
+	return k.mr
+}
+func (k kernel) name() string {
+	if k.stride != 0 {
+		return fmt.Sprintf("SgemmKernel%dx%dR%d%s", k.stride, k.nr(), k.mr, k.isa)
+	}
+	return fmt.Sprintf("SgemmKernel%dx%d%s", k.mr, k.nr(), k.isa)
+}
+func (k kernel) twin() string { return fmt.Sprintf("SgemmKernel%dx%dGeneric", k.panel(), k.nr()) }
+func (k kernel) bytesA() int  { return 4 * k.panel() }
 func (k kernel) bytesB() int  { return 4 * k.nr() }
 func (k kernel) nrNote() string {
 	if k.masked {
@@ -46,6 +60,10 @@ var kernels = []kernel{
 	// accumulators hide it, and per k step the 24 FMAs need 2 vector loads of
 	// B and 12 broadcasts of A, well within the two load ports.
 	{isa: "AVX512", mr: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
+	// The same on the first 8 or 4 rows of a 12-row panel: an M edge (m = 128
+	// leaves 8 rows) then costs what it computes.
+	{isa: "AVX512", mr: 8, stride: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
+	{isa: "AVX512", mr: 4, stride: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
 	// 16 ymm registers: 12 accumulators, 2 for B, 2 for broadcasts.
 	{isa: "AVX2", mr: 6, nvec: 2, lanes: 8, vec: YMM, masked: false, unroll: 4},
 }
@@ -69,7 +87,7 @@ func gen(kn kernel) {
 	TEXT(kn.name(), NOSPLIT, "func(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int)")
 	Doc(
 		fmt.Sprintf("%s is the micro-kernel of %s computed with %s; see the twin", kn.name(), kn.twin(), kn.isa),
-		fmt.Sprintf("%s for the reference loop. Preconditions: k ≥ 1, len(a) ≥ %d·k,", kn.twin(), kn.mr),
+		fmt.Sprintf("%s for the reference loop. Preconditions: k ≥ 1, len(a) ≥ %d·k,", kn.twin(), kn.panel()),
 		fmt.Sprintf("len(b) ≥ %d·k, 1 ≤ mr ≤ %d, %s, len(c) ≥ (mr−1)·ldc + nr.", kn.nr(), kn.mr, kn.nrNote()),
 	)
 	kk := Load(Param("k"), GP64())

@@ -10,6 +10,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -57,14 +58,16 @@ func main() {
 		DATA(8*k, U64(16))
 	}
 
-	scanAVX512()
-	scanAVX2()
-	min2AVX512()
-	min2AVX2()
-	expandAVX512()
-	expandAVX2()
-	checkKernel(true)
-	checkKernel(false)
+	for _, f32 = range []bool{false, true} {
+		scanAVX512()
+		scanAVX2()
+		min2AVX512()
+		min2AVX2()
+		expandAVX512()
+		expandAVX2()
+		checkKernel(true)
+		checkKernel(false)
+	}
 	Generate()
 }
 
@@ -73,11 +76,59 @@ func main() {
 // the hardware prefetcher alone keeps too few lines in flight.
 const prefetchAhead = 2048
 
-// prefetch requests the two cache lines of the next-but-prefetchAhead block
-// of 16 columns.
+// prefetch requests the cache lines of the cost row prefetchAhead bytes
+// past the 16 columns at j.
 func prefetch(pc reg.Register, j reg.GPVirtual) {
-	PREFETCHT0(Mem{Base: pc, Index: j, Scale: 8, Disp: prefetchAhead})
-	PREFETCHT0(Mem{Base: pc, Index: j, Scale: 8, Disp: prefetchAhead + 64})
+	PREFETCHT0(Mem{Base: pc, Index: j, Scale: costSize(), Disp: prefetchAhead})
+	if !f32 {
+		PREFETCHT0(Mem{Base: pc, Index: j, Scale: costSize(), Disp: prefetchAhead + 64})
+	}
+}
+
+// f32 selects the variant being generated: float32 costs (suffix F32),
+// widened exactly to float64 as they are loaded, or float64 costs. All
+// arithmetic is float64 either way, so the F32 kernels agree bit for bit
+// with their twins too.
+var f32 bool
+
+func costSize() uint8 {
+	if f32 {
+		return 4
+	}
+	return 8
+}
+
+// kname is the routine name for the current cost type and ISA.
+func kname(base, isa string) string {
+	if f32 {
+		return base + "F32" + isa
+	}
+	return base + isa
+}
+
+// ksig adapts a float64-cost signature to the current cost type.
+func ksig(sig string) string {
+	if !f32 {
+		return sig
+	}
+	sig = strings.Replace(sig, "c, v, d []float64", "c []float32, v, d []float64", 1)
+	sig = strings.Replace(sig, "c, v []float64", "c []float32, v []float64", 1)
+	return strings.Replace(sig, "x []float64", "x []float32", 1)
+}
+
+// cmem addresses the cost of column j + disp64/8 (disp64 is the byte
+// displacement the float64 layout would use).
+func cmem(pc, j reg.Register, disp64 int) Mem {
+	return Mem{Base: pc, Index: j, Scale: costSize(), Disp: disp64 * int(costSize()) / 8}
+}
+
+// loadC loads costs into dst as float64: 8 (zmm) or 4 (ymm) of them.
+func loadC(m Mem, dst reg.VecVirtual) {
+	if f32 {
+		VCVTPS2PD(m, dst)
+	} else {
+		VMOVUPD(m, dst)
+	}
 }
 
 const scanSig = "func(c, v, d []float64, y, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int)"
@@ -103,8 +154,8 @@ func broadcastConsts(inf, m1 reg.VecVirtual, avx512 bool) {
 
 // scanAVX512: two zmm of 8 lanes per 16 columns.
 func scanAVX512() {
-	TEXT("LapScanAVX512", NOSPLIT, scanSig)
-	Doc("LapScanAVX512 is LapScanGeneric with AVX-512 (F, DQ): 16 columns per",
+	TEXT(kname("LapScan", "AVX512"), NOSPLIT, ksig(scanSig))
+	Doc(kname("LapScan", "AVX512")+" is "+kname("LapScan", "Generic")+" with AVX-512 (F, DQ): 16 columns per",
 		"iteration in two zmm of 8 lanes. len(c) must be a multiple of 16.")
 	n := Load(Param("c").Len(), GP64())
 	pc := Load(Param("c").Base(), GP64())
@@ -145,7 +196,7 @@ func scanAVX512() {
 		at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8, Disp: 64 * h} }
 		Comment(fmt.Sprintf("Lanes %d..%d: t = (c - v) + off; where t < d: d = t, pred = row.", 8*h, 8*h+7))
 		t, dd := ZMM(), ZMM()
-		VMOVUPD(at(pc), t)
+		loadC(cmem(pc, j, 64*h), t)
 		VSUBPD(at(pv), t, t)
 		VADDPD(off, t, t)
 		VMOVUPD(at(pd), dd)
@@ -190,8 +241,8 @@ func scanAVX512() {
 // scanAVX2: four ymm of 4 lanes per 16 columns. The overall minima stay in
 // registers; the free-column minima live in out (L1) to fit 16 ymm.
 func scanAVX2() {
-	TEXT("LapScanAVX2", NOSPLIT, scanSig)
-	Doc("LapScanAVX2 is LapScanGeneric with AVX2: 16 columns per iteration in",
+	TEXT(kname("LapScan", "AVX2"), NOSPLIT, ksig(scanSig))
+	Doc(kname("LapScan", "AVX2")+" is "+kname("LapScan", "Generic")+" with AVX2: 16 columns per iteration in",
 		"four ymm of 4 lanes. len(c) must be a multiple of 16.")
 	n := Load(Param("c").Len(), GP64())
 	pc := Load(Param("c").Base(), GP64())
@@ -233,7 +284,7 @@ func scanAVX2() {
 		at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8, Disp: 32 * g} }
 		Comment(fmt.Sprintf("Lanes %d..%d: t = (c - v) + off; where t < d: d = t, pred = row.", 4*g, 4*g+3))
 		t, dd, mu := YMM(), YMM(), YMM()
-		VMOVUPD(at(pc), t)
+		loadC(cmem(pc, j, 32*g), t)
 		VSUBPD(at(pv), t, t)
 		VADDPD(off, t, t)
 		VMOVUPD(at(pd), dd)
@@ -281,8 +332,8 @@ func scanAVX2() {
 
 // min2AVX512: per lane the two lexicographic minima of (c - v, j).
 func min2AVX512() {
-	TEXT("LapMin2AVX512", NOSPLIT, min2Sig)
-	Doc("LapMin2AVX512 is LapMin2Generic with AVX-512 (F, DQ): 16 columns per",
+	TEXT(kname("LapMin2", "AVX512"), NOSPLIT, ksig(min2Sig))
+	Doc(kname("LapMin2", "AVX512")+" is "+kname("LapMin2", "Generic")+" with AVX-512 (F, DQ): 16 columns per",
 		"iteration in two zmm of 8 lanes. len(c) must be a multiple of 16.")
 	n := Load(Param("c").Len(), GP64())
 	pc := Load(Param("c").Base(), GP64())
@@ -311,7 +362,7 @@ func min2AVX512() {
 		at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8, Disp: 64 * h} }
 		Comment(fmt.Sprintf("Lanes %d..%d: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.", 8*h, 8*h+7))
 		r := ZMM()
-		VMOVUPD(at(pc), r)
+		loadC(cmem(pc, j, 64*h), r)
 		VSUBPD(at(pv), r, r)
 		k1, k2 := K(), K()
 		VCMPPD(U8(cmpLT), b1[h], r, k1)
@@ -342,8 +393,8 @@ func min2AVX512() {
 // min2AVX2: four ymm of 4 lanes; the first minima stay in registers, the
 // second ones live in out.
 func min2AVX2() {
-	TEXT("LapMin2AVX2", NOSPLIT, min2Sig)
-	Doc("LapMin2AVX2 is LapMin2Generic with AVX2: 16 columns per iteration in",
+	TEXT(kname("LapMin2", "AVX2"), NOSPLIT, ksig(min2Sig))
+	Doc(kname("LapMin2", "AVX2")+" is "+kname("LapMin2", "Generic")+" with AVX2: 16 columns per iteration in",
 		"four ymm of 4 lanes. len(c) must be a multiple of 16.")
 	n := Load(Param("c").Len(), GP64())
 	pc := Load(Param("c").Base(), GP64())
@@ -372,7 +423,7 @@ func min2AVX2() {
 		at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8, Disp: 32 * g} }
 		Comment(fmt.Sprintf("Lanes %d..%d: r = c - v; r < b1: (b2, b1) = (b1, r); else r < b2: b2 = r.", 4*g, 4*g+3))
 		r := YMM()
-		VMOVUPD(at(pc), r)
+		loadC(cmem(pc, j, 32*g), r)
 		VSUBPD(at(pv), r, r)
 		ix := YMM()
 		VPADDQ(iota16.Offset(32*g), base, ix)
@@ -410,8 +461,8 @@ const expandSig = "func(c, v, d []float64, pred []int, off float64, row int, tau
 // store to memory is microcoded and slow on Zen 4), then the output
 // pointer advances by the popcount.
 func expandAVX512() {
-	TEXT("LapExpandAVX512", NOSPLIT, expandSig)
-	Doc("LapExpandAVX512 is LapExpandGeneric with AVX-512 (F, DQ) and POPCNT:",
+	TEXT(kname("LapExpand", "AVX512"), NOSPLIT, ksig(expandSig))
+	Doc(kname("LapExpand", "AVX512")+" is "+kname("LapExpand", "Generic")+" with AVX-512 (F, DQ) and POPCNT:",
 		"8 columns per iteration. len(c) must be a multiple of 16.")
 	n := Load(Param("c").Len(), GP64())
 	pc := Load(Param("c").Base(), GP64())
@@ -447,7 +498,7 @@ func expandAVX512() {
 	at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8} }
 	Comment("r = c - v; t = r + off; where t < d: d = t, pred = row, emit j.")
 	r, t, dd := ZMM(), ZMM(), ZMM()
-	VMOVUPD(at(pc), r)
+	loadC(cmem(pc, j, 0), r)
 	VSUBPD(at(pv), r, r)
 	VADDPD(off, r, t)
 	VMOVUPD(at(pd), dd)
@@ -496,8 +547,8 @@ func emit(k reg.OpmaskVirtual, idx reg.VecVirtual, p reg.Register) {
 // expandAVX2: 4 columns per iteration; the selected lanes are rare, so
 // they are stored one by one from the movemask bits.
 func expandAVX2() {
-	TEXT("LapExpandAVX2", NOSPLIT, expandSig)
-	Doc("LapExpandAVX2 is LapExpandGeneric with AVX2: 4 columns per iteration.",
+	TEXT(kname("LapExpand", "AVX2"), NOSPLIT, ksig(expandSig))
+	Doc(kname("LapExpand", "AVX2")+" is "+kname("LapExpand", "Generic")+" with AVX2: 4 columns per iteration.",
 		"len(c) must be a multiple of 16.")
 	n := Load(Param("c").Len(), GP64())
 	pc := Load(Param("c").Base(), GP64())
@@ -529,7 +580,7 @@ func expandAVX2() {
 	prefetch(pc, j)
 	at := func(p reg.Register) Mem { return Mem{Base: p, Index: j, Scale: 8} }
 	r, t, dd, mu := YMM(), YMM(), YMM(), YMM()
-	VMOVUPD(at(pc), r)
+	loadC(cmem(pc, j, 0), r)
 	VSUBPD(at(pv), r, r)
 	VADDPD(off, r, t)
 	VMOVUPD(at(pd), dd)
@@ -582,12 +633,12 @@ func emitBits(bits reg.GPVirtual, j, p, cnt reg.Register, name string) {
 // sign-clearing mask, then "not (|x| <= limit)", unordered-true, so NaN
 // counts as bad.
 func checkKernel(avx512 bool) {
-	name, vec, lanes := "LapCheckAVX2", YMM, 4
+	name, vec, lanes := kname("LapCheck", "AVX2"), YMM, 4
 	if avx512 {
-		name, vec, lanes = "LapCheckAVX512", ZMM, 8
+		name, vec, lanes = kname("LapCheck", "AVX512"), ZMM, 8
 	}
-	TEXT(name, NOSPLIT, "func(x []float64, limit float64) int")
-	Doc(name+" is LapCheckGeneric with "+map[bool]string{true: "AVX-512 (F, DQ)", false: "AVX2"}[avx512]+":",
+	TEXT(name, NOSPLIT, ksig("func(x []float64, limit float64) int"))
+	Doc(name+" is "+kname("LapCheck", "Generic")+" with "+map[bool]string{true: "AVX-512 (F, DQ)", false: "AVX2"}[avx512]+":",
 		"16 entries per iteration. len(x) must be a multiple of 16.")
 	n := Load(Param("x").Len(), GP64())
 	px := Load(Param("x").Base(), GP64())
@@ -610,7 +661,8 @@ func checkKernel(avx512 bool) {
 	JAE(LabelRef("done"))
 	for q := 0; q < 16/lanes; q++ {
 		a := vec()
-		VANDPD(Mem{Base: px, Index: j, Scale: 8, Disp: 8 * lanes * q}, abs, a)
+		loadC(cmem(px, j, 8*lanes*q), a)
+		VANDPD(abs, a, a)
 		bits := GP32()
 		if avx512 {
 			k := K()
