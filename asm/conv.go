@@ -4,23 +4,19 @@ package asm
 
 // The pure-Go twins of the Winograd F(2×2, 3×3) transform kernels in
 // conv_amd64.s. Each transforms 16 tiles side by side (tile l in lane l);
-// the caller (kernels/conv_winograd.go) gathers and scatters the tiles.
+// the caller (kernels/conv_winograd.go) gathers and scatters the tiles, so
+// the kernels load and store whole vectors only.
 
 // WinoInput16Generic computes, for tiles l < 16, V = Bᵀ d B with
 // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1] and the 4×4 input tile
-//
-//	d[r][0] = s[40r + l],   d[r][1] = s[40r + 20 + l],
-//	d[r][2] = s[40r + 1 + l], d[r][3] = s[40r + 21 + l]
-//
-// (row r's odd input columns at 40r, its even columns at 40r+20), writing
-// o[(4i+j)·stride + l] = V[i][j]. len(s) ≥ 160, stride ≥ 16,
-// len(o) ≥ 15·stride + 16.
+// d[r][j] = s[64r + 16j + l], writing o[(4i+j)·stride + l] = V[i][j].
+// len(s) ≥ 256, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoInput16Generic(s, o []float32, stride int) {
-	_, _ = s[159], o[15*stride+15]
+	_, _ = s[255], o[15*stride+15]
 	for l := 0; l < 16; l++ {
 		var d [4][4]float32
 		for r := 0; r < 4; r++ {
-			d[r] = [4]float32{s[40*r+l], s[40*r+20+l], s[40*r+1+l], s[40*r+21+l]}
+			d[r] = [4]float32{s[64*r+l], s[64*r+16+l], s[64*r+32+l], s[64*r+48+l]}
 		}
 		var e [4][4]float32
 		for j := 0; j < 4; j++ {

@@ -5,7 +5,7 @@
 package asm
 
 // WinoInput16AVX2 is WinoInput16Generic: the Winograd input transform Bᵀ d B
-// of 16 tiles, one per lane; len(s) ≥ 160, stride ≥ 16, len(o) ≥ 15·stride + 16.
+// of 16 tiles, one per lane; len(s) ≥ 256, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoInput16AVX2(s []float32, o []float32, stride int)
 
 // WinoOutput16AVX2 is WinoOutput16Generic: the Winograd output transform Aᵀ M A + bias
@@ -17,7 +17,7 @@ func WinoOutput16AVX2(m []float32, stride int, bias float32, o []float32)
 func WinoGradOut16AVX2(d []float32, o []float32, stride int)
 
 // WinoInput16AVX512 is WinoInput16Generic: the Winograd input transform Bᵀ d B
-// of 16 tiles, one per lane; len(s) ≥ 160, stride ≥ 16, len(o) ≥ 15·stride + 16.
+// of 16 tiles, one per lane; len(s) ≥ 256, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoInput16AVX512(s []float32, o []float32, stride int)
 
 // WinoOutput16AVX512 is WinoOutput16Generic: the Winograd output transform Aᵀ M A + bias

@@ -51,7 +51,7 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 			continue
 		}
 		for trial := 0; trial < 20; trial++ {
-			s := make([]float32, 160)
+			s := make([]float32, 256)
 			for i := range s {
 				s[i] = float32(r.NormFloat64())
 			}
@@ -103,7 +103,7 @@ func TestWinogradTwinDefinition(t *testing.T) {
 	r := rand.New(rand.NewSource(702))
 	bt := [4][4]float64{{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}}
 	at := [2][4]float64{{1, 1, 1, 0}, {0, 1, -1, -1}}
-	s := make([]float32, 160)
+	s := make([]float32, 256)
 	for i := range s {
 		s[i] = float32(r.Intn(17) - 8)
 	}
@@ -112,7 +112,7 @@ func TestWinogradTwinDefinition(t *testing.T) {
 	for l := 0; l < 16; l++ {
 		var d [4][4]float64
 		for row := 0; row < 4; row++ {
-			d[row] = [4]float64{float64(s[40*row+l]), float64(s[40*row+20+l]), float64(s[40*row+1+l]), float64(s[40*row+21+l])}
+			d[row] = [4]float64{float64(s[64*row+l]), float64(s[64*row+16+l]), float64(s[64*row+32+l]), float64(s[64*row+48+l])}
 		}
 		for i := 0; i < 4; i++ {
 			for j := 0; j < 4; j++ {

@@ -2023,7 +2023,7 @@ done:
 	RET
 
 // func Transpose16AVX512(src []float32, lds int, dst []float32, ldd int, rows int, cols int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
 TEXT ·Transpose16AVX512(SB), NOSPLIT, $0-80
 	MOVQ  src_base+0(FP), AX
 	MOVQ  lds+24(FP), CX
@@ -2041,83 +2041,99 @@ TEXT ·Transpose16AVX512(SB), NOSPLIT, $0-80
 	KMOVW R8, K2
 
 	// Load rows j < rows (columns p < cols); the others are zero.
-	VXORPS    Z0, Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VXORPS    Z2, Z2, Z2
-	VXORPS    Z3, Z3, Z3
-	VXORPS    Z4, Z4, Z4
-	VXORPS    Z5, Z5, Z5
-	VXORPS    Z6, Z6, Z6
-	VXORPS    Z7, Z7, Z7
-	VXORPS    Z8, Z8, Z8
-	VXORPS    Z9, Z9, Z9
-	VXORPS    Z10, Z10, Z10
-	VXORPS    Z11, Z11, Z11
-	VXORPS    Z12, Z12, Z12
-	VXORPS    Z13, Z13, Z13
-	VXORPS    Z14, Z14, Z14
-	VXORPS    Z15, Z15, Z15
-	VMOVUPS.Z (AX), K1, Z0
-	CMPQ      SI, $0x01
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z1
-	CMPQ      SI, $0x02
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z2
-	CMPQ      SI, $0x03
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z3
-	CMPQ      SI, $0x04
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z4
-	CMPQ      SI, $0x05
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z5
-	CMPQ      SI, $0x06
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z6
-	CMPQ      SI, $0x07
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z7
-	CMPQ      SI, $0x08
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z8
-	CMPQ      SI, $0x09
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z9
-	CMPQ      SI, $0x0a
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z10
-	CMPQ      SI, $0x0b
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z11
-	CMPQ      SI, $0x0c
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z12
-	CMPQ      SI, $0x0d
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z13
-	CMPQ      SI, $0x0e
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z14
-	CMPQ      SI, $0x0f
-	JLE       loaded
-	ADDQ      CX, AX
-	VMOVUPS.Z (AX), K1, Z15
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VMOVUPS.Z  (AX), K1, Z0
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x01
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z1
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x02
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z2
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x03
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z3
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x04
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z4
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x05
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z5
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x06
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z6
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x07
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z7
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x08
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z8
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x09
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z9
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x0a
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z10
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x0b
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z11
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x0c
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z12
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x0d
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z13
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x0e
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z14
+	PREFETCHT0 256(AX)
+	CMPQ       SI, $0x0f
+	JLE        loaded
+	ADDQ       CX, AX
+	VMOVUPS.Z  (AX), K1, Z15
+	PREFETCHT0 256(AX)
 
 loaded:
 	// Stage 1: interleave 32-bit elements of row pairs.

@@ -284,7 +284,7 @@ func (e *Engine) Conv2DBackwardWeight(p ConvParams, x, dy, dw, dbias []float32) 
 		e.conv2DBackwardWeightIm2col(p, x, dy, dw)
 	}
 	if dbias != nil {
-		convBiasGrad(p, dy, dbias)
+		e.convBiasGrad(p, dy, dbias)
 	}
 }
 
@@ -333,21 +333,19 @@ func (e *Engine) conv2DBackwardWeightIm2col(p ConvParams, x, dy, dw []float32) {
 	}
 }
 
-// convBiasGrad sums dy over batch and pixels per output channel, in float64,
-// image by image in order.
-func convBiasGrad(p ConvParams, dy, dbias []float32) {
+// convBiasGrad sums dy over batch and pixels per output channel: each
+// image's plane with the engine's vector sum (fixed order per path), the
+// planes in float64, image by image in order.
+func (e *Engine) convBiasGrad(p ConvParams, dy, dbias []float32) {
 	P := p.OutH() * p.OutW()
-	for k := 0; k < p.K; k++ {
+	_, threads := e.split(p.K / 4)
+	e.parallel(p.K, threads, func(_ *convBufs, k int) {
 		var s float64
 		for n := 0; n < p.N; n++ {
-			var sf float32
-			for _, v := range dy[(n*p.K+k)*P : (n*p.K+k+1)*P] {
-				sf += v
-			}
-			s += float64(sf)
+			s += float64(e.Sum(dy[(n*p.K+k)*P : (n*p.K+k+1)*P]))
 		}
 		dbias[k] = float32(s)
-	}
+	})
 }
 
 // gatherDy copies the dy columns of a multi-image tile into dst (K × cols).

@@ -122,38 +122,38 @@ func winoGradOutFn(p asm.Path) func(d, o []float32, stride int) {
 
 // winoGradOut16 writes dM[ξ][k][t−t0] = (A dY Aᵀ)[ξ] (row length
 // ld ≥ t1−t0+16) for output channels [k0, k1) and tiles [t0, t1), dY the
-// 2×2 tiles of dy (zero outside the output), 16 tiles of one tile row per
-// kernel call; the scratch d receives the four dY entries of the 16 tiles
-// as contiguous rows.
+// 2×2 tiles of dy (zero outside the output), 16 consecutive tiles per
+// kernel call; the scratch d (64 floats) receives dY[a][b] of lane l at
+// (2a+b)·16 + l.
 func winoGradOut16(gr func(d, o []float32, stride int), d, dm, dy []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	KT := K * ld
 	for k := k0; k < k1; k++ {
-		for t := t0; t < t1; {
-			n, tt := t/g.tpi, t%g.tpi
-			th, tw := tt/g.tilesW, tt%g.tilesW
-			cnt := min(16, g.tilesW-tw, t1-t)
-			dc := dy[(n*K+k)*HW : (n*K+k+1)*HW]
-			h0, w0 := 2*th, 2*tw
-			clear(d[:64])
-			r0 := dc[h0*W : h0*W+W]
-			for i := 0; i < cnt; i++ {
-				d[i] = r0[w0+2*i]
-				if w0+2*i+1 < W {
-					d[16+i] = r0[w0+2*i+1]
-				}
-			}
-			if h0+1 < g.H {
-				r1 := dc[(h0+1)*W : (h0+1)*W+W]
-				for i := 0; i < cnt; i++ {
-					d[32+i] = r1[w0+2*i]
-					if w0+2*i+1 < W {
-						d[48+i] = r1[w0+2*i+1]
+		for t := t0; t < t1; t += 16 {
+			q := newWinoPos(g, t)
+			cnt := min(16, t1-t)
+			for l := 0; l < cnt; l++ {
+				dc := dy[(q.n*K+k)*HW : (q.n*K+k+1)*HW]
+				h0, w0 := 2*q.th, 2*q.tw
+				b := h0*W + w0
+				if h0+2 <= g.H && w0+2 <= W {
+					dr := dc[b : b+W+2]
+					d[l], d[16+l], d[32+l], d[48+l] = dr[0], dr[1], dr[W], dr[W+1]
+				} else {
+					d[l], d[16+l], d[32+l], d[48+l] = dc[b], 0, 0, 0
+					if w0+1 < W {
+						d[16+l] = dc[b+1]
+					}
+					if h0+1 < g.H {
+						d[32+l] = dc[b+W]
+						if w0+1 < W {
+							d[48+l] = dc[b+W+1]
+						}
 					}
 				}
+				q.next()
 			}
 			gr(d, dm[k*ld+t-t0:], KT)
-			t += cnt
 		}
 	}
 }
@@ -164,53 +164,79 @@ func winoGradOut16(gr func(d, o []float32, stride int), d, dm, dy []float32, g w
 // overwrites.
 const winoPad = 16
 
+// winoPos walks tile indices in order, giving each tile's image and
+// top-left output pixel without a division per tile.
+type winoPos struct {
+	g         winoGeom
+	n, th, tw int
+}
+
+func newWinoPos(g winoGeom, t int) winoPos {
+	tt := t % g.tpi
+	return winoPos{g: g, n: t / g.tpi, th: tt / g.tilesW, tw: tt % g.tilesW}
+}
+
+func (q *winoPos) next() {
+	if q.tw++; q.tw == q.g.tilesW {
+		q.tw = 0
+		if q.th++; q.th == q.g.tilesH {
+			q.th = 0
+			q.n++
+		}
+	}
+}
+
 // winoInput16 writes V[ξ][c][t−t0] (row length ld ≥ t1−t0+16, 16 rows of
-// C·ld) for channels [c0, c1) and tiles [t0, t1) of x [N, C, H, W], 16 tiles
-// of one tile row per kernel call. The scratch s holds, for each of the 4
-// input rows, the odd and the even input columns of the 16 tiles (zero
-// outside the image), so the kernel's loads are contiguous.
+// C·ld) for channels [c0, c1) and tiles [t0, t1) of x [N, C, H, W], 16
+// consecutive tiles (any rows, any images) per kernel call: the scratch s
+// (256 floats) receives element (r, j) of lane l's 4×4 input tile at
+// 64r + 16j + l, zero outside the image, so the kernel's loads are whole
+// vectors. Lanes past t1 hold stale values; their outputs land in the
+// padding of the row.
 func winoInput16(in func(s, o []float32, stride int), s, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	CT := C * ld
 	for c := c0; c < c1; c++ {
-		for t := t0; t < t1; {
-			n, tt := t/g.tpi, t%g.tpi
-			th, tw := tt/g.tilesW, tt%g.tilesW
-			cnt := min(16, g.tilesW-tw, t1-t)
-			xc := x[(n*C+c)*HW : (n*C+c+1)*HW]
-			for r := 0; r < 4; r++ {
-				odd := s[40*r : 40*r+17]
-				even := s[40*r+20 : 40*r+37]
-				h := 2*th - 1 + r
-				if h < 0 || h >= g.H {
-					clear(odd)
-					clear(even)
-					continue
-				}
-				xr := xc[h*W : h*W+W]
-				for i := range odd {
-					w := 2*(tw+i) - 1
-					if w >= 0 && w < W {
-						odd[i] = xr[w]
-					} else {
-						odd[i] = 0
+		for t := t0; t < t1; t += 16 {
+			q := newWinoPos(g, t)
+			cnt := min(16, t1-t)
+			for l := 0; l < cnt; l++ {
+				xc := x[(q.n*C+c)*HW : (q.n*C+c+1)*HW]
+				h0, w0 := 2*q.th-1, 2*q.tw-1
+				if h0 >= 0 && w0 >= 0 && h0+4 <= g.H && w0+4 <= W {
+					b := h0*W + w0
+					r0 := xc[b : b+4 : b+4]
+					r1 := xc[b+W : b+W+4 : b+W+4]
+					r2 := xc[b+2*W : b+2*W+4 : b+2*W+4]
+					r3 := xc[b+3*W : b+3*W+4 : b+3*W+4]
+					s[l], s[16+l], s[32+l], s[48+l] = r0[0], r0[1], r0[2], r0[3]
+					s[64+l], s[80+l], s[96+l], s[112+l] = r1[0], r1[1], r1[2], r1[3]
+					s[128+l], s[144+l], s[160+l], s[176+l] = r2[0], r2[1], r2[2], r2[3]
+					s[192+l], s[208+l], s[224+l], s[240+l] = r3[0], r3[1], r3[2], r3[3]
+				} else {
+					for r := 0; r < 4; r++ {
+						h := h0 + r
+						for j := 0; j < 4; j++ {
+							w := w0 + j
+							var val float32
+							if h >= 0 && h < g.H && w >= 0 && w < W {
+								val = xc[h*W+w]
+							}
+							s[64*r+16*j+l] = val
+						}
 					}
-					if w+1 < W {
-						even[i] = xr[w+1]
-					} else {
-						even[i] = 0
-					}
 				}
+				q.next()
 			}
 			in(s, v[c*ld+t-t0:], CT)
-			t += cnt
 		}
 	}
 }
 
 // winoOutput16 writes y tiles from M[ξ][k][t−t0] (row length ld; the M
 // buffer has winoPad slack at its end) for output channels [k0, k1) and
-// tiles [t0, t1), 16 tiles of one tile row per kernel call, adding bias.
+// tiles [t0, t1), 16 consecutive tiles per kernel call, adding bias; o is a
+// 64-float scratch.
 func winoOutput16(out func(m []float32, stride int, bias float32, o []float32), o, y, m, bias []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	KT := K * ld
@@ -219,37 +245,31 @@ func winoOutput16(out func(m []float32, stride int, bias float32, o []float32), 
 		if bias != nil {
 			bk = bias[k]
 		}
-		for t := t0; t < t1; {
-			n, tt := t/g.tpi, t%g.tpi
-			th, tw := tt/g.tilesW, tt%g.tilesW
-			cnt := min(16, g.tilesW-tw, t1-t)
+		for t := t0; t < t1; t += 16 {
+			q := newWinoPos(g, t)
+			cnt := min(16, t1-t)
 			out(m[k*ld+t-t0:], KT, bk, o)
-			yc := y[(n*K+k)*HW : (n*K+k+1)*HW]
-			h0 := 2 * th
-			r0 := yc[h0*W : h0*W+W]
-			w0 := 2 * tw
-			if w0+2*cnt <= W {
-				for i := 0; i < cnt; i++ {
-					r0[w0+2*i], r0[w0+2*i+1] = o[i], o[16+i]
-				}
-			} else {
-				for i := 0; i < cnt; i++ {
-					r0[w0+2*i] = o[i]
-					if w0+2*i+1 < W {
-						r0[w0+2*i+1] = o[16+i]
+			for l := 0; l < cnt; l++ {
+				yc := y[(q.n*K+k)*HW : (q.n*K+k+1)*HW]
+				h0, w0 := 2*q.th, 2*q.tw
+				b := h0*W + w0
+				if h0+2 <= g.H && w0+2 <= W {
+					yr := yc[b : b+W+2]
+					yr[0], yr[1], yr[W], yr[W+1] = o[l], o[16+l], o[32+l], o[48+l]
+				} else {
+					yc[b] = o[l]
+					if w0+1 < W {
+						yc[b+1] = o[16+l]
+					}
+					if h0+1 < g.H {
+						yc[b+W] = o[32+l]
+						if w0+1 < W {
+							yc[b+W+1] = o[48+l]
+						}
 					}
 				}
+				q.next()
 			}
-			if h0+1 < g.H {
-				r1 := yc[(h0+1)*W : (h0+1)*W+W]
-				for i := 0; i < cnt; i++ {
-					r1[w0+2*i] = o[32+i]
-					if w0+2*i+1 < W {
-						r1[w0+2*i+1] = o[48+i]
-					}
-				}
-			}
-			t += cnt
 		}
 	}
 }
@@ -269,14 +289,12 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 		t1 := min(g.tiles, t0+T)
 		v := b.col(16 * C * ld)
 		mm := b.aux(16*K*T + winoPad)
-		if cap(b.s) < 160+64 {
-			b.s = make([]float32, 160+64)
-		}
-		winoInput16(in, b.s[:160], v, x, g, C, 0, C, t0, t1, ld)
+		sc := grow(&b.s, 256+64)
+		winoInput16(in, sc[:256], v, x, g, C, 0, C, t0, t1, ld)
 		for xi := 0; xi < 16; xi++ {
 			inner.Sgemm(false, false, K, t1-t0, C, 1, u[xi*K*C:], C, v[xi*C*ld:], ld, 0, mm[xi*K*T:], T)
 		}
-		winoOutput16(out, b.s[160:224], y, mm, bias, g, K, 0, K, t0, t1, T)
+		winoOutput16(out, sc[256:320], y, mm, bias, g, K, 0, K, t0, t1, T)
 	})
 }
 
@@ -322,17 +340,11 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 		t1 := min(g.tiles, t0+T)
 		_, ct := e.split(C)
 		e.parallel(C, ct, func(b *convBufs, c int) {
-			if cap(b.s) < 160 {
-				b.s = make([]float32, 160)
-			}
-			winoInput16(in, b.s[:160], v, x, g, C, c, c+1, t0, t1, ld)
+			winoInput16(in, grow(&b.s, 256), v, x, g, C, c, c+1, t0, t1, ld)
 		})
 		_, kt := e.split(K)
 		e.parallel(K, kt, func(b *convBufs, k int) {
-			if cap(b.s) < 64 {
-				b.s = make([]float32, 64)
-			}
-			winoGradOut16(gr, b.s[:64], dm, dy, g, K, k, k+1, t0, t1, ld)
+			winoGradOut16(gr, grow(&b.s, 64), dm, dy, g, K, k, k+1, t0, t1, ld)
 		})
 		beta := float32(1)
 		if bi == 0 {

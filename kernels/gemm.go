@@ -149,7 +149,7 @@ type edgeKernel struct {
 }
 
 var (
-	kernelAVX512 = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, t16: true, kc: 256, mc: 192, nc: 3072,
+	kernelAVX512 = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, t16: true, kc: 256, mc: 264, nc: 3072,
 		edge: []edgeKernel{{4, asm.SgemmKernel12x32R4AVX512}, {8, asm.SgemmKernel12x32R8AVX512}}}
 	kernelAVX2    = gemmKernel{fn: asm.SgemmKernel6x16AVX2, mr: asm.SgemmMRAVX2, nr: asm.SgemmNRAVX2, kc: 256, mc: 120, nc: 3072}
 	kernelGeneric = gemmKernel{fn: sgemmKernel4x4Go, mr: 4, nr: 4, masked: true, kc: 256, mc: 128, nc: 3072}

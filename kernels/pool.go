@@ -13,6 +13,26 @@ type poolTask struct {
 	fn     func(lo, hi int)
 	lo, hi int
 	wg     *sync.WaitGroup
+	fail   *failure
+}
+
+// failure records the first panic of a ParallelFor's chunks, to re-panic
+// on the calling goroutine (a panic on a worker would kill the process).
+type failure struct {
+	once sync.Once
+	val  any
+	set  bool
+}
+
+// run calls the chunk, turning a panic into a recorded failure.
+func (t poolTask) run() {
+	defer t.wg.Done()
+	defer func() {
+		if v := recover(); v != nil {
+			t.fail.once.Do(func() { t.fail.val, t.fail.set = v, true })
+		}
+	}()
+	t.fn(t.lo, t.hi)
 }
 
 const maxPoolWorkers = 256
@@ -27,8 +47,7 @@ func init() { pool.tasks = make(chan poolTask) }
 
 func poolWorker(t poolTask) {
 	for {
-		t.fn(t.lo, t.hi)
-		t.wg.Done()
+		t.run()
 		t = <-pool.tasks
 	}
 }
@@ -48,15 +67,16 @@ func submit(t poolTask) {
 		return
 	}
 	pool.mu.Unlock()
-	t.fn(t.lo, t.hi)
-	t.wg.Done()
+	t.run()
 }
 
 // ParallelFor splits [0, n) into at most e.Threads() contiguous chunks of
 // near-equal size and calls fn(lo, hi) once per chunk, concurrently, returning
 // when all have finished. The chunks depend only on n and the thread count:
 // chunk i is [i·n/T, (i+1)·n/T) with T = min(n, e.Threads()). fn must be safe
-// to run concurrently on disjoint ranges. n ≤ 0 does nothing.
+// to run concurrently on disjoint ranges. n ≤ 0 does nothing. If a chunk
+// panics, ParallelFor waits for the others and re-panics with the first
+// panic value on the calling goroutine.
 func (e *Engine) ParallelFor(n int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -67,10 +87,14 @@ func (e *Engine) ParallelFor(n int, fn func(lo, hi int)) {
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Add(t - 1)
+	var fail failure
+	wg.Add(t)
 	for i := 1; i < t; i++ {
-		submit(poolTask{fn: fn, lo: i * n / t, hi: (i + 1) * n / t, wg: &wg})
+		submit(poolTask{fn: fn, lo: i * n / t, hi: (i + 1) * n / t, wg: &wg, fail: &fail})
 	}
-	fn(0, n/t)
+	poolTask{fn: fn, lo: 0, hi: n / t, wg: &wg, fail: &fail}.run()
 	wg.Wait()
+	if fail.set {
+		panic(fail.val)
+	}
 }

@@ -44,3 +44,18 @@ func TestParallelForNested(t *testing.T) {
 		t.Fatalf("nested ParallelFor counted %d, want 64", total.Load())
 	}
 }
+
+func TestParallelForPanicReachesCaller(t *testing.T) {
+	e, _ := New(WithThreads(3))
+	defer func() {
+		if v := recover(); v != "chunk 2" {
+			t.Fatalf("recovered %v, want the chunk's panic", v)
+		}
+	}()
+	e.ParallelFor(3, func(lo, hi int) {
+		if lo == 2 {
+			panic("chunk 2")
+		}
+	})
+	t.Fatal("ParallelFor returned after a panicking chunk")
+}

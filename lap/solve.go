@@ -43,7 +43,7 @@ type state struct {
 	ws      *workspace
 	stats   Stats
 	mins    asm.LapMins
-	sp      *sparseState // non-nil once the augmentation phase went sparse
+	sp      *sparseState // candidate lists, nil while the solve runs dense
 }
 
 var inf = math.Inf(1)
@@ -104,9 +104,32 @@ func (s *Solver) solve(ctx context.Context, n, m int, c64 []float64, c32 []float
 	if n == m && !warm && !ties {
 		st.reductionTransfer()
 	}
-	for pass := 0; pass < 2 && len(free) > 0 && !ties; pass++ {
+	// Row reduction passes: Jonker–Volgenant's two with dense scans (each
+	// step reads a row); with candidate lists a step costs a list visit,
+	// and many more passes pay: on rank-10 2048² going from 2 to 128 passes
+	// cut the free rows left for augmentation from 424 to 16 and the CPU
+	// time from 202 to 90 ms (rank-40 4096²: 337 → 150 ms; uniform: same
+	// within noise). Stop early when passes stall or lists keep missing.
+	passes := 2
+	if st.sp != nil {
+		passes = 128
+	}
+	stalled := 0
+	for pass := 0; pass < passes && len(free) > 0 && !ties; pass++ {
+		before, refreshes, steps := len(free), st.stats.ListRefreshes, st.stats.RowReductions
 		if free, err = st.augmentingRowReduction(free); err != nil {
 			return nil, err
+		}
+		if len(free) == before {
+			stalled++
+		} else {
+			stalled = 0
+		}
+		// Stop when most steps had to read whole rows: past the first
+		// passes that makes row reduction as dear as augmenting.
+		missed := 2*(st.stats.ListRefreshes-refreshes) > st.stats.RowReductions-steps
+		if stalled >= 4 || (pass >= 2 && missed) {
+			break
 		}
 	}
 	st.stats.FreeAfterInit = len(free)

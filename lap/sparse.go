@@ -20,20 +20,25 @@ import (
 // exact Dijkstra order: a column is settled only when no pending row could
 // still lower its distance.
 //
-// The bounds stay valid across augmentations because column duals only
-// decrease during the augmentation phase (v[j] += d[j] − µ with d[j] ≤ µ),
-// so reduced costs outside a list only grow.
+// The bounds stay valid for the rest of the solve because after column
+// reduction (or the warm start) column duals only decrease: reduction
+// transfer and row reduction lower v on one column at a time, and an
+// augmentation adds d[j] − µ ≤ 0 on the columns it settled. So reduced
+// costs outside a list only grow. The lists also serve the row reduction
+// (min2Sparse) whenever their two smallest entries are within the bound.
 
-// sparseK is the candidate-list length; 16 leaves a wide margin over the
-// ~2 useful columns per visited row measured on the hard classes.
+// sparseK is the candidate-list length: measured CPU time with K = 8, 12,
+// 16, 24 on rank-10, rank-40 and uniform 2048², 16 is within noise of the
+// best everywhere (8 doubles the full-row expansions, 24 slows the visits).
 const sparseK = 16
 
-// sparseMinBytes: the lists pay when the matrix no longer fits the last
-// level cache and every dense row scan comes from DRAM. Measured (CPU time,
-// this repository's 32 MiB-L3 Zen 4, float64): dense scans win up to 1024²
-// (8 MiB), by 2–4× at 256², and lose from 1536² (18 MiB) on, by 1.6–2.7×
-// at 2048².
-const sparseMinBytes = 12 << 20
+// sparseMinBytes: the lists pay once the matrix outgrows the caches and
+// every dense row scan comes from far away. Measured (CPU time, this
+// repository's 32 MiB-L3 Zen 4, float64, with the 128 list-based row
+// reduction passes): dense scans win by 2–4× at 256², by 1.1–1.8× at
+// 512²; at 1024² (8 MiB) the lists win by 1.05–1.45×, and by 1.6–2.7× at
+// 2048².
+const sparseMinBytes = 6 << 20
 
 // useSparse reports whether a solve of n×m, elem bytes a cost, runs on
 // candidate lists (from after column reduction on: reduction transfer, row

@@ -26,12 +26,11 @@ var (
 	avx512 = isa{"AVX512", 16, ZMM}
 )
 
-// Layout of the input scratch: row r of the 4×4 input tiles holds the odd
-// columns (2t−1 for tile t, 17 of them) at r·40 and the even columns (2t)
-// at r·40+20, so column j of the 16 tiles starts at colOff[j].
-const rowStride = 40
+// Layout of the input scratch: element (r, j) of the 4×4 input tiles of the
+// 16 lanes starts at r·64 + colOff[j] (16 consecutive lanes).
+const rowStride = 64
 
-var colOff = [4]int{0, 20, 1, 21}
+var colOff = [4]int{0, 16, 32, 48}
 
 func main() {
 	ConstraintExpr("amd64,!purego")
@@ -46,7 +45,7 @@ func main() {
 func genInput(s isa) {
 	TEXT("WinoInput16"+s.name, NOSPLIT, "func(s, o []float32, stride int)")
 	Doc("WinoInput16"+s.name+" is WinoInput16Generic: the Winograd input transform Bᵀ d B",
-		"of 16 tiles, one per lane; len(s) ≥ 160, stride ≥ 16, len(o) ≥ 15·stride + 16.")
+		"of 16 tiles, one per lane; len(s) ≥ 256, stride ≥ 16, len(o) ≥ 15·stride + 16.")
 	sp := Load(Param("s").Base(), GP64())
 	op := Load(Param("o").Base(), GP64())
 	st := Load(Param("stride"), GP64())

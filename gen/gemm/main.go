@@ -32,7 +32,7 @@ type kernel struct {
 	stride int
 }
 
-func (k kernel) nr() int      { return k.nvec * k.lanes }
+func (k kernel) nr() int { return k.nvec * k.lanes }
 func (k kernel) panel() int {
 	if k.stride != 0 {
 		return k.stride
@@ -545,6 +545,8 @@ func genTranspose16() {
 			ADDQ(lds, ps)
 		}
 		VMOVUPS_Z(Mem{Base: ps}, colMask, r[j])
+		// Packing walks each row 16 floats per call: fetch 4 calls ahead.
+		PREFETCHT0(Mem{Base: ps, Disp: 256})
 	}
 	Label("loaded")
 	Comment("Stage 1: interleave 32-bit elements of row pairs.")
