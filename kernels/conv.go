@@ -83,11 +83,11 @@ func (p ConvParams) pointwise() bool {
 // stride-1 pad-1 layers; everything else uses im2col tiles and the GEMM.
 // Chosen by measurement on the Conv8 shapes at widths 1 and 0.25
 // (BenchmarkConvAlgo, fastest of several runs; bench/RESULTS_conv.md): with
-// the SIMD transforms Winograd wins all three passes from 16 channels on
-// planes of 16×16 and more, and from 128 channels on 8×8 planes; on smaller
-// planes the tiles are too few to amortise repacking the 16 GEMM operands.
-// The weight pass is told apart for measurements only.
-func (p ConvParams) useWinograd(weightPass bool) bool {
+// the SIMD transforms Winograd wins or ties all three passes from 32
+// channels on planes down to 4×4, and at 16 channels on 32×32 planes;
+// below that (the 3-channel first layer, tiny planes) the im2col GEMM with
+// its 9× longer inner dimension is faster.
+func (p ConvParams) useWinograd() bool {
 	switch convAlgoOverride {
 	case 1:
 		return false
@@ -98,7 +98,7 @@ func (p ConvParams) useWinograd(weightPass bool) bool {
 		return false
 	}
 	c, hw := min(p.C, p.K), min(p.H, p.W)
-	return (hw >= 16 && c >= 16) || (hw >= 8 && c >= 128)
+	return hw >= 4 && (c >= 32 || (c >= 16 && hw >= 32))
 }
 
 // convAlgoOverride forces an algorithm in benchmarks of this package
@@ -167,7 +167,7 @@ func (e *Engine) Conv2D(p ConvParams, x, w, bias, y []float32) {
 	if bias != nil {
 		checkConvLen(op, "bias", len(bias), p.K)
 	}
-	if p.useWinograd(false) {
+	if p.useWinograd() {
 		e.conv2DWinograd(p, x, w, bias, y)
 		return
 	}
@@ -222,7 +222,7 @@ func (e *Engine) Conv2DBackwardData(p ConvParams, dy, w, dx []float32) {
 	checkConvLen(op, "dy", len(dy), p.OutputLen())
 	checkConvLen(op, "w", len(w), p.WeightLen())
 	checkConvLen(op, "dx", len(dx), p.InputLen())
-	if p.useWinograd(false) {
+	if p.useWinograd() {
 		e.conv2DBackwardDataWinograd(p, dy, w, dx)
 		return
 	}
@@ -278,7 +278,7 @@ func (e *Engine) Conv2DBackwardWeight(p ConvParams, x, dy, dw, dbias []float32) 
 	if dbias != nil {
 		checkConvLen(op, "dbias", len(dbias), p.K)
 	}
-	if p.useWinograd(true) {
+	if p.useWinograd() {
 		e.conv2DBackwardWeightWinograd(p, x, dy, dw)
 	} else {
 		e.conv2DBackwardWeightIm2col(p, x, dy, dw)

@@ -10,8 +10,9 @@ import (
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32
 // matrices with leading dimensions: op(A) is m×k (A is m×k, or k×m when
 // transA), op(B) is k×n (B is k×n, or n×k when transB), C is m×n.
-// beta = 0 overwrites C (NaN in C does not propagate). It panics with a
-// "kernels:" message on inconsistent sizes, before writing anything.
+// beta = 0 overwrites C (NaN in C does not propagate). C must not overlap
+// A or B. It panics with a "kernels:" message on inconsistent sizes, before
+// writing anything.
 //
 // The product is blocked GotoBLAS/BLIS style: B is packed in KC×NC blocks of
 // NR-column panels, A in MC×KC blocks of MR-row panels, and a generated
@@ -206,9 +207,9 @@ func (g *gemm) run() {
 	nc0 := min(kn.nc, roundUp(g.n, kn.nr))
 	if g.m <= mc0 {
 		// One block of A: each B panel is packed just before its use, so
-		// there is no reason to bound the B block by the cache; a single
-		// jc block packs A once per KC step.
-		nc0 = roundUp(g.n, kn.nr)
+		// the B block need not fit a cache; wide blocks pack A less often
+		// (the cap bounds the buffer at 16 MiB).
+		nc0 = min(roundUp(g.n, kn.nr), 16384)
 	}
 	bp := getBuf(kc0 * nc0)
 	ap := getBuf(kc0 * mc0)

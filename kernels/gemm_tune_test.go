@@ -35,10 +35,15 @@ func TestSgemmTune(t *testing.T) {
 	saved := kernelAVX512
 	defer func() { kernelAVX512 = saved }()
 	e, _ := New(WithThreads(1))
-	for _, s := range []benchShape{{m: 1024, n: 1024, k: 1024}, {m: 128, k: 784, n: 4096}, {transA: true, m: 4096, k: 128, n: 784}, {transA: true, m: 784, k: 128, n: 4096}} {
+	shapes := []benchShape{{m: 1024, n: 1024, k: 1024}, {m: 128, k: 784, n: 4096}, {transA: true, m: 4096, k: 128, n: 784}, {transA: true, m: 784, k: 128, n: 4096}}
+	kcs, mcs := []int{128, 192, 256, 320, 384}, []int{96, 192, 288}
+	if os.Getenv("LTRANSFER_TUNE") == "small" {
+		shapes, kcs, mcs = shapes[1:2], []int{256, 300, 400, 784}, []int{264}
+	}
+	for _, s := range shapes {
 		a, lda, bb, ldb, c := s.operands()
-		for _, kc := range []int{128, 192, 256, 320, 384} {
-			for _, mc := range []int{96, 192, 288} {
+		for _, kc := range kcs {
+			for _, mc := range mcs {
 				kernelAVX512.kc, kernelAVX512.mc = kc, mc
 				var ts []float64
 				for r := 0; r < 7; r++ {
@@ -90,5 +95,37 @@ func TestSgemmVsGonum(t *testing.T) {
 			o := timeIt(func() { e.Sgemm(false, false, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) })
 			t.Logf("%s %s: %.1f GFLOP/s = %.1f× gonum", s.name(), p, o, o/g)
 		}
+	}
+}
+
+// TestSgemmParallelWork compares the process CPU time of Sgemm on 1 and 2
+// threads (LTRANSFER_TUNE=1 only). Idle workers block rather than spin, so
+// the ratio is the work the second thread adds (packing twice, fork-joins,
+// cache misses); on a quiet machine the wall time with 2 threads is about
+// the 2-thread CPU time / 2 when the split is balanced.
+func TestSgemmParallelWork(t *testing.T) {
+	if os.Getenv("LTRANSFER_TUNE") == "" {
+		t.Skip("set LTRANSFER_TUNE=1")
+	}
+	procCPU := func() time.Duration {
+		var ts unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts)
+		return time.Duration(ts.Nano())
+	}
+	for _, s := range benchShapes {
+		a, lda, bb, ldb, c := s.operands()
+		cpu := map[int]float64{}
+		for _, threads := range []int{1, 2} {
+			e, _ := New(WithThreads(threads))
+			var ts []float64
+			for r := 0; r < 5; r++ {
+				t0 := procCPU()
+				e.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				ts = append(ts, (procCPU() - t0).Seconds())
+			}
+			sort.Float64s(ts)
+			cpu[threads] = ts[2]
+		}
+		t.Logf("%s: CPU time 2 threads / 1 thread = %.3f", s.name(), cpu[2]/cpu[1])
 	}
 }

@@ -260,27 +260,28 @@ func closeTo(a, b float64) bool {
 
 func TestBruteForce(t *testing.T) {
 	r := newRand(t, 1)
-	for _, s := range solvers(t) {
-		for _, cl := range classes {
-			for n := 1; n <= 7; n++ {
-				for _, m := range []int{n, n + 1, 8} {
-					if m < n {
-						continue
-					}
-					for _, maximize := range []bool{false, true} {
-						cost := cl.gen(r, n, m)
-						if cl.name != "uniform" && r.IntN(2) == 0 {
-							// forbidden pairs, sparse enough to stay mostly feasible
-							for k := range cost {
-								if r.IntN(6) == 0 {
-									cost[k] = math.Inf(1)
-									if maximize {
-										cost[k] = math.Inf(-1)
-									}
+	ss := solvers(t)
+	for _, cl := range classes {
+		for n := 1; n <= 8; n++ {
+			for _, m := range []int{n, n + 1, 8} {
+				if m < n || (n == 8 && cl.name != "int10" && cl.name != "binary") {
+					continue // 8×8 brute force only for the tie-heavy classes
+				}
+				for _, maximize := range []bool{false, true} {
+					cost := cl.gen(r, n, m)
+					if cl.name != "uniform" && r.IntN(2) == 0 {
+						// forbidden pairs, sparse enough to stay mostly feasible
+						for k := range cost {
+							if r.IntN(6) == 0 {
+								cost[k] = math.Inf(1)
+								if maximize {
+									cost[k] = math.Inf(-1)
 								}
 							}
 						}
-						want := bruteForce(n, m, cost, maximize)
+					}
+					want := bruteForce(n, m, cost, maximize)
+					for _, s := range ss {
 						res, err := s.SolveFloat64(n, m, cost, &Options{Maximize: maximize})
 						name := fmt.Sprintf("%s/%s/%dx%d/max=%v", s, cl.name, n, m, maximize)
 						if math.IsNaN(want) {

@@ -15,6 +15,11 @@
 // always live outside the model, so one Model serves many parameter sets
 // (what trajectory transfer needs).
 //
+// The paper's mlp is linear, so it runs factored (LinearPair): the same
+// parameters, function and gradients computed through M = W2·W1 instead of
+// the batch×4096 hidden layer, about 8× fewer flops per step;
+// ModelConfig.NoFactor selects the layer-by-layer route.
+//
 // Layers are the extension point: a Layer owns its workspaces, reads its
 // parameters by full state_dict name from the Pass, and is composed by
 // Sequential (or by composite layers such as residual blocks defined in

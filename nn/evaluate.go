@@ -2,6 +2,7 @@ package nn
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ltransfer/ltransfer/kernels"
 )
@@ -18,13 +19,23 @@ type EvalResult struct {
 }
 
 // Evaluate runs m with parameters p over the whole dataset in evaluation
-// mode. progress, if non-nil, is called after every batch with the number
-// of samples done and the total.
+// mode, in batches of EvalBatch. progress, if non-nil, is called after
+// every batch with the number of samples done and the total.
 func Evaluate(ctx context.Context, e *kernels.Engine, m Model, p *ParamSet, data Dataset, progress func(done, total int)) (EvalResult, error) {
+	return EvaluateBatch(ctx, e, m, p, data, EvalBatch, progress)
+}
+
+// EvaluateBatch is Evaluate with a chosen batch size (smaller batches bound
+// the activation memory of large conv nets; results do not depend on it
+// beyond rounding).
+func EvaluateBatch(ctx context.Context, e *kernels.Engine, m Model, p *ParamSet, data Dataset, batch int, progress func(done, total int)) (EvalResult, error) {
 	if err := CheckParams(m, p, "parameters"); err != nil {
 		return EvalResult{}, err
 	}
-	l := &Loader{Data: data, BatchSize: EvalBatch}
+	if batch < 1 {
+		return EvalResult{}, fmt.Errorf("nn: evaluation batch size %d, want ≥ 1", batch)
+	}
+	l := &Loader{Data: data, BatchSize: batch}
 	it, err := l.Epoch(ctx, 0, 0)
 	if err != nil {
 		return EvalResult{}, err

@@ -66,7 +66,8 @@ type Layer interface {
 	Init(rng *rand.Rand, p *ParamSet)
 	// Forward returns the output for x. The result is owned by the layer
 	// and valid until its next Forward; the layer may keep x for Backward,
-	// so the caller must not modify x until then.
+	// so neither the layer nor the caller may modify x until then (ReLU,
+	// for one, uses its output as the mask of its backward pass).
 	Forward(c *Pass, x *Tensor) *Tensor
 	// Backward takes the gradient of the loss with respect to the output
 	// of the last Forward (the layer may overwrite dy), overwrites the
@@ -253,15 +254,11 @@ func (r *ReLU) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
 
 // Flatten reshapes [N, d1, d2, …] to [N, d1·d2·…] without copying.
 type Flatten struct {
-	in      []int
 	y, dx   Tensor
 	inShape []int
 }
 
-func (f *Flatten) Build(in []int) ([]int, error) {
-	f.in = append([]int(nil), in...)
-	return []int{Numel(in)}, nil
-}
+func (f *Flatten) Build(in []int) ([]int, error)    { return []int{Numel(in)}, nil }
 func (f *Flatten) Params() []ParamInfo              { return nil }
 func (f *Flatten) Init(rng *rand.Rand, p *ParamSet) {}
 

@@ -171,6 +171,33 @@ func TestTrainResume(t *testing.T) {
 	}
 }
 
+// TestTrainThreadIndependent: the same run on 1 and 2 threads gives the
+// same bits.
+func TestTrainThreadIndependent(t *testing.T) {
+	d, _, cfg := synthData(t)
+	// Wide enough that the GEMMs and the optimiser split their work.
+	cfg.Width = 4096
+	m, err := NewModel("mlp-relu", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []*ParamSet
+	for _, th := range []int{1, 2} {
+		e, _ := kernels.New(kernels.WithThreads(th))
+		res, err := Train(context.Background(), e, m, d, TrainConfig{ModelConfig: cfg, Epochs: 2, BatchSize: 32, Seed: 3,
+			Optim: OptimConfig{Name: "sgd", LR: 0.05, Momentum: 0.9}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, res.Params)
+	}
+	for _, n := range ps[0].Names() {
+		if !equalF32(ps[0].Get(n).Data, ps[1].Get(n).Data) {
+			t.Errorf("%s differs between 1 and 2 threads", n)
+		}
+	}
+}
+
 func TestTrainErrors(t *testing.T) {
 	d, m, cfg := synthData(t)
 	base := TrainConfig{ModelConfig: cfg, Epochs: 1, BatchSize: 16, Optim: OptimConfig{Name: "sgd", LR: 1e6}}

@@ -19,6 +19,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	params := fs.String("params", "", "checkpoint (safetensors) to evaluate (required)")
 	split := fs.String("split", "test", "split: test, val or train (train without augmentation)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
+	batch := fs.Int("batch", nn.EvalBatch, "evaluation batch size (memory of large conv nets grows with it)")
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	if done, err := parseFlags(fs, args); done {
 		return err
@@ -56,7 +57,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 	bar := newProgress(stderr, "eval "+*split, int64(set.Len()))
-	r, err := nn.Evaluate(ctx, e, model, p, set, func(done, total int) { bar.Set(int64(done), "") })
+	r, err := nn.EvaluateBatch(ctx, e, model, p, set, *batch, func(done, total int) { bar.Set(int64(done), "") })
 	bar.Finish()
 	if err != nil {
 		return err
