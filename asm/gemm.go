@@ -21,8 +21,10 @@ const (
 // and nothing else of c is touched (beta = 0 does not read c, so NaN there
 // does not propagate). Preconditions: k ≥ 1, len(a) ≥ 12k, len(b) ≥ 32k,
 // 1 ≤ mr ≤ 12, 1 ≤ nr ≤ 32, len(c) ≥ (mr−1)·ldc + nr. It is also the
-// reference of SgemmKernel12x32R8AVX512 and SgemmKernel12x32R4AVX512, which
-// compute only the first 8 or 4 rows of the panel (mr ≤ 8, mr ≤ 4).
+// reference of the edge variants on the same packed panels:
+// SgemmKernel12x32R8AVX512 and …R4… compute only the first 8 or 4 rows
+// (mr ≤ 8, mr ≤ 4), …C16… only the first 16 columns (nr ≤ 16), and
+// …R8C16…, …R4C16… both.
 func SgemmKernel12x32Generic(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
 	sgemmKernelGeneric(12, 32, k, alpha, a, b, beta, c, ldc, mr, nr)
 }

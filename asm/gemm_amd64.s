@@ -1132,6 +1132,786 @@ done:
 	VZEROUPPER
 	RET
 
+// func SgemmKernel12x32C16AVX512(k int, alpha float32, a []float32, b []float32, beta float32, c []float32, ldc int, mr int, nr int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
+TEXT ·SgemmKernel12x32C16AVX512(SB), NOSPLIT, $0-120
+	MOVQ k+0(FP), AX
+	MOVQ a_base+16(FP), CX
+	MOVQ b_base+40(FP), DX
+
+	// Prefetch the C tile: its rows are far apart and the k loop hides the latency.
+	MOVQ       c_base+72(FP), BX
+	MOVQ       ldc+96(FP), SI
+	SHLQ       $0x02, SI
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+
+	// Zero the accumulators.
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+
+	// acc += A[:, p]·B[p, :], 4 steps of p per trip.
+unrolled:
+	CMPQ         AX, $0x04
+	JL           single
+	VMOVUPS      (DX), Z12
+	PREFETCHT0   384(CX)
+	PREFETCHT0   1024(DX)
+	VBROADCASTSS (CX), Z13
+	VFMADD231PS  Z12, Z13, Z0
+	VBROADCASTSS 4(CX), Z13
+	VFMADD231PS  Z12, Z13, Z1
+	VBROADCASTSS 8(CX), Z13
+	VFMADD231PS  Z12, Z13, Z2
+	VBROADCASTSS 12(CX), Z13
+	VFMADD231PS  Z12, Z13, Z3
+	VBROADCASTSS 16(CX), Z13
+	VFMADD231PS  Z12, Z13, Z4
+	VBROADCASTSS 20(CX), Z13
+	VFMADD231PS  Z12, Z13, Z5
+	VBROADCASTSS 24(CX), Z13
+	VFMADD231PS  Z12, Z13, Z6
+	VBROADCASTSS 28(CX), Z13
+	VFMADD231PS  Z12, Z13, Z7
+	VBROADCASTSS 32(CX), Z13
+	VFMADD231PS  Z12, Z13, Z8
+	VBROADCASTSS 36(CX), Z13
+	VFMADD231PS  Z12, Z13, Z9
+	VBROADCASTSS 40(CX), Z13
+	VFMADD231PS  Z12, Z13, Z10
+	VBROADCASTSS 44(CX), Z13
+	VFMADD231PS  Z12, Z13, Z11
+	VMOVUPS      128(DX), Z12
+	PREFETCHT0   1152(DX)
+	VBROADCASTSS 48(CX), Z13
+	VFMADD231PS  Z12, Z13, Z0
+	VBROADCASTSS 52(CX), Z13
+	VFMADD231PS  Z12, Z13, Z1
+	VBROADCASTSS 56(CX), Z13
+	VFMADD231PS  Z12, Z13, Z2
+	VBROADCASTSS 60(CX), Z13
+	VFMADD231PS  Z12, Z13, Z3
+	VBROADCASTSS 64(CX), Z13
+	VFMADD231PS  Z12, Z13, Z4
+	VBROADCASTSS 68(CX), Z13
+	VFMADD231PS  Z12, Z13, Z5
+	VBROADCASTSS 72(CX), Z13
+	VFMADD231PS  Z12, Z13, Z6
+	VBROADCASTSS 76(CX), Z13
+	VFMADD231PS  Z12, Z13, Z7
+	VBROADCASTSS 80(CX), Z13
+	VFMADD231PS  Z12, Z13, Z8
+	VBROADCASTSS 84(CX), Z13
+	VFMADD231PS  Z12, Z13, Z9
+	VBROADCASTSS 88(CX), Z13
+	VFMADD231PS  Z12, Z13, Z10
+	VBROADCASTSS 92(CX), Z13
+	VFMADD231PS  Z12, Z13, Z11
+	VMOVUPS      256(DX), Z12
+	PREFETCHT0   480(CX)
+	PREFETCHT0   1280(DX)
+	VBROADCASTSS 96(CX), Z13
+	VFMADD231PS  Z12, Z13, Z0
+	VBROADCASTSS 100(CX), Z13
+	VFMADD231PS  Z12, Z13, Z1
+	VBROADCASTSS 104(CX), Z13
+	VFMADD231PS  Z12, Z13, Z2
+	VBROADCASTSS 108(CX), Z13
+	VFMADD231PS  Z12, Z13, Z3
+	VBROADCASTSS 112(CX), Z13
+	VFMADD231PS  Z12, Z13, Z4
+	VBROADCASTSS 116(CX), Z13
+	VFMADD231PS  Z12, Z13, Z5
+	VBROADCASTSS 120(CX), Z13
+	VFMADD231PS  Z12, Z13, Z6
+	VBROADCASTSS 124(CX), Z13
+	VFMADD231PS  Z12, Z13, Z7
+	VBROADCASTSS 128(CX), Z13
+	VFMADD231PS  Z12, Z13, Z8
+	VBROADCASTSS 132(CX), Z13
+	VFMADD231PS  Z12, Z13, Z9
+	VBROADCASTSS 136(CX), Z13
+	VFMADD231PS  Z12, Z13, Z10
+	VBROADCASTSS 140(CX), Z13
+	VFMADD231PS  Z12, Z13, Z11
+	VMOVUPS      384(DX), Z12
+	PREFETCHT0   1408(DX)
+	VBROADCASTSS 144(CX), Z13
+	VFMADD231PS  Z12, Z13, Z0
+	VBROADCASTSS 148(CX), Z13
+	VFMADD231PS  Z12, Z13, Z1
+	VBROADCASTSS 152(CX), Z13
+	VFMADD231PS  Z12, Z13, Z2
+	VBROADCASTSS 156(CX), Z13
+	VFMADD231PS  Z12, Z13, Z3
+	VBROADCASTSS 160(CX), Z13
+	VFMADD231PS  Z12, Z13, Z4
+	VBROADCASTSS 164(CX), Z13
+	VFMADD231PS  Z12, Z13, Z5
+	VBROADCASTSS 168(CX), Z13
+	VFMADD231PS  Z12, Z13, Z6
+	VBROADCASTSS 172(CX), Z13
+	VFMADD231PS  Z12, Z13, Z7
+	VBROADCASTSS 176(CX), Z13
+	VFMADD231PS  Z12, Z13, Z8
+	VBROADCASTSS 180(CX), Z13
+	VFMADD231PS  Z12, Z13, Z9
+	VBROADCASTSS 184(CX), Z13
+	VFMADD231PS  Z12, Z13, Z10
+	VBROADCASTSS 188(CX), Z13
+	VFMADD231PS  Z12, Z13, Z11
+	ADDQ         $0x000000c0, CX
+	ADDQ         $0x00000200, DX
+	SUBQ         $0x04, AX
+	JMP          unrolled
+
+single:
+	TESTQ        AX, AX
+	JZ           update
+	VMOVUPS      (DX), Z12
+	PREFETCHT0   384(CX)
+	PREFETCHT0   1024(DX)
+	VBROADCASTSS (CX), Z13
+	VFMADD231PS  Z12, Z13, Z0
+	VBROADCASTSS 4(CX), Z13
+	VFMADD231PS  Z12, Z13, Z1
+	VBROADCASTSS 8(CX), Z13
+	VFMADD231PS  Z12, Z13, Z2
+	VBROADCASTSS 12(CX), Z13
+	VFMADD231PS  Z12, Z13, Z3
+	VBROADCASTSS 16(CX), Z13
+	VFMADD231PS  Z12, Z13, Z4
+	VBROADCASTSS 20(CX), Z13
+	VFMADD231PS  Z12, Z13, Z5
+	VBROADCASTSS 24(CX), Z13
+	VFMADD231PS  Z12, Z13, Z6
+	VBROADCASTSS 28(CX), Z13
+	VFMADD231PS  Z12, Z13, Z7
+	VBROADCASTSS 32(CX), Z13
+	VFMADD231PS  Z12, Z13, Z8
+	VBROADCASTSS 36(CX), Z13
+	VFMADD231PS  Z12, Z13, Z9
+	VBROADCASTSS 40(CX), Z13
+	VFMADD231PS  Z12, Z13, Z10
+	VBROADCASTSS 44(CX), Z13
+	VFMADD231PS  Z12, Z13, Z11
+	ADDQ         $0x00000030, CX
+	ADDQ         $0x00000080, DX
+	DECQ         AX
+	JMP          single
+
+update:
+	// C = alpha·acc + beta·C on rows < mr (C is not read when beta = 0).
+	MOVQ         c_base+72(FP), AX
+	MOVQ         ldc+96(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         mr+104(FP), DX
+	VBROADCASTSS alpha+8(FP), Z12
+	VBROADCASTSS beta+64(FP), Z13
+	MOVQ         nr+112(FP), BX
+	MOVL         $0xffffffff, SI
+	BZHIL        BX, SI, SI
+	KMOVW        SI, K1
+	MOVL         beta+64(FP), BX
+	ANDL         $0x7fffffff, BX
+	JNZ          general
+	VMULPS       Z12, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	CMPQ         DX, $0x01
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)
+	CMPQ         DX, $0x02
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z2, Z2
+	VMOVUPS      Z2, K1, (AX)
+	CMPQ         DX, $0x03
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z3, Z3
+	VMOVUPS      Z3, K1, (AX)
+	CMPQ         DX, $0x04
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z4, Z4
+	VMOVUPS      Z4, K1, (AX)
+	CMPQ         DX, $0x05
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z5, Z5
+	VMOVUPS      Z5, K1, (AX)
+	CMPQ         DX, $0x06
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z6, Z6
+	VMOVUPS      Z6, K1, (AX)
+	CMPQ         DX, $0x07
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z7, Z7
+	VMOVUPS      Z7, K1, (AX)
+	CMPQ         DX, $0x08
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z8, Z8
+	VMOVUPS      Z8, K1, (AX)
+	CMPQ         DX, $0x09
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z9, Z9
+	VMOVUPS      Z9, K1, (AX)
+	CMPQ         DX, $0x0a
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z10, Z10
+	VMOVUPS      Z10, K1, (AX)
+	CMPQ         DX, $0x0b
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z12, Z11, Z11
+	VMOVUPS      Z11, K1, (AX)
+	JMP          done
+
+general:
+	VMOVUPS.Z   (AX), K1, Z14
+	VMULPS      Z13, Z14, Z14
+	VFMADD231PS Z12, Z0, Z14
+	VMOVUPS     Z14, K1, (AX)
+	CMPQ        DX, $0x01
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z1, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x02
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z2, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x03
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z3, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x04
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z4, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x05
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z5, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x06
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z6, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x07
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z7, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x08
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z8, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x09
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z9, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x0a
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z10, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x0b
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z13, Z0, Z0
+	VFMADD231PS Z12, Z11, Z0
+	VMOVUPS     Z0, K1, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func SgemmKernel12x32R8C16AVX512(k int, alpha float32, a []float32, b []float32, beta float32, c []float32, ldc int, mr int, nr int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
+TEXT ·SgemmKernel12x32R8C16AVX512(SB), NOSPLIT, $0-120
+	MOVQ k+0(FP), AX
+	MOVQ a_base+16(FP), CX
+	MOVQ b_base+40(FP), DX
+
+	// Prefetch the C tile: its rows are far apart and the k loop hides the latency.
+	MOVQ       c_base+72(FP), BX
+	MOVQ       ldc+96(FP), SI
+	SHLQ       $0x02, SI
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+
+	// Zero the accumulators.
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+
+	// acc += A[:, p]·B[p, :], 4 steps of p per trip.
+unrolled:
+	CMPQ         AX, $0x04
+	JL           single
+	VMOVUPS      (DX), Z8
+	PREFETCHT0   384(CX)
+	PREFETCHT0   1024(DX)
+	VBROADCASTSS (CX), Z9
+	VFMADD231PS  Z8, Z9, Z0
+	VBROADCASTSS 4(CX), Z9
+	VFMADD231PS  Z8, Z9, Z1
+	VBROADCASTSS 8(CX), Z9
+	VFMADD231PS  Z8, Z9, Z2
+	VBROADCASTSS 12(CX), Z9
+	VFMADD231PS  Z8, Z9, Z3
+	VBROADCASTSS 16(CX), Z9
+	VFMADD231PS  Z8, Z9, Z4
+	VBROADCASTSS 20(CX), Z9
+	VFMADD231PS  Z8, Z9, Z5
+	VBROADCASTSS 24(CX), Z9
+	VFMADD231PS  Z8, Z9, Z6
+	VBROADCASTSS 28(CX), Z9
+	VFMADD231PS  Z8, Z9, Z7
+	VMOVUPS      128(DX), Z8
+	PREFETCHT0   1152(DX)
+	VBROADCASTSS 48(CX), Z9
+	VFMADD231PS  Z8, Z9, Z0
+	VBROADCASTSS 52(CX), Z9
+	VFMADD231PS  Z8, Z9, Z1
+	VBROADCASTSS 56(CX), Z9
+	VFMADD231PS  Z8, Z9, Z2
+	VBROADCASTSS 60(CX), Z9
+	VFMADD231PS  Z8, Z9, Z3
+	VBROADCASTSS 64(CX), Z9
+	VFMADD231PS  Z8, Z9, Z4
+	VBROADCASTSS 68(CX), Z9
+	VFMADD231PS  Z8, Z9, Z5
+	VBROADCASTSS 72(CX), Z9
+	VFMADD231PS  Z8, Z9, Z6
+	VBROADCASTSS 76(CX), Z9
+	VFMADD231PS  Z8, Z9, Z7
+	VMOVUPS      256(DX), Z8
+	PREFETCHT0   480(CX)
+	PREFETCHT0   1280(DX)
+	VBROADCASTSS 96(CX), Z9
+	VFMADD231PS  Z8, Z9, Z0
+	VBROADCASTSS 100(CX), Z9
+	VFMADD231PS  Z8, Z9, Z1
+	VBROADCASTSS 104(CX), Z9
+	VFMADD231PS  Z8, Z9, Z2
+	VBROADCASTSS 108(CX), Z9
+	VFMADD231PS  Z8, Z9, Z3
+	VBROADCASTSS 112(CX), Z9
+	VFMADD231PS  Z8, Z9, Z4
+	VBROADCASTSS 116(CX), Z9
+	VFMADD231PS  Z8, Z9, Z5
+	VBROADCASTSS 120(CX), Z9
+	VFMADD231PS  Z8, Z9, Z6
+	VBROADCASTSS 124(CX), Z9
+	VFMADD231PS  Z8, Z9, Z7
+	VMOVUPS      384(DX), Z8
+	PREFETCHT0   1408(DX)
+	VBROADCASTSS 144(CX), Z9
+	VFMADD231PS  Z8, Z9, Z0
+	VBROADCASTSS 148(CX), Z9
+	VFMADD231PS  Z8, Z9, Z1
+	VBROADCASTSS 152(CX), Z9
+	VFMADD231PS  Z8, Z9, Z2
+	VBROADCASTSS 156(CX), Z9
+	VFMADD231PS  Z8, Z9, Z3
+	VBROADCASTSS 160(CX), Z9
+	VFMADD231PS  Z8, Z9, Z4
+	VBROADCASTSS 164(CX), Z9
+	VFMADD231PS  Z8, Z9, Z5
+	VBROADCASTSS 168(CX), Z9
+	VFMADD231PS  Z8, Z9, Z6
+	VBROADCASTSS 172(CX), Z9
+	VFMADD231PS  Z8, Z9, Z7
+	ADDQ         $0x000000c0, CX
+	ADDQ         $0x00000200, DX
+	SUBQ         $0x04, AX
+	JMP          unrolled
+
+single:
+	TESTQ        AX, AX
+	JZ           update
+	VMOVUPS      (DX), Z8
+	PREFETCHT0   384(CX)
+	PREFETCHT0   1024(DX)
+	VBROADCASTSS (CX), Z9
+	VFMADD231PS  Z8, Z9, Z0
+	VBROADCASTSS 4(CX), Z9
+	VFMADD231PS  Z8, Z9, Z1
+	VBROADCASTSS 8(CX), Z9
+	VFMADD231PS  Z8, Z9, Z2
+	VBROADCASTSS 12(CX), Z9
+	VFMADD231PS  Z8, Z9, Z3
+	VBROADCASTSS 16(CX), Z9
+	VFMADD231PS  Z8, Z9, Z4
+	VBROADCASTSS 20(CX), Z9
+	VFMADD231PS  Z8, Z9, Z5
+	VBROADCASTSS 24(CX), Z9
+	VFMADD231PS  Z8, Z9, Z6
+	VBROADCASTSS 28(CX), Z9
+	VFMADD231PS  Z8, Z9, Z7
+	ADDQ         $0x00000030, CX
+	ADDQ         $0x00000080, DX
+	DECQ         AX
+	JMP          single
+
+update:
+	// C = alpha·acc + beta·C on rows < mr (C is not read when beta = 0).
+	MOVQ         c_base+72(FP), AX
+	MOVQ         ldc+96(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         mr+104(FP), DX
+	VBROADCASTSS alpha+8(FP), Z8
+	VBROADCASTSS beta+64(FP), Z9
+	MOVQ         nr+112(FP), BX
+	MOVL         $0xffffffff, SI
+	BZHIL        BX, SI, SI
+	KMOVW        SI, K1
+	MOVL         beta+64(FP), BX
+	ANDL         $0x7fffffff, BX
+	JNZ          general
+	VMULPS       Z8, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	CMPQ         DX, $0x01
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z8, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)
+	CMPQ         DX, $0x02
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z8, Z2, Z2
+	VMOVUPS      Z2, K1, (AX)
+	CMPQ         DX, $0x03
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z8, Z3, Z3
+	VMOVUPS      Z3, K1, (AX)
+	CMPQ         DX, $0x04
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z8, Z4, Z4
+	VMOVUPS      Z4, K1, (AX)
+	CMPQ         DX, $0x05
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z8, Z5, Z5
+	VMOVUPS      Z5, K1, (AX)
+	CMPQ         DX, $0x06
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z8, Z6, Z6
+	VMOVUPS      Z6, K1, (AX)
+	CMPQ         DX, $0x07
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z8, Z7, Z7
+	VMOVUPS      Z7, K1, (AX)
+	JMP          done
+
+general:
+	VMOVUPS.Z   (AX), K1, Z10
+	VMULPS      Z9, Z10, Z10
+	VFMADD231PS Z8, Z0, Z10
+	VMOVUPS     Z10, K1, (AX)
+	CMPQ        DX, $0x01
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z9, Z0, Z0
+	VFMADD231PS Z8, Z1, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x02
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z9, Z0, Z0
+	VFMADD231PS Z8, Z2, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x03
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z9, Z0, Z0
+	VFMADD231PS Z8, Z3, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x04
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z9, Z0, Z0
+	VFMADD231PS Z8, Z4, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x05
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z9, Z0, Z0
+	VFMADD231PS Z8, Z5, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x06
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z9, Z0, Z0
+	VFMADD231PS Z8, Z6, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x07
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z9, Z0, Z0
+	VFMADD231PS Z8, Z7, Z0
+	VMOVUPS     Z0, K1, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func SgemmKernel12x32R4C16AVX512(k int, alpha float32, a []float32, b []float32, beta float32, c []float32, ldc int, mr int, nr int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
+TEXT ·SgemmKernel12x32R4C16AVX512(SB), NOSPLIT, $0-120
+	MOVQ k+0(FP), AX
+	MOVQ a_base+16(FP), CX
+	MOVQ b_base+40(FP), DX
+
+	// Prefetch the C tile: its rows are far apart and the k loop hides the latency.
+	MOVQ       c_base+72(FP), BX
+	MOVQ       ldc+96(FP), SI
+	SHLQ       $0x02, SI
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+	ADDQ       SI, BX
+	PREFETCHT0 (BX)
+
+	// Zero the accumulators.
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+	// acc += A[:, p]·B[p, :], 4 steps of p per trip.
+unrolled:
+	CMPQ         AX, $0x04
+	JL           single
+	VMOVUPS      (DX), Z4
+	PREFETCHT0   384(CX)
+	PREFETCHT0   1024(DX)
+	VBROADCASTSS (CX), Z5
+	VFMADD231PS  Z4, Z5, Z0
+	VBROADCASTSS 4(CX), Z5
+	VFMADD231PS  Z4, Z5, Z1
+	VBROADCASTSS 8(CX), Z5
+	VFMADD231PS  Z4, Z5, Z2
+	VBROADCASTSS 12(CX), Z5
+	VFMADD231PS  Z4, Z5, Z3
+	VMOVUPS      128(DX), Z4
+	PREFETCHT0   1152(DX)
+	VBROADCASTSS 48(CX), Z5
+	VFMADD231PS  Z4, Z5, Z0
+	VBROADCASTSS 52(CX), Z5
+	VFMADD231PS  Z4, Z5, Z1
+	VBROADCASTSS 56(CX), Z5
+	VFMADD231PS  Z4, Z5, Z2
+	VBROADCASTSS 60(CX), Z5
+	VFMADD231PS  Z4, Z5, Z3
+	VMOVUPS      256(DX), Z4
+	PREFETCHT0   480(CX)
+	PREFETCHT0   1280(DX)
+	VBROADCASTSS 96(CX), Z5
+	VFMADD231PS  Z4, Z5, Z0
+	VBROADCASTSS 100(CX), Z5
+	VFMADD231PS  Z4, Z5, Z1
+	VBROADCASTSS 104(CX), Z5
+	VFMADD231PS  Z4, Z5, Z2
+	VBROADCASTSS 108(CX), Z5
+	VFMADD231PS  Z4, Z5, Z3
+	VMOVUPS      384(DX), Z4
+	PREFETCHT0   1408(DX)
+	VBROADCASTSS 144(CX), Z5
+	VFMADD231PS  Z4, Z5, Z0
+	VBROADCASTSS 148(CX), Z5
+	VFMADD231PS  Z4, Z5, Z1
+	VBROADCASTSS 152(CX), Z5
+	VFMADD231PS  Z4, Z5, Z2
+	VBROADCASTSS 156(CX), Z5
+	VFMADD231PS  Z4, Z5, Z3
+	ADDQ         $0x000000c0, CX
+	ADDQ         $0x00000200, DX
+	SUBQ         $0x04, AX
+	JMP          unrolled
+
+single:
+	TESTQ        AX, AX
+	JZ           update
+	VMOVUPS      (DX), Z4
+	PREFETCHT0   384(CX)
+	PREFETCHT0   1024(DX)
+	VBROADCASTSS (CX), Z5
+	VFMADD231PS  Z4, Z5, Z0
+	VBROADCASTSS 4(CX), Z5
+	VFMADD231PS  Z4, Z5, Z1
+	VBROADCASTSS 8(CX), Z5
+	VFMADD231PS  Z4, Z5, Z2
+	VBROADCASTSS 12(CX), Z5
+	VFMADD231PS  Z4, Z5, Z3
+	ADDQ         $0x00000030, CX
+	ADDQ         $0x00000080, DX
+	DECQ         AX
+	JMP          single
+
+update:
+	// C = alpha·acc + beta·C on rows < mr (C is not read when beta = 0).
+	MOVQ         c_base+72(FP), AX
+	MOVQ         ldc+96(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         mr+104(FP), DX
+	VBROADCASTSS alpha+8(FP), Z4
+	VBROADCASTSS beta+64(FP), Z5
+	MOVQ         nr+112(FP), BX
+	MOVL         $0xffffffff, SI
+	BZHIL        BX, SI, SI
+	KMOVW        SI, K1
+	MOVL         beta+64(FP), BX
+	ANDL         $0x7fffffff, BX
+	JNZ          general
+	VMULPS       Z4, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	CMPQ         DX, $0x01
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z4, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)
+	CMPQ         DX, $0x02
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z4, Z2, Z2
+	VMOVUPS      Z2, K1, (AX)
+	CMPQ         DX, $0x03
+	JLE          done
+	ADDQ         CX, AX
+	VMULPS       Z4, Z3, Z3
+	VMOVUPS      Z3, K1, (AX)
+	JMP          done
+
+general:
+	VMOVUPS.Z   (AX), K1, Z6
+	VMULPS      Z5, Z6, Z6
+	VFMADD231PS Z4, Z0, Z6
+	VMOVUPS     Z6, K1, (AX)
+	CMPQ        DX, $0x01
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z5, Z0, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x02
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z5, Z0, Z0
+	VFMADD231PS Z4, Z2, Z0
+	VMOVUPS     Z0, K1, (AX)
+	CMPQ        DX, $0x03
+	JLE         done
+	ADDQ        CX, AX
+	VMOVUPS.Z   (AX), K1, Z0
+	VMULPS      Z5, Z0, Z0
+	VFMADD231PS Z4, Z3, Z0
+	VMOVUPS     Z0, K1, (AX)
+
+done:
+	VZEROUPPER
+	RET
+
 // func SgemmKernel6x16AVX2(k int, alpha float32, a []float32, b []float32, beta float32, c []float32, ldc int, mr int, nr int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·SgemmKernel6x16AVX2(SB), NOSPLIT, $0-120

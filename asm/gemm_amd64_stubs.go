@@ -19,6 +19,21 @@ func SgemmKernel12x32R8AVX512(k int, alpha float32, a []float32, b []float32, be
 // len(b) ≥ 32·k, 1 ≤ mr ≤ 4, 1 ≤ nr ≤ 32, len(c) ≥ (mr−1)·ldc + nr.
 func SgemmKernel12x32R4AVX512(k int, alpha float32, a []float32, b []float32, beta float32, c []float32, ldc int, mr int, nr int)
 
+// SgemmKernel12x32C16AVX512 is the micro-kernel of SgemmKernel12x32Generic computed with AVX512; see the twin
+// SgemmKernel12x32Generic for the reference loop. Preconditions: k ≥ 1, len(a) ≥ 12·k,
+// len(b) ≥ 32·k, 1 ≤ mr ≤ 12, 1 ≤ nr ≤ 16, len(c) ≥ (mr−1)·ldc + nr.
+func SgemmKernel12x32C16AVX512(k int, alpha float32, a []float32, b []float32, beta float32, c []float32, ldc int, mr int, nr int)
+
+// SgemmKernel12x32R8C16AVX512 is the micro-kernel of SgemmKernel12x32Generic computed with AVX512; see the twin
+// SgemmKernel12x32Generic for the reference loop. Preconditions: k ≥ 1, len(a) ≥ 12·k,
+// len(b) ≥ 32·k, 1 ≤ mr ≤ 8, 1 ≤ nr ≤ 16, len(c) ≥ (mr−1)·ldc + nr.
+func SgemmKernel12x32R8C16AVX512(k int, alpha float32, a []float32, b []float32, beta float32, c []float32, ldc int, mr int, nr int)
+
+// SgemmKernel12x32R4C16AVX512 is the micro-kernel of SgemmKernel12x32Generic computed with AVX512; see the twin
+// SgemmKernel12x32Generic for the reference loop. Preconditions: k ≥ 1, len(a) ≥ 12·k,
+// len(b) ≥ 32·k, 1 ≤ mr ≤ 4, 1 ≤ nr ≤ 16, len(c) ≥ (mr−1)·ldc + nr.
+func SgemmKernel12x32R4C16AVX512(k int, alpha float32, a []float32, b []float32, beta float32, c []float32, ldc int, mr int, nr int)
+
 // SgemmKernel6x16AVX2 is the micro-kernel of SgemmKernel6x16Generic computed with AVX2; see the twin
 // SgemmKernel6x16Generic for the reference loop. Preconditions: k ≥ 1, len(a) ≥ 6·k,
 // len(b) ≥ 16·k, 1 ≤ mr ≤ 6, nr = 16, len(c) ≥ (mr−1)·ldc + nr.

@@ -47,3 +47,18 @@ func SgemmKernel12x32R8AVX512(k int, alpha float32, a, b []float32, beta float32
 func SgemmKernel12x32R4AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
 	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
 }
+
+// SgemmKernel12x32C16AVX512 forwards to its twin where there is no assembly.
+func SgemmKernel12x32C16AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
+}
+
+// SgemmKernel12x32R8C16AVX512 forwards to its twin where there is no assembly.
+func SgemmKernel12x32R8C16AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
+}
+
+// SgemmKernel12x32R4C16AVX512 forwards to its twin where there is no assembly.
+func SgemmKernel12x32R4C16AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
+	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
+}

@@ -49,6 +49,9 @@ func TestSgemmMicroKernelsMatchTwins(t *testing.T) {
 		{"12x32", AVX512, 12, 32, SgemmKernel12x32AVX512, SgemmKernel12x32Generic, false},
 		{"12x32R8", AVX512, 8, 32, SgemmKernel12x32R8AVX512, SgemmKernel12x32Generic, false},
 		{"12x32R4", AVX512, 4, 32, SgemmKernel12x32R4AVX512, SgemmKernel12x32Generic, false},
+		{"12x32C16", AVX512, 12, 16, SgemmKernel12x32C16AVX512, SgemmKernel12x32Generic, false},
+		{"12x32R8C16", AVX512, 8, 16, SgemmKernel12x32R8C16AVX512, SgemmKernel12x32Generic, false},
+		{"12x32R4C16", AVX512, 4, 16, SgemmKernel12x32R4C16AVX512, SgemmKernel12x32Generic, false},
 		{"6x16", AVX2, 6, 16, SgemmKernel6x16AVX2, SgemmKernel6x16Generic, true},
 	} {
 		if !Supported(im.path) {
@@ -61,7 +64,9 @@ func TestSgemmMicroKernelsMatchTwins(t *testing.T) {
 					if im.fullNR {
 						nr = im.nr
 					}
-					a, b := randVec(r, 12*k), randVec(r, im.nr*k) // A panels are packed 12 wide (6 for AVX2: over-long is fine)
+					// Panels are packed 12 rows and 32 columns wide for AVX-512
+					// (6 and 16 for AVX2, where the slices are just longer).
+					a, b := randVec(r, 12*k), randVec(r, 32*k)
 					ldc := nr + r.Intn(4)
 					n := (mr-1)*ldc + nr
 					for _, beta := range []float32{0, 1.5} {

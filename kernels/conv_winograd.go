@@ -36,7 +36,7 @@ func (p ConvParams) winogradOK() bool {
 func (p ConvParams) winoBlock() int {
 	t := 96 * 1024 / (p.C + p.K)
 	t = max(16, min(512, t))
-	return t &^ 7
+	return t &^ 15 // whole 16-tile kernel calls
 }
 
 type winoGeom struct {
@@ -191,42 +191,47 @@ func (q *winoPos) next() {
 // consecutive tiles (any rows, any images) per kernel call: the scratch s
 // (256 floats) receives element (r, j) of lane l's 4×4 input tile at
 // 64r + 16j + l, zero outside the image, so the kernel's loads are whole
-// vectors. Lanes past t1 hold stale values; their outputs land in the
-// padding of the row.
-func winoInput16(in func(s, o []float32, stride int), s, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+// vectors. The lanes are gathered by runs of tiles in one tile row, from a
+// zero-padded copy of each input row (row, W+4 floats), so the inner loops
+// have no bounds tests. Lanes past t1 hold stale values; their outputs land
+// in the padding of the row.
+func winoInput16(in func(s, o []float32, stride int), s, row, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	CT := C * ld
+	row = row[:W+4]
 	for c := c0; c < c1; c++ {
 		for t := t0; t < t1; t += 16 {
-			q := newWinoPos(g, t)
 			cnt := min(16, t1-t)
-			for l := 0; l < cnt; l++ {
+			q := newWinoPos(g, t)
+			for l0 := 0; l0 < cnt; {
+				run := min(cnt-l0, g.tilesW-q.tw)
 				xc := x[(q.n*C+c)*HW : (q.n*C+c+1)*HW]
-				h0, w0 := 2*q.th-1, 2*q.tw-1
-				if h0 >= 0 && w0 >= 0 && h0+4 <= g.H && w0+4 <= W {
-					b := h0*W + w0
-					r0 := xc[b : b+4 : b+4]
-					r1 := xc[b+W : b+W+4 : b+W+4]
-					r2 := xc[b+2*W : b+2*W+4 : b+2*W+4]
-					r3 := xc[b+3*W : b+3*W+4 : b+3*W+4]
-					s[l], s[16+l], s[32+l], s[48+l] = r0[0], r0[1], r0[2], r0[3]
-					s[64+l], s[80+l], s[96+l], s[112+l] = r1[0], r1[1], r1[2], r1[3]
-					s[128+l], s[144+l], s[160+l], s[176+l] = r2[0], r2[1], r2[2], r2[3]
-					s[192+l], s[208+l], s[224+l], s[240+l] = r3[0], r3[1], r3[2], r3[3]
-				} else {
-					for r := 0; r < 4; r++ {
-						h := h0 + r
+				for r := 0; r < 4; r++ {
+					h := 2*q.th - 1 + r
+					if h < 0 || h >= g.H {
 						for j := 0; j < 4; j++ {
-							w := w0 + j
-							var val float32
-							if h >= 0 && h < g.H && w >= 0 && w < W {
-								val = xc[h*W+w]
-							}
-							s[64*r+16*j+l] = val
+							clear(s[64*r+16*j+l0 : 64*r+16*j+l0+run])
 						}
+						continue
+					}
+					// row[1+w] = x[h][w]; row[0] and row[W+1…] are zero.
+					row[0] = 0
+					copy(row[1:W+1], xc[h*W:h*W+W])
+					row[W+1], row[W+2], row[W+3] = 0, 0, 0
+					src := row[2*q.tw : 2*(q.tw+run)+2]
+					d0 := s[64*r+l0 : 64*r+l0+run]
+					d1 := s[64*r+16+l0 : 64*r+16+l0+run]
+					d2 := s[64*r+32+l0 : 64*r+32+l0+run]
+					d3 := s[64*r+48+l0 : 64*r+48+l0+run]
+					for l := range d0 {
+						p := src[2*l : 2*l+4 : 2*l+4]
+						d0[l], d1[l], d2[l], d3[l] = p[0], p[1], p[2], p[3]
 					}
 				}
-				q.next()
+				l0 += run
+				for i := 0; i < run; i++ {
+					q.next()
+				}
 			}
 			in(s, v[c*ld+t-t0:], CT)
 		}
@@ -289,8 +294,8 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 		t1 := min(g.tiles, t0+T)
 		v := b.col(16 * C * ld)
 		mm := b.aux(16*K*T + winoPad)
-		sc := grow(&b.s, 256+64)
-		winoInput16(in, sc[:256], v, x, g, C, 0, C, t0, t1, ld)
+		sc := grow(&b.s, 256+64+W+4)
+		winoInput16(in, sc[:256], sc[320:], v, x, g, C, 0, C, t0, t1, ld)
 		for xi := 0; xi < 16; xi++ {
 			inner.Sgemm(false, false, K, t1-t0, C, 1, u[xi*K*C:], C, v[xi*C*ld:], ld, 0, mm[xi*K*T:], T)
 		}
@@ -340,7 +345,8 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 		t1 := min(g.tiles, t0+T)
 		_, ct := e.split(C)
 		e.parallel(C, ct, func(b *convBufs, c int) {
-			winoInput16(in, grow(&b.s, 256), v, x, g, C, c, c+1, t0, t1, ld)
+			sc := grow(&b.s, 256+p.W+4)
+			winoInput16(in, sc[:256], sc[256:], v, x, g, C, c, c+1, t0, t1, ld)
 		})
 		_, kt := e.split(K)
 		e.parallel(K, kt, func(b *convBufs, k int) {

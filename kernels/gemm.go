@@ -137,7 +137,8 @@ type gemmKernel struct {
 	masked bool // fn writes nr < NR columns itself; else edges go through a tile buffer
 	t16    bool // packing may transpose with asm.Transpose16AVX512
 	// edge lists kernels on the same packed panels that compute only their
-	// first rows: the smallest with rows ≥ mr serves an M-edge panel.
+	// first rows and/or columns: the first with rows ≥ mr and cols ≥ nr
+	// (cheapest first) serves an edge tile.
 	edge []edgeKernel
 	// kc·nr·4 bytes of B panel stay in L1 while A panels stream past; the
 	// mc×kc block of A stays in L2; the kc×nc block of B sits in L3.
@@ -145,13 +146,17 @@ type gemmKernel struct {
 }
 
 type edgeKernel struct {
-	rows int
-	fn   microKernel
+	rows, cols int
+	fn         microKernel
 }
 
 var (
 	kernelAVX512 = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, t16: true, kc: 256, mc: 264, nc: 3072,
-		edge: []edgeKernel{{4, asm.SgemmKernel12x32R4AVX512}, {8, asm.SgemmKernel12x32R8AVX512}}}
+		edge: []edgeKernel{
+			{4, 16, asm.SgemmKernel12x32R4C16AVX512}, {8, 16, asm.SgemmKernel12x32R8C16AVX512},
+			{4, 32, asm.SgemmKernel12x32R4AVX512}, {12, 16, asm.SgemmKernel12x32C16AVX512},
+			{8, 32, asm.SgemmKernel12x32R8AVX512},
+		}}
 	kernelAVX2    = gemmKernel{fn: asm.SgemmKernel6x16AVX2, mr: asm.SgemmMRAVX2, nr: asm.SgemmNRAVX2, kc: 256, mc: 120, nc: 3072}
 	kernelGeneric = gemmKernel{fn: sgemmKernel4x4Go, mr: 4, nr: 4, masked: true, kc: 256, mc: 128, nc: 3072}
 )
@@ -278,7 +283,7 @@ func (g *gemm) run() {
 						if nr == kn.nr || kn.masked {
 							fn := kn.fn
 							for _, ek := range kn.edge {
-								if mr <= ek.rows {
+								if mr <= ek.rows && nr <= ek.cols {
 									fn = ek.fn
 									break
 								}

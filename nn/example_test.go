@@ -54,5 +54,5 @@ func Example() {
 	fmt.Printf("path of %d points, midpoint λ = %.2f, evaluated on %d samples\n", path.Len(), path.Lambda(5), ev.N)
 	// Output:
 	// 4 checkpoints, last after step 36, val acc ≥ 0.9: true
-	// path of 11 points, midpoint λ = 0.50, evaluated on 40 samples
+	// path of 11 points, midpoint λ = 0.79, evaluated on 40 samples
 }

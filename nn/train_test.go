@@ -259,7 +259,8 @@ func TestLinearTrajectory(t *testing.T) {
 		want []float64
 	}{
 		{Uniform, []float64{0, 0.25, 0.5, 0.75, 1}},
-		{Cosine, []float64{0, (1 - math.Sqrt2/2) / 2, 0.5, (1 + math.Sqrt2/2) / 2, 1}},
+		// steps ∝ 1+cos(πt/4): 2, 1+√2/2, 1, 1−√2/2 (sum 5)
+		{Cosine, []float64{0, 2.0 / 5, (3 + math.Sqrt2/2) / 5, (4 + math.Sqrt2/2) / 5, 1}},
 	} {
 		tr, err := NewLinearTrajectory(a, b, 4, tc.s)
 		if err != nil {

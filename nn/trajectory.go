@@ -162,10 +162,42 @@ type InterpSchedule string
 const (
 	// Uniform spacing: λₜ = t/T.
 	Uniform InterpSchedule = "uniform"
-	// Cosine spacing, the paper's: the weight of θ⁰ is (1+cos(πt/T))/2,
-	// so λₜ = (1−cos(πt/T))/2, dense near both ends.
+	// Cosine spacing, the paper's: step t (from point t to t+1) is
+	// proportional to 1+cos(πt/T), like a cosine learning-rate schedule:
+	// long steps first, short ones near the end.
 	Cosine InterpSchedule = "cosine"
 )
+
+// InterpLambdas returns λ₀ … λ_T, the interpolation weights of the T+1
+// points of a linear trajectory (λ₀ = 0, λ_T = 1) under sched.
+func InterpLambdas(T int, sched InterpSchedule) ([]float64, error) {
+	if T < 1 {
+		return nil, fmt.Errorf("nn: interpolated trajectory needs ≥ 1 step, got %d", T)
+	}
+	w := make([]float64, T)
+	for t := range w {
+		switch sched {
+		case Uniform:
+			w[t] = 1
+		case Cosine:
+			w[t] = 1 + math.Cos(math.Pi*float64(t)/float64(T))
+		default:
+			return nil, fmt.Errorf("nn: unknown interpolation schedule %q (want uniform or cosine)", sched)
+		}
+	}
+	var z float64
+	for _, v := range w {
+		z += v
+	}
+	l := make([]float64, T+1)
+	var acc float64
+	for t := 1; t < T; t++ {
+		acc += w[t-1]
+		l[t] = acc / z
+	}
+	l[T] = 1
+	return l, nil
+}
 
 // LinearTrajectory is the straight path θᵗ = A + λₜ·(B − A), t = 0…T,
 // computed on demand from the two end points (memory: two parameter sets
@@ -174,6 +206,7 @@ type LinearTrajectory struct {
 	A, B     *ParamSet
 	T        int
 	Schedule InterpSchedule
+	lambdas  []float64
 }
 
 // NewLinearTrajectory checks that a and b hold the same tensors and
@@ -201,7 +234,11 @@ func NewLinearTrajectory(a, b *ParamSet, steps int, sched InterpSchedule) (*Line
 			return nil, fmt.Errorf("nn: tensor %q has shapes %v and %v at the two end points", name, ta.Shape, tb.Shape)
 		}
 	}
-	return &LinearTrajectory{A: a, B: b, T: steps, Schedule: sched}, nil
+	lam, err := InterpLambdas(steps, sched)
+	if err != nil {
+		return nil, err
+	}
+	return &LinearTrajectory{A: a, B: b, T: steps, Schedule: sched, lambdas: lam}, nil
 }
 
 // Len is T+1.
@@ -215,10 +252,7 @@ func (l *LinearTrajectory) Lambda(t int) float64 {
 	if t >= l.T {
 		return 1
 	}
-	if l.Schedule == Uniform {
-		return float64(t) / float64(l.T)
-	}
-	return (1 - math.Cos(math.Pi*float64(t)/float64(l.T))) / 2
+	return l.lambdas[t]
 }
 
 // At returns point t in a new parameter set.

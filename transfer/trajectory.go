@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/ltransfer/ltransfer/nn"
 )
@@ -40,32 +39,13 @@ func ParseSchedule(s string) (Schedule, error) {
 // Lambdas returns λ₀ … λ_T, the interpolation coefficients of the T+1
 // points (λ₀ = 0, λ_T = 1).
 func Lambdas(T int, sched Schedule) ([]float64, error) {
+	if _, err := ParseSchedule(string(sched)); err != nil {
+		return nil, err
+	}
 	if T < 1 {
 		return nil, fmt.Errorf("transfer: trajectory needs at least 1 step, got %d", T)
 	}
-	w := make([]float64, T)
-	for t := range w {
-		switch sched {
-		case Uniform:
-			w[t] = 1
-		case Cosine:
-			w[t] = 1 + math.Cos(math.Pi*float64(t)/float64(T))
-		default:
-			return nil, fmt.Errorf("transfer: unknown schedule %q (want cosine or uniform)", sched)
-		}
-	}
-	var z float64
-	for _, v := range w {
-		z += v
-	}
-	l := make([]float64, T+1)
-	var acc float64
-	for t := 1; t <= T; t++ {
-		acc += w[t-1]
-		l[t] = acc / z
-	}
-	l[T] = 1
-	return l, nil
+	return nn.InterpLambdas(T, nn.InterpSchedule(sched))
 }
 
 // LinearTrajectory is the straight path from Init to Final with points at

@@ -28,26 +28,46 @@ type kernel struct {
 	// prefetchB adds software prefetches of the B panel.
 	prefetchB bool
 	// stride is the row count of the packed A panels when the kernel
-	// computes only their first mr rows (the last panel of an M edge).
-	stride int
+	// computes only their first mr rows (the last panel of an M edge), and
+	// bstride the column count of the packed B panels when it computes
+	// only their first nr columns (an N edge of at most 16 columns).
+	stride, bstride int
 }
 
 func (k kernel) nr() int { return k.nvec * k.lanes }
+
+// panel is the row count of the packed A panels (stride, or mr).
 func (k kernel) panel() int {
 	if k.stride != 0 {
 		return k.stride
 	}
 	return k.mr
 }
-func (k kernel) name() string {
-	if k.stride != 0 {
-		return fmt.Sprintf("SgemmKernel%dx%dR%d%s", k.stride, k.nr(), k.mr, k.isa)
+
+// panelB is the column count of the packed B panels (bstride, or nr).
+func (k kernel) panelB() int {
+	if k.bstride != 0 {
+		return k.bstride
 	}
-	return fmt.Sprintf("SgemmKernel%dx%d%s", k.mr, k.nr(), k.isa)
+	return k.nr()
 }
-func (k kernel) twin() string { return fmt.Sprintf("SgemmKernel%dx%dGeneric", k.panel(), k.nr()) }
+
+func (k kernel) name() string {
+	n := fmt.Sprintf("SgemmKernel%dx%d", k.panel(), k.panelB())
+	if k.mr != k.panel() {
+		n += fmt.Sprintf("R%d", k.mr)
+	}
+	if k.nr() != k.panelB() {
+		n += fmt.Sprintf("C%d", k.nr())
+	}
+	return n + k.isa
+}
+func (k kernel) twin() string { return fmt.Sprintf("SgemmKernel%dx%dGeneric", k.panel(), k.panelB()) }
 func (k kernel) bytesA() int  { return 4 * k.panel() }
-func (k kernel) bytesB() int  { return 4 * k.nr() }
+func (k kernel) bytesB() int  { return 4 * k.panelB() }
+
+// bytesC is the width of the computed part of a row of C, in bytes.
+func (k kernel) bytesC() int { return 4 * k.nr() }
 func (k kernel) nrNote() string {
 	if k.masked {
 		return fmt.Sprintf("1 ≤ nr ≤ %d", k.nr())
@@ -60,10 +80,14 @@ var kernels = []kernel{
 	// accumulators hide it, and per k step the 24 FMAs need 2 vector loads of
 	// B and 12 broadcasts of A, well within the two load ports.
 	{isa: "AVX512", mr: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
-	// The same on the first 8 or 4 rows of a 12-row panel: an M edge (m = 128
-	// leaves 8 rows) then costs what it computes.
+	// The same on the first 8 or 4 rows and/or the first 16 columns of the
+	// packed panels: an M or N edge (m = 128 leaves 8 rows, n = 784 leaves
+	// 16 columns) then costs what it computes.
 	{isa: "AVX512", mr: 8, stride: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
 	{isa: "AVX512", mr: 4, stride: 12, nvec: 2, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
+	{isa: "AVX512", mr: 12, bstride: 32, nvec: 1, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
+	{isa: "AVX512", mr: 8, stride: 12, bstride: 32, nvec: 1, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
+	{isa: "AVX512", mr: 4, stride: 12, bstride: 32, nvec: 1, lanes: 16, vec: ZMM, masked: true, unroll: 4, prefetchB: true},
 	// 16 ymm registers: 12 accumulators, 2 for B, 2 for broadcasts.
 	{isa: "AVX2", mr: 6, nvec: 2, lanes: 8, vec: YMM, masked: false, unroll: 4},
 }
@@ -88,7 +112,7 @@ func gen(kn kernel) {
 	Doc(
 		fmt.Sprintf("%s is the micro-kernel of %s computed with %s; see the twin", kn.name(), kn.twin(), kn.isa),
 		fmt.Sprintf("%s for the reference loop. Preconditions: k ≥ 1, len(a) ≥ %d·k,", kn.twin(), kn.panel()),
-		fmt.Sprintf("len(b) ≥ %d·k, 1 ≤ mr ≤ %d, %s, len(c) ≥ (mr−1)·ldc + nr.", kn.nr(), kn.mr, kn.nrNote()),
+		fmt.Sprintf("len(b) ≥ %d·k, 1 ≤ mr ≤ %d, %s, len(c) ≥ (mr−1)·ldc + nr.", kn.panelB(), kn.mr, kn.nrNote()),
 	)
 	kk := Load(Param("k"), GP64())
 	pa := Load(Param("a").Base(), GP64())
@@ -100,7 +124,7 @@ func gen(kn kernel) {
 		ldc := Load(Param("ldc"), GP64())
 		SHLQ(Imm(2), ldc)
 		for i := 0; i < kn.mr; i++ {
-			for off := 0; off < kn.bytesB(); off += 64 {
+			for off := 0; off < kn.bytesC(); off += 64 {
 				PREFETCHT0(Mem{Base: pc, Disp: off})
 			}
 			if i+1 < kn.mr {
@@ -132,7 +156,7 @@ func gen(kn kernel) {
 		}
 		if kn.prefetchB {
 			// So may the B panel when it has not stayed in L1.
-			for off := 0; off < kn.bytesB(); off += 64 {
+			for off := 0; off < kn.bytesC(); off += 64 {
 				PREFETCHT0(Mem{Base: pb, Disp: u*kn.bytesB() + 8*kn.bytesB() + off})
 			}
 		}
