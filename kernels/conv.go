@@ -1,5 +1,20 @@
 package kernels
 
+// Convolution, float32 NCHW, any kernel size, stride and padding:
+//
+//   - 3×3 stride-1 pad-1 layers with enough channels run Winograd
+//     F(2×2, 3×3) (conv_winograd.go): 16 GEMMs per block of tiles around
+//     avo-generated transform kernels (asm/conv_amd64.s), 2.25× fewer
+//     multiplies than direct convolution, for all three passes.
+//   - Everything else (first layers, strides, 1×1, 5×5, small planes) runs
+//     im2col tiles of a few hundred KiB, never a full-batch buffer, feeding
+//     the GEMM; 1×1 stride-1 unpadded layers multiply in place.
+//
+// Work is split into tasks fixed by the shape alone (tiles, image groups,
+// tile groups for the weight gradient, summed in a fixed order), so results
+// are bit-identical for every thread count. With fewer tasks than threads,
+// the tasks run in turn and each GEMM gets all the threads.
+
 import (
 	"fmt"
 	"sync"
