@@ -71,3 +71,20 @@ func WinoGradOut16Generic(d, o []float32, stride int) {
 		}
 	}
 }
+
+// WinoInputRow16Generic is WinoInput16Generic for 16 horizontally adjacent
+// tiles read straight from 4 input rows: d[r][j] = rows[r·rs + 2l + j] for
+// lane l. rs ≥ 34, len(rows) ≥ 3·rs + 34, stride ≥ 16,
+// len(o) ≥ 15·stride + 16.
+func WinoInputRow16Generic(rows []float32, rs int, o []float32, stride int) {
+	_, _ = rows[3*rs+33], o[15*stride+15]
+	var s [256]float32
+	for r := 0; r < 4; r++ {
+		for j := 0; j < 4; j++ {
+			for l := 0; l < 16; l++ {
+				s[64*r+16*j+l] = rows[r*rs+2*l+j]
+			}
+		}
+	}
+	WinoInput16Generic(s[:], o, stride)
+}

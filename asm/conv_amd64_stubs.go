@@ -8,6 +8,11 @@ package asm
 // of 16 tiles, one per lane; len(s) ≥ 256, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoInput16AVX2(s []float32, o []float32, stride int)
 
+// WinoInputRow16AVX2 is WinoInputRow16Generic: the Winograd input transform of 16
+// horizontally adjacent tiles read straight from 4 input rows; rs ≥ 34,
+// len(rows) ≥ 3·rs + 34, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputRow16AVX2(rows []float32, rs int, o []float32, stride int)
+
 // WinoOutput16AVX2 is WinoOutput16Generic: the Winograd output transform Aᵀ M A + bias
 // of 16 tiles, one per lane; stride ≥ 16, len(m) ≥ 15·stride + 16, len(o) ≥ 64.
 func WinoOutput16AVX2(m []float32, stride int, bias float32, o []float32)
@@ -19,6 +24,11 @@ func WinoGradOut16AVX2(d []float32, o []float32, stride int)
 // WinoInput16AVX512 is WinoInput16Generic: the Winograd input transform Bᵀ d B
 // of 16 tiles, one per lane; len(s) ≥ 256, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoInput16AVX512(s []float32, o []float32, stride int)
+
+// WinoInputRow16AVX512 is WinoInputRow16Generic: the Winograd input transform of 16
+// horizontally adjacent tiles read straight from 4 input rows; rs ≥ 34,
+// len(rows) ≥ 3·rs + 34, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputRow16AVX512(rows []float32, rs int, o []float32, stride int)
 
 // WinoOutput16AVX512 is WinoOutput16Generic: the Winograd output transform Aᵀ M A + bias
 // of 16 tiles, one per lane; stride ≥ 16, len(m) ≥ 15·stride + 16, len(o) ≥ 64.

@@ -18,3 +18,11 @@ func WinoOutput16AVX512(m []float32, stride int, bias float32, o []float32) {
 
 func WinoGradOut16AVX2(d, o []float32, stride int)   { WinoGradOut16Generic(d, o, stride) }
 func WinoGradOut16AVX512(d, o []float32, stride int) { WinoGradOut16Generic(d, o, stride) }
+
+func WinoInputRow16AVX2(rows []float32, rs int, o []float32, stride int) {
+	WinoInputRow16Generic(rows, rs, o, stride)
+}
+
+func WinoInputRow16AVX512(rows []float32, rs int, o []float32, stride int) {
+	WinoInputRow16Generic(rows, rs, o, stride)
+}

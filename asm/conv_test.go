@@ -12,12 +12,13 @@ type convImpl struct {
 	input  func(s, o []float32, stride int)
 	output func(m []float32, stride int, bias float32, o []float32)
 	grad   func(d, o []float32, stride int)
+	row    func(rows []float32, rs int, o []float32, stride int)
 }
 
 var convImpls = []convImpl{
-	{Generic, WinoInput16Generic, WinoOutput16Generic, WinoGradOut16Generic},
-	{AVX2, WinoInput16AVX2, WinoOutput16AVX2, WinoGradOut16AVX2},
-	{AVX512, WinoInput16AVX512, WinoOutput16AVX512, WinoGradOut16AVX512},
+	{Generic, WinoInput16Generic, WinoOutput16Generic, WinoGradOut16Generic, WinoInputRow16Generic},
+	{AVX2, WinoInput16AVX2, WinoOutput16AVX2, WinoGradOut16AVX2, WinoInputRow16AVX2},
+	{AVX512, WinoInput16AVX512, WinoOutput16AVX512, WinoGradOut16AVX512, WinoInputRow16AVX512},
 }
 
 func sentinelled(n int) []float32 {
@@ -64,6 +65,20 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 			for i := 0; i < n; i++ {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%v input transform [%d] = %g, twin %g", impl.path, i, got[i], want[i])
+				}
+			}
+			rs := 34 + r.Intn(30)
+			rows := make([]float32, 3*rs+34)
+			for i := range rows {
+				rows[i] = float32(r.NormFloat64())
+			}
+			rw, rg := sentinelled(n), sentinelled(n)
+			WinoInputRow16Generic(rows, rs, rw[:n], ist)
+			impl.row(rows, rs, rg[:n], ist)
+			checkSentinels(t, impl.path.String()+" row input", rg, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(rg[i]) != math.Float32bits(rw[i]) {
+					t.Fatalf("%v row input transform [%d] = %g, twin %g (rs %d)", impl.path, i, rg[i], rw[i], rs)
 				}
 			}
 			d := make([]float32, 64)

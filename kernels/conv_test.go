@@ -281,3 +281,34 @@ func TestConv2DPanicsBeforeWriting(t *testing.T) {
 		}
 	}
 }
+
+// Random 3×3 stride-1 pad-1 shapes: Winograd against the im2col path (and
+// both against the float64 reference), every kernel path, 2 threads.
+func TestConvWinogradRandomShapes(t *testing.T) {
+	const seed = 504
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	defer func() { convAlgoOverride = 0 }()
+	for i := 0; i < 25; i++ {
+		p := ConvParams{N: 1 + rng.IntN(3), C: 1 + rng.IntN(20), H: 1 + rng.IntN(13), W: 1 + rng.IntN(13), K: 1 + rng.IntN(20),
+			R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+		x, w, b := randSlice(rng, p.InputLen()), randSlice(rng, p.WeightLen()), randSlice(rng, p.K)
+		dy := randSlice(rng, p.OutputLen())
+		yr, dxr, dwr, dbr := convRef64(p, x, w, b, dy)
+		P := p.OutH() * p.OutW()
+		for _, e := range engines(t, 2) {
+			for _, algo := range []int{1, 2} {
+				convAlgoOverride = algo
+				y, dx, dw, db := make([]float32, p.OutputLen()), make([]float32, p.InputLen()), make([]float32, p.WeightLen()), make([]float32, p.K)
+				e.Conv2D(p, x, w, b, y)
+				e.Conv2DBackwardData(p, dy, w, dx)
+				e.Conv2DBackwardWeight(p, x, dy, dw, db)
+				name := fmt.Sprintf("%v/algo=%d/path=%v", p, algo, e.Path())
+				checkClose(t, name+" y", y, yr, p.C*9)
+				checkClose(t, name+" dx", dx, dxr, p.K*9)
+				checkClose(t, name+" dw", dw, dwr, p.N*P)
+				checkClose(t, name+" db", db, dbr, p.N*P)
+			}
+		}
+	}
+}

@@ -35,9 +35,15 @@ func (p ConvParams) winogradOK() bool {
 // together about 6 MiB (a quarter of that per operand of one of the 16
 // GEMMs), between 16 and 512 tiles, a multiple of 16. Measured: quadrupling
 // it changes nothing on the Conv8 shapes.
+//
+// It is also capped at a quarter of all tiles (rounded up to 16), so small
+// problems still split into several blocks for the threads to share; like
+// everything else here it depends on the shape only.
 func (p ConvParams) winoBlock() int {
 	t := 96 * 1024 / (p.C + p.K)
 	t = max(16, min(512, t))
+	tiles := p.winoGeom().tiles
+	t = min(t, max(16, (tiles/4+15)&^15))
 	return t &^ 15 // whole 16-tile kernel calls
 }
 
@@ -188,23 +194,61 @@ func (q *winoPos) next() {
 	}
 }
 
+// winoRowStride is the length of a zero-padded input row copy: W+4, and at
+// least the 34 floats the row kernel reads.
+func winoRowStride(W int) int { return max(W+4, 34) }
+
+// winoInputScratch is the scratch winoInput16 needs for planes W wide.
+func winoInputScratch(W int) int { return 256 + 5*winoRowStride(W) }
+
+func winoInputRowFn(p asm.Path) func(rows []float32, rs int, o []float32, stride int) {
+	switch p {
+	case asm.AVX512:
+		return asm.WinoInputRow16AVX512
+	case asm.AVX2:
+		return asm.WinoInputRow16AVX2
+	}
+	return asm.WinoInputRow16Generic
+}
+
 // winoInput16 writes V[ξ][c][t−t0] (row length ld ≥ t1−t0+16, 16 rows of
 // C·ld) for channels [c0, c1) and tiles [t0, t1) of x [N, C, H, W], 16
 // consecutive tiles (any rows, any images) per kernel call: the scratch s
 // (256 floats) receives element (r, j) of lane l's 4×4 input tile at
 // 64r + 16j + l, zero outside the image, so the kernel's loads are whole
 // vectors. The lanes are gathered by runs of tiles in one tile row, from a
-// zero-padded copy of each input row (row, W+4 floats), so the inner loops
-// have no bounds tests. Lanes past t1 hold stale values; their outputs land
-// in the padding of the row.
-func winoInput16(in func(s, o []float32, stride int), s, row, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+// zero-padded copy of each input row, so the inner loops have no bounds
+// tests; a chunk of 16 tiles in one tile row goes to the row kernel, which
+// loads its tiles straight from 4 padded rows. sc holds
+// winoInputScratch(W) floats. Lanes past t1 hold stale values; their
+// outputs land in the padding of the row.
+func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32, rs int, o []float32, stride int), sc, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	CT := C * ld
-	row = row[:W+4]
+	rs := winoRowStride(W)
+	s, row, rows4 := sc[:256], sc[256:256+rs], sc[256+rs:256+5*rs]
 	for c := c0; c < c1; c++ {
 		for t := t0; t < t1; t += 16 {
 			cnt := min(16, t1-t)
 			q := newWinoPos(g, t)
+			if cnt == 16 && g.tilesW-q.tw >= 16 {
+				// 16 tiles of one tile row (wide planes): the kernel reads
+				// them straight from 4 zero-padded copies of the input rows.
+				xc := x[(q.n*C+c)*HW : (q.n*C+c+1)*HW]
+				for r := 0; r < 4; r++ {
+					rr := rows4[r*rs : (r+1)*rs]
+					h := 2*q.th - 1 + r
+					if h < 0 || h >= g.H {
+						clear(rr)
+						continue
+					}
+					rr[0] = 0
+					copy(rr[1:W+1], xc[h*W:h*W+W])
+					clear(rr[W+1:])
+				}
+				rowFn(rows4[2*q.tw:], rs, v[c*ld+t-t0:], CT)
+				continue
+			}
 			for l0 := 0; l0 < cnt; {
 				run := min(cnt-l0, g.tilesW-q.tw)
 				xc := x[(q.n*C+c)*HW : (q.n*C+c+1)*HW]
@@ -289,19 +333,20 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 	T := p.winoBlock()
 	blocks := (g.tiles + T - 1) / T
 	inner, threads := e.split(blocks)
-	in, out := winoInputFn(e.path), winoOutputFn(e.path)
+	in, out, rowFn := winoInputFn(e.path), winoOutputFn(e.path), winoInputRowFn(e.path)
 	ld := T + winoPad
+	ns := winoInputScratch(W)
 	e.parallel(blocks, threads, func(b *convBufs, bi int) {
 		t0 := bi * T
 		t1 := min(g.tiles, t0+T)
 		v := b.col(16 * C * ld)
 		mm := b.aux(16*K*T + winoPad)
-		sc := grow(&b.s, 256+64+W+4)
-		winoInput16(in, sc[:256], sc[320:], v, x, g, C, 0, C, t0, t1, ld)
+		sc := grow(&b.s, ns+64)
+		winoInput16(in, rowFn, sc[:ns], v, x, g, C, 0, C, t0, t1, ld)
 		for xi := 0; xi < 16; xi++ {
 			inner.Sgemm(false, false, K, t1-t0, C, 1, u[xi*K*C:], C, v[xi*C*ld:], ld, 0, mm[xi*K*T:], T)
 		}
-		winoOutput16(out, sc[256:320], y, mm, bias, g, K, 0, K, t0, t1, T)
+		winoOutput16(out, sc[ns:ns+64], y, mm, bias, g, K, 0, K, t0, t1, T)
 	})
 }
 
@@ -324,6 +369,58 @@ func (e *Engine) conv2DBackwardDataWinograd(p ConvParams, dy, w, dx []float32) {
 	e.winoConv(p.N, p.K, p.C, p.H, p.W, dy, u, nil, dx)
 }
 
+// winoGroupedMax is the largest C·K for which the weight gradient sums its
+// blocks in convWeightGroups independent groups (each with its own
+// transforms and 16·K·C partial, added in group order at the end) instead
+// of block by block with the threads meeting three times per block: small
+// layers have many blocks of tiny GEMMs, where those meetings cost more
+// than the work.
+const winoGroupedMax = 128 * 128
+
+// winoWeightGrouped accumulates dU (16·K·C) for the weight gradient in
+// fixed groups of blocks; see winoGroupedMax.
+func (e *Engine) winoWeightGrouped(p ConvParams, g winoGeom, T, blocks, ld int, x, dy, du []float32,
+	in func(s, o []float32, stride int), gr func(d, o []float32, stride int),
+	rowFn func(rows []float32, rs int, o []float32, stride int), ns int) {
+	C, K := p.C, p.K
+	G := min(convWeightGroups, blocks)
+	pb := getBufs()
+	defer putBufs(pb)
+	for len(pb.parts) < G {
+		pb.parts = append(pb.parts, nil)
+	}
+	parts := pb.parts[:G]
+	parts[0] = du
+	for i := 1; i < G; i++ {
+		parts[i] = grow(&parts[i], len(du))
+	}
+	defer func() { parts[0] = nil }()
+	inner, threads := e.split(G)
+	e.parallel(G, threads, func(b *convBufs, gi int) {
+		v := grow(&b.v, 16*C*ld)
+		dm := grow(&b.m, 16*K*ld)
+		sc := grow(&b.s, max(ns, 64))
+		part := parts[gi]
+		lo, hi := gi*blocks/G, (gi+1)*blocks/G
+		for bi := lo; bi < hi; bi++ {
+			t0 := bi * T
+			t1 := min(g.tiles, t0+T)
+			winoInput16(in, rowFn, sc[:ns], v, x, g, C, 0, C, t0, t1, ld)
+			winoGradOut16(gr, sc[:64], dm, dy, g, K, 0, K, t0, t1, ld)
+			beta := float32(1)
+			if bi == lo {
+				beta = 0
+			}
+			for xi := 0; xi < 16; xi++ {
+				inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*ld:], ld, v[xi*C*ld:], ld, beta, part[xi*K*C:], C)
+			}
+		}
+	})
+	for i := 1; i < G; i++ {
+		e.Axpy(1, parts[i], du)
+	}
+}
+
 // conv2DBackwardWeightWinograd is Conv2DBackwardWeight for winogradOK
 // shapes (bias gradient handled by the caller). Each of the 16 dU[ξ]
 // accumulates over the blocks in order; blocks are processed one after
@@ -338,29 +435,33 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 	defer putBufs(wb)
 	du := grow(&wb.u, 16*K*C)
 	ld := T + winoPad
-	v := grow(&wb.v, 16*C*ld)
-	dm := grow(&wb.m, 16*K*ld)
-	in, gr := winoInputFn(e.path), winoGradOutFn(e.path)
-	inner, threads := e.split(16)
-	for bi := 0; bi < blocks; bi++ {
-		t0 := bi * T
-		t1 := min(g.tiles, t0+T)
-		_, ct := e.split(C)
-		e.parallel(C, ct, func(b *convBufs, c int) {
-			sc := grow(&b.s, 256+p.W+4)
-			winoInput16(in, sc[:256], sc[256:], v, x, g, C, c, c+1, t0, t1, ld)
-		})
-		_, kt := e.split(K)
-		e.parallel(K, kt, func(b *convBufs, k int) {
-			winoGradOut16(gr, grow(&b.s, 64), dm, dy, g, K, k, k+1, t0, t1, ld)
-		})
-		beta := float32(1)
-		if bi == 0 {
-			beta = 0
+	in, gr, rowFn := winoInputFn(e.path), winoGradOutFn(e.path), winoInputRowFn(e.path)
+	ns := winoInputScratch(p.W)
+	if C*K <= winoGroupedMax {
+		e.winoWeightGrouped(p, g, T, blocks, ld, x, dy, du, in, gr, rowFn, ns)
+	} else {
+		v := grow(&wb.v, 16*C*ld)
+		dm := grow(&wb.m, 16*K*ld)
+		inner, threads := e.split(16)
+		for bi := 0; bi < blocks; bi++ {
+			t0 := bi * T
+			t1 := min(g.tiles, t0+T)
+			_, ct := e.split(C)
+			e.parallel(C, ct, func(b *convBufs, c int) {
+				winoInput16(in, rowFn, grow(&b.s, ns), v, x, g, C, c, c+1, t0, t1, ld)
+			})
+			_, kt := e.split(K)
+			e.parallel(K, kt, func(b *convBufs, k int) {
+				winoGradOut16(gr, grow(&b.s, 64), dm, dy, g, K, k, k+1, t0, t1, ld)
+			})
+			beta := float32(1)
+			if bi == 0 {
+				beta = 0
+			}
+			e.parallel(16, threads, func(_ *convBufs, xi int) {
+				inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*ld:], ld, v[xi*C*ld:], ld, beta, du[xi*K*C:], C)
+			})
 		}
-		e.parallel(16, threads, func(_ *convBufs, xi int) {
-			inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*ld:], ld, v[xi*C*ld:], ld, beta, du[xi*K*C:], C)
-		})
 	}
 	// dg = Gᵀ dU G for every (k, c).
 	KC := K * C

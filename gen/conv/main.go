@@ -34,8 +34,13 @@ var colOff = [4]int{0, 16, 32, 48}
 
 func main() {
 	ConstraintExpr("amd64,!purego")
+	evens = GLOBL("winoEvens", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(2*i))
+	}
 	for _, s := range []isa{avx2, avx512} {
 		genInput(s)
+		genInputRow(s)
 		genOutput(s)
 		genGradOut(s)
 	}
@@ -85,6 +90,83 @@ func genInput(s isa) {
 		if h+1 < 16/s.lanes {
 			Comment("back to output row 0")
 			Load(Param("o").Base(), op)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// evens is the VPERMT2PS index selecting elements 0, 2, …, 30 of two
+// concatenated zmm registers.
+var evens Mem
+
+// stride2 loads the 16-lane (AVX2: 8-lane) vector of every second float
+// starting at base+4·off: two plain loads and one permute.
+func stride2(s isa, base reg.GPVirtual, off int) reg.VecVirtual {
+	a := s.vec()
+	if s.lanes == 16 {
+		idx := ZMM()
+		VMOVUPS(evens, idx)
+		VMOVUPS(Mem{Base: base, Disp: 4 * off}, a)
+		VPERMT2PS(Mem{Base: base, Disp: 4 * (off + 16)}, idx, a)
+		return a
+	}
+	b := s.vec()
+	VMOVUPS(Mem{Base: base, Disp: 4 * off}, a)
+	VMOVUPS(Mem{Base: base, Disp: 4 * (off + 8)}, b)
+	VSHUFPS(Imm(0x88), b, a, a) // a0 a2 b0 b2 | a4 a6 b4 b6
+	VPERMPD(Imm(0xd8), a, a)    // a0 a2 a4 a6 b0 b2 b4 b6
+	return a
+}
+
+func genInputRow(s isa) {
+	TEXT("WinoInputRow16"+s.name, NOSPLIT, "func(rows []float32, rs int, o []float32, stride int)")
+	Doc("WinoInputRow16"+s.name+" is WinoInputRow16Generic: the Winograd input transform of 16",
+		"horizontally adjacent tiles read straight from 4 input rows; rs ≥ 34,",
+		"len(rows) ≥ 3·rs + 34, stride ≥ 16, len(o) ≥ 15·stride + 16.")
+	rp := GP64()
+	Load(Param("rows").Base(), rp)
+	rs := Load(Param("rs"), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st)
+	SHLQ(Imm(2), rs)
+	// Row pointers r0…r3.
+	var rows [4]reg.GPVirtual
+	rows[0] = rp
+	for r := 1; r < 4; r++ {
+		rows[r] = GP64()
+		LEAQ(Mem{Base: rows[r-1], Index: rs, Scale: 1}, rows[r])
+	}
+	bt := [4]struct {
+		a, b int
+		add  bool
+	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
+	for h := 0; h < 16/s.lanes; h++ {
+		p := GP64()
+		MOVQ(op, p)
+		for i := 0; i < 4; i++ {
+			Comment(fmt.Sprintf("lanes %d…%d, Bᵀ row %d", h*s.lanes, (h+1)*s.lanes-1, i))
+			var e [4]reg.VecVirtual
+			for j := 0; j < 4; j++ {
+				x := stride2(s, rows[bt[i].a], 2*h*s.lanes+j)
+				y := stride2(s, rows[bt[i].b], 2*h*s.lanes+j)
+				if bt[i].add {
+					VADDPS(y, x, x)
+				} else {
+					VSUBPS(y, x, x)
+				}
+				e[j] = x
+			}
+			out := [4]reg.VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
+			VSUBPS(e[2], e[0], out[0])
+			VADDPS(e[2], e[1], out[1])
+			VSUBPS(e[1], e[2], out[2])
+			VSUBPS(e[3], e[1], out[3])
+			for j := 0; j < 4; j++ {
+				VMOVUPS(out[j], Mem{Base: p, Disp: 4 * h * s.lanes})
+				ADDQ(st, p)
+			}
 		}
 	}
 	VZEROUPPER()
