@@ -59,8 +59,11 @@ type DataConfig struct {
 	// NoAugment turns off the CIFAR-10 training augmentation (pad-4 random
 	// crop and horizontal flip), which is on by default for cifar10.
 	NoAugment bool
-	// Limit, when positive, keeps only the first Limit training and test
-	// samples (smoke tests and quick runs).
+	// Limit, when positive, keeps at most Limit training and test samples
+	// (smoke tests and quick runs): the first Limit of an idx file (read
+	// no further), or Limit samples evenly spaced through a set that was
+	// loaded whole, so a class-sorted set such as the CIFAR-10 JPEG tar
+	// keeps every class.
 	Limit int
 }
 
@@ -147,13 +150,15 @@ func LoadData(cfg DataConfig) (*Data, error) {
 	return d, nil
 }
 
+// limitSet keeps n samples evenly spaced through s (all of s if it has
+// no more than n).
 func limitSet(s *ImageSet, n int) *ImageSet {
 	if s.Len() <= n {
 		return s
 	}
 	idx := make([]int, n)
 	for i := range idx {
-		idx[i] = i
+		idx[i] = i * s.Len() / n
 	}
 	return s.Subset(idx)
 }
