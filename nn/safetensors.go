@@ -436,7 +436,8 @@ func LoadCheckpoint(path string, m Model) (*ParamSet, error) {
 }
 
 // CheckpointFromFile converts a parsed file into model m's parameter set,
-// with the checks of LoadCheckpoint.
+// with the checks of LoadCheckpoint. A NaN or ±Inf anywhere is an error
+// naming the tensor and index: no model state legitimately holds one.
 func CheckpointFromFile(f *SafetensorsFile, m Model) (*ParamSet, error) {
 	p := NewParamSet()
 	for _, pi := range m.State() {
@@ -454,7 +455,13 @@ func CheckpointFromFile(f *SafetensorsFile, m Model) (*ParamSet, error) {
 				return nil, fmt.Errorf("checkpoint %q: tensor %q has integer dtype %s, model %s expects floats", f.Source, pi.Name, e.DType, m.Arch())
 			}
 		}
-		_ = p.Add(pi.Name, &Tensor{Shape: append([]int(nil), e.Shape...), Data: e.Float32()})
+		data := e.Float32()
+		for i, v := range data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("checkpoint %q: tensor %q has a non-finite value %v at index %d", f.Source, pi.Name, v, i)
+			}
+		}
+		_ = p.Add(pi.Name, &Tensor{Shape: append([]int(nil), e.Shape...), Data: data})
 	}
 	if len(f.Entries) != p.Len() {
 		for _, e := range f.Entries {

@@ -197,6 +197,17 @@ func TestCheckpointValidation(t *testing.T) {
 	if _, err := LoadCheckpoint(filepath.Join(dir, "none.safetensors"), m); err == nil || !strings.Contains(err.Error(), "none.safetensors") {
 		t.Errorf("missing file error: %v", err)
 	}
+	// NaN and Inf in a checkpoint are errors naming tensor and index.
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+		nanP := p.Clone()
+		nanP.Get("linear2.weight").Data[3] = bad
+		if err := SaveSafetensors(filepath.Join(dir, "nan.safetensors"), nanP, SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadCheckpoint(filepath.Join(dir, "nan.safetensors"), m); err == nil || !strings.Contains(err.Error(), `"linear2.weight" has a non-finite value`) || !strings.Contains(err.Error(), "index 3") {
+			t.Errorf("checkpoint with %v: error %v", bad, err)
+		}
+	}
 }
 
 func TestWriteFileAtomic(t *testing.T) {
