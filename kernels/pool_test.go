@@ -1,8 +1,10 @@
 package kernels
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParallelForCoversEachIndexOnce(t *testing.T) {
@@ -58,4 +60,36 @@ func TestParallelForPanicReachesCaller(t *testing.T) {
 		}
 	})
 	t.Fatal("ParallelFor returned after a panicking chunk")
+}
+
+// BenchmarkParallelFor times one fork-join of a near-empty body: the fixed
+// cost that every parallel phase of Sgemm pays.
+func BenchmarkParallelFor(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		e, _ := New(WithThreads(threads))
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			var sink atomic.Int64
+			for b.Loop() {
+				e.ParallelFor(threads, func(lo, hi int) { sink.Add(int64(hi - lo)) })
+			}
+		})
+	}
+}
+
+// BenchmarkParallelForWork runs chunks of about 50 µs each: ns/op above
+// 50 µs is what a fork-join costs when the workers were busy or idle just
+// before (as between the phases of a blocked GEMM).
+func BenchmarkParallelForWork(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		e, _ := New(WithThreads(threads))
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			for b.Loop() {
+				e.ParallelFor(threads, func(lo, hi int) {
+					t0 := time.Now()
+					for time.Since(t0) < 50*time.Microsecond {
+					}
+				})
+			}
+		})
+	}
 }

@@ -93,7 +93,7 @@ func addDataFlags(fs *flag.FlagSet) *dataFlags {
 	fs.Float64Var(&d.valFrac, "val-fraction", 0.1, "fraction of the training set held out for validation (the paper: 0.1)")
 	fs.Int64Var(&d.splitSeed, "split-seed", 0, "seed of the train/validation split (shared by runs with different --seed)")
 	fs.BoolVar(&d.noAugment, "no-augment", false, "turn off CIFAR-10 training augmentation (pad-4 crop, flip)")
-	fs.IntVar(&d.limit, "limit", 0, "use only the first N training and test samples (quick runs)")
+	fs.IntVar(&d.limit, "limit", 0, "use at most N training and test samples (quick runs; every class kept)")
 	return d
 }
 

@@ -198,7 +198,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 128, "gradient mini-batch size")
 	dataset := fs.String("dataset", "", "dataset for gradients and validation (default: the source manifest's)")
 	dataPath := fs.String("data", "", "where the dataset's files are (default: the source manifest's, then the dataset's default places)")
-	limit := fs.Int("limit", 0, "use only the first N training and test samples (quick runs)")
+	limit := fs.Int("limit", 0, "use at most N training and test samples (quick runs; every class kept)")
 	specFile := fs.String("spec", "", "JSON permutation spec (default: the built-in spec of the model)")
 	seed := fs.Uint64("seed", 1, "seed of the gradient batches and the matching order")
 	normalize := fs.Bool("normalize", false, "normalise each gradient pair in the matching objective")
