@@ -174,3 +174,17 @@ func PackBRows32Generic(src []float32, lds int, dst []float32, ldd int, rows, pa
 		}
 	}
 }
+
+// PackARows12Generic is the reference of PackARows12AVX512, packing Aᵀ (A
+// read row by row) into 12-row panels of op(A) ldd apart: for p < rows,
+// q < panels, j < 12, dst[q·ldd + p·12 + j] = src[p·lds + q·12 + j].
+// Preconditions: rows, panels ≥ 1, len(src) ≥ (rows−1)·lds + 12·panels,
+// len(dst) ≥ (panels−1)·ldd + 12·rows. (The AVX-512 version prefetches src
+// up to 8 rows past the last; prefetches never fault.)
+func PackARows12Generic(src []float32, lds int, dst []float32, ldd int, rows, panels int) {
+	for p := 0; p < rows; p++ {
+		for q := 0; q < panels; q++ {
+			copy(dst[q*ldd+p*12:q*ldd+p*12+12], src[p*lds+q*12:])
+		}
+	}
+}

@@ -3095,6 +3095,49 @@ panel:
 	VZEROUPPER
 	RET
 
+// func PackARows12AVX512(src []float32, lds int, dst []float32, ldd int, rows int, panels int)
+// Requires: AVX, MMX+
+TEXT ·PackARows12AVX512(SB), NOSPLIT, $0-80
+	MOVQ src_base+0(FP), AX
+	MOVQ lds+24(FP), CX
+	SHLQ $0x02, CX
+	MOVQ dst_base+32(FP), DX
+	MOVQ ldd+56(FP), BX
+	SHLQ $0x02, BX
+	MOVQ rows+64(FP), SI
+	MOVQ panels+72(FP), DI
+
+	// ahead = 8 rows of src further on.
+	LEAQ (AX)(CX*8), R8
+
+row:
+	MOVQ AX, R10
+	MOVQ DX, R11
+	MOVQ DI, R9
+
+panel:
+	// 48 bytes per step: the two prefetches cover every line of the run.
+	PREFETCHT0 (R8)
+	PREFETCHT0 44(R8)
+	VMOVUPS    (R10), Y0
+	VMOVUPS    32(R10), X1
+	VMOVUPS    Y0, (R11)
+	VMOVUPS    X1, 32(R11)
+	ADDQ       $0x30, R10
+	ADDQ       $0x30, R8
+	ADDQ       BX, R11
+	DECQ       R9
+	JNZ        panel
+
+	// Next row: src += lds, dst += 12 floats, ahead back to its row start + lds.
+	ADDQ CX, AX
+	ADDQ $0x30, DX
+	LEAQ (AX)(CX*8), R8
+	DECQ SI
+	JNZ  row
+	VZEROUPPER
+	RET
+
 // func sgemmDot2x1AVX512(k int, a []float32, lda int, bp []float32, out []float32)
 // Requires: AVX, AVX512DQ, AVX512F, AVX512VL, BMI2
 TEXT ·sgemmDot2x1AVX512(SB), NOSPLIT, $0-88

@@ -59,6 +59,11 @@ func Transpose16AVX512(src []float32, lds int, dst []float32, ldd int, rows int,
 // len(src) ≥ (rows−1)·lds + 32·panels, len(dst) ≥ (panels−1)·ldd + 32·rows.
 func PackBRows32AVX512(src []float32, lds int, dst []float32, ldd int, rows int, panels int)
 
+// PackARows12AVX512 is PackARows12Generic computed with AVX-512: for p < rows, q < panels,
+// j < 12: dst[q·ldd + p·12 + j] = src[p·lds + q·12 + j]. Preconditions: rows, panels ≥ 1,
+// len(src) ≥ (rows−1)·lds + 12·panels, len(dst) ≥ (panels−1)·ldd + 12·rows.
+func PackARows12AVX512(src []float32, lds int, dst []float32, ldd int, rows int, panels int)
+
 // sgemmDot2x1AVX512 is SgemmDotAVX512 for rows = 2, cols = 1.
 func sgemmDot2x1AVX512(k int, a []float32, lda int, bp []float32, out []float32)
 

@@ -62,3 +62,8 @@ func SgemmKernel12x32R8C16AVX512(k int, alpha float32, a, b []float32, beta floa
 func SgemmKernel12x32R4C16AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
 	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
 }
+
+// PackARows12AVX512 forwards to its twin where there is no assembly.
+func PackARows12AVX512(src []float32, lds int, dst []float32, ldd int, rows, panels int) {
+	PackARows12Generic(src, lds, dst, ldd, rows, panels)
+}

@@ -187,3 +187,27 @@ func TestPackBRows32MatchesTwin(t *testing.T) {
 		}
 	}
 }
+
+func TestPackARows12MatchesTwin(t *testing.T) {
+	if !Supported(AVX512) {
+		t.Skip("no AVX-512 here")
+	}
+	const seed = 10
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	for _, rows := range []int{1, 2, 9, 33} {
+		for _, panels := range []int{1, 2, 3, 8, 22} {
+			lds := 12*panels + r.Intn(9)
+			ldd := 12*rows + r.Intn(9)
+			src := randVec(r, (rows-1)*lds+12*panels)
+			n := (panels-1)*ldd + 12*rows
+			got, want := withGuard(make([]float32, n)), make([]float32, n)
+			PackARows12AVX512(src, lds, got, ldd, rows, panels)
+			PackARows12Generic(src, lds, want, ldd, rows, panels)
+			checkGuard(t, "PackARows12AVX512", got)
+			if i := sameBits(got, want); i >= 0 {
+				t.Fatalf("rows=%d panels=%d: dst[%d] = %v, twin %v", rows, panels, i, got[i], want[i])
+			}
+		}
+	}
+}

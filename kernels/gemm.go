@@ -174,6 +174,10 @@ func kernelFor(p asm.Path) *gemmKernel {
 // packGroup is the number of B panels packed together in the fused loop.
 const packGroup = 8
 
+// maxPackedA bounds the buffer of runOneRowBlock, which packs all of A
+// (16 MiB).
+const maxPackedA = 1 << 22
+
 // minParallelFlops is the work below which Sgemm stays on one thread: the
 // fork-join would cost more than it saves.
 const minParallelFlops = 2 * 64 * 64 * 64
@@ -209,6 +213,10 @@ func (g *gemm) run() {
 	// would cost a whole pass over C for little work.
 	kc0 := ceilDiv(g.k, ceilDiv(g.k, kn.kc))
 	mc0 := roundUp(ceilDiv(g.m, ceilDiv(g.m, kn.mc)), kn.mr)
+	if g.m <= mc0 && ceilDiv(g.n, kn.nr) >= e.threads && roundUp(g.k, kc0)*roundUp(g.m, kn.mr) <= maxPackedA {
+		g.runOneRowBlock(e, kc0)
+		return
+	}
 	nc0 := min(kn.nc, roundUp(g.n, kn.nr))
 	if g.m <= mc0 {
 		// One block of A: each B panel is packed just before its use, so
@@ -217,10 +225,13 @@ func (g *gemm) run() {
 		nc0 = min(roundUp(g.n, kn.nr), 16384)
 	}
 	bp := getBuf(kc0 * nc0)
-	ap := getBuf(kc0 * mc0)
+	// Two blocks of A: in the fused loop each worker packs its share of
+	// the next block while the current one is in use.
+	ap := getBuf(2 * kc0 * mc0)
 	defer bufPool.Put(bp)
 	defer bufPool.Put(ap)
-	bbuf, abuf := *bp, *ap
+	bbuf := *bp
+	abufs := [2][]float32{(*ap)[:kc0*mc0], (*ap)[kc0*mc0:]}
 
 	for jc := 0; jc < g.n; jc += nc0 {
 		nc := min(nc0, g.n-jc)
@@ -235,73 +246,27 @@ func (g *gemm) run() {
 			if pc > 0 {
 				beta = 1
 			}
-			packBPanels := func(lo, hi int) {
-				if !g.transB && kn.t16 && kn.nr == 32 {
-					// Full panels in assembly with software prefetch; a
-					// partial last panel in Go.
-					full := min(hi, (g.n-jc)/32)
-					if full > lo {
-						asm.PackBRows32AVX512(g.b[pc*g.ldb+jc+lo*32:], g.ldb, bbuf[lo*kc*32:], kc*32, kc, full-lo)
-					}
-					lo = max(lo, full)
-				}
-				if !g.transB {
-					// Row by row across the panels: each row of B is one stream.
-					packBRows(bbuf, kn.nr, g.b, g.ldb, pc, kc, jc, g.n, lo, hi)
-					return
-				}
-				for jp := lo; jp < hi; jp++ {
-					j0 := jc + jp*kn.nr
-					packB(bbuf[jp*kc*kn.nr:(jp+1)*kc*kn.nr], kn.nr, g.transB, g.b, g.ldb, pc, kc, j0, min(kn.nr, g.n-j0), kn.t16)
-				}
-			}
+			packBPanels := func(lo, hi int) { g.packBPanels(bbuf, jc, pc, kc, lo, hi) }
 			if !fused {
 				e.ParallelFor(nPanels, packBPanels)
 			}
 			for ic := 0; ic < g.m; ic += mc0 {
 				mc := min(mc0, g.m-ic)
 				mPanels := ceilDiv(mc, kn.mr)
-				e.ParallelFor(mPanels, func(lo, hi int) {
-					if g.transA {
-						packARows(abuf, kn.mr, g.a, g.lda, pc, kc, ic, g.m, lo, hi)
-						return
-					}
-					for ip := lo; ip < hi; ip++ {
-						i0 := ic + ip*kn.mr
-						packA(abuf[ip*kc*kn.mr:(ip+1)*kc*kn.mr], kn.mr, g.transA, g.a, g.lda, i0, min(kn.mr, g.m-i0), pc, kc, kn.t16)
-					}
-				})
+				abuf, nextA := abufs[ic/mc0%2], abufs[(ic/mc0+1)%2]
+				nextIC := ic + mc0
+				nextPanels := 0
+				if nextIC < g.m {
+					nextPanels = ceilDiv(min(mc0, g.m-nextIC), kn.mr)
+				}
+				if ic == 0 || !fused {
+					e.ParallelFor(mPanels, func(lo, hi int) { g.packAPanels(abuf, ic, pc, kc, lo, hi) })
+				}
 				tiles := func(lo, hi int) {
 					var tile [12 * 32]float32
 					for t := lo; t < hi; t++ {
 						jp, ip := t/mPanels, t%mPanels
-						i0, j0 := ic+ip*kn.mr, jc+jp*kn.nr
-						mr, nr := min(kn.mr, g.m-i0), min(kn.nr, g.n-j0)
-						ap := abuf[ip*kc*kn.mr : (ip+1)*kc*kn.mr]
-						bp := bbuf[jp*kc*kn.nr : (jp+1)*kc*kn.nr]
-						cp := g.c[i0*g.ldc+j0:]
-						if nr == kn.nr || kn.masked {
-							fn := kn.fn
-							for _, ek := range kn.edge {
-								if mr <= ek.rows && nr <= ek.cols {
-									fn = ek.fn
-									break
-								}
-							}
-							fn(kc, g.alpha, ap, bp, beta, cp, g.ldc, mr, nr)
-							continue
-						}
-						kn.fn(kc, g.alpha, ap, bp, 0, tile[:], kn.nr, mr, kn.nr)
-						for i := 0; i < mr; i++ {
-							ci, ti := cp[i*g.ldc:i*g.ldc+nr], tile[i*kn.nr:i*kn.nr+nr]
-							if beta == 0 {
-								copy(ci, ti)
-							} else {
-								for j, v := range ti {
-									ci[j] = v + beta*ci[j]
-								}
-							}
-						}
+						g.tile(&tile, kc, abuf[ip*kc*kn.mr:(ip+1)*kc*kn.mr], bbuf[jp*kc*kn.nr:(jp+1)*kc*kn.nr], beta, ic+ip*kn.mr, jc+jp*kn.nr)
 					}
 				}
 				if fused {
@@ -309,18 +274,152 @@ func (g *gemm) run() {
 						// Pack a few panels just before their first use, so
 						// they are still in L2 when the kernel reads them;
 						// B rows are read as runs of packGroup·NR floats,
-						// which the hardware prefetchers follow.
-						for g0 := lo; g0 < hi; g0 += packGroup {
+						// which the hardware prefetchers follow. After each
+						// group, pack a piece of this chunk's share of the
+						// next block of A (shares split its panels in
+						// proportion to the chunks, so together they pack
+						// each panel once): no separate fork-join for it,
+						// and its cache misses overlap the kernels' work.
+						nlo, nhi := lo*nextPanels/nPanels, hi*nextPanels/nPanels
+						groups := ceilDiv(hi-lo, packGroup)
+						for gi, g0 := 0, lo; g0 < hi; gi, g0 = gi+1, g0+packGroup {
 							g1 := min(g0+packGroup, hi)
 							if ic == 0 {
 								packBPanels(g0, g1)
 							}
 							tiles(g0*mPanels, g1*mPanels)
+							if p0, p1 := nlo+gi*(nhi-nlo)/groups, nlo+(gi+1)*(nhi-nlo)/groups; p1 > p0 {
+								g.packAPanels(nextA, nextIC, pc, kc, p0, p1)
+							}
 						}
 					})
 				} else {
 					e.ParallelFor(nPanels*mPanels, tiles)
 				}
+			}
+		}
+	}
+}
+
+// runOneRowBlock is run for m ≤ MC, one block of rows of A (a layer's
+// batch of 128), with at least one B panel per thread. A is packed whole,
+// K block after K block; each worker takes its B panels a group at a time
+// through every K block, packing the group's panels just before use, so the
+// group's columns of C stay in its L2 from one K block to the next instead
+// of coming back from L3 once per K block. Each tile sees the same kernel
+// calls in the same order as in run, so the bits are the same.
+func (g *gemm) runOneRowBlock(e *Engine, kc0 int) {
+	kn := g.kern
+	mPanels := ceilDiv(g.m, kn.mr)
+	nPanels := ceilDiv(g.n, kn.nr)
+	blockA := kc0 * mPanels * kn.mr // floats of one full K block of packed A
+	ap := getBuf(ceilDiv(g.k, kc0) * blockA)
+	defer bufPool.Put(ap)
+	abuf := *ap
+	e.ParallelFor(mPanels, func(lo, hi int) {
+		for pc := 0; pc < g.k; pc += kc0 {
+			g.packAPanels(abuf[pc/kc0*blockA:], 0, pc, min(kc0, g.k-pc), lo, hi)
+		}
+	})
+	e.ParallelFor(nPanels, func(lo, hi int) {
+		bp := getBuf(packGroup * kc0 * kn.nr)
+		defer bufPool.Put(bp)
+		bbuf := *bp
+		var tile [12 * 32]float32
+		for g0 := lo; g0 < hi; g0 += packGroup {
+			g1 := min(g0+packGroup, hi)
+			for pc := 0; pc < g.k; pc += kc0 {
+				kc := min(kc0, g.k-pc)
+				beta := g.beta
+				if pc > 0 {
+					beta = 1
+				}
+				a := abuf[pc/kc0*blockA:]
+				g.packBPanels(bbuf, g0*kn.nr, pc, kc, 0, g1-g0)
+				for jp := g0; jp < g1; jp++ {
+					b := bbuf[(jp-g0)*kc*kn.nr : (jp-g0+1)*kc*kn.nr]
+					for ip := 0; ip < mPanels; ip++ {
+						g.tile(&tile, kc, a[ip*kc*kn.mr:(ip+1)*kc*kn.mr], b, beta, ip*kn.mr, jp*kn.nr)
+					}
+				}
+			}
+		}
+	})
+}
+
+// packBPanels packs panels lo ≤ jp < hi of the kc×NR blocks of op(B) that
+// start at row pc and column jc + jp·NR into bbuf[jp·kc·NR:].
+func (g *gemm) packBPanels(bbuf []float32, jc, pc, kc, lo, hi int) {
+	kn := g.kern
+	if !g.transB && kn.t16 && kn.nr == 32 {
+		// Full panels in assembly with software prefetch; a partial last
+		// panel in Go.
+		full := min(hi, (g.n-jc)/32)
+		if full > lo {
+			asm.PackBRows32AVX512(g.b[pc*g.ldb+jc+lo*32:], g.ldb, bbuf[lo*kc*32:], kc*32, kc, full-lo)
+		}
+		lo = max(lo, full)
+	}
+	if !g.transB {
+		// Row by row across the panels: each row of B is one stream.
+		packBRows(bbuf, kn.nr, g.b, g.ldb, pc, kc, jc, g.n, lo, hi)
+		return
+	}
+	for jp := lo; jp < hi; jp++ {
+		j0 := jc + jp*kn.nr
+		packB(bbuf[jp*kc*kn.nr:(jp+1)*kc*kn.nr], kn.nr, g.transB, g.b, g.ldb, pc, kc, j0, min(kn.nr, g.n-j0), kn.t16)
+	}
+}
+
+// packAPanels packs panels lo ≤ ip < hi of the MR×kc blocks of op(A) that
+// start at row ic + ip·MR and column pc into abuf[ip·kc·MR:].
+func (g *gemm) packAPanels(abuf []float32, ic, pc, kc, lo, hi int) {
+	kn := g.kern
+	if g.transA {
+		if kn.t16 && kn.mr == 12 {
+			// Full panels in assembly with software prefetch (rows of A
+			// are far apart); a partial last panel in Go.
+			full := min(hi, (g.m-ic)/12)
+			if full > lo {
+				asm.PackARows12AVX512(g.a[pc*g.lda+ic+lo*12:], g.lda, abuf[lo*kc*12:], kc*12, kc, full-lo)
+			}
+			lo = max(lo, full)
+		}
+		packARows(abuf, kn.mr, g.a, g.lda, pc, kc, ic, g.m, lo, hi)
+		return
+	}
+	for ip := lo; ip < hi; ip++ {
+		i0 := ic + ip*kn.mr
+		packA(abuf[ip*kc*kn.mr:(ip+1)*kc*kn.mr], kn.mr, g.transA, g.a, g.lda, i0, min(kn.mr, g.m-i0), pc, kc, kn.t16)
+	}
+}
+
+// tile computes the tile of C at rows i0 …, columns j0 … (at most MR×NR)
+// from the packed panels ap and bp of one kc block: C = alpha·A·B + beta·C.
+// tile is scratch for kernels that write only whole tiles.
+func (g *gemm) tile(tile *[12 * 32]float32, kc int, ap, bp []float32, beta float32, i0, j0 int) {
+	kn := g.kern
+	mr, nr := min(kn.mr, g.m-i0), min(kn.nr, g.n-j0)
+	cp := g.c[i0*g.ldc+j0:]
+	if nr == kn.nr || kn.masked {
+		fn := kn.fn
+		for _, ek := range kn.edge {
+			if mr <= ek.rows && nr <= ek.cols {
+				fn = ek.fn
+				break
+			}
+		}
+		fn(kc, g.alpha, ap, bp, beta, cp, g.ldc, mr, nr)
+		return
+	}
+	kn.fn(kc, g.alpha, ap, bp, 0, tile[:], kn.nr, mr, kn.nr)
+	for i := 0; i < mr; i++ {
+		ci, ti := cp[i*g.ldc:i*g.ldc+nr], tile[i*kn.nr:i*kn.nr+nr]
+		if beta == 0 {
+			copy(ci, ti)
+		} else {
+			for j, v := range ti {
+				ci[j] = v + beta*ci[j]
 			}
 		}
 	}

@@ -99,10 +99,10 @@ func TestSgemmVsGonum(t *testing.T) {
 }
 
 // TestSgemmParallelWork compares the process CPU time of Sgemm on 1 and 2
-// threads (LTRANSFER_TUNE=1 only). Idle workers block rather than spin, so
-// the ratio is the work the second thread adds (packing twice, fork-joins,
-// cache misses); on a quiet machine the wall time with 2 threads is about
-// the 2-thread CPU time / 2 when the split is balanced.
+// threads (LTRANSFER_TUNE=1 only): the work the second thread adds
+// (fork-joins, cache misses, and the time a thread spins waiting for the
+// other at the end of a phase: idle workers and callers spin for up to 2 ms
+// before they block, see pool.go, so this also counts load imbalance).
 func TestSgemmParallelWork(t *testing.T) {
 	if os.Getenv("LTRANSFER_TUNE") == "" {
 		t.Skip("set LTRANSFER_TUNE=1")

@@ -16,20 +16,33 @@ import (
 // thread count, never on which goroutine runs a chunk, which keeps results
 // bit-identical.
 //
-// Waking a goroutine that blocked costs tens of microseconds on a virtual
-// machine (a futex wake of an idle OS thread, then a steal), once per
-// fork-join: a blocked Sgemm makes several fork-joins per product, and a
-// 50 µs pair of chunks used to take 110 µs on 2 threads. So a worker that
-// runs out of work spins for workerSpin polling for the next call before it
-// blocks (as OpenBLAS's threads do), and the caller spins while the last
-// chunks finish, for at most callerSpin, before it blocks.
+// Why the waiting goroutines spin (measured on the 2-vCPU Zen 4 VM): a
+// goroutine readied by a caller that keeps its core busy waits on the
+// caller's P until the runtime wakes the other core's idle OS thread to
+// steal it, 70–300 µs, and often not before the caller yields. A blocked
+// Sgemm makes several fork-joins per product (8 for 512³, 128 for 2048³),
+// and with workers that blocked after every chunk a pair of 50 µs chunks
+// took 110 µs on 2 threads, and 2-thread Sgemm reached 0.67–0.96 of
+// OpenBLAS. So a worker that runs out of work spins, polling for the next
+// call, for workerSpin before it blocks (OpenBLAS's threads spin for about
+// 100 ms), and the caller spins while the last chunks finish, for at most
+// callerSpin, before it blocks. With a 2 ms worker spin, back-to-back
+// 128×4096×784 products still fell into runs where the worker timed out and
+// then waited behind the caller on one P (93 instead of 185 GFLOP/s).
+//
+// For its first hotSpin a spinning goroutine does not yield its P; after
+// that it calls runtime.Gosched every spinYield, so other goroutines run.
+// Not earlier or more often: a goroutine that yields may come back on the
+// other P, and a caller and a worker that swap cores lose the packed panels
+// in their L2 caches (512³ ran at 155 instead of 195 GFLOP/s when both
+// yielded every 100 µs, and at 150 when every microsecond).
 
 const (
-	workerSpin = 5 * time.Millisecond
+	workerSpin = 20 * time.Millisecond
 	callerSpin = 2 * time.Millisecond
-	// spinYield is the number of polls between runtime.Gosched calls, so a
-	// spinning goroutine lets other runnable goroutines have its P.
-	spinYield = 256
+	hotSpin    = time.Millisecond
+	spinYield  = 100 * time.Microsecond
+	spinPoll   = 256 // polls between two reads of the clock
 )
 
 // parJob is one ParallelFor call.
@@ -110,21 +123,26 @@ func poolWorker(j *parJob) {
 	}
 }
 
-// waitJob spins for workerSpin, then blocks, until a job arrives. The
-// worker is already counted idle.
+// waitJob spins for workerSpin (yielding its P only after hotSpin), then
+// blocks, until a job arrives. The worker is already counted idle.
 func waitJob() *parJob {
 	start := time.Now()
+	yielded := start
 	for i := 1; ; i++ {
 		select {
 		case j := <-pool.jobs:
 			return j
 		default:
 		}
-		if i%spinYield == 0 {
-			if time.Since(start) > workerSpin {
+		if i%spinPoll == 0 {
+			now := time.Now()
+			if now.Sub(start) > workerSpin {
 				return <-pool.jobs
 			}
-			runtime.Gosched()
+			if now.Sub(start) > hotSpin && now.Sub(yielded) > spinYield {
+				runtime.Gosched()
+				yielded = now
+			}
 		}
 	}
 }
@@ -143,15 +161,16 @@ func reserveIdle() bool {
 }
 
 // ask gets one more goroutine to help with j: a waiting worker, or a new
-// one while there are fewer than maxPoolWorkers. It reports false if
-// neither (the caller then runs the chunks itself).
-func ask(j *parJob) bool {
+// one while fewer than limit workers exist. It reports false if neither
+// (the caller then runs the chunks itself). The limit keeps a burst of calls
+// from starting workers while the first one is still on its way to a core.
+func ask(j *parJob, limit int) bool {
 	if reserveIdle() {
 		pool.jobs <- j // never blocks: at most one message per waiting worker
 		return true
 	}
 	pool.mu.Lock()
-	if pool.n >= maxPoolWorkers {
+	if pool.n >= min(limit, maxPoolWorkers) {
 		pool.mu.Unlock()
 		return false
 	}
@@ -180,21 +199,34 @@ func (e *Engine) ParallelFor(n int, fn func(lo, hi int)) {
 	j := &parJob{fn: fn, n: n, t: t}
 	j.left.Store(int32(t))
 	j.wg.Add(t)
-	for i := 1; i < t; i++ {
-		if !ask(j) {
+	asked := 0
+	for ; asked < t-1; asked++ {
+		if !ask(j, e.threads-1) {
 			break
 		}
 	}
 	j.runChunk(0, false)
+	if int(j.next.Load()) < t-1 && asked > 0 {
+		// A worker we asked has not started during all of chunk 0: it
+		// waits for a P while the other P's thread sleeps (see above).
+		// Starting a goroutine makes the runtime wake an idle P, which can
+		// then take the worker; meanwhile this goroutine runs the chunks.
+		go func() {}()
+	}
 	j.help(false)
 	if j.left.Load() != 0 {
 		start := time.Now()
+		yielded := start
 		for i := 1; j.left.Load() != 0; i++ {
-			if i%spinYield == 0 {
-				if time.Since(start) > callerSpin {
+			if i%spinPoll == 0 {
+				now := time.Now()
+				if now.Sub(start) > callerSpin {
 					break
 				}
-				runtime.Gosched()
+				if now.Sub(start) > hotSpin && now.Sub(yielded) > spinYield {
+					runtime.Gosched()
+					yielded = now
+				}
 			}
 		}
 	}

@@ -101,6 +101,7 @@ func main() {
 	genNarrow(true)
 	genTranspose16()
 	genPackRows()
+	genPackARows12()
 	for cols := 1; cols <= dotMaxCols; cols++ {
 		genDot(dotRows(cols), cols)
 	}
@@ -667,6 +668,59 @@ func genPackRows() {
 	Comment("Next row: src += lds, dst += 32 floats, ahead back to its row start + lds.")
 	ADDQ(lds, ps)
 	ADDQ(Imm(128), pd)
+	LEAQ(Mem{Base: ps, Index: lds, Scale: 8}, ahead)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
+
+// genPackARows12 emits PackARows12AVX512, the packing of Aᵀ (op(A) = Aᵀ, so
+// each row of A is a run of columns of op(A)) into 12-row panels for a group
+// of panels at once: each row of A is read as one run across the group, 48
+// bytes (one ymm and one xmm) per panel, with software prefetch of the row
+// eight steps ahead, as in PackBRows32AVX512.
+func genPackARows12() {
+	TEXT("PackARows12AVX512", NOSPLIT, "func(src []float32, lds int, dst []float32, ldd int, rows, panels int)")
+	Doc(
+		"PackARows12AVX512 is PackARows12Generic computed with AVX-512: for p < rows, q < panels,",
+		"j < 12: dst[q·ldd + p·12 + j] = src[p·lds + q·12 + j]. Preconditions: rows, panels ≥ 1,",
+		"len(src) ≥ (rows−1)·lds + 12·panels, len(dst) ≥ (panels−1)·ldd + 12·rows.",
+	)
+	ps := Load(Param("src").Base(), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(Imm(2), lds)
+	pd := Load(Param("dst").Base(), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(Imm(2), ldd)
+	rows := Load(Param("rows"), GP64())
+	panels := Load(Param("panels"), GP64())
+	ahead := GP64()
+	Comment("ahead = 8 rows of src further on.")
+	LEAQ(Mem{Base: ps, Index: lds, Scale: 8}, ahead)
+	y0, x1 := YMM(), XMM()
+	q := GP64()
+	s, d := GP64(), GP64()
+	Label("row")
+	MOVQ(ps, s)
+	MOVQ(pd, d)
+	MOVQ(panels, q)
+	Label("panel")
+	Comment("48 bytes per step: the two prefetches cover every line of the run.")
+	PREFETCHT0(Mem{Base: ahead})
+	PREFETCHT0(Mem{Base: ahead, Disp: 44})
+	VMOVUPS(Mem{Base: s}, y0)
+	VMOVUPS(Mem{Base: s, Disp: 32}, x1)
+	VMOVUPS(y0, Mem{Base: d})
+	VMOVUPS(x1, Mem{Base: d, Disp: 32})
+	ADDQ(Imm(48), s)
+	ADDQ(Imm(48), ahead)
+	ADDQ(ldd, d)
+	DECQ(q)
+	JNZ(LabelRef("panel"))
+	Comment("Next row: src += lds, dst += 12 floats, ahead back to its row start + lds.")
+	ADDQ(lds, ps)
+	ADDQ(Imm(48), pd)
 	LEAQ(Mem{Base: ps, Index: lds, Scale: 8}, ahead)
 	DECQ(rows)
 	JNZ(LabelRef("row"))
