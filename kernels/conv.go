@@ -97,7 +97,7 @@ func (p ConvParams) pointwise() bool {
 // useWinograd selects Winograd F(2×2, 3×3) (conv_winograd.go) for 3×3
 // stride-1 pad-1 layers; everything else uses im2col tiles and the GEMM.
 // Chosen by measurement on the Conv8 shapes at widths 1 and 0.25
-// (BenchmarkConvAlgo, fastest of several runs; bench/RESULTS_conv.md): with
+// (BenchmarkConvAlgo, fastest of several runs; bench/RESULTS.md, Convolution): with
 // the SIMD transforms Winograd wins or ties all three passes from 32
 // channels on planes down to 4×4, and at 16 channels on 32×32 planes;
 // below that (the 3-channel first layer, tiny planes) the im2col GEMM with

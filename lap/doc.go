@@ -4,7 +4,7 @@
 //
 // Weight matching calls it once per permutation group per sweep on matrices
 // up to 4096×4096, so it is built for speed on CPUs (figures in
-// bench/RESULTS_lap.md):
+// bench/RESULTS.md, Linear assignment):
 //
 //   - The algorithm is Jonker–Volgenant: column reduction with reduction
 //     transfer (square problems), two passes of augmenting row reduction,
