@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/ltransfer/ltransfer/kernels"
@@ -131,7 +132,7 @@ func (m *Matcher) AddPair(coef float32, target, source *nn.ParamSet) error {
 		if a == nil || b == nil {
 			return fmt.Errorf("transfer: matching pair lacks tensor %q", t.Name)
 		}
-		if !sameShape(a.Shape, b.Shape) || len(a.Data) != nn.Numel(a.Shape) || len(b.Data) != len(a.Data) {
+		if !slices.Equal(a.Shape, b.Shape) || len(a.Data) != nn.Numel(a.Shape) || len(b.Data) != len(a.Data) {
 			return fmt.Errorf("transfer: matching pair tensor %q has shapes %v and %v", t.Name, a.Shape, b.Shape)
 		}
 		if i := firstNonFinite(a.Data); i >= 0 {
@@ -158,18 +159,6 @@ func (m *Matcher) Reset() {
 	m.pairs = nil
 	m.cache = map[string]*groupCache{}
 	m.lastObj = map[string]float64{}
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func firstNonFinite(x []float32) int {

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ltransfer/ltransfer/nn"
 )
@@ -122,7 +123,7 @@ func sameLayout(a, b *nn.ParamSet, an, bn string) error {
 		if y == nil {
 			return fmt.Errorf("transfer: %s has tensor %q, %s lacks it", an, name, bn)
 		}
-		if !sameShape(x.Shape, y.Shape) {
+		if !slices.Equal(x.Shape, y.Shape) {
 			return fmt.Errorf("transfer: tensor %q has shape %v in %s but %v in %s", name, x.Shape, an, y.Shape, bn)
 		}
 	}
