@@ -49,12 +49,17 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", default="", help="substring filter on names")
+    ap.add_argument("--width", type=float, default=1.0,
+                    help="width factor for the layer shapes (first layer keeps 3 inputs)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     n, t = a.batch, a.threads
     out = lambda name, ms: print(json.dumps({"name": name, "ms": ms}), flush=True)
-    for c, k, hw in LAYERS:
+    layers = LAYERS
+    if a.width != 1:
+        layers = [(c if c == 3 else int(c * a.width), int(k * a.width), hw) for c, k, hw in LAYERS]
+    for c, k, hw in layers:
         base = "Conv8Layer/threads=%d/c=%d,k=%d,hw=%d" % (t, c, k, hw)
         if a.only not in base + "/fwd" and a.only not in base + "/bwd":
             continue

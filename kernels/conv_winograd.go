@@ -44,7 +44,15 @@ func (p ConvParams) winoBlock() int {
 	t = max(16, min(512, t))
 	tiles := p.winoGeom().tiles
 	t = min(t, max(16, (tiles/4+15)&^15))
-	return t &^ 15 // whole 16-tile kernel calls
+	t &^= 15 // whole 16-tile kernel calls
+	// A multiple of 4 blocks of near-equal size, so that 1, 2 or 4
+	// threads get equal shares (6 blocks, the last a third full, left the
+	// second thread idle for a third of the 4×4 layers).
+	if b := (tiles + t - 1) / t; b > 4 {
+		b &^= 3
+		t = ((tiles+b-1)/b + 15) &^ 15
+	}
+	return t
 }
 
 type winoGeom struct {
@@ -63,8 +71,22 @@ func (p ConvParams) winoGeom() winoGeom {
 // g'[k][c][r][s] = w[c][k][2−r][2−s] for w [C, K, 3, 3] (the input-gradient
 // pass), i.e. K and C name the output and input channels of the pass.
 func winoFilter(u, w []float32, K, C int, flip bool) {
+	winoFilterRows(u, w, K, C, flip, 0, K)
+}
+
+// winoFilterRows is winoFilter for output channels [k0, k1): every element
+// is written by exactly one row, so rows split over threads give the same
+// result.
+//
+// A row goes through a 16·C scratch and is copied out plane by plane: the
+// 16 planes of u lie K·C floats apart, a multiple of 4 KiB on the wide
+// layers, and writing them element by element thrashed the L1 sets.
+func winoFilterRows(u, w []float32, K, C int, flip bool, k0, k1 int) {
 	KC := K * C
-	for k := 0; k < K; k++ {
+	b := getBufs()
+	defer putBufs(b)
+	tmp := grow(&b.s, 16*C)
+	for k := k0; k < k1; k++ {
 		for c := 0; c < C; c++ {
 			var g [9]float32
 			if flip {
@@ -87,14 +109,28 @@ func winoFilter(u, w []float32, K, C int, flip bool) {
 			// u = t Gᵀ (4×4)
 			for i := 0; i < 4; i++ {
 				t0, t1, t2 := t[3*i], t[3*i+1], t[3*i+2]
-				o := (4*i)*KC + k*C + c
-				u[o] = t0
-				u[o+KC] = 0.5 * (t0 + t1 + t2)
-				u[o+2*KC] = 0.5 * (t0 - t1 + t2)
-				u[o+3*KC] = t2
+				o := (4*i)*C + c
+				tmp[o] = t0
+				tmp[o+C] = 0.5 * (t0 + t1 + t2)
+				tmp[o+2*C] = 0.5 * (t0 - t1 + t2)
+				tmp[o+3*C] = t2
 			}
 		}
+		for xi := 0; xi < 16; xi++ {
+			copy(u[xi*KC+k*C:xi*KC+(k+1)*C], tmp[xi*C:(xi+1)*C])
+		}
 	}
+}
+
+// winoFilterPar is winoFilter with the output channels split over e's
+// threads (the wide layers' filters are megabytes; serial, their
+// transform kept the second thread idle).
+func (e *Engine) winoFilterPar(u, w []float32, K, C int, flip bool) {
+	if e.threads <= 1 || K*C < 64*64 {
+		winoFilterRows(u, w, K, C, flip, 0, K)
+		return
+	}
+	e.ParallelFor(K, func(lo, hi int) { winoFilterRows(u, w, K, C, flip, lo, hi) })
 }
 
 // winoInputFn and winoOutputFn are the 16-tile transform kernels of a path.
@@ -140,26 +176,31 @@ func winoGradOut16(gr func(d, o []float32, stride int), d, dm, dy []float32, g w
 		for t := t0; t < t1; t += 16 {
 			q := newWinoPos(g, t)
 			cnt := min(16, t1-t)
-			for l := 0; l < cnt; l++ {
+			for l0 := 0; l0 < cnt; {
+				run := min(cnt-l0, g.tilesW-q.tw)
+				full := run
+				if W&1 == 1 && q.tw+run == g.tilesW {
+					full--
+				}
 				dc := dy[(q.n*K+k)*HW : (q.n*K+k+1)*HW]
-				h0, w0 := 2*q.th, 2*q.tw
-				b := h0*W + w0
-				if h0+2 <= g.H && w0+2 <= W {
-					dr := dc[b : b+W+2]
-					d[l], d[16+l], d[32+l], d[48+l] = dr[0], dr[1], dr[W], dr[W+1]
+				b := 2*q.th*W + 2*q.tw
+				winoUnpairs(d[l0:l0+full], d[16+l0:16+l0+full], dc[b:b+2*full])
+				row1 := 2*q.th+1 < g.H // the tiles' second row is inside
+				if row1 {
+					winoUnpairs(d[32+l0:32+l0+full], d[48+l0:48+l0+full], dc[b+W:b+W+2*full])
 				} else {
-					d[l], d[16+l], d[32+l], d[48+l] = dc[b], 0, 0, 0
-					if w0+1 < W {
-						d[16+l] = dc[b+1]
-					}
-					if h0+1 < g.H {
-						d[32+l] = dc[b+W]
-						if w0+1 < W {
-							d[48+l] = dc[b+W+1]
-						}
+					clear(d[32+l0 : 32+l0+full])
+					clear(d[48+l0 : 48+l0+full])
+				}
+				if full < run {
+					li, e := l0+full, 2*q.th*W+W-1
+					d[li], d[16+li], d[32+li], d[48+li] = dc[e], 0, 0, 0
+					if row1 {
+						d[32+li] = dc[e+W]
 					}
 				}
-				q.next()
+				l0 += run
+				q.skip(run)
 			}
 			gr(d, dm[k*ld+t-t0:], KT)
 		}
@@ -182,6 +223,18 @@ type winoPos struct {
 func newWinoPos(g winoGeom, t int) winoPos {
 	tt := t % g.tpi
 	return winoPos{g: g, n: t / g.tpi, th: tt / g.tilesW, tw: tt % g.tilesW}
+}
+
+// skip advances q by run tiles that do not cross the end of its tile row
+// (run ≤ tilesW − tw).
+func (q *winoPos) skip(run int) {
+	if q.tw += run; q.tw == q.g.tilesW {
+		q.tw = 0
+		if q.th++; q.th == q.g.tilesH {
+			q.th = 0
+			q.n++
+		}
+	}
 }
 
 func (q *winoPos) next() {
@@ -300,28 +353,50 @@ func winoOutput16(out func(m []float32, stride int, bias float32, o []float32), 
 			q := newWinoPos(g, t)
 			cnt := min(16, t1-t)
 			out(m[k*ld+t-t0:], KT, bk, o)
-			for l := 0; l < cnt; l++ {
+			// Runs of tiles within one tile row: two output rows each,
+			// written as pairs; a half tile ends each row of odd width.
+			for l0 := 0; l0 < cnt; {
+				run := min(cnt-l0, g.tilesW-q.tw)
+				full := run
+				if W&1 == 1 && q.tw+run == g.tilesW {
+					full--
+				}
 				yc := y[(q.n*K+k)*HW : (q.n*K+k+1)*HW]
-				h0, w0 := 2*q.th, 2*q.tw
-				b := h0*W + w0
-				if h0+2 <= g.H && w0+2 <= W {
-					yr := yc[b : b+W+2]
-					yr[0], yr[1], yr[W], yr[W+1] = o[l], o[16+l], o[32+l], o[48+l]
-				} else {
-					yc[b] = o[l]
-					if w0+1 < W {
-						yc[b+1] = o[16+l]
-					}
-					if h0+1 < g.H {
-						yc[b+W] = o[32+l]
-						if w0+1 < W {
-							yc[b+W+1] = o[48+l]
-						}
+				b := 2*q.th*W + 2*q.tw
+				winoPairs(yc[b:b+2*full], o[l0:l0+full], o[16+l0:16+l0+full])
+				row1 := 2*q.th+1 < g.H // the tiles' second row is inside
+				if row1 {
+					winoPairs(yc[b+W:b+W+2*full], o[32+l0:32+l0+full], o[48+l0:48+l0+full])
+				}
+				if full < run {
+					li, e := l0+full, 2*q.th*W+W-1
+					yc[e] = o[li]
+					if row1 {
+						yc[e+W] = o[32+li]
 					}
 				}
-				q.next()
+				l0 += run
+				q.skip(run)
 			}
 		}
+	}
+}
+
+// winoPairs interleaves a and b into d: d[2i], d[2i+1] = a[i], b[i].
+func winoPairs(d, a, b []float32) {
+	b = b[:len(a)]
+	for i, v := range a {
+		p := d[2*i : 2*i+2 : 2*i+2]
+		p[0], p[1] = v, b[i]
+	}
+}
+
+// winoUnpairs is the inverse of winoPairs: a[i], b[i] = d[2i], d[2i+1].
+func winoUnpairs(a, b, d []float32) {
+	b = b[:len(a)]
+	for i := range a {
+		p := d[2*i : 2*i+2 : 2*i+2]
+		a[i], b[i] = p[0], p[1]
 	}
 }
 
@@ -355,7 +430,7 @@ func (e *Engine) conv2DWinograd(p ConvParams, x, w, bias, y []float32) {
 	ub := getBufs()
 	defer putBufs(ub)
 	u := grow(&ub.u, 16*p.K*p.C)
-	winoFilter(u, w, p.K, p.C, false)
+	e.winoFilterPar(u, w, p.K, p.C, false)
 	e.winoConv(p.N, p.C, p.K, p.H, p.W, x, u, bias, y)
 }
 
@@ -365,7 +440,7 @@ func (e *Engine) conv2DBackwardDataWinograd(p ConvParams, dy, w, dx []float32) {
 	ub := getBufs()
 	defer putBufs(ub)
 	u := grow(&ub.u, 16*p.K*p.C)
-	winoFilter(u, w, p.C, p.K, true)
+	e.winoFilterPar(u, w, p.C, p.K, true)
 	e.winoConv(p.N, p.K, p.C, p.H, p.W, dy, u, nil, dx)
 }
 
@@ -395,11 +470,20 @@ func (e *Engine) winoWeightGrouped(p ConvParams, g winoGeom, T, blocks, ld int, 
 		parts[i] = grow(&parts[i], len(du))
 	}
 	defer func() { parts[0] = nil }()
+	// With C ≤ 16 the GEMM would take its unpacked narrow path for each
+	// dU[ξ] (K × C), measured slower here than the packed one even at
+	// twice the multiply-adds: pairs of ξ go as one product, off-diagonal
+	// blocks wasted.
+	pair := C <= narrowN
 	inner, threads := e.split(G)
 	e.parallel(G, threads, func(b *convBufs, gi int) {
 		v := grow(&b.v, 16*C*ld)
 		dm := grow(&b.m, 16*K*ld)
 		sc := grow(&b.s, max(ns, 64))
+		var p2 []float32
+		if pair {
+			p2 = grow(&b.u, 8*4*K*C)
+		}
 		part := parts[gi]
 		lo, hi := gi*blocks/G, (gi+1)*blocks/G
 		for bi := lo; bi < hi; bi++ {
@@ -411,8 +495,26 @@ func (e *Engine) winoWeightGrouped(p ConvParams, g winoGeom, T, blocks, ld int, 
 			if bi == lo {
 				beta = 0
 			}
+			if pair {
+				// dM[ξ], dM[ξ+1] are one 2K × T matrix, V[ξ], V[ξ+1] one
+				// 2C × T: their product holds dU[ξ] and dU[ξ+1] as its
+				// diagonal blocks.
+				for xi := 0; xi < 16; xi += 2 {
+					inner.Sgemm(false, true, 2*K, 2*C, t1-t0, 1, dm[xi*K*ld:], ld, v[xi*C*ld:], ld, beta, p2[xi*2*K*C:], 2*C)
+				}
+				continue
+			}
 			for xi := 0; xi < 16; xi++ {
 				inner.Sgemm(false, true, K, C, t1-t0, 1, dm[xi*K*ld:], ld, v[xi*C*ld:], ld, beta, part[xi*K*C:], C)
+			}
+		}
+		if pair {
+			for xi := 0; xi < 16; xi += 2 {
+				q := p2[xi*2*K*C:]
+				for k := 0; k < K; k++ {
+					copy(part[(xi*K+k)*C:(xi*K+k+1)*C], q[k*2*C:k*2*C+C])
+					copy(part[((xi+1)*K+k)*C:((xi+1)*K+k+1)*C], q[(K+k)*2*C+C:(K+k+1)*2*C])
+				}
 			}
 		}
 	})
@@ -464,8 +566,18 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 		}
 	}
 	// dg = Gᵀ dU G for every (k, c).
+	if e.threads <= 1 || K*C < 64*64 {
+		winoFilterGrad(dw, du, K, C, 0, K)
+		return
+	}
+	e.ParallelFor(K, func(lo, hi int) { winoFilterGrad(dw, du, K, C, lo, hi) })
+}
+
+// winoFilterGrad writes dg = Gᵀ dU G for output channels [k0, k1) and every
+// input channel: dw [K, C, 3, 3] from dU [16][K][C].
+func winoFilterGrad(dw, du []float32, K, C, k0, k1 int) {
 	KC := K * C
-	for k := 0; k < K; k++ {
+	for k := k0; k < k1; k++ {
 		for c := 0; c < C; c++ {
 			var d [16]float32
 			for xi := 0; xi < 16; xi++ {

@@ -236,8 +236,26 @@ func (r *ReLU) Init(rng *rand.Rand, p *ParamSet) {}
 
 func (r *ReLU) Forward(c *Pass, x *Tensor) *Tensor {
 	r.y = Ensure(r.y, x.Shape...)
-	c.E.ReLU(r.y.Data, x.Data)
+	y, xd := r.y.Data, x.Data
+	if parts := reluParts(c, len(y)); parts > 1 {
+		// Elementwise: the same result for any split.
+		c.E.ParallelFor(parts, func(lo, hi int) {
+			lo, hi = lo*len(y)/parts, hi*len(y)/parts
+			c.E.ReLU(y[lo:hi], xd[lo:hi])
+		})
+	} else {
+		c.E.ReLU(y, xd)
+	}
 	return r.y
+}
+
+// reluMinChunk is the fewest elements per thread worth a hand-off.
+const reluMinChunk = 1 << 15
+
+// reluParts is the number of chunks a ReLU of n elements is split into
+// (1: run it on the calling goroutine, with no closure to allocate).
+func reluParts(c *Pass, n int) int {
+	return max(1, min(c.E.Threads(), n/reluMinChunk))
 }
 
 func (r *ReLU) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
@@ -246,7 +264,15 @@ func (r *ReLU) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
 	}
 	// y > 0 exactly where x > 0, so the output serves as the mask; dy is
 	// ours to overwrite.
-	c.E.ReLUBackward(dy.Data, dy.Data, r.y.Data)
+	d, y := dy.Data, r.y.Data
+	if parts := reluParts(c, len(d)); parts > 1 {
+		c.E.ParallelFor(parts, func(lo, hi int) {
+			lo, hi = lo*len(d)/parts, hi*len(d)/parts
+			c.E.ReLUBackward(d[lo:hi], d[lo:hi], y[lo:hi])
+		})
+	} else {
+		c.E.ReLUBackward(d, d, y)
+	}
 	return dy
 }
 
