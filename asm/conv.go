@@ -88,3 +88,56 @@ func WinoInputRow16Generic(rows []float32, rs int, o []float32, stride int) {
 	}
 	WinoInput16Generic(s[:], o, stride)
 }
+
+// WinoInputGather16Generic is WinoInput16Generic for 16 tiles anywhere in a
+// zero-padded buffer: d[r][j] = p[idx[l] + r·ps + j] for lane l.
+// len(idx) ≥ 16, every idx[l] ≥ 0 and idx[l] + 3·ps + 3 < len(p),
+// stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputGather16Generic(p []float32, idx []int32, ps int, o []float32, stride int) {
+	_ = idx[15]
+	var s [256]float32
+	for l := 0; l < 16; l++ {
+		b := int(idx[l])
+		for r := 0; r < 4; r++ {
+			q := p[b+r*ps : b+r*ps+4 : b+r*ps+4]
+			s[64*r+l], s[64*r+16+l], s[64*r+32+l], s[64*r+48+l] = q[0], q[1], q[2], q[3]
+		}
+	}
+	WinoInput16Generic(s[:], o, stride)
+}
+
+// WinoOutputRows16Generic is WinoOutput16Generic with the 2×2 output tiles
+// stored straight into output rows: lanes 0…7 form 8 horizontally adjacent
+// tiles and so do lanes 8…15; output row a (0 or 1) of lanes 0…7 is
+// y[oa0 : oa0+16] and of lanes 8…15 is y[oa1 : oa1+16] (with o00 = b,
+// o01 = b+16, o10 = b+W, o11 = b+W+16 for 16 adjacent tiles of a row W
+// wide, or o00 = b, o01 = b+32, o10 = b+16, o11 = b+48 for two 8-tile rows
+// of a 16-wide plane). stride ≥ 16, len(m) ≥ 15·stride + 16.
+func WinoOutputRows16Generic(m []float32, stride int, bias float32, y []float32, o00, o01, o10, o11 int) {
+	var o [64]float32
+	WinoOutput16Generic(m, stride, bias, o[:])
+	for a, offs := range [2][2]int{{o00, o01}, {o10, o11}} {
+		for h, off := range offs {
+			r := y[off : off+16 : off+16]
+			for i := 0; i < 8; i++ {
+				r[2*i], r[2*i+1] = o[32*a+8*h+i], o[32*a+16+8*h+i]
+			}
+		}
+	}
+}
+
+// WinoGradOutRows16Generic is WinoGradOut16Generic of 2×2 output-gradient
+// tiles read straight from rows laid out as in WinoOutputRows16Generic.
+// stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoGradOutRows16Generic(dy []float32, o00, o01, o10, o11 int, o []float32, stride int) {
+	var d [64]float32
+	for a, offs := range [2][2]int{{o00, o01}, {o10, o11}} {
+		for h, off := range offs {
+			r := dy[off : off+16 : off+16]
+			for i := 0; i < 8; i++ {
+				d[32*a+8*h+i], d[32*a+16+8*h+i] = r[2*i], r[2*i+1]
+			}
+		}
+	}
+	WinoGradOut16Generic(d[:], o, stride)
+}

@@ -13,6 +13,12 @@ func WinoInput16AVX2(s []float32, o []float32, stride int)
 // len(rows) ≥ 3·rs + 34, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoInputRow16AVX2(rows []float32, rs int, o []float32, stride int)
 
+// WinoInputGather16AVX2 is WinoInputGather16Generic: the Winograd input transform of
+// 16 tiles gathered from p, d[r][j] = p[idx[l] + r·ps + j] for lane l;
+// len(idx) ≥ 16, every idx[l] ≥ 0 and idx[l] + 3·ps + 3 < len(p), stride ≥ 16,
+// len(o) ≥ 15·stride + 16.
+func WinoInputGather16AVX2(p []float32, idx []int32, ps int, o []float32, stride int)
+
 // WinoOutput16AVX2 is WinoOutput16Generic: the Winograd output transform Aᵀ M A + bias
 // of 16 tiles, one per lane; stride ≥ 16, len(m) ≥ 15·stride + 16, len(o) ≥ 64.
 func WinoOutput16AVX2(m []float32, stride int, bias float32, o []float32)
@@ -30,6 +36,12 @@ func WinoInput16AVX512(s []float32, o []float32, stride int)
 // len(rows) ≥ 3·rs + 34, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoInputRow16AVX512(rows []float32, rs int, o []float32, stride int)
 
+// WinoInputGather16AVX512 is WinoInputGather16Generic: the Winograd input transform of
+// 16 tiles gathered from p, d[r][j] = p[idx[l] + r·ps + j] for lane l;
+// len(idx) ≥ 16, every idx[l] ≥ 0 and idx[l] + 3·ps + 3 < len(p), stride ≥ 16,
+// len(o) ≥ 15·stride + 16.
+func WinoInputGather16AVX512(p []float32, idx []int32, ps int, o []float32, stride int)
+
 // WinoOutput16AVX512 is WinoOutput16Generic: the Winograd output transform Aᵀ M A + bias
 // of 16 tiles, one per lane; stride ≥ 16, len(m) ≥ 15·stride + 16, len(o) ≥ 64.
 func WinoOutput16AVX512(m []float32, stride int, bias float32, o []float32)
@@ -37,3 +49,13 @@ func WinoOutput16AVX512(m []float32, stride int, bias float32, o []float32)
 // WinoGradOut16AVX512 is WinoGradOut16Generic: the adjoint output transform A dY Aᵀ
 // of 16 tiles, one per lane; len(d) ≥ 64, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoGradOut16AVX512(d []float32, o []float32, stride int)
+
+// WinoOutputRows16AVX512 is WinoOutputRows16Generic: WinoOutput16 of 16 tiles stored
+// straight into the output rows; stride ≥ 16, len(m) ≥ 15·stride + 16, and
+// each y[oab : oab+16] in range.
+func WinoOutputRows16AVX512(m []float32, stride int, bias float32, y []float32, o00 int, o01 int, o10 int, o11 int)
+
+// WinoGradOutRows16AVX512 is WinoGradOutRows16Generic: WinoGradOut16 of 16 tiles
+// read straight from the output-gradient rows; each dy[oab : oab+16] in range,
+// stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoGradOutRows16AVX512(dy []float32, o00 int, o01 int, o10 int, o11 int, o []float32, stride int)

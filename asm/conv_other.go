@@ -26,3 +26,19 @@ func WinoInputRow16AVX2(rows []float32, rs int, o []float32, stride int) {
 func WinoInputRow16AVX512(rows []float32, rs int, o []float32, stride int) {
 	WinoInputRow16Generic(rows, rs, o, stride)
 }
+
+func WinoInputGather16AVX2(p []float32, idx []int32, ps int, o []float32, stride int) {
+	WinoInputGather16Generic(p, idx, ps, o, stride)
+}
+
+func WinoInputGather16AVX512(p []float32, idx []int32, ps int, o []float32, stride int) {
+	WinoInputGather16Generic(p, idx, ps, o, stride)
+}
+
+func WinoOutputRows16AVX512(m []float32, stride int, bias float32, y []float32, o00, o01, o10, o11 int) {
+	WinoOutputRows16Generic(m, stride, bias, y, o00, o01, o10, o11)
+}
+
+func WinoGradOutRows16AVX512(dy []float32, o00, o01, o10, o11 int, o []float32, stride int) {
+	WinoGradOutRows16Generic(dy, o00, o01, o10, o11, o, stride)
+}

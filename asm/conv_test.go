@@ -13,12 +13,13 @@ type convImpl struct {
 	output func(m []float32, stride int, bias float32, o []float32)
 	grad   func(d, o []float32, stride int)
 	row    func(rows []float32, rs int, o []float32, stride int)
+	gather func(p []float32, idx []int32, ps int, o []float32, stride int)
 }
 
 var convImpls = []convImpl{
-	{Generic, WinoInput16Generic, WinoOutput16Generic, WinoGradOut16Generic, WinoInputRow16Generic},
-	{AVX2, WinoInput16AVX2, WinoOutput16AVX2, WinoGradOut16AVX2, WinoInputRow16AVX2},
-	{AVX512, WinoInput16AVX512, WinoOutput16AVX512, WinoGradOut16AVX512, WinoInputRow16AVX512},
+	{Generic, WinoInput16Generic, WinoOutput16Generic, WinoGradOut16Generic, WinoInputRow16Generic, WinoInputGather16Generic},
+	{AVX2, WinoInput16AVX2, WinoOutput16AVX2, WinoGradOut16AVX2, WinoInputRow16AVX2, WinoInputGather16AVX2},
+	{AVX512, WinoInput16AVX512, WinoOutput16AVX512, WinoGradOut16AVX512, WinoInputRow16AVX512, WinoInputGather16AVX512},
 }
 
 func sentinelled(n int) []float32 {
@@ -81,11 +82,40 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 					t.Fatalf("%v row input transform [%d] = %g, twin %g (rs %d)", impl.path, i, rg[i], rw[i], rs)
 				}
 			}
+			// Gathered tiles: anywhere in a buffer, including its last
+			// element, against WinoInput16Generic on the same patches.
+			ps := 4 + r.Intn(40)
+			buf := make([]float32, 3*ps+4+r.Intn(200))
+			for i := range buf {
+				buf[i] = float32(r.NormFloat64())
+			}
+			idx := make([]int32, 16)
+			var sg [256]float32
+			for l := range idx {
+				idx[l] = int32(r.Intn(len(buf) - 3*ps - 3))
+				if l == 15 {
+					idx[l] = int32(len(buf) - 3*ps - 4)
+				}
+				for rr := 0; rr < 4; rr++ {
+					for j := 0; j < 4; j++ {
+						sg[64*rr+16*j+l] = buf[int(idx[l])+rr*ps+j]
+					}
+				}
+			}
+			gw, gg := sentinelled(n), sentinelled(n)
+			WinoInput16Generic(sg[:], gw[:n], ist)
+			impl.gather(buf, idx, ps, gg[:n], ist)
+			checkSentinels(t, impl.path.String()+" gathered input", gg, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(gg[i]) != math.Float32bits(gw[i]) {
+					t.Fatalf("%v gathered input transform [%d] = %g, want %g (ps %d)", impl.path, i, gg[i], gw[i], ps)
+				}
+			}
 			d := make([]float32, 64)
 			for i := range d {
 				d[i] = float32(r.NormFloat64())
 			}
-			gw, gg := sentinelled(n), sentinelled(n)
+			gw, gg = sentinelled(n), sentinelled(n)
 			WinoGradOut16Generic(d, gw[:n], ist)
 			impl.grad(d, gg[:n], ist)
 			checkSentinels(t, impl.path.String()+" grad", gg, n)
@@ -160,6 +190,90 @@ func TestWinogradTwinDefinition(t *testing.T) {
 				}
 				if float64(y[(2*a+b)*16+l]) != v {
 					t.Fatalf("tile %d Y[%d][%d] = %v, want %v", l, a, b, y[(2*a+b)*16+l], v)
+				}
+			}
+		}
+	}
+}
+
+// The row-segment output kernels against a layout built by hand from
+// WinoOutput16Generic / for WinoGradOut16Generic, in both layouts the
+// kernels package uses (16 adjacent tiles of a wide row; two 8-tile rows of
+// a 16-wide plane).
+func TestWinogradRowKernels(t *testing.T) {
+	const seed = 709
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	impls := []struct {
+		path Path
+		out  func(m []float32, stride int, bias float32, y []float32, o00, o01, o10, o11 int)
+		grad func(dy []float32, o00, o01, o10, o11 int, o []float32, stride int)
+	}{
+		{Generic, WinoOutputRows16Generic, WinoGradOutRows16Generic},
+		{AVX512, WinoOutputRows16AVX512, WinoGradOutRows16AVX512},
+	}
+	for _, im := range impls {
+		if !Supported(im.path) {
+			continue
+		}
+		for trial := 0; trial < 20; trial++ {
+			W := []int{16, 32, 48, 64}[trial%4]
+			b := 2 * W * r.Intn(3)
+			offs := [4]int{b, b + 16, b + W, b + W + 16}
+			if W == 16 {
+				offs = [4]int{b, b + 32, b + 16, b + 48}
+			} else if W > 32 {
+				off := 2 * r.Intn((W-32)/2+1)
+				for i := range offs {
+					offs[i] += off
+				}
+			}
+			size := b + 4*W + 64
+			stride := 16 + r.Intn(40)
+			m := make([]float32, 15*stride+16)
+			for i := range m {
+				m[i] = float32(r.NormFloat64())
+			}
+			bias := float32(r.NormFloat64())
+			var o [64]float32
+			WinoOutput16Generic(m, stride, bias, o[:])
+			base := make([]float32, size)
+			for i := range base {
+				base[i] = float32(r.NormFloat64())
+			}
+			want := append([]float32(nil), base...)
+			for l := 0; l < 16; l++ {
+				for a := 0; a < 2; a++ {
+					for bb := 0; bb < 2; bb++ {
+						want[offs[2*a+l/8]+2*(l%8)+bb] = o[32*a+16*bb+l]
+					}
+				}
+			}
+			got := append([]float32(nil), base...)
+			im.out(m, stride, bias, got, offs[0], offs[1], offs[2], offs[3])
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v output rows (W %d): y[%d] = %g, want %g", im.path, W, i, got[i], want[i])
+				}
+			}
+			// The gradient kernel reads back what the output kernel wrote.
+			var d [64]float32
+			for l := 0; l < 16; l++ {
+				for a := 0; a < 2; a++ {
+					for bb := 0; bb < 2; bb++ {
+						d[32*a+16*bb+l] = want[offs[2*a+l/8]+2*(l%8)+bb]
+					}
+				}
+			}
+			ist := 16 + r.Intn(40)
+			n := 15*ist + 16
+			gw, gg := sentinelled(n), sentinelled(n)
+			WinoGradOut16Generic(d[:], gw[:n], ist)
+			im.grad(want, offs[0], offs[1], offs[2], offs[3], gg[:n], ist)
+			checkSentinels(t, im.path.String()+" grad rows", gg, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(gg[i]) != math.Float32bits(gw[i]) {
+					t.Fatalf("%v grad rows (W %d) [%d] = %g, want %g", im.path, W, i, gg[i], gw[i])
 				}
 			}
 		}

@@ -83,3 +83,43 @@ func SumGeneric(x []float32) float32 {
 	}
 	return s
 }
+
+// AffineGeneric computes dst[i] = a·x[i] + b for i < len(x); len(dst) ≥ len(x).
+// (The SIMD paths fuse the multiply-add: one rounding instead of two.)
+func AffineGeneric(a, b float32, dst, x []float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = a*v + b
+	}
+}
+
+// BNBackwardGeneric computes dst[i] = k·dy[i] + (a·x[i] + b) for
+// i < len(dy); len(dst), len(x) ≥ len(dy). (The SIMD paths fuse both
+// multiply-adds.)
+func BNBackwardGeneric(k, a, b float32, dst, dy, x []float32) {
+	dst, x = dst[:len(dy)], x[:len(dy)]
+	for i, g := range dy {
+		dst[i] = k*g + (a*x[i] + b)
+	}
+}
+
+// SumSqDevGeneric returns Σ (x[i] − mu)², summed left to right.
+func SumSqDevGeneric(mu float32, x []float32) float32 {
+	var s float32
+	for _, v := range x {
+		d := v - mu
+		s += d * d
+	}
+	return s
+}
+
+// DotDevGeneric returns Σ g[i]·(x[i] − mu) over i < len(g), summed left to
+// right; len(x) ≥ len(g).
+func DotDevGeneric(mu float32, g, x []float32) float32 {
+	x = x[:len(g)]
+	var s float32
+	for i, v := range g {
+		s += v * (x[i] - mu)
+	}
+	return s
+}

@@ -4,6 +4,147 @@
 
 #include "textflag.h"
 
+// func AffineAVX2(a float32, b float32, dst []float32, x []float32)
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·AffineAVX2(SB), NOSPLIT, $0-56
+	MOVQ         x_len+40(FP), AX
+	MOVQ         x_base+32(FP), CX
+	MOVQ         dst_base+8(FP), DX
+	MOVSS        a+0(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        b+4(FP), X1
+	VBROADCASTSS X1, Y1
+	XORQ         BX, BX
+
+	// 4 vectors per iteration while 32 elements remain.
+	MOVQ AX, SI
+	SUBQ $0x20, SI
+
+unrolled:
+	CMPQ        BX, SI
+	JGT         single
+	VMOVUPS     (CX)(BX*4), Y2
+	VFMADD213PS Y1, Y0, Y2
+	VMOVUPS     Y2, (DX)(BX*4)
+	VMOVUPS     32(CX)(BX*4), Y2
+	VFMADD213PS Y1, Y0, Y2
+	VMOVUPS     Y2, 32(DX)(BX*4)
+	VMOVUPS     64(CX)(BX*4), Y2
+	VFMADD213PS Y1, Y0, Y2
+	VMOVUPS     Y2, 64(DX)(BX*4)
+	VMOVUPS     96(CX)(BX*4), Y2
+	VFMADD213PS Y1, Y0, Y2
+	VMOVUPS     Y2, 96(DX)(BX*4)
+	ADDQ        $0x20, BX
+	JMP         unrolled
+
+single:
+	// One vector per iteration.
+	MOVQ AX, SI
+	SUBQ $0x08, SI
+
+singleloop:
+	CMPQ        BX, SI
+	JGT         tail
+	VMOVUPS     (CX)(BX*4), Y2
+	VFMADD213PS Y1, Y0, Y2
+	VMOVUPS     Y2, (DX)(BX*4)
+	ADDQ        $0x08, BX
+	JMP         singleloop
+
+tail:
+	// Fewer than 8 elements left: scalar loop on the low lane.
+scalar:
+	CMPQ        BX, AX
+	JGE         done
+	VMOVSS      (CX)(BX*4), X2
+	VFMADD213PS X1, X0, X2
+	VMOVSS      X2, (DX)(BX*4)
+	INCQ        BX
+	JMP         scalar
+
+done:
+	VZEROUPPER
+	RET
+
+// func BNBackwardAVX2(k float32, a float32, b float32, dst []float32, dy []float32, x []float32)
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·BNBackwardAVX2(SB), NOSPLIT, $0-88
+	MOVQ         dy_len+48(FP), AX
+	MOVQ         dy_base+40(FP), CX
+	MOVQ         x_base+64(FP), DX
+	MOVQ         dst_base+16(FP), BX
+	MOVSS        k+0(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        a+4(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVSS        b+8(FP), X2
+	VBROADCASTSS X2, Y2
+	XORQ         SI, SI
+
+	// 4 vectors per iteration while 32 elements remain.
+	MOVQ AX, DI
+	SUBQ $0x20, DI
+
+unrolled:
+	CMPQ        SI, DI
+	JGT         single
+	VMOVUPS     (CX)(SI*4), Y3
+	VMOVUPS     (DX)(SI*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VFMADD231PS Y0, Y3, Y4
+	VMOVUPS     Y4, (BX)(SI*4)
+	VMOVUPS     32(CX)(SI*4), Y3
+	VMOVUPS     32(DX)(SI*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VFMADD231PS Y0, Y3, Y4
+	VMOVUPS     Y4, 32(BX)(SI*4)
+	VMOVUPS     64(CX)(SI*4), Y3
+	VMOVUPS     64(DX)(SI*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VFMADD231PS Y0, Y3, Y4
+	VMOVUPS     Y4, 64(BX)(SI*4)
+	VMOVUPS     96(CX)(SI*4), Y3
+	VMOVUPS     96(DX)(SI*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VFMADD231PS Y0, Y3, Y4
+	VMOVUPS     Y4, 96(BX)(SI*4)
+	ADDQ        $0x20, SI
+	JMP         unrolled
+
+single:
+	// One vector per iteration.
+	MOVQ AX, DI
+	SUBQ $0x08, DI
+
+singleloop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Y3
+	VMOVUPS     (DX)(SI*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VFMADD231PS Y0, Y3, Y4
+	VMOVUPS     Y4, (BX)(SI*4)
+	ADDQ        $0x08, SI
+	JMP         singleloop
+
+tail:
+	// Fewer than 8 elements left: scalar loop on the low lane.
+scalar:
+	CMPQ        SI, AX
+	JGE         done
+	VMOVSS      (CX)(SI*4), X3
+	VMOVSS      (DX)(SI*4), X4
+	VFMADD213PS X2, X1, X4
+	VFMADD231PS X0, X3, X4
+	VMOVSS      X4, (BX)(SI*4)
+	INCQ        SI
+	JMP         scalar
+
+done:
+	VZEROUPPER
+	RET
+
 // func AxpyAVX2(alpha float32, x []float32, y []float32)
 // Requires: AVX, AVX2, FMA3, SSE
 TEXT ·AxpyAVX2(SB), NOSPLIT, $0-56
@@ -529,6 +670,296 @@ scalar:
 done:
 	VZEROUPPER
 	MOVSS X1, ret+24(FP)
+	RET
+
+// func SumSqDevAVX2(mu float32, x []float32) float32
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·SumSqDevAVX2(SB), NOSPLIT, $0-36
+	MOVQ         x_len+16(FP), AX
+	MOVQ         x_base+8(FP), CX
+	MOVSS        mu+0(FP), X0
+	VBROADCASTSS X0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	XORQ         DX, DX
+	MOVQ         AX, BX
+	SUBQ         $0x20, BX
+
+unrolled:
+	CMPQ        DX, BX
+	JGT         single
+	VMOVUPS     (CX)(DX*4), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y1
+	VMOVUPS     32(CX)(DX*4), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y2
+	VMOVUPS     64(CX)(DX*4), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y3
+	VMOVUPS     96(CX)(DX*4), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y4
+	ADDQ        $0x20, DX
+	JMP         unrolled
+
+single:
+	MOVQ AX, BX
+	SUBQ $0x08, BX
+
+singleloop:
+	CMPQ        DX, BX
+	JGT         tail
+	VMOVUPS     (CX)(DX*4), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD231PS Y5, Y5, Y1
+	ADDQ        $0x08, DX
+	JMP         singleloop
+
+tail:
+	VADDPS       Y4, Y1, Y1
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X2, X1, X2
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+
+scalar:
+	CMPQ        DX, AX
+	JGE         done
+	VMOVSS      (CX)(DX*4), X1
+	VSUBPS      X0, X1, X1
+	VFMADD231PS X1, X1, X2
+	INCQ        DX
+	JMP         scalar
+
+done:
+	VZEROUPPER
+	MOVSS X2, ret+32(FP)
+	RET
+
+// func DotDevAVX2(mu float32, g []float32, x []float32) float32
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·DotDevAVX2(SB), NOSPLIT, $0-60
+	MOVQ         g_len+16(FP), AX
+	MOVQ         g_base+8(FP), CX
+	MOVQ         x_base+32(FP), DX
+	MOVSS        mu+0(FP), X0
+	VBROADCASTSS X0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	XORQ         BX, BX
+	MOVQ         AX, SI
+	SUBQ         $0x20, SI
+
+unrolled:
+	CMPQ        BX, SI
+	JGT         single
+	VMOVUPS     (CX)(BX*4), Y5
+	VMOVUPS     (DX)(BX*4), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD231PS Y5, Y6, Y1
+	VMOVUPS     32(CX)(BX*4), Y5
+	VMOVUPS     32(DX)(BX*4), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD231PS Y5, Y6, Y2
+	VMOVUPS     64(CX)(BX*4), Y5
+	VMOVUPS     64(DX)(BX*4), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD231PS Y5, Y6, Y3
+	VMOVUPS     96(CX)(BX*4), Y5
+	VMOVUPS     96(DX)(BX*4), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD231PS Y5, Y6, Y4
+	ADDQ        $0x20, BX
+	JMP         unrolled
+
+single:
+	MOVQ AX, SI
+	SUBQ $0x08, SI
+
+singleloop:
+	CMPQ        BX, SI
+	JGT         tail
+	VMOVUPS     (CX)(BX*4), Y5
+	VMOVUPS     (DX)(BX*4), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD231PS Y5, Y6, Y1
+	ADDQ        $0x08, BX
+	JMP         singleloop
+
+tail:
+	VADDPS       Y4, Y1, Y1
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X2, X1, X2
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+
+scalar:
+	CMPQ        BX, AX
+	JGE         done
+	VMOVSS      (CX)(BX*4), X1
+	VMOVSS      (DX)(BX*4), X3
+	VSUBPS      X0, X3, X3
+	VFMADD231PS X1, X3, X2
+	INCQ        BX
+	JMP         scalar
+
+done:
+	VZEROUPPER
+	MOVSS X2, ret+56(FP)
+	RET
+
+// func AffineAVX512(a float32, b float32, dst []float32, x []float32)
+// Requires: AVX, AVX512F, BMI2, SSE
+TEXT ·AffineAVX512(SB), NOSPLIT, $0-56
+	MOVQ         x_len+40(FP), AX
+	MOVQ         x_base+32(FP), CX
+	MOVQ         dst_base+8(FP), DX
+	MOVSS        a+0(FP), X0
+	VBROADCASTSS X0, Z0
+	MOVSS        b+4(FP), X1
+	VBROADCASTSS X1, Z1
+	XORQ         BX, BX
+
+	// 4 vectors per iteration while 64 elements remain.
+	MOVQ AX, SI
+	SUBQ $0x40, SI
+
+unrolled:
+	CMPQ        BX, SI
+	JGT         single
+	VMOVUPS     (CX)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (DX)(BX*4)
+	VMOVUPS     64(CX)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 64(DX)(BX*4)
+	VMOVUPS     128(CX)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 128(DX)(BX*4)
+	VMOVUPS     192(CX)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 192(DX)(BX*4)
+	ADDQ        $0x40, BX
+	JMP         unrolled
+
+single:
+	// One vector per iteration.
+	MOVQ AX, SI
+	SUBQ $0x10, SI
+
+singleloop:
+	CMPQ        BX, SI
+	JGT         tail
+	VMOVUPS     (CX)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (DX)(BX*4)
+	ADDQ        $0x10, BX
+	JMP         singleloop
+
+tail:
+	// Fewer than 16 elements left: one masked vector.
+	SUBQ        BX, AX
+	JZ          done
+	MOVL        $0x0000ffff, SI
+	BZHIL       AX, SI, SI
+	KMOVW       SI, K1
+	VMOVUPS.Z   (CX)(BX*4), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (DX)(BX*4)
+
+done:
+	VZEROUPPER
+	RET
+
+// func BNBackwardAVX512(k float32, a float32, b float32, dst []float32, dy []float32, x []float32)
+// Requires: AVX, AVX512F, BMI2, SSE
+TEXT ·BNBackwardAVX512(SB), NOSPLIT, $0-88
+	MOVQ         dy_len+48(FP), AX
+	MOVQ         dy_base+40(FP), CX
+	MOVQ         x_base+64(FP), DX
+	MOVQ         dst_base+16(FP), BX
+	MOVSS        k+0(FP), X0
+	VBROADCASTSS X0, Z0
+	MOVSS        a+4(FP), X1
+	VBROADCASTSS X1, Z1
+	MOVSS        b+8(FP), X2
+	VBROADCASTSS X2, Z2
+	XORQ         SI, SI
+
+	// 4 vectors per iteration while 64 elements remain.
+	MOVQ AX, DI
+	SUBQ $0x40, DI
+
+unrolled:
+	CMPQ        SI, DI
+	JGT         single
+	VMOVUPS     (CX)(SI*4), Z3
+	VMOVUPS     (DX)(SI*4), Z4
+	VFMADD213PS Z2, Z1, Z4
+	VFMADD231PS Z0, Z3, Z4
+	VMOVUPS     Z4, (BX)(SI*4)
+	VMOVUPS     64(CX)(SI*4), Z3
+	VMOVUPS     64(DX)(SI*4), Z4
+	VFMADD213PS Z2, Z1, Z4
+	VFMADD231PS Z0, Z3, Z4
+	VMOVUPS     Z4, 64(BX)(SI*4)
+	VMOVUPS     128(CX)(SI*4), Z3
+	VMOVUPS     128(DX)(SI*4), Z4
+	VFMADD213PS Z2, Z1, Z4
+	VFMADD231PS Z0, Z3, Z4
+	VMOVUPS     Z4, 128(BX)(SI*4)
+	VMOVUPS     192(CX)(SI*4), Z3
+	VMOVUPS     192(DX)(SI*4), Z4
+	VFMADD213PS Z2, Z1, Z4
+	VFMADD231PS Z0, Z3, Z4
+	VMOVUPS     Z4, 192(BX)(SI*4)
+	ADDQ        $0x40, SI
+	JMP         unrolled
+
+single:
+	// One vector per iteration.
+	MOVQ AX, DI
+	SUBQ $0x10, DI
+
+singleloop:
+	CMPQ        SI, DI
+	JGT         tail
+	VMOVUPS     (CX)(SI*4), Z3
+	VMOVUPS     (DX)(SI*4), Z4
+	VFMADD213PS Z2, Z1, Z4
+	VFMADD231PS Z0, Z3, Z4
+	VMOVUPS     Z4, (BX)(SI*4)
+	ADDQ        $0x10, SI
+	JMP         singleloop
+
+tail:
+	// Fewer than 16 elements left: one masked vector.
+	SUBQ        SI, AX
+	JZ          done
+	MOVL        $0x0000ffff, DI
+	BZHIL       AX, DI, DI
+	KMOVW       DI, K1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z3
+	VMOVUPS.Z   (DX)(SI*4), K1, Z4
+	VFMADD213PS Z2, Z1, Z4
+	VFMADD231PS Z0, Z3, Z4
+	VMOVUPS     Z4, K1, (BX)(SI*4)
+
+done:
+	VZEROUPPER
 	RET
 
 // func AxpyAVX512(alpha float32, x []float32, y []float32)
@@ -1058,4 +1489,155 @@ done:
 	VADDSS        X1, X0, X0
 	VZEROUPPER
 	MOVSS         X0, ret+24(FP)
+	RET
+
+// func SumSqDevAVX512(mu float32, x []float32) float32
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, SSE
+TEXT ·SumSqDevAVX512(SB), NOSPLIT, $0-36
+	MOVQ         x_len+16(FP), AX
+	MOVQ         x_base+8(FP), CX
+	MOVSS        mu+0(FP), X0
+	VBROADCASTSS X0, Z0
+	VXORPS       Z1, Z1, Z1
+	VXORPS       Z2, Z2, Z2
+	VXORPS       Z3, Z3, Z3
+	VXORPS       Z4, Z4, Z4
+	XORQ         DX, DX
+	MOVQ         AX, BX
+	SUBQ         $0x40, BX
+
+unrolled:
+	CMPQ        DX, BX
+	JGT         single
+	VMOVUPS     (CX)(DX*4), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z1
+	VMOVUPS     64(CX)(DX*4), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z2
+	VMOVUPS     128(CX)(DX*4), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z3
+	VMOVUPS     192(CX)(DX*4), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z4
+	ADDQ        $0x40, DX
+	JMP         unrolled
+
+single:
+	MOVQ AX, BX
+	SUBQ $0x10, BX
+
+singleloop:
+	CMPQ        DX, BX
+	JGT         tail
+	VMOVUPS     (CX)(DX*4), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z1
+	ADDQ        $0x10, DX
+	JMP         singleloop
+
+tail:
+	SUBQ        DX, AX
+	JZ          done
+	MOVL        $0x0000ffff, BX
+	BZHIL       AX, BX, BX
+	KMOVW       BX, K1
+	VMOVUPS.Z   (CX)(DX*4), K1, Z5
+	VSUBPS.Z    Z0, Z5, K1, Z5
+	VFMADD231PS Z5, Z5, Z2
+
+done:
+	VADDPS        Z4, Z1, Z1
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z2, Z1, Z1
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VZEROUPPER
+	MOVSS         X1, ret+32(FP)
+	RET
+
+// func DotDevAVX512(mu float32, g []float32, x []float32) float32
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, SSE
+TEXT ·DotDevAVX512(SB), NOSPLIT, $0-60
+	MOVQ         g_len+16(FP), AX
+	MOVQ         g_base+8(FP), CX
+	MOVQ         x_base+32(FP), DX
+	MOVSS        mu+0(FP), X0
+	VBROADCASTSS X0, Z0
+	VXORPS       Z1, Z1, Z1
+	VXORPS       Z2, Z2, Z2
+	VXORPS       Z3, Z3, Z3
+	VXORPS       Z4, Z4, Z4
+	XORQ         BX, BX
+	MOVQ         AX, SI
+	SUBQ         $0x40, SI
+
+unrolled:
+	CMPQ        BX, SI
+	JGT         single
+	VMOVUPS     (CX)(BX*4), Z5
+	VMOVUPS     (DX)(BX*4), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD231PS Z5, Z6, Z1
+	VMOVUPS     64(CX)(BX*4), Z5
+	VMOVUPS     64(DX)(BX*4), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD231PS Z5, Z6, Z2
+	VMOVUPS     128(CX)(BX*4), Z5
+	VMOVUPS     128(DX)(BX*4), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD231PS Z5, Z6, Z3
+	VMOVUPS     192(CX)(BX*4), Z5
+	VMOVUPS     192(DX)(BX*4), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD231PS Z5, Z6, Z4
+	ADDQ        $0x40, BX
+	JMP         unrolled
+
+single:
+	MOVQ AX, SI
+	SUBQ $0x10, SI
+
+singleloop:
+	CMPQ        BX, SI
+	JGT         tail
+	VMOVUPS     (CX)(BX*4), Z5
+	VMOVUPS     (DX)(BX*4), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD231PS Z5, Z6, Z1
+	ADDQ        $0x10, BX
+	JMP         singleloop
+
+tail:
+	SUBQ        BX, AX
+	JZ          done
+	MOVL        $0x0000ffff, SI
+	BZHIL       AX, SI, SI
+	KMOVW       SI, K1
+	VMOVUPS.Z   (CX)(BX*4), K1, Z5
+	VMOVUPS.Z   (DX)(BX*4), K1, Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD231PS Z5, Z6, Z2
+
+done:
+	VADDPS        Z4, Z1, Z1
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z2, Z1, Z1
+	VEXTRACTF32X8 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VZEROUPPER
+	MOVSS         X1, ret+56(FP)
 	RET

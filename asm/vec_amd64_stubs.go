@@ -4,6 +4,14 @@
 
 package asm
 
+// AffineAVX2 computes dst[i] = a·x[i] + b (one rounding: fused) for i < len(x);
+// len(dst) ≥ len(x).
+func AffineAVX2(a float32, b float32, dst []float32, x []float32)
+
+// BNBackwardAVX2 computes dst[i] = k·dy[i] + (a·x[i] + b) (fused) for i < len(dy);
+// len(dst), len(x) ≥ len(dy): the batch-norm input gradient.
+func BNBackwardAVX2(k float32, a float32, b float32, dst []float32, dy []float32, x []float32)
+
 // AxpyAVX2 computes y[i] += alpha·x[i] for i < len(x); len(y) ≥ len(x).
 func AxpyAVX2(alpha float32, x []float32, y []float32)
 
@@ -32,6 +40,22 @@ func DotAVX2(x []float32, y []float32) float32
 // sums, then a tree).
 func SumAVX2(x []float32) float32
 
+// SumSqDevAVX2 returns Σ (x[i] − mu)², summed in a fixed order (lane-wise
+// partial sums, then a tree).
+func SumSqDevAVX2(mu float32, x []float32) float32
+
+// DotDevAVX2 returns Σ g[i]·(x[i] − mu) over i < len(g), summed in a fixed order
+// (lane-wise partial sums, then a tree); len(x) ≥ len(g).
+func DotDevAVX2(mu float32, g []float32, x []float32) float32
+
+// AffineAVX512 computes dst[i] = a·x[i] + b (one rounding: fused) for i < len(x);
+// len(dst) ≥ len(x).
+func AffineAVX512(a float32, b float32, dst []float32, x []float32)
+
+// BNBackwardAVX512 computes dst[i] = k·dy[i] + (a·x[i] + b) (fused) for i < len(dy);
+// len(dst), len(x) ≥ len(dy): the batch-norm input gradient.
+func BNBackwardAVX512(k float32, a float32, b float32, dst []float32, dy []float32, x []float32)
+
 // AxpyAVX512 computes y[i] += alpha·x[i] for i < len(x); len(y) ≥ len(x).
 func AxpyAVX512(alpha float32, x []float32, y []float32)
 
@@ -59,3 +83,11 @@ func DotAVX512(x []float32, y []float32) float32
 // SumAVX512 returns Σ x[i], summed in a fixed order (lane-wise partial
 // sums, then a tree).
 func SumAVX512(x []float32) float32
+
+// SumSqDevAVX512 returns Σ (x[i] − mu)², summed in a fixed order (lane-wise
+// partial sums, then a tree).
+func SumSqDevAVX512(mu float32, x []float32) float32
+
+// DotDevAVX512 returns Σ g[i]·(x[i] − mu) over i < len(g), summed in a fixed order
+// (lane-wise partial sums, then a tree); len(x) ≥ len(g).
+func DotDevAVX512(mu float32, g []float32, x []float32) float32

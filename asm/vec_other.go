@@ -22,3 +22,15 @@ func DotAVX2(x, y []float32) float32           { return DotGeneric(x, y) }
 func DotAVX512(x, y []float32) float32         { return DotGeneric(x, y) }
 func SumAVX2(x []float32) float32              { return SumGeneric(x) }
 func SumAVX512(x []float32) float32            { return SumGeneric(x) }
+
+func AffineAVX2(a, b float32, dst, x []float32)   { AffineGeneric(a, b, dst, x) }
+func AffineAVX512(a, b float32, dst, x []float32) { AffineGeneric(a, b, dst, x) }
+
+func BNBackwardAVX2(k, a, b float32, dst, dy, x []float32)   { BNBackwardGeneric(k, a, b, dst, dy, x) }
+func BNBackwardAVX512(k, a, b float32, dst, dy, x []float32) { BNBackwardGeneric(k, a, b, dst, dy, x) }
+
+func SumSqDevAVX2(mu float32, x []float32) float32   { return SumSqDevGeneric(mu, x) }
+func SumSqDevAVX512(mu float32, x []float32) float32 { return SumSqDevGeneric(mu, x) }
+
+func DotDevAVX2(mu float32, g, x []float32) float32   { return DotDevGeneric(mu, g, x) }
+func DotDevAVX512(mu float32, g, x []float32) float32 { return DotDevGeneric(mu, g, x) }

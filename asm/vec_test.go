@@ -17,12 +17,16 @@ type vecImpl struct {
 	reluBackward func(dx, dy, x []float32)
 	dot          func(x, y []float32) float32
 	sum          func(x []float32) float32
+	affine       func(a, b float32, dst, x []float32)
+	bnBackward   func(k, a, b float32, dst, dy, x []float32)
+	sumSqDev     func(mu float32, x []float32) float32
+	dotDev       func(mu float32, g, x []float32) float32
 }
 
 var vecImpls = []vecImpl{
-	{Generic, AxpyGeneric, ScaleGeneric, AddGeneric, MulGeneric, ReLUGeneric, ReLUBackwardGeneric, DotGeneric, SumGeneric},
-	{AVX2, AxpyAVX2, ScaleAVX2, AddAVX2, MulAVX2, ReLUAVX2, ReLUBackwardAVX2, DotAVX2, SumAVX2},
-	{AVX512, AxpyAVX512, ScaleAVX512, AddAVX512, MulAVX512, ReLUAVX512, ReLUBackwardAVX512, DotAVX512, SumAVX512},
+	{Generic, AxpyGeneric, ScaleGeneric, AddGeneric, MulGeneric, ReLUGeneric, ReLUBackwardGeneric, DotGeneric, SumGeneric, AffineGeneric, BNBackwardGeneric, SumSqDevGeneric, DotDevGeneric},
+	{AVX2, AxpyAVX2, ScaleAVX2, AddAVX2, MulAVX2, ReLUAVX2, ReLUBackwardAVX2, DotAVX2, SumAVX2, AffineAVX2, BNBackwardAVX2, SumSqDevAVX2, DotDevAVX2},
+	{AVX512, AxpyAVX512, ScaleAVX512, AddAVX512, MulAVX512, ReLUAVX512, ReLUBackwardAVX512, DotAVX512, SumAVX512, AffineAVX512, BNBackwardAVX512, SumSqDevAVX512, DotDevAVX512},
 }
 
 // testSizes straddle every vector width and unroll factor.
@@ -134,6 +138,47 @@ func TestVecMatchesTwin(t *testing.T) {
 					}
 					if got := im.sum(xs); !closeSum(got, sw, sabs, len(xs)) {
 						t.Fatalf("sum = %v, want %v", got, sw)
+					}
+					// Batch-norm helpers: fused multiply-adds (one rounding)
+					// against the twin's two, and sums in another order.
+					beta := float32(r.NormFloat64())
+					{
+						got, want := withGuard(ys), append([]float32(nil), ys...)
+						im.affine(alpha, beta, got, xs)
+						AffineGeneric(alpha, beta, want, xs)
+						checkGuard(t, "affine", got)
+						for i := range xs {
+							a := float64(alpha)*float64(xs[i]) + float64(beta)
+							if !close32(got[i], want[i], 1e-6, 1e-6) || !close32(got[i], float32(a), 1e-6, 1e-6) {
+								t.Fatalf("affine[%d] = %v, twin %v, float64 %v", i, got[i], want[i], a)
+							}
+						}
+						k := float32(r.NormFloat64())
+						got, want = withGuard(ys), append([]float32(nil), ys...)
+						im.bnBackward(k, alpha, beta, got, ys, xs)
+						BNBackwardGeneric(k, alpha, beta, want, ys, xs)
+						checkGuard(t, "bnBackward", got)
+						for i := range ys {
+							a := float64(k)*float64(ys[i]) + float64(alpha)*float64(xs[i]) + float64(beta)
+							if !close32(got[i], float32(a), 1e-6, 1e-5) {
+								t.Fatalf("bnBackward[%d] = %v, twin %v, float64 %v", i, got[i], want[i], a)
+							}
+						}
+						mu := float32(r.NormFloat64())
+						var ssw, ssabs, ddw, ddabs float64
+						for i, v := range xs {
+							d := float64(v - mu)
+							ssw += d * d
+							ssabs += d * d
+							ddw += float64(ys[i]) * d
+							ddabs += math.Abs(float64(ys[i]) * d)
+						}
+						if got := im.sumSqDev(mu, xs); !closeSum(got, ssw, ssabs, 2*len(xs)) {
+							t.Fatalf("sumSqDev = %v, want %v", got, ssw)
+						}
+						if got := im.dotDev(mu, ys, xs); !closeSum(got, ddw, ddabs, 2*len(xs)) {
+							t.Fatalf("dotDev = %v, want %v", got, ddw)
+						}
 					}
 					if n > 0 && !math.IsNaN(float64(im.sum(x))) {
 						t.Fatalf("sum of a vector holding NaN is not NaN")

@@ -387,5 +387,48 @@ for e in exps:
             print()
             ft_rows(pd, ["gmt", "fgmt"], [], 1)
 PY
+
+# Figures: validation accuracy curves (mean ± std over the seed pairs) of
+# whatever the experiments above left in $OUT, so partial runs plot too.
+FIG="$OUT/figures"
+mkdir -p "$FIG"
+# plot_pairs FILE TITLE BASE NEED FLAGS... -- LABEL...: one series per LABEL
+# over the seed pairs' folders BASE/S-T/LABEL that hold NEED (report.json for
+# transfers, manifest.json for training runs); nothing when none does. A
+# failed plot is logged and does not stop the script.
+plot_pairs() {
+	local file=$1 title=$2 base=$3 need=$4
+	shift 4
+	local flags=() series=() m d dirs
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do flags+=("$1"); shift; done
+	shift
+	for m in "$@"; do
+		dirs=()
+		for d in "$base"/[0-9]*-[0-9]*/"$m"; do
+			if [ -f "$d/$need" ]; then dirs+=("$d"); fi
+		done
+		if [ ${#dirs[@]} -gt 0 ]; then series+=("$m=$(IFS=,; echo "${dirs[*]}")"); fi
+	done
+	if [ ${#series[@]} -eq 0 ]; then return; fi
+	echo "+ plot $FIG/$file" | tee -a "$LOG"
+	"$LT" plot --out "$FIG/$file" --title "$title" "${flags[@]}" -- "${series[@]}" >>"$LOG" 2>>"$OUT/stderr.txt" ||
+		echo "plot $FIG/$file failed (see $OUT/stderr.txt)" | tee -a "$LOG"
+}
+for e in 1 4; do
+	if [ $e = 1 ]; then base=e1-conv8 name="Conv8 x$CONV_WF"; else base=e4-resnet20 name="ResNet-20 x$RES_WF"; fi
+	plot_pairs "e$e-transfer.png" "Experiment $e: $name on CIFAR-10, transferred trajectory" "$OUT/$base" report.json --legend top-left -- \
+		gmt fgmt naive oracle
+	plot_pairs "e$e-finetune.png" "Experiment $e: $name on CIFAR-10, fine-tuning (AdamW lr 1e-4)" "$OUT/$base" manifest.json --log-x -- \
+		ft-gmt ft-fgmt ft-naive ft-oracle ft-scratch
+done
+plot_pairs e2-ablation.png "Experiment 2: recorded vs linear trajectory, uniform vs cosine" "$OUT/e2-ablation" report.json --legend top-left -- \
+	gmt-recorded gmt-linear-uniform gmt-linear-cosine fgmt-recorded fgmt-linear-uniform fgmt-linear-cosine
+plot_pairs e3-transfer.png "Experiment 3: fine-tuning on classes 5-9 transferred A -> B" "$OUT/e3-finetune" report.json --legend top-left -- \
+	gmt fgmt naive oracle
+for ds in mnist fashion-mnist; do
+	plot_pairs "e5-$ds-transfer.png" "Experiment 5: MLP W=$MLP_WIDTH on $ds, transferred trajectory" "$OUT/e5-$ds" report.json --legend top-left -- \
+		gmt fgmt naive oracle
+done
+
 cat "$OUT/tables.md"
 echo "tables in $OUT/tables.md; log in $LOG"

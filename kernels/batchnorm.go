@@ -3,6 +3,8 @@ package kernels
 import (
 	"fmt"
 	"math"
+
+	"github.com/ltransfer/ltransfer/asm"
 )
 
 // BatchNormParams describes 2-D batch normalisation over x [N, C, HW...]
@@ -63,15 +65,12 @@ func (e *Engine) BatchNormTrain(p BatchNormParams, x, gamma, beta, y, mean, invs
 	e.planes(p.C, func(c int) {
 		var s float64
 		for n := 0; n < p.N; n++ {
-			s += sum64(x[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW])
+			s += e.planeSum(x[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW])
 		}
 		mu := s / m
 		var ss float64
 		for n := 0; n < p.N; n++ {
-			for _, v := range x[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW] {
-				d := float64(v) - mu
-				ss += d * d
-			}
+			ss += e.planeSumSqDev(mu, x[(n*p.C+c)*p.HW:(n*p.C+c+1)*p.HW])
 		}
 		v := ss / m
 		is := 1 / math.Sqrt(v+float64(p.Eps))
@@ -88,13 +87,13 @@ func (e *Engine) BatchNormTrain(p BatchNormParams, x, gamma, beta, y, mean, invs
 			mom := float64(p.Momentum)
 			runVar[c] = float32((1-mom)*float64(runVar[c]) + mom*unbiased)
 		}
-		p.affine(c, x, y, gamma, beta, float32(mu), float32(is))
+		p.affine(e.path, c, x, y, gamma, beta, float32(mu), float32(is))
 	})
 }
 
 // affine writes y = (x − mu)·is·gamma + beta for channel c as one
 // scale-and-shift.
-func (p BatchNormParams) affine(c int, x, y, gamma, beta []float32, mu, is float32) {
+func (p BatchNormParams) affine(path asm.Path, c int, x, y, gamma, beta []float32, mu, is float32) {
 	g, b := float32(1), float32(0)
 	if gamma != nil {
 		g = gamma[c]
@@ -107,8 +106,15 @@ func (p BatchNormParams) affine(c int, x, y, gamma, beta []float32, mu, is float
 	for n := 0; n < p.N; n++ {
 		xs := x[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
 		ys := y[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
-		for i, v := range xs {
-			ys[i] = v*scale + shift
+		switch path {
+		case asm.AVX512:
+			asm.AffineAVX512(scale, shift, ys, xs)
+		case asm.AVX2:
+			asm.AffineAVX2(scale, shift, ys, xs)
+		default:
+			for i, v := range xs {
+				ys[i] = v*scale + shift
+			}
 		}
 	}
 }
@@ -123,7 +129,7 @@ func (e *Engine) BatchNormEval(p BatchNormParams, x, gamma, beta, runMean, runVa
 	checkConvLen(op, "running var", len(runVar), p.C)
 	e.planes(p.C, func(c int) {
 		is := float32(1 / math.Sqrt(float64(runVar[c])+float64(p.Eps)))
-		p.affine(c, x, y, gamma, beta, runMean[c], is)
+		p.affine(e.path, c, x, y, gamma, beta, runMean[c], is)
 	})
 }
 
@@ -151,11 +157,7 @@ func (e *Engine) BatchNormBackward(p BatchNormParams, x, dy, gamma, mean, invstd
 		for n := 0; n < p.N; n++ {
 			xs := x[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
 			ds := dy[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
-			var a, b float32
-			for i, g := range ds {
-				a += g
-				b += g * (xs[i] - float32(mu))
-			}
+			a, b := e.planeSumDotDev(float32(mu), ds, xs)
 			sdy += float64(a)
 			sdyx += float64(b)
 		}
@@ -183,17 +185,66 @@ func (e *Engine) BatchNormBackward(p BatchNormParams, x, dy, gamma, mean, invstd
 			xs := x[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
 			ds := dy[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
 			dxs := dx[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
-			for i, v := range xs {
-				dxs[i] = k32*ds[i] + a32*v + b32
+			switch e.path {
+			case asm.AVX512:
+				asm.BNBackwardAVX512(k32, a32, b32, dxs, ds, xs)
+			case asm.AVX2:
+				asm.BNBackwardAVX2(k32, a32, b32, dxs, ds, xs)
+			default:
+				for i, v := range xs {
+					dxs[i] = k32*ds[i] + a32*v + b32
+				}
 			}
 		}
 	})
 }
 
-func sum64(x []float32) float64 {
+// planeSum is Σ x of one plane: summed in float32 (left to right on the
+// generic path, in the SIMD kernels' fixed order otherwise), widened for the
+// float64 sum over planes.
+func (e *Engine) planeSum(x []float32) float64 {
+	switch e.path {
+	case asm.AVX512:
+		return float64(asm.SumAVX512(x))
+	case asm.AVX2:
+		return float64(asm.SumAVX2(x))
+	}
 	var s float32
 	for _, v := range x {
 		s += v
 	}
 	return float64(s)
+}
+
+// planeSumSqDev is Σ (x − mu)² of one plane: in float64 per element on the
+// generic path (the oracle), in float32 per plane on the SIMD paths.
+func (e *Engine) planeSumSqDev(mu float64, x []float32) float64 {
+	switch e.path {
+	case asm.AVX512:
+		return float64(asm.SumSqDevAVX512(float32(mu), x))
+	case asm.AVX2:
+		return float64(asm.SumSqDevAVX2(float32(mu), x))
+	}
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mu
+		ss += d * d
+	}
+	return ss
+}
+
+// planeSumDotDev returns Σ g and Σ g·(x − mu) of one plane, in float32.
+func (e *Engine) planeSumDotDev(mu float32, g, x []float32) (a, b float32) {
+	switch e.path {
+	case asm.AVX512:
+		return asm.SumAVX512(g), asm.DotDevAVX512(mu, g, x)
+	case asm.AVX2:
+		return asm.SumAVX2(g), asm.DotDevAVX2(mu, g, x)
+	}
+	x = x[:len(g)]
+	for i, v := range g {
+		a += v
+		b += v * (x[i] - mu)
+	}
+	return a, b
 }

@@ -525,6 +525,8 @@ func (p ConvParams) col2imRow(xc, d []float32, r, s, p0, p1, OW int) {
 type convBufs struct {
 	c, a, s []float32
 	u, v, m []float32
+	p       []float32 // zero-padded planes (winoInputNarrow)
+	idx     []int32   // tile offsets into p
 	parts   [][]float32
 }
 

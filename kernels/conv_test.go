@@ -289,9 +289,20 @@ func TestConvWinogradRandomShapes(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	defer func() { convAlgoOverride = 0 }()
-	for i := 0; i < 25; i++ {
-		p := ConvParams{N: 1 + rng.IntN(3), C: 1 + rng.IntN(20), H: 1 + rng.IntN(13), W: 1 + rng.IntN(13), K: 1 + rng.IntN(20),
-			R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	// The planes of the conv nets (4…32 wide: the narrow-plane gather, the
+	// row-segment output kernels for 16 and ≥ 32 wide), 34 and 64 wide
+	// (16-tile groups across and within tile rows), then random shapes.
+	fixed := []ConvParams{
+		{N: 3, C: 5, H: 4, W: 4, K: 6}, {N: 2, C: 4, H: 8, W: 8, K: 5}, {N: 2, C: 3, H: 16, W: 16, K: 7},
+		{N: 2, C: 3, H: 32, W: 32, K: 4}, {N: 1, C: 2, H: 6, W: 34, K: 3}, {N: 1, C: 2, H: 4, W: 64, K: 3},
+		{N: 2, C: 3, H: 15, W: 16, K: 2},
+	}
+	for i := 0; i < len(fixed)+25; i++ {
+		p := ConvParams{N: 1 + rng.IntN(3), C: 1 + rng.IntN(20), H: 1 + rng.IntN(13), W: 1 + rng.IntN(13), K: 1 + rng.IntN(20)}
+		if i < len(fixed) {
+			p = fixed[i]
+		}
+		p.R, p.S, p.StrideH, p.StrideW, p.PadH, p.PadW = 3, 3, 1, 1, 1, 1
 		x, w, b := randSlice(rng, p.InputLen()), randSlice(rng, p.WeightLen()), randSlice(rng, p.K)
 		dy := randSlice(rng, p.OutputLen())
 		yr, dxr, dwr, dbr := convRef64(p, x, w, b, dy)

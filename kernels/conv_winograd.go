@@ -169,13 +169,19 @@ func winoGradOutFn(p asm.Path) func(d, o []float32, stride int) {
 // 2×2 tiles of dy (zero outside the output), 16 consecutive tiles per
 // kernel call; the scratch d (64 floats) receives dY[a][b] of lane l at
 // (2a+b)·16 + l.
-func winoGradOut16(gr func(d, o []float32, stride int), d, dm, dy []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
+func winoGradOut16(rows winoGradRowsFn, gr func(d, o []float32, stride int), d, dm, dy []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	KT := K * ld
 	for k := k0; k < k1; k++ {
 		for t := t0; t < t1; t += 16 {
 			q := newWinoPos(g, t)
 			cnt := min(16, t1-t)
+			if rows != nil && cnt == 16 {
+				if o00, o01, o10, o11, ok := winoRowOffsets(g, q); ok {
+					rows(dy[(q.n*K+k)*HW:(q.n*K+k+1)*HW], o00, o01, o10, o11, dm[k*ld+t-t0:], KT)
+					continue
+				}
+			}
 			for l0 := 0; l0 < cnt; {
 				run := min(cnt-l0, g.tilesW-q.tw)
 				full := run
@@ -275,7 +281,11 @@ func winoInputRowFn(p asm.Path) func(rows []float32, rs int, o []float32, stride
 // loads its tiles straight from 4 padded rows. sc holds
 // winoInputScratch(W) floats. Lanes past t1 hold stale values; their
 // outputs land in the padding of the row.
-func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32, rs int, o []float32, stride int), sc, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32, rs int, o []float32, stride int), gather winoGatherFn, b *convBufs, sc, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+	if g.tilesW < 16 {
+		winoInputNarrow(gather, b, v, x, g, C, c0, c1, t0, t1, ld)
+		return
+	}
 	HW, W := g.H*g.W, g.W
 	CT := C * ld
 	rs := winoRowStride(W)
@@ -337,11 +347,100 @@ func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32,
 	}
 }
 
+// winoOutRowsFn and winoGradRowsFn are asm.WinoOutputRows16AVX512 and
+// asm.WinoGradOutRows16AVX512 (nil on the other paths, which keep the
+// scalar interleaving).
+type (
+	winoOutRowsFn  func(m []float32, stride int, bias float32, y []float32, o00, o01, o10, o11 int)
+	winoGradRowsFn func(dy []float32, o00, o01, o10, o11 int, o []float32, stride int)
+)
+
+func winoRowFns(p asm.Path) (winoOutRowsFn, winoGradRowsFn) {
+	if p == asm.AVX512 {
+		return asm.WinoOutputRows16AVX512, asm.WinoGradOutRows16AVX512
+	}
+	return nil, nil
+}
+
+// winoRowOffsets gives, for the 16 tiles starting at q, the four 16-float
+// row segments their 2×2 outputs fill within the plane (see
+// asm.WinoOutputRows16Generic): 16 adjacent tiles of one tile row of a plane
+// at least 32 wide, or the two tile rows of 8 tiles of a 16-wide plane. ok is
+// false for other layouts and for planes of odd height or width (partial
+// tiles).
+func winoRowOffsets(g winoGeom, q winoPos) (o00, o01, o10, o11 int, ok bool) {
+	if g.H%2 != 0 || g.W%2 != 0 {
+		return 0, 0, 0, 0, false
+	}
+	W := g.W
+	switch {
+	case g.tilesW >= 16 && q.tw+16 <= g.tilesW:
+		b := 2*q.th*W + 2*q.tw
+		return b, b + 16, b + W, b + W + 16, true
+	case g.tilesW == 8 && q.tw == 0 && q.th+1 < g.tilesH:
+		b := 2 * q.th * W
+		return b, b + 32, b + 16, b + 48, true
+	}
+	return 0, 0, 0, 0, false
+}
+
+// winoGatherFn is asm.WinoInputGather16*.
+type winoGatherFn func(p []float32, idx []int32, ps int, o []float32, stride int)
+
+func winoInputGatherFn(p asm.Path) winoGatherFn {
+	switch p {
+	case asm.AVX512:
+		return asm.WinoInputGather16AVX512
+	case asm.AVX2:
+		return asm.WinoInputGather16AVX2
+	}
+	return asm.WinoInputGather16Generic
+}
+
+// winoInputNarrow is winoInput16 for planes under 32 wide, where 16 tiles
+// span several tile rows (or images): per channel, the planes of the
+// images the block touches are copied once into zero-padded planes
+// (2·tilesH+2 rows of 2·tilesW+2), and the kernel gathers every tile's 4×4
+// patch from them by offset; the offsets depend on the tile only, so they
+// are computed once for all channels.
+func winoInputNarrow(gather winoGatherFn, b *convBufs, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+	HW, H, W := g.H*g.W, g.H, g.W
+	CT := C * ld
+	PW, PH := 2*g.tilesW+2, 2*g.tilesH+2
+	PP := PH * PW
+	n0, n1 := t0/g.tpi, (t1-1)/g.tpi
+	nt := (t1 - t0 + 15) &^ 15
+	if cap(b.idx) < nt {
+		b.idx = make([]int32, nt)
+	}
+	idx := b.idx[:nt]
+	q := newWinoPos(g, t0)
+	for i := 0; i < t1-t0; i++ {
+		idx[i] = int32((q.n-n0)*PP + 2*q.th*PW + 2*q.tw)
+		q.next()
+	}
+	clear(idx[t1-t0:]) // lanes past t1: any valid patch, their columns are slack
+	pad := grow(&b.p, (n1-n0+1)*PP)
+	clear(pad) // the borders stay zero; the interiors are overwritten per channel
+	for c := c0; c < c1; c++ {
+		for n := n0; n <= n1; n++ {
+			xc := x[(n*C+c)*HW : (n*C+c+1)*HW]
+			pl := pad[(n-n0)*PP:]
+			for h := 0; h < H; h++ {
+				copy(pl[(h+1)*PW+1:(h+1)*PW+1+W], xc[h*W:h*W+W])
+			}
+		}
+		for t := t0; t < t1; t += 16 {
+			gather(pad, idx[t-t0:], PW, v[c*ld+t-t0:], CT)
+		}
+	}
+}
+
 // winoOutput16 writes y tiles from M[ξ][k][t−t0] (row length ld; the M
 // buffer has winoPad slack at its end) for output channels [k0, k1) and
 // tiles [t0, t1), 16 consecutive tiles per kernel call, adding bias; o is a
 // 64-float scratch.
-func winoOutput16(out func(m []float32, stride int, bias float32, o []float32), o, y, m, bias []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
+func winoOutput16(rows winoOutRowsFn, out func(m []float32, stride int, bias float32, o []float32), o, y, m, bias []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	KT := K * ld
 	for k := k0; k < k1; k++ {
@@ -352,6 +451,12 @@ func winoOutput16(out func(m []float32, stride int, bias float32, o []float32), 
 		for t := t0; t < t1; t += 16 {
 			q := newWinoPos(g, t)
 			cnt := min(16, t1-t)
+			if rows != nil && cnt == 16 {
+				if o00, o01, o10, o11, ok := winoRowOffsets(g, q); ok {
+					rows(m[k*ld+t-t0:], KT, bk, y[(q.n*K+k)*HW:(q.n*K+k+1)*HW], o00, o01, o10, o11)
+					continue
+				}
+			}
 			out(m[k*ld+t-t0:], KT, bk, o)
 			// Runs of tiles within one tile row: two output rows each,
 			// written as pairs; a half tile ends each row of odd width.
@@ -409,6 +514,8 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 	blocks := (g.tiles + T - 1) / T
 	inner, threads := e.split(blocks)
 	in, out, rowFn := winoInputFn(e.path), winoOutputFn(e.path), winoInputRowFn(e.path)
+	gather := winoInputGatherFn(e.path)
+	outRows, _ := winoRowFns(e.path)
 	ld := T + winoPad
 	ns := winoInputScratch(W)
 	e.parallel(blocks, threads, func(b *convBufs, bi int) {
@@ -417,11 +524,11 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 		v := b.col(16 * C * ld)
 		mm := b.aux(16*K*T + winoPad)
 		sc := grow(&b.s, ns+64)
-		winoInput16(in, rowFn, sc[:ns], v, x, g, C, 0, C, t0, t1, ld)
+		winoInput16(in, rowFn, gather, b, sc[:ns], v, x, g, C, 0, C, t0, t1, ld)
 		for xi := 0; xi < 16; xi++ {
 			inner.Sgemm(false, false, K, t1-t0, C, 1, u[xi*K*C:], C, v[xi*C*ld:], ld, 0, mm[xi*K*T:], T)
 		}
-		winoOutput16(out, sc[ns:ns+64], y, mm, bias, g, K, 0, K, t0, t1, T)
+		winoOutput16(outRows, out, sc[ns:ns+64], y, mm, bias, g, K, 0, K, t0, t1, T)
 	})
 }
 
@@ -458,6 +565,8 @@ func (e *Engine) winoWeightGrouped(p ConvParams, g winoGeom, T, blocks, ld int, 
 	in func(s, o []float32, stride int), gr func(d, o []float32, stride int),
 	rowFn func(rows []float32, rs int, o []float32, stride int), ns int) {
 	C, K := p.C, p.K
+	gather := winoInputGatherFn(e.path)
+	_, gradRows := winoRowFns(e.path)
 	G := min(convWeightGroups, blocks)
 	pb := getBufs()
 	defer putBufs(pb)
@@ -489,8 +598,8 @@ func (e *Engine) winoWeightGrouped(p ConvParams, g winoGeom, T, blocks, ld int, 
 		for bi := lo; bi < hi; bi++ {
 			t0 := bi * T
 			t1 := min(g.tiles, t0+T)
-			winoInput16(in, rowFn, sc[:ns], v, x, g, C, 0, C, t0, t1, ld)
-			winoGradOut16(gr, sc[:64], dm, dy, g, K, 0, K, t0, t1, ld)
+			winoInput16(in, rowFn, gather, b, sc[:ns], v, x, g, C, 0, C, t0, t1, ld)
+			winoGradOut16(gradRows, gr, sc[:64], dm, dy, g, K, 0, K, t0, t1, ld)
 			beta := float32(1)
 			if bi == lo {
 				beta = 0
@@ -538,6 +647,8 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 	du := grow(&wb.u, 16*K*C)
 	ld := T + winoPad
 	in, gr, rowFn := winoInputFn(e.path), winoGradOutFn(e.path), winoInputRowFn(e.path)
+	gather := winoInputGatherFn(e.path)
+	_, gradRows := winoRowFns(e.path)
 	ns := winoInputScratch(p.W)
 	if C*K <= winoGroupedMax {
 		e.winoWeightGrouped(p, g, T, blocks, ld, x, dy, du, in, gr, rowFn, ns)
@@ -550,11 +661,11 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 			t1 := min(g.tiles, t0+T)
 			_, ct := e.split(C)
 			e.parallel(C, ct, func(b *convBufs, c int) {
-				winoInput16(in, rowFn, grow(&b.s, ns), v, x, g, C, c, c+1, t0, t1, ld)
+				winoInput16(in, rowFn, gather, b, grow(&b.s, ns), v, x, g, C, c, c+1, t0, t1, ld)
 			})
 			_, kt := e.split(K)
 			e.parallel(K, kt, func(b *convBufs, k int) {
-				winoGradOut16(gr, grow(&b.s, 64), dm, dy, g, K, k, k+1, t0, t1, ld)
+				winoGradOut16(gradRows, gr, grow(&b.s, 64), dm, dy, g, K, k, k+1, t0, t1, ld)
 			})
 			beta := float32(1)
 			if bi == 0 {

@@ -79,6 +79,12 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 	if err != nil {
 		return err
 	}
+	// CreateTemp makes the file 0600; a figure is for sharing.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
 	if err := write(f); err != nil {
 		f.Close()
 		os.Remove(f.Name())

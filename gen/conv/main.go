@@ -10,6 +10,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/mmcloughlin/avo/attr"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -38,12 +39,29 @@ func main() {
 	for i := 0; i < 16; i++ {
 		DATA(4*i, U32(2*i))
 	}
+	odds = GLOBL("winoOdds", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(2*i+1))
+	}
+	// Interleaving of two vectors a, b: lo = a0 b0 a1 b1 … a7 b7,
+	// hi = a8 b8 … a15 b15 (VPERMT2PS indices into a‖b).
+	interLo = GLOBL("winoInterLo", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(i/2+16*(i%2)))
+	}
+	interHi = GLOBL("winoInterHi", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(8+i/2+16*(i%2)))
+	}
 	for _, s := range []isa{avx2, avx512} {
 		genInput(s)
 		genInputRow(s)
+		genInputGather(s)
 		genOutput(s)
 		genGradOut(s)
 	}
+	genOutputRows()
+	genGradOutRows()
 	Generate()
 }
 
@@ -55,6 +73,15 @@ func genInput(s isa) {
 	op := Load(Param("o").Base(), GP64())
 	st := Load(Param("stride"), GP64())
 	SHLQ(Imm(2), st) // bytes per output row
+	inputTransform(s, sp, op, st)
+	VZEROUPPER()
+	RET()
+}
+
+// inputTransform emits Bᵀ d B for 16 lanes read from the scratch layout at
+// sp (row r, column j at r·64 + colOff[j]), writing output row ξ at
+// op + ξ·st (st in bytes).
+func inputTransform(s isa, sp, op, st reg.Register) {
 	// Bᵀ row i as (row a, row b, sign): e_i = d_a + sign·d_b.
 	bt := [4]struct {
 		a, b int
@@ -62,6 +89,8 @@ func genInput(s isa) {
 	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
 	for h := 0; h < 16/s.lanes; h++ {
 		lane := 4 * h * s.lanes
+		p := GP64()
+		MOVQ(op, p)
 		for i := 0; i < 4; i++ {
 			Comment(fmt.Sprintf("lanes %d…%d, Bᵀ row %d", h*s.lanes, (h+1)*s.lanes-1, i))
 			var e [4]reg.VecVirtual
@@ -83,18 +112,15 @@ func genInput(s isa) {
 			VSUBPS(e[1], e[2], out[2])
 			VSUBPS(e[3], e[1], out[3])
 			for j := 0; j < 4; j++ {
-				VMOVUPS(out[j], Mem{Base: op, Disp: lane})
-				ADDQ(st, op)
+				VMOVUPS(out[j], Mem{Base: p, Disp: lane})
+				ADDQ(st, p)
 			}
 		}
-		if h+1 < 16/s.lanes {
-			Comment("back to output row 0")
-			Load(Param("o").Base(), op)
-		}
 	}
-	VZEROUPPER()
-	RET()
 }
+
+// odds, interLo and interHi are VPERMT2PS indices (see main).
+var odds, interLo, interHi Mem
 
 // evens is the VPERMT2PS index selecting elements 0, 2, …, 30 of two
 // concatenated zmm registers.
@@ -245,32 +271,248 @@ func genGradOut(s isa) {
 		VMOVUPS(Mem{Base: dp, Disp: 64 + lane}, b)
 		VMOVUPS(Mem{Base: dp, Disp: 128 + lane}, c)
 		VMOVUPS(Mem{Base: dp, Disp: 192 + lane}, d)
-		zero := s.vec()
-		VXORPS(zero, zero, zero)
-		// Rows of r: (a, b), (a+c, b+d), (a−c, b−d), (−c, −d).
-		r := [4][2]reg.VecVirtual{{a, b}, {s.vec(), s.vec()}, {s.vec(), s.vec()}, {s.vec(), s.vec()}}
-		VADDPS(c, a, r[1][0])
-		VADDPS(d, b, r[1][1])
-		VSUBPS(c, a, r[2][0])
-		VSUBPS(d, b, r[2][1])
-		VSUBPS(c, zero, r[3][0])
-		VSUBPS(d, zero, r[3][1])
-		p := GP64()
-		MOVQ(op, p)
-		for i := 0; i < 4; i++ {
-			// Row i of dM: r0, r0 + r1, r0 − r1, −r1.
-			x1, x2, x3 := s.vec(), s.vec(), s.vec()
-			VADDPS(r[i][1], r[i][0], x1)
-			VSUBPS(r[i][1], r[i][0], x2)
-			VSUBPS(r[i][1], zero, x3)
-			for j, v := range []reg.VecVirtual{r[i][0], x1, x2, x3} {
-				VMOVUPS(v, Mem{Base: p, Disp: lane})
-				if i < 3 || j < 3 {
-					ADDQ(st, p)
+		gradOutTransform(s, a, b, c, d, op, st, lane)
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genInputGather: the input transform of 16 tiles anywhere in a padded
+// buffer, tile l's 4×4 patch starting at p[idx[l]] with row stride ps. The
+// patches are fetched with VGATHERDPS (one gather per patch element and
+// lane group), so the caller only has to zero-pad the planes once, not
+// rearrange every tile.
+func genInputGather(s isa) {
+	// The AVX2 version keeps a 1 KiB scratch on the stack: too big for
+	// NOSPLIT, so it gets the usual stack check.
+	var attr attr.Attribute = NOSPLIT
+	if s.lanes == 8 {
+		attr = 0
+	}
+	TEXT("WinoInputGather16"+s.name, attr, "func(p []float32, idx []int32, ps int, o []float32, stride int)")
+	Doc("WinoInputGather16"+s.name+" is WinoInputGather16Generic: the Winograd input transform of",
+		"16 tiles gathered from p, d[r][j] = p[idx[l] + r·ps + j] for lane l;",
+		"len(idx) ≥ 16, every idx[l] ≥ 0 and idx[l] + 3·ps + 3 < len(p), stride ≥ 16,",
+		"len(o) ≥ 15·stride + 16.")
+	pp := GP64()
+	Load(Param("p").Base(), pp)
+	ip := Load(Param("idx").Base(), GP64())
+	ps := Load(Param("ps"), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st)
+	SHLQ(Imm(2), ps)
+	// Row pointers r0…r3.
+	var rows [4]reg.GPVirtual
+	rows[0] = pp
+	for r := 1; r < 4; r++ {
+		rows[r] = GP64()
+		LEAQ(Mem{Base: rows[r-1], Index: ps, Scale: 1}, rows[r])
+	}
+	if s.lanes == 8 {
+		// 16 ymm registers cannot hold 16 patch vectors and the index:
+		// gather into a stack copy of WinoInput16's scratch layout, then
+		// transform from it.
+		sc := AllocLocal(4 * 256)
+		for h := 0; h < 2; h++ {
+			Comment(fmt.Sprintf("lanes %d…%d: gather the 4×4 patches", 8*h, 8*h+7))
+			ix := YMM()
+			VMOVDQU(Mem{Base: ip, Disp: 32 * h}, ix)
+			for r := 0; r < 4; r++ {
+				for j := 0; j < 4; j++ {
+					d, mask := YMM(), YMM()
+					VXORPS(d, d, d)
+					VPCMPEQD(mask, mask, mask)
+					VGATHERDPS(mask, Mem{Base: rows[r], Index: ix, Scale: 4, Disp: 4 * j}, d)
+					VMOVUPS(d, sc.Offset(4*(r*rowStride+colOff[j])+32*h))
 				}
 			}
 		}
+		sp := GP64()
+		LEAQ(sc, sp)
+		inputTransform(s, sp, op, st)
+		VZEROUPPER()
+		RET()
+		return
 	}
+	Comment("gather the 4×4 patches (a gather clears its mask: copy an all-ones one)")
+	ones, t := K(), GP32()
+	MOVL(U32(0xffff), t)
+	KMOVW(t, ones)
+	ix := ZMM()
+	VMOVUPS(Mem{Base: ip}, ix)
+	var d [4][4]reg.VecVirtual
+	for r := 0; r < 4; r++ {
+		for j := 0; j < 4; j++ {
+			d[r][j] = ZMM()
+			VXORPS(d[r][j], d[r][j], d[r][j])
+			k := K()
+			KMOVW(ones, k)
+			VGATHERDPS(Mem{Base: rows[r], Index: ix, Scale: 4, Disp: 4 * j}, k, d[r][j])
+		}
+	}
+	bt := [4]struct {
+		a, b int
+		add  bool
+	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
+	for i := 0; i < 4; i++ {
+		Comment(fmt.Sprintf("Bᵀ row %d", i))
+		var e [4]reg.VecVirtual
+		for j := 0; j < 4; j++ {
+			e[j] = ZMM()
+			if bt[i].add {
+				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			} else {
+				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			}
+		}
+		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		VSUBPS(e[2], e[0], out[0])
+		VADDPS(e[2], e[1], out[1])
+		VSUBPS(e[1], e[2], out[2])
+		VSUBPS(e[3], e[1], out[3])
+		for j := 0; j < 4; j++ {
+			VMOVUPS(out[j], Mem{Base: op})
+			ADDQ(st, op)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// gradOutTransform emits dM = A dY Aᵀ for the lanes of a, b, c, d (dY's four
+// entries) at byte offset lane of the output rows op + ξ·st.
+func gradOutTransform(s isa, a, b, c, d reg.VecVirtual, op, st reg.Register, lane int) {
+	zero := s.vec()
+	VXORPS(zero, zero, zero)
+	// Rows of r: (a, b), (a+c, b+d), (a−c, b−d), (−c, −d).
+	r := [4][2]reg.VecVirtual{{a, b}, {s.vec(), s.vec()}, {s.vec(), s.vec()}, {s.vec(), s.vec()}}
+	VADDPS(c, a, r[1][0])
+	VADDPS(d, b, r[1][1])
+	VSUBPS(c, a, r[2][0])
+	VSUBPS(d, b, r[2][1])
+	VSUBPS(c, zero, r[3][0])
+	VSUBPS(d, zero, r[3][1])
+	p := GP64()
+	MOVQ(op, p)
+	for i := 0; i < 4; i++ {
+		// Row i of dM: r0, r0 + r1, r0 − r1, −r1.
+		x1, x2, x3 := s.vec(), s.vec(), s.vec()
+		VADDPS(r[i][1], r[i][0], x1)
+		VSUBPS(r[i][1], r[i][0], x2)
+		VSUBPS(r[i][1], zero, x3)
+		for j, v := range []reg.VecVirtual{r[i][0], x1, x2, x3} {
+			VMOVUPS(v, Mem{Base: p, Disp: lane})
+			if i < 3 || j < 3 {
+				ADDQ(st, p)
+			}
+		}
+	}
+}
+
+// offsetParams loads four element offsets and returns them as byte
+// addresses base + 4·o.
+func offsetParams(base reg.Register, names ...string) []reg.GPVirtual {
+	var ps []reg.GPVirtual
+	for _, n := range names {
+		o := Load(Param(n), GP64())
+		p := GP64()
+		LEAQ(Mem{Base: base, Index: o, Scale: 4}, p)
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// genOutputRows: the output transform of 16 tiles whose 2×2 outputs form
+// two runs of 8 horizontally adjacent tiles, stored as four 16-float row
+// segments: lanes 0…7 of output row a at y[oa0…], lanes 8…15 at y[oa1…].
+func genOutputRows() {
+	TEXT("WinoOutputRows16AVX512", NOSPLIT, "func(m []float32, stride int, bias float32, y []float32, o00, o01, o10, o11 int)")
+	Doc("WinoOutputRows16AVX512 is WinoOutputRows16Generic: WinoOutput16 of 16 tiles stored",
+		"straight into the output rows; stride ≥ 16, len(m) ≥ 15·stride + 16, and",
+		"each y[oab : oab+16] in range.")
+	mp := Load(Param("m").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	yp := GP64()
+	Load(Param("y").Base(), yp)
+	dst := offsetParams(yp, "o00", "o01", "o10", "o11")
+	bx := XMM()
+	Load(Param("bias"), bx)
+	b := ZMM()
+	VBROADCASTSS(bx, b)
+	SHLQ(Imm(2), st)
+	st4 := GP64()
+	MOVQ(st, st4)
+	SHLQ(Imm(2), st4)
+	Comment("s = Aᵀ M, column by column")
+	var s0, s1 [4]reg.VecVirtual
+	p := GP64()
+	MOVQ(mp, p)
+	for j := 0; j < 4; j++ {
+		p2 := GP64()
+		LEAQ(Mem{Base: p, Index: st4, Scale: 2}, p2)
+		m0, m1, m2, m3 := ZMM(), ZMM(), ZMM(), ZMM()
+		VMOVUPS(Mem{Base: p}, m0)
+		VMOVUPS(Mem{Base: p, Index: st4, Scale: 1}, m1)
+		VMOVUPS(Mem{Base: p2}, m2)
+		VMOVUPS(Mem{Base: p2, Index: st4, Scale: 1}, m3)
+		s0[j], s1[j] = ZMM(), ZMM()
+		VADDPS(m1, m0, s0[j])
+		VADDPS(m2, s0[j], s0[j])
+		VSUBPS(m2, m1, s1[j])
+		VSUBPS(m3, s1[j], s1[j])
+		if j < 3 {
+			ADDQ(st, p)
+		}
+	}
+	Comment("y = s A + bias, interleaved into row segments")
+	for a, sa := range [2][4]reg.VecVirtual{s0, s1} {
+		v0, v1 := ZMM(), ZMM()
+		VADDPS(sa[1], sa[0], v0)
+		VADDPS(sa[2], v0, v0)
+		VADDPS(b, v0, v0)
+		VSUBPS(sa[2], sa[1], v1)
+		VSUBPS(sa[3], v1, v1)
+		VADDPS(b, v1, v1)
+		for h, tbl := range []Mem{interLo, interHi} {
+			idx, t := ZMM(), ZMM()
+			VMOVUPS(tbl, idx)
+			VMOVAPS(v0, t)
+			VPERMT2PS(v1, idx, t)
+			VMOVUPS(t, Mem{Base: dst[2*a+h]})
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genGradOutRows: WinoGradOut16 of 16 tiles read from four 16-float row
+// segments (the layout of genOutputRows).
+func genGradOutRows() {
+	TEXT("WinoGradOutRows16AVX512", NOSPLIT, "func(dy []float32, o00, o01, o10, o11 int, o []float32, stride int)")
+	Doc("WinoGradOutRows16AVX512 is WinoGradOutRows16Generic: WinoGradOut16 of 16 tiles",
+		"read straight from the output-gradient rows; each dy[oab : oab+16] in range,",
+		"stride ≥ 16, len(o) ≥ 15·stride + 16.")
+	dp := GP64()
+	Load(Param("dy").Base(), dp)
+	src := offsetParams(dp, "o00", "o01", "o10", "o11")
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st)
+	var v [4]reg.VecVirtual
+	for a := 0; a < 2; a++ {
+		lo, hi := ZMM(), ZMM()
+		VMOVUPS(Mem{Base: src[2*a]}, lo)
+		VMOVUPS(Mem{Base: src[2*a+1]}, hi)
+		for e, tbl := range []Mem{evens, odds} {
+			idx, t := ZMM(), ZMM()
+			VMOVUPS(tbl, idx)
+			VMOVAPS(lo, t)
+			VPERMT2PS(hi, idx, t)
+			v[2*a+e] = t
+		}
+	}
+	gradOutTransform(avx512, v[0], v[1], v[2], v[3], op, st, 0)
 	VZEROUPPER()
 	RET()
 }

@@ -52,6 +52,8 @@ func main() {
 		}
 		genDot(s)
 		genSum(s)
+		genSumSqDev(s)
+		genDotDev(s)
 	}
 	Generate()
 }
@@ -70,7 +72,50 @@ var alphaConst = func(s isa) []reg.VecVirtual {
 	return []reg.VecVirtual{v}
 }
 
+// muConst broadcasts the parameter mu.
+var muConst = func(s isa) []reg.VecVirtual {
+	a := XMM()
+	Load(Param("mu"), a)
+	v := s.vec()
+	VBROADCASTSS(a, v)
+	return []reg.VecVirtual{v}
+}
+
+// paramConsts broadcasts the named float32 parameters.
+func paramConsts(names ...string) func(s isa) []reg.VecVirtual {
+	return func(s isa) []reg.VecVirtual {
+		var vs []reg.VecVirtual
+		for _, n := range names {
+			a := XMM()
+			Load(Param(n), a)
+			v := s.vec()
+			VBROADCASTSS(a, v)
+			vs = append(vs, v)
+		}
+		return vs
+	}
+}
+
 var elementwiseOps = []elementwise{
+	{
+		name: "Affine", sig: "func(a, b float32, dst, x []float32)",
+		doc: []string{"computes dst[i] = a·x[i] + b (one rounding: fused) for i < len(x);", "len(dst) ≥ len(x)."},
+		ins: []string{"x"}, out: "dst", consts: paramConsts("a", "b"),
+		body: func(w width, c, in []reg.VecVirtual) reg.VecVirtual {
+			VFMADD213PS(w(c[1]), w(c[0]), in[0])
+			return in[0]
+		},
+	},
+	{
+		name: "BNBackward", sig: "func(k, a, b float32, dst, dy, x []float32)",
+		doc: []string{"computes dst[i] = k·dy[i] + (a·x[i] + b) (fused) for i < len(dy);", "len(dst), len(x) ≥ len(dy): the batch-norm input gradient."},
+		ins: []string{"dy", "x"}, out: "dst", consts: paramConsts("k", "a", "b"),
+		body: func(w width, c, in []reg.VecVirtual) reg.VecVirtual {
+			VFMADD213PS(w(c[2]), w(c[1]), in[1])
+			VFMADD231PS(w(c[0]), in[0], in[1])
+			return in[1]
+		},
+	},
 	{
 		name: "Axpy", sig: "func(alpha float32, x, y []float32)",
 		doc: []string{"computes y[i] += alpha·x[i] for i < len(x); len(y) ≥ len(x)."},
@@ -268,6 +313,16 @@ func reduce(s isa, acc []reg.VecVirtual) reg.VecVirtual {
 
 // genReduction emits Σ f(in0[i], in1[i], ...) with four vector accumulators.
 func genReduction(s isa, name, sig string, doc []string, ins []string, term func(acc reg.VecVirtual, in []reg.VecVirtual)) {
+	genReductionC(s, name, sig, doc, ins, nil, func(_ width, _ []reg.VecVirtual, acc reg.VecVirtual, in []reg.VecVirtual, _ reg.Register) {
+		term(acc, in)
+	})
+}
+
+// genReductionC is genReduction with broadcast constants; term gets the
+// AVX-512 tail's lane mask (nil elsewhere: every lane is live) so that it can
+// keep the zeroed lanes out of the sum.
+func genReductionC(s isa, name, sig string, doc []string, ins []string, consts func(s isa) []reg.VecVirtual,
+	term func(w width, c []reg.VecVirtual, acc reg.VecVirtual, in []reg.VecVirtual, k reg.Register)) {
 	TEXT(name+s.name, NOSPLIT, sig)
 	Doc(append([]string{fmt.Sprintf("%s%s %s", name, s.name, doc[0])}, doc[1:]...)...)
 	n := Load(Param(ins[0]).Len(), GP64())
@@ -275,6 +330,10 @@ func genReduction(s isa, name, sig string, doc []string, ins []string, term func
 	for i, p := range ins {
 		ptrs[i] = GP64()
 		Load(Param(p).Base(), ptrs[i])
+	}
+	var c []reg.VecVirtual
+	if consts != nil {
+		c = consts(s)
 	}
 	acc := make([]reg.VecVirtual, unroll)
 	for u := range acc {
@@ -296,7 +355,7 @@ func genReduction(s isa, name, sig string, doc []string, ins []string, term func
 			in[j] = s.vec()
 			VMOVUPS(Mem{Base: p, Index: i, Scale: 4, Disp: 4 * u * s.lanes}, in[j])
 		}
-		term(acc[u], in)
+		term(full, c, acc[u], in, nil)
 	}
 	ADDQ(Imm(uint64(step)), i)
 	JMP(LabelRef("unrolled"))
@@ -313,7 +372,7 @@ func genReduction(s isa, name, sig string, doc []string, ins []string, term func
 			in[j] = s.vec()
 			VMOVUPS(Mem{Base: p, Index: i, Scale: 4}, in[j])
 		}
-		term(acc[0], in)
+		term(full, c, acc[0], in, nil)
 	}
 	ADDQ(Imm(uint64(s.lanes)), i)
 	JMP(LabelRef("singleloop"))
@@ -334,7 +393,7 @@ func genReduction(s isa, name, sig string, doc []string, ins []string, term func
 			in[j] = s.vec()
 			VMOVUPS_Z(Mem{Base: p, Index: i, Scale: 4}, k, in[j])
 		}
-		term(acc[1], in)
+		term(full, c, acc[1], in, k)
 		Label("done")
 		x := reduce(s, acc)
 		VZEROUPPER()
@@ -350,7 +409,7 @@ func genReduction(s isa, name, sig string, doc []string, ins []string, term func
 			in[j] = XMM()
 			VMOVSS(Mem{Base: p, Index: i, Scale: 4}, in[j])
 		}
-		term(x, in)
+		term(scalar, c, x, in, nil)
 		INCQ(i)
 		JMP(LabelRef("scalar"))
 		Label("done")
@@ -372,4 +431,29 @@ func genSum(s isa) {
 		[]string{"returns Σ x[i], summed in a fixed order (lane-wise partial", "sums, then a tree)."},
 		[]string{"x"},
 		func(acc reg.VecVirtual, in []reg.VecVirtual) { VADDPS(in[0], acc, acc) })
+}
+
+func genSumSqDev(s isa) {
+	genReductionC(s, "SumSqDev", "func(mu float32, x []float32) float32",
+		[]string{"returns Σ (x[i] − mu)², summed in a fixed order (lane-wise", "partial sums, then a tree)."},
+		[]string{"x"}, muConst,
+		func(w width, c []reg.VecVirtual, acc reg.VecVirtual, in []reg.VecVirtual, k reg.Register) {
+			if k != nil {
+				VSUBPS_Z(c[0], in[0], k, in[0]) // dead lanes: 0, not −mu
+			} else {
+				VSUBPS(w(c[0]), in[0], in[0])
+			}
+			VFMADD231PS(in[0], in[0], acc)
+		})
+}
+
+func genDotDev(s isa) {
+	genReductionC(s, "DotDev", "func(mu float32, g, x []float32) float32",
+		[]string{"returns Σ g[i]·(x[i] − mu) over i < len(g), summed in a fixed order", "(lane-wise partial sums, then a tree); len(x) ≥ len(g)."},
+		[]string{"g", "x"}, muConst,
+		func(w width, c []reg.VecVirtual, acc reg.VecVirtual, in []reg.VecVirtual, _ reg.Register) {
+			// Dead tail lanes load g = 0: they add nothing.
+			VSUBPS(w(c[0]), in[1], in[1])
+			VFMADD231PS(in[0], in[1], acc)
+		})
 }
