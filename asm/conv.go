@@ -141,3 +141,31 @@ func WinoGradOutRows16Generic(dy []float32, o00, o01, o10, o11 int, o []float32,
 	}
 	WinoGradOut16Generic(d[:], o, stride)
 }
+
+// MaxPool2x2Row16Generic computes 16 windows of the 2×2 stride-2 max-pool
+// from the input rows r0 and r1: y[j] is the first maximum in scan order of
+// (r0[2j], r0[2j+1], r1[2j], r1[2j+1]) and idx[j] = base + 2j + 0, 1, w or
+// w+1 its offset. It returns the mask of windows holding a NaN (the SIMD
+// versions leave their y and idx unspecified; the caller redoes them).
+// len(r0), len(r1) ≥ 32, len(y), len(idx) ≥ 16.
+func MaxPool2x2Row16Generic(r0, r1, y []float32, idx []int32, base, w int) int {
+	r0, r1, y, idx = r0[:32], r1[:32], y[:16], idx[:16]
+	mask := 0
+	for j := range y {
+		v := [4]float32{r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]}
+		off := [4]int{0, 1, w, w + 1}
+		best, bi := v[0], 0
+		for i := 1; i < 4; i++ {
+			if v[i] > best {
+				best, bi = v[i], i
+			}
+		}
+		for _, x := range v {
+			if x != x {
+				mask |= 1 << j
+			}
+		}
+		y[j], idx[j] = best, int32(base+2*j+off[bi])
+	}
+	return mask
+}

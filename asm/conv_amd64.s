@@ -2084,3 +2084,59 @@ TEXT ·WinoGradOutRows16AVX512(SB), NOSPLIT, $0-88
 	VMOVUPS   Z1, (AX)
 	VZEROUPPER
 	RET
+
+// func MaxPool2x2Row16AVX512(r0 []float32, r1 []float32, y []float32, idx []int32, base int, w int) int
+// Requires: AVX, AVX512F
+TEXT ·MaxPool2x2Row16AVX512(SB), NOSPLIT, $0-120
+	MOVQ      r0_base+0(FP), AX
+	MOVQ      r1_base+24(FP), CX
+	MOVQ      y_base+48(FP), DX
+	MOVQ      idx_base+72(FP), BX
+	MOVQ      base+96(FP), SI
+	MOVQ      w+104(FP), DI
+	VMOVUPS   winoEvens<>+0(SB), Z0
+	VMOVUPS   winoOdds<>+0(SB), Z1
+	VMOVUPS   (AX), Z2
+	VMOVUPS   64(AX), Z3
+	VMOVAPS   Z2, Z4
+	VPERMT2PS Z3, Z0, Z4
+	VMOVAPS   Z2, Z2
+	VPERMT2PS Z3, Z1, Z2
+	VMOVUPS   (CX), Z3
+	VMOVUPS   64(CX), Z6
+	VMOVAPS   Z3, Z7
+	VPERMT2PS Z6, Z0, Z7
+	VMOVAPS   Z3, Z0
+	VPERMT2PS Z6, Z1, Z0
+
+	// NaN windows
+	VCMPPS $0x03, Z2, Z4, K1
+	VCMPPS $0x03, Z0, Z7, K2
+	KORW   K2, K1, K1
+
+	// offsets: base + 2j, plus 1, w or w+1 where b, c or d wins
+	VPXORD       Z5, Z5, Z5
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTD AX, Z1
+	VPBROADCASTD DI, Z3
+	INCQ         DI
+	VPBROADCASTD DI, Z6
+	VCMPPS       $0x1e, Z4, Z2, K2
+	VMOVAPS      Z2, K2, Z4
+	VMOVDQA32    Z1, K2, Z5
+	VCMPPS       $0x1e, Z4, Z7, K2
+	VMOVAPS      Z7, K2, Z4
+	VMOVDQA32    Z3, K2, Z5
+	VCMPPS       $0x1e, Z4, Z0, K2
+	VMOVAPS      Z0, K2, Z4
+	VMOVDQA32    Z6, K2, Z5
+	VMOVUPS      winoEvens<>+0(SB), Z0
+	VPBROADCASTD SI, Z1
+	VPADDD       Z0, Z1, Z1
+	VPADDD       Z5, Z1, Z1
+	VMOVUPS      Z4, (DX)
+	VMOVDQU32    Z1, (BX)
+	KMOVW        K1, AX
+	VZEROUPPER
+	MOVQ         AX, ret+112(FP)
+	RET

@@ -59,3 +59,9 @@ func WinoOutputRows16AVX512(m []float32, stride int, bias float32, y []float32, 
 // read straight from the output-gradient rows; each dy[oab : oab+16] in range,
 // stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoGradOutRows16AVX512(dy []float32, o00 int, o01 int, o10 int, o11 int, o []float32, stride int)
+
+// MaxPool2x2Row16AVX512 is MaxPool2x2Row16Generic: y[j] = the first maximum of
+// (r0[2j], r0[2j+1], r1[2j], r1[2j+1]) and idx[j] = base + 2j + (0, 1, w or w+1)
+// its offset, for j < 16; returns the mask of windows holding a NaN, whose
+// y and idx are left unspecified. len(r0), len(r1) ≥ 32, len(y), len(idx) ≥ 16.
+func MaxPool2x2Row16AVX512(r0 []float32, r1 []float32, y []float32, idx []int32, base int, w int) int

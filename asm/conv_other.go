@@ -42,3 +42,7 @@ func WinoOutputRows16AVX512(m []float32, stride int, bias float32, y []float32, 
 func WinoGradOutRows16AVX512(dy []float32, o00, o01, o10, o11 int, o []float32, stride int) {
 	WinoGradOutRows16Generic(dy, o00, o01, o10, o11, o, stride)
 }
+
+func MaxPool2x2Row16AVX512(r0, r1, y []float32, idx []int32, base, w int) int {
+	return MaxPool2x2Row16Generic(r0, r1, y, idx, base, w)
+}

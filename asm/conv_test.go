@@ -279,3 +279,62 @@ func TestWinogradRowKernels(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxPool2x2Row16(t *testing.T) {
+	const seed = 711
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	simd := Supported(AVX512)
+	if !simd {
+		t.Log("no AVX-512 here: the twin alone is checked")
+	}
+	for trial := 0; trial < 200; trial++ {
+		r0, r1 := make([]float32, 32), make([]float32, 32)
+		for i := range r0 {
+			// Few distinct values: ties, ±0, infinities and NaNs.
+			pick := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 2, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+			if trial%2 == 0 {
+				r0[i], r1[i] = pick[r.Intn(7)], pick[r.Intn(7)]
+			} else {
+				r0[i], r1[i] = pick[r.Intn(8)], pick[r.Intn(8)]
+			}
+		}
+		base, w := r.Intn(1000), 32+2*r.Intn(20)
+		yw, yg := make([]float32, 16), make([]float32, 16)
+		iw, ig := make([]int32, 16), make([]int32, 16)
+		mw := MaxPool2x2Row16Generic(r0, r1, yw, iw, base, w)
+		mg := mw
+		if simd {
+			mg = MaxPool2x2Row16AVX512(r0, r1, yg, ig, base, w)
+		} else {
+			copy(yg, yw)
+			copy(ig, iw)
+		}
+		if mw != mg {
+			t.Fatalf("NaN masks %#x (twin) and %#x (AVX-512)", mw, mg)
+		}
+		for j := 0; j < 16; j++ {
+			if mw&(1<<j) != 0 {
+				continue
+			}
+			// The first maximum in scan order, by hand.
+			v := []float32{r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]}
+			off := []int{0, 1, w, w + 1}
+			bi := 0
+			for i := 1; i < 4; i++ {
+				if v[i] > v[bi] {
+					bi = i
+				}
+			}
+			want, wi := v[bi], int32(base+2*j+off[bi])
+			for _, got := range []struct {
+				y float32
+				i int32
+			}{{yw[j], iw[j]}, {yg[j], ig[j]}} {
+				if math.Float32bits(got.y) != math.Float32bits(want) || got.i != wi {
+					t.Fatalf("window %d of %v %v: got %v at %d, want %v at %d", j, v[:2], v[2:], got.y, got.i, want, wi)
+				}
+			}
+		}
+	}
+}

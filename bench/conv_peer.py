@@ -5,7 +5,8 @@ Times, with torch.set_num_threads(T), batch N (default 128), float32:
 every Conv8 3x3 layer shape forward (conv2d with bias) and backward (input
 gradient except for the first layer, weight and bias gradients), and one
 Conv8 training step (forward, cross-entropy, backward; no optimiser) at
-width 1 and 0.25, with the paper's model definition. Prints one JSON line
+width 1 and 0.25, with the paper's model definition, and one ResNet-20
+training step (batch statistics; bench/cifar_train_peer.py's model). Prints one JSON line
 per measurement: {"name": ..., "ms": fastest of the repetitions} (the
 minimum is the statistic least disturbed by other load on a shared machine). The names match
 the Go benchmark names so the wrapper can pair them.
@@ -90,6 +91,17 @@ def main():
         def step():
             m.zero_grad()
             F.cross_entropy(m(x).squeeze(), y).backward()
+        out(name, timeit(step, a.reps))
+    name = "ResNet20Step/threads=%d" % t
+    if a.only in name:
+        from cifar_train_peer import ResNet20  # same model as nn/resnet.go
+        m = ResNet20(1).train()
+        x = torch.randn(n, 3, 32, 32)
+        y = torch.randint(0, 10, (n,))
+
+        def step():
+            m.zero_grad()
+            F.cross_entropy(m(x), y).backward()
         out(name, timeit(step, a.reps))
 
 

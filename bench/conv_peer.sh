@@ -2,8 +2,8 @@
 # Side by side, same run: PyTorch 1.13 CPU (oneDNN) and ltransfer on every
 # Conv8 layer shape (forward; backward = input + weight + bias gradients)
 # and a whole Conv8 training step (forward + backward, no optimiser) at
-# width 1 and 0.25, batch 128, for 1 and 2 threads. Each item is measured
-# back to back in the order PyTorch, ours, ours, PyTorch, and each side
+# width 1 and 0.25 and a ResNet-20 step, batch 128, for 1 and 2 threads.
+# Each item is measured back to back in the order PyTorch, ours, ours, PyTorch, and each side
 # reports its fastest repetition, so that load from other processes on a
 # shared machine hits both alike. Prints a markdown table with the ratio
 # PyTorch ms / ours ms (higher is better; the bar: ≥ 1.0 for the step,
@@ -29,7 +29,7 @@ for c in "3,64,32" "64,64,32" "64,128,16" "128,128,16" "128,256,8" "256,256,8" "
 	set -- $(python3 -c "import sys; c, k, w = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[4]); print(c if c == 3 else int(c * w), int(k * w), sys.argv[3])" "$1" "$2" "$3" "$width")
 	for pass in fwd bwd; do items="$items Conv8Layer/threads=T/c=$1,k=$2,hw=$3/$pass"; done
 done
-items="$items Conv8Step/threads=T/width=1 Conv8Step/threads=T/width=0.25"
+items="$items Conv8Step/threads=T/width=1 Conv8Step/threads=T/width=0.25 ResNet20Step/threads=T"
 peer() {
 	OMP_NUM_THREADS=$1 /usr/bin/python3 bench/conv_peer.py --threads "$1" --batch "$batch" --reps "$reps" --width "$width" --only "$2" >>"$tmp/peer.jsonl"
 }

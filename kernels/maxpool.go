@@ -3,6 +3,8 @@ package kernels
 import (
 	"fmt"
 	"math"
+
+	"github.com/ltransfer/ltransfer/asm"
 )
 
 // PoolParams describes a 2-D pooling window over float32 NCHW tensors
@@ -79,6 +81,10 @@ func (e *Engine) MaxPool2D(p PoolParams, x, y []float32, idx []int32) {
 		yp := y[pl*P : (pl+1)*P]
 		ip := idx[pl*P : (pl+1)*P]
 		if p.KH == 2 && p.KW == 2 && p.StrideH == 2 && p.StrideW == 2 && p.PadH == 0 && p.PadW == 0 {
+			if e.path == asm.AVX512 && OW >= 16 {
+				maxPool2x2AVX512(xp, yp, ip, p.W, OH, OW)
+				return
+			}
 			maxPool2x2(xp, yp, ip, p.W, OH, OW)
 			return
 		}
@@ -141,6 +147,32 @@ func maxPool2x2(xp, yp []float32, ip []int32, W, OH, OW int) {
 			}
 			o := 2*i*W + 2*j + off
 			yr[j], ir[j] = xp[o], int32(o)
+		}
+	}
+}
+
+// maxPool2x2AVX512 is maxPool2x2 with 16 windows per kernel call (rows
+// with OW ≥ 16); the windows of a row past the last whole 16 and those the
+// kernel reports as holding a NaN take the scalar code.
+func maxPool2x2AVX512(xp, yp []float32, ip []int32, W, OH, OW int) {
+	for i := 0; i < OH; i++ {
+		r0 := xp[2*i*W : 2*i*W+W]
+		r1 := xp[(2*i+1)*W : (2*i+1)*W+W]
+		yr := yp[i*OW : i*OW+OW]
+		ir := ip[i*OW : i*OW+OW]
+		j := 0
+		for ; j+16 <= OW; j += 16 {
+			if nan := asm.MaxPool2x2Row16AVX512(r0[2*j:], r1[2*j:], yr[j:], ir[j:], 2*i*W+2*j, W); nan != 0 {
+				for l := 0; l < 16; l++ {
+					if nan&(1<<l) != 0 {
+						jj := j + l
+						yr[jj], ir[jj] = maxPool2x2Scan(r0[2*jj], r0[2*jj+1], r1[2*jj], r1[2*jj+1], 2*i*W+2*jj, W)
+					}
+				}
+			}
+		}
+		for ; j < OW; j++ {
+			yr[j], ir[j] = maxPool2x2Scan(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1], 2*i*W+2*j, W)
 		}
 	}
 }

@@ -16,6 +16,8 @@ var poolShapes = []PoolParams{
 	{N: 1, C: 4, H: 4, W: 4, KH: 4, KW: 4, StrideH: 4, StrideW: 4},
 	{N: 2, C: 3, H: 10, W: 9, KH: 3, KW: 2, StrideH: 1, StrideW: 3, PadH: 1, PadW: 0},
 	{N: 5, C: 7, H: 5, W: 5, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadH: 2, PadW: 2},
+	{N: 2, C: 3, H: 6, W: 32, KH: 2, KW: 2, StrideH: 2, StrideW: 2}, // 16 windows per SIMD call
+	{N: 1, C: 2, H: 4, W: 70, KH: 2, KW: 2, StrideH: 2, StrideW: 2}, // and a scalar tail
 }
 
 // poolRef64 is the direct float64 reference for max and average pooling
@@ -115,9 +117,16 @@ func TestMaxPoolNaN(t *testing.T) {
 		for _, p := range []PoolParams{
 			{N: 1, C: 1, H: 2, W: 4, KH: 2, KW: 2, StrideH: 2, StrideW: 2},
 			{N: 1, C: 1, H: 2, W: 4, KH: 2, KW: 2, StrideH: 2, StrideW: 1},
+			{N: 1, C: 1, H: 2, W: 32, KH: 2, KW: 2, StrideH: 2, StrideW: 2},
 		} {
 			nan := float32(math.NaN())
-			x := []float32{1, 2, 3, nan, 5, 6, 7, 8}
+			x := make([]float32, 2*p.W)
+			for i := range x {
+				x[i] = float32(i % 9)
+			}
+			// Window 0 holds 6 (below, right) as its maximum; the last window a NaN.
+			x[0], x[1], x[p.W], x[p.W+1] = 1, 2, 5, 6
+			x[p.W-1] = nan
 			y := make([]float32, p.OutputLen())
 			e.MaxPool2D(p, x, y, make([]int32, len(y)))
 			if y[0] != 6 || !math.IsNaN(float64(y[len(y)-1])) {

@@ -62,6 +62,7 @@ func main() {
 	}
 	genOutputRows()
 	genGradOutRows()
+	genMaxPool()
 	Generate()
 }
 
@@ -514,5 +515,73 @@ func genGradOutRows() {
 	}
 	gradOutTransform(avx512, v[0], v[1], v[2], v[3], op, st, 0)
 	VZEROUPPER()
+	RET()
+}
+
+// genMaxPool: 16 windows of the 2×2 stride-2 max-pool from two input rows,
+// first maximum in scan order (a, b, c, d) as the scalar loop; windows with
+// a NaN are reported in the returned mask for the caller to redo.
+func genMaxPool() {
+	TEXT("MaxPool2x2Row16AVX512", NOSPLIT, "func(r0, r1, y []float32, idx []int32, base, w int) int")
+	Doc("MaxPool2x2Row16AVX512 is MaxPool2x2Row16Generic: y[j] = the first maximum of",
+		"(r0[2j], r0[2j+1], r1[2j], r1[2j+1]) and idx[j] = base + 2j + (0, 1, w or w+1)",
+		"its offset, for j < 16; returns the mask of windows holding a NaN, whose",
+		"y and idx are left unspecified. len(r0), len(r1) ≥ 32, len(y), len(idx) ≥ 16.")
+	p0 := Load(Param("r0").Base(), GP64())
+	p1 := Load(Param("r1").Base(), GP64())
+	yp := Load(Param("y").Base(), GP64())
+	ip := Load(Param("idx").Base(), GP64())
+	bs, w := GP64(), GP64()
+	Load(Param("base"), bs)
+	Load(Param("w"), w)
+	ev, od := ZMM(), ZMM()
+	VMOVUPS(evens, ev)
+	VMOVUPS(odds, od)
+	var v [4]reg.VecVirtual // a, b, c, d
+	for r, p := range []reg.Register{p0, p1} {
+		lo, hi := ZMM(), ZMM()
+		VMOVUPS(Mem{Base: p}, lo)
+		VMOVUPS(Mem{Base: p, Disp: 64}, hi)
+		e, o := ZMM(), ZMM()
+		VMOVAPS(lo, e)
+		VPERMT2PS(hi, ev, e)
+		VMOVAPS(lo, o)
+		VPERMT2PS(hi, od, o)
+		v[2*r], v[2*r+1] = e, o
+	}
+	Comment("NaN windows")
+	k, kn := K(), K()
+	VCMPPS(Imm(3), v[1], v[0], k) // unordered
+	VCMPPS(Imm(3), v[3], v[2], kn)
+	KORW(kn, k, k)
+	Comment("offsets: base + 2j, plus 1, w or w+1 where b, c or d wins")
+	off := ZMM()
+	VPXORD(off, off, off)
+	one, wv, w1 := ZMM(), ZMM(), ZMM()
+	t := GP64()
+	MOVQ(U64(1), t)
+	VPBROADCASTD(t.As32(), one)
+	VPBROADCASTD(w.As32(), wv)
+	INCQ(w)
+	VPBROADCASTD(w.As32(), w1)
+	best := v[0]
+	for i, add := range []reg.VecVirtual{one, wv, w1} {
+		m := K()
+		VCMPPS(Imm(0x1e), best, v[i+1], m) // v > best, ordered (GT_OQ)
+		VMOVAPS(v[i+1], m, best)
+		VMOVDQA32(add, m, off)
+	}
+	ramp := ZMM()
+	VMOVUPS(evens, ramp) // 0, 2, 4, …, 30
+	bv := ZMM()
+	VPBROADCASTD(bs.As32(), bv)
+	VPADDD(ramp, bv, bv)
+	VPADDD(off, bv, bv)
+	VMOVUPS(best, Mem{Base: yp})
+	VMOVDQU32(bv, Mem{Base: ip})
+	r := GP32()
+	KMOVW(k, r)
+	VZEROUPPER()
+	Store(r.As64(), ReturnIndex(0))
 	RET()
 }
