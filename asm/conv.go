@@ -169,3 +169,23 @@ func MaxPool2x2Row16Generic(r0, r1, y []float32, idx []int32, base, w int) int {
 	}
 	return mask
 }
+
+// WinoInputGatherMasked16Generic is WinoInputGather16Generic straight from
+// unpadded planes: d[r][j] = x[idx[l] + r·w + j] where bit l of
+// masks[r] & masks[4+j] is set (the element lies inside its plane), else 0;
+// only the selected elements are read (idx[l] may point before the plane).
+// len(idx) ≥ 16, len(masks) ≥ 8, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputGatherMasked16Generic(x []float32, idx []int32, w int, masks []uint16, o []float32, stride int) {
+	_, _ = idx[15], masks[7]
+	var s [256]float32
+	for l := 0; l < 16; l++ {
+		for r := 0; r < 4; r++ {
+			for j := 0; j < 4; j++ {
+				if (masks[r]&masks[4+j])>>l&1 != 0 {
+					s[64*r+16*j+l] = x[int(idx[l])+r*w+j]
+				}
+			}
+		}
+	}
+	WinoInput16Generic(s[:], o, stride)
+}

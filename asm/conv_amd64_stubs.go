@@ -65,3 +65,10 @@ func WinoGradOutRows16AVX512(dy []float32, o00 int, o01 int, o10 int, o11 int, o
 // its offset, for j < 16; returns the mask of windows holding a NaN, whose
 // y and idx are left unspecified. len(r0), len(r1) ≥ 32, len(y), len(idx) ≥ 16.
 func MaxPool2x2Row16AVX512(r0 []float32, r1 []float32, y []float32, idx []int32, base int, w int) int
+
+// WinoInputGatherMasked16AVX512 is WinoInputGatherMasked16Generic: the Winograd input
+// transform of 16 tiles whose patches are d[r][j] = x[idx[l] + r·w + j] where bit l of
+// masks[r] & masks[4+j] is set, else 0; those elements must lie in x (the others
+// may be outside it). len(idx) ≥ 16, len(masks) ≥ 8, stride ≥ 16,
+// len(o) ≥ 15·stride + 16.
+func WinoInputGatherMasked16AVX512(x []float32, idx []int32, w int, masks []uint16, o []float32, stride int)

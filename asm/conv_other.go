@@ -46,3 +46,7 @@ func WinoGradOutRows16AVX512(dy []float32, o00, o01, o10, o11 int, o []float32, 
 func MaxPool2x2Row16AVX512(r0, r1, y []float32, idx []int32, base, w int) int {
 	return MaxPool2x2Row16Generic(r0, r1, y, idx, base, w)
 }
+
+func WinoInputGatherMasked16AVX512(x []float32, idx []int32, w int, masks []uint16, o []float32, stride int) {
+	WinoInputGatherMasked16Generic(x, idx, w, masks, o, stride)
+}

@@ -526,7 +526,8 @@ type convBufs struct {
 	c, a, s []float32
 	u, v, m []float32
 	p       []float32 // zero-padded planes (winoInputNarrow)
-	idx     []int32   // tile offsets into p
+	idx     []int32   // tile offsets into p (or x)
+	msk     []uint16  // in-plane row and column masks per 16 tiles (winoInputNarrow)
 	parts   [][]float32
 }
 

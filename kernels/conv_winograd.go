@@ -281,9 +281,9 @@ func winoInputRowFn(p asm.Path) func(rows []float32, rs int, o []float32, stride
 // loads its tiles straight from 4 padded rows. sc holds
 // winoInputScratch(W) floats. Lanes past t1 hold stale values; their
 // outputs land in the padding of the row.
-func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32, rs int, o []float32, stride int), gather winoGatherFn, b *convBufs, sc, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32, rs int, o []float32, stride int), gather winoGathers, b *convBufs, sc, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	if g.tilesW < 16 {
-		winoInputNarrow(gather, b, v, x, g, C, c0, c1, t0, t1, ld)
+		winoInputNarrow(gather.padded, gather.masked, b, v, x, g, C, c0, c1, t0, t1, ld)
 		return
 	}
 	HW, W := g.H*g.W, g.W
@@ -387,14 +387,25 @@ func winoRowOffsets(g winoGeom, q winoPos) (o00, o01, o10, o11 int, ok bool) {
 // winoGatherFn is asm.WinoInputGather16*.
 type winoGatherFn func(p []float32, idx []int32, ps int, o []float32, stride int)
 
-func winoInputGatherFn(p asm.Path) winoGatherFn {
+// winoMaskedFn is asm.WinoInputGatherMasked16*.
+type winoMaskedFn func(x []float32, idx []int32, w int, masks []uint16, o []float32, stride int)
+
+// winoGathers are the narrow-plane input kernels of a path: gathers from
+// zero-padded copies of the planes, and (AVX-512 only: masked gathers)
+// straight from the planes.
+type winoGathers struct {
+	padded winoGatherFn
+	masked winoMaskedFn
+}
+
+func winoInputGatherFn(p asm.Path) winoGathers {
 	switch p {
 	case asm.AVX512:
-		return asm.WinoInputGather16AVX512
+		return winoGathers{asm.WinoInputGather16AVX512, asm.WinoInputGatherMasked16AVX512}
 	case asm.AVX2:
-		return asm.WinoInputGather16AVX2
+		return winoGathers{padded: asm.WinoInputGather16AVX2}
 	}
-	return asm.WinoInputGather16Generic
+	return winoGathers{padded: asm.WinoInputGather16Generic}
 }
 
 // winoInputNarrow is winoInput16 for planes under 32 wide, where 16 tiles
@@ -403,9 +414,47 @@ func winoInputGatherFn(p asm.Path) winoGatherFn {
 // (2·tilesH+2 rows of 2·tilesW+2), and the kernel gathers every tile's 4×4
 // patch from them by offset; the offsets depend on the tile only, so they
 // are computed once for all channels.
-func winoInputNarrow(gather winoGatherFn, b *convBufs, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, b *convBufs, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	HW, H, W := g.H*g.W, g.H, g.W
 	CT := C * ld
+	if masked != nil && len(x) < 1<<31 {
+		// Straight from the planes: per tile the offset of its patch's
+		// top-left (one row and column before the plane at its edges) and,
+		// per 16-tile group, which of its 4 patch rows and 4 columns lie
+		// inside the plane.
+		nt := (t1 - t0 + 15) &^ 15
+		if cap(b.idx) < nt {
+			b.idx = make([]int32, nt)
+		}
+		if cap(b.msk) < nt/2 {
+			b.msk = make([]uint16, nt/2)
+		}
+		idx, msk := b.idx[:nt], b.msk[:nt/2]
+		clear(idx)
+		clear(msk)
+		q := newWinoPos(g, t0)
+		for i := 0; i < t1-t0; i++ {
+			h0, w0 := 2*q.th-1, 2*q.tw-1
+			idx[i] = int32(q.n*C*HW + h0*W + w0)
+			m, bit := msk[i/16*8:i/16*8+8], uint16(1)<<(i%16)
+			for k := 0; k < 4; k++ {
+				if uint(h0+k) < uint(H) {
+					m[k] |= bit
+				}
+				if uint(w0+k) < uint(W) {
+					m[4+k] |= bit
+				}
+			}
+			q.next()
+		}
+		for c := c0; c < c1; c++ {
+			xc := x[c*HW:]
+			for t := t0; t < t1; t += 16 {
+				masked(xc, idx[t-t0:], W, msk[(t-t0)/2:], v[c*ld+t-t0:], CT)
+			}
+		}
+		return
+	}
 	PW, PH := 2*g.tilesW+2, 2*g.tilesH+2
 	PP := PH * PW
 	n0, n1 := t0/g.tpi, (t1-1)/g.tpi

@@ -63,6 +63,7 @@ func main() {
 	genOutputRows()
 	genGradOutRows()
 	genMaxPool()
+	genInputGatherMasked()
 	Generate()
 }
 
@@ -583,5 +584,77 @@ func genMaxPool() {
 	KMOVW(k, r)
 	VZEROUPPER()
 	Store(r.As64(), ReturnIndex(0))
+	RET()
+}
+
+// genInputGatherMasked: genInputGather for AVX-512 straight from the
+// unpadded input planes: element (r, j) of lane l's patch is gathered only
+// where bit l of masks[r] & masks[4+j] is set (the row and column inside
+// the plane), else 0; masked-off lanes touch no memory.
+func genInputGatherMasked() {
+	TEXT("WinoInputGatherMasked16AVX512", NOSPLIT, "func(x []float32, idx []int32, w int, masks []uint16, o []float32, stride int)")
+	Doc("WinoInputGatherMasked16AVX512 is WinoInputGatherMasked16Generic: the Winograd input",
+		"transform of 16 tiles whose patches are d[r][j] = x[idx[l] + r·w + j] where bit l of",
+		"masks[r] & masks[4+j] is set, else 0; those elements must lie in x (the others",
+		"may be outside it). len(idx) ≥ 16, len(masks) ≥ 8, stride ≥ 16,",
+		"len(o) ≥ 15·stride + 16.")
+	xp := GP64()
+	Load(Param("x").Base(), xp)
+	ip := Load(Param("idx").Base(), GP64())
+	w := Load(Param("w"), GP64())
+	mp := Load(Param("masks").Base(), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st)
+	SHLQ(Imm(2), w)
+	var rows [4]reg.GPVirtual
+	rows[0] = xp
+	for r := 1; r < 4; r++ {
+		rows[r] = GP64()
+		LEAQ(Mem{Base: rows[r-1], Index: w, Scale: 1}, rows[r])
+	}
+	ix := ZMM()
+	VMOVUPS(Mem{Base: ip}, ix)
+	var d [4][4]reg.VecVirtual
+	for r := 0; r < 4; r++ {
+		rm := GP32()
+		MOVWLZX(Mem{Base: mp, Disp: 2 * r}, rm)
+		for j := 0; j < 4; j++ {
+			d[r][j] = ZMM()
+			VXORPS(d[r][j], d[r][j], d[r][j])
+			t := GP32()
+			MOVWLZX(Mem{Base: mp, Disp: 2 * (4 + j)}, t)
+			ANDL(rm, t)
+			k := K()
+			KMOVW(t, k)
+			VGATHERDPS(Mem{Base: rows[r], Index: ix, Scale: 4, Disp: 4 * j}, k, d[r][j])
+		}
+	}
+	bt := [4]struct {
+		a, b int
+		add  bool
+	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
+	for i := 0; i < 4; i++ {
+		Comment(fmt.Sprintf("Bᵀ row %d", i))
+		var e [4]reg.VecVirtual
+		for j := 0; j < 4; j++ {
+			e[j] = ZMM()
+			if bt[i].add {
+				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			} else {
+				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			}
+		}
+		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		VSUBPS(e[2], e[0], out[0])
+		VADDPS(e[2], e[1], out[1])
+		VSUBPS(e[1], e[2], out[2])
+		VSUBPS(e[3], e[1], out[3])
+		for j := 0; j < 4; j++ {
+			VMOVUPS(out[j], Mem{Base: op})
+			ADDQ(st, op)
+		}
+	}
+	VZEROUPPER()
 	RET()
 }
