@@ -189,3 +189,23 @@ func WinoInputGatherMasked16Generic(x []float32, idx []int32, w int, masks []uin
 	}
 	WinoInput16Generic(s[:], o, stride)
 }
+
+// WinoInputW16Generic is WinoInput16Generic for the 16 tiles of two tile
+// rows th, th+1 of a 16-wide plane: rows[i] is input row 2·th−1+i (a row of
+// zeros where that is outside the plane), and tile l's patch is
+// d[r][j] = rows[r + 2·(l/8)][2·(l%8) − 1 + j], zero for columns −1 and 16.
+// len(rows[i]) ≥ 16, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputW16Generic(rows *[6][]float32, o []float32, stride int) {
+	var s [256]float32
+	for l := 0; l < 16; l++ {
+		for r := 0; r < 4; r++ {
+			row := rows[r+2*(l/8)][:16]
+			for j := 0; j < 4; j++ {
+				if c := 2*(l%8) - 1 + j; c >= 0 && c < 16 {
+					s[64*r+16*j+l] = row[c]
+				}
+			}
+		}
+	}
+	WinoInput16Generic(s[:], o, stride)
+}

@@ -72,3 +72,9 @@ func MaxPool2x2Row16AVX512(r0 []float32, r1 []float32, y []float32, idx []int32,
 // may be outside it). len(idx) ≥ 16, len(masks) ≥ 8, stride ≥ 16,
 // len(o) ≥ 15·stride + 16.
 func WinoInputGatherMasked16AVX512(x []float32, idx []int32, w int, masks []uint16, o []float32, stride int)
+
+// WinoInputW16AVX512 is WinoInputW16Generic: the Winograd input transform of the
+// 16 tiles of two tile rows of a 16-wide plane, rows[i] input row 2·th−1+i
+// (len ≥ 16; a zero row where it is outside the plane); stride ≥ 16,
+// len(o) ≥ 15·stride + 16.
+func WinoInputW16AVX512(rows *[6][]float32, o []float32, stride int)

@@ -50,3 +50,7 @@ func MaxPool2x2Row16AVX512(r0, r1, y []float32, idx []int32, base, w int) int {
 func WinoInputGatherMasked16AVX512(x []float32, idx []int32, w int, masks []uint16, o []float32, stride int) {
 	WinoInputGatherMasked16Generic(x, idx, w, masks, o, stride)
 }
+
+func WinoInputW16AVX512(rows *[6][]float32, o []float32, stride int) {
+	WinoInputW16Generic(rows, o, stride)
+}

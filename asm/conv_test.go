@@ -406,3 +406,66 @@ func TestWinoInputGatherMasked(t *testing.T) {
 		}
 	}
 }
+
+// The two-tile-row kernel of 16-wide planes against patches built by hand
+// from a zero-padded plane; the rows around each input row hold NaN, so a
+// load past column 15 or before column 0 that is not masked would show.
+func TestWinoInputW16(t *testing.T) {
+	const seed = 717
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	for trial := 0; trial < 40; trial++ {
+		H := 2 * (2 + r.Intn(7)) // even, ≥ 4
+		th := 2 * r.Intn(H/4)    // first of two tile rows
+		var pl [20][18]float32   // padded plane: rows −1…H, columns −1…16
+		for h := 0; h < H; h++ {
+			for c := 0; c < 16; c++ {
+				pl[h+1][c+1] = float32(r.NormFloat64())
+			}
+		}
+		zero := make([]float32, 16)
+		var rows [6][]float32
+		for i := range rows {
+			h := 2*th - 1 + i
+			if h < 0 || h >= H {
+				rows[i] = zero
+				continue
+			}
+			b := make([]float32, 24) // NaN, row, NaN
+			for k := range b {
+				b[k] = float32(math.NaN())
+			}
+			copy(b[4:20], pl[h+1][1:17])
+			rows[i] = b[4:20]
+		}
+		var s [256]float32
+		for l := 0; l < 16; l++ {
+			trow, tw := th+l/8, l%8
+			for rr := 0; rr < 4; rr++ {
+				for j := 0; j < 4; j++ {
+					s[64*rr+16*j+l] = pl[2*trow+rr][2*tw+j]
+				}
+			}
+		}
+		ist := 16 + r.Intn(20)
+		n := 15*ist + 16
+		want := sentinelled(n)
+		WinoInput16Generic(s[:], want[:n], ist)
+		for _, im := range []struct {
+			path Path
+			f    func(rows *[6][]float32, o []float32, stride int)
+		}{{Generic, WinoInputW16Generic}, {AVX512, WinoInputW16AVX512}} {
+			if !Supported(im.path) {
+				continue
+			}
+			got := sentinelled(n)
+			im.f(&rows, got[:n], ist)
+			checkSentinels(t, im.path.String()+" W16 input", got, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v W16 input (H %d, th %d) [%d] = %g, want %g", im.path, H, th, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -283,7 +283,7 @@ func winoInputRowFn(p asm.Path) func(rows []float32, rs int, o []float32, stride
 // outputs land in the padding of the row.
 func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32, rs int, o []float32, stride int), gather winoGathers, b *convBufs, sc, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	if g.tilesW < 16 {
-		winoInputNarrow(gather.padded, gather.masked, b, v, x, g, C, c0, c1, t0, t1, ld)
+		winoInputNarrow(gather.padded, gather.masked, gather.w16, b, v, x, g, C, c0, c1, t0, t1, ld)
 		return
 	}
 	HW, W := g.H*g.W, g.W
@@ -396,12 +396,16 @@ type winoMaskedFn func(x []float32, idx []int32, w int, masks []uint16, o []floa
 type winoGathers struct {
 	padded winoGatherFn
 	masked winoMaskedFn
+	w16    func(rows *[6][]float32, o []float32, stride int) // two tile rows of a 16-wide plane (AVX-512)
 }
+
+// winoZeroRow stands for input rows outside a plane (read only).
+var winoZeroRow [16]float32
 
 func winoInputGatherFn(p asm.Path) winoGathers {
 	switch p {
 	case asm.AVX512:
-		return winoGathers{asm.WinoInputGather16AVX512, asm.WinoInputGatherMasked16AVX512}
+		return winoGathers{asm.WinoInputGather16AVX512, asm.WinoInputGatherMasked16AVX512, asm.WinoInputW16AVX512}
 	case asm.AVX2:
 		return winoGathers{padded: asm.WinoInputGather16AVX2}
 	}
@@ -414,7 +418,7 @@ func winoInputGatherFn(p asm.Path) winoGathers {
 // (2·tilesH+2 rows of 2·tilesW+2), and the kernel gathers every tile's 4×4
 // patch from them by offset; the offsets depend on the tile only, so they
 // are computed once for all channels.
-func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, b *convBufs, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, w16fn func(rows *[6][]float32, o []float32, stride int), b *convBufs, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	HW, H, W := g.H*g.W, g.H, g.W
 	CT := C * ld
 	if masked != nil && len(x) < 1<<31 {
@@ -447,9 +451,27 @@ func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, b *convBufs, v, x
 			}
 			q.next()
 		}
+		// 16-wide planes: groups of two whole tile rows of one image take
+		// the row kernel (plain loads and permutes instead of gathers).
+		w16 := W == 16 && H%2 == 0 && w16fn != nil
+		var rows [6][]float32
 		for c := c0; c < c1; c++ {
 			xc := x[c*HW:]
 			for t := t0; t < t1; t += 16 {
+				if w16 && t1-t >= 16 {
+					if q := newWinoPos(g, t); q.tw == 0 && q.th+1 < g.tilesH {
+						pl := x[(q.n*C+c)*HW : (q.n*C+c+1)*HW]
+						for i := range rows {
+							if h := 2*q.th - 1 + i; h >= 0 && h < H {
+								rows[i] = pl[h*W : h*W+W]
+							} else {
+								rows[i] = winoZeroRow[:]
+							}
+						}
+						w16fn(&rows, v[c*ld+t-t0:], CT)
+						continue
+					}
+				}
 				masked(xc, idx[t-t0:], W, msk[(t-t0)/2:], v[c*ld+t-t0:], CT)
 			}
 		}

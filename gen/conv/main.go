@@ -64,6 +64,7 @@ func main() {
 	genGradOutRows()
 	genMaxPool()
 	genInputGatherMasked()
+	genInputW16()
 	Generate()
 }
 
@@ -628,6 +629,78 @@ func genInputGatherMasked() {
 			k := K()
 			KMOVW(t, k)
 			VGATHERDPS(Mem{Base: rows[r], Index: ix, Scale: 4, Disp: 4 * j}, k, d[r][j])
+		}
+	}
+	bt := [4]struct {
+		a, b int
+		add  bool
+	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
+	for i := 0; i < 4; i++ {
+		Comment(fmt.Sprintf("Bᵀ row %d", i))
+		var e [4]reg.VecVirtual
+		for j := 0; j < 4; j++ {
+			e[j] = ZMM()
+			if bt[i].add {
+				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			} else {
+				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			}
+		}
+		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		VSUBPS(e[2], e[0], out[0])
+		VADDPS(e[2], e[1], out[1])
+		VSUBPS(e[1], e[2], out[2])
+		VSUBPS(e[3], e[1], out[3])
+		for j := 0; j < 4; j++ {
+			VMOVUPS(out[j], Mem{Base: op})
+			ADDQ(st, op)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genInputW16: the input transform of the 16 tiles of two tile rows of a
+// 16-wide plane, from its input rows straight: patch row r of tile row
+// th (lanes 0…7) is input row 2·th−1+r, of tile row th+1 (lanes 8…15) input
+// row 2·th+1+r, so each patch element (r, j) of the 16 lanes is the even
+// elements of two row loads at column j−1 — one VPERMT2PS. Column −1 and
+// columns past 15 are masked (zero) in the loads; rows outside the plane
+// are passed as zero rows.
+func genInputW16() {
+	TEXT("WinoInputW16AVX512", NOSPLIT, "func(rows *[6][]float32, o []float32, stride int)")
+	Doc("WinoInputW16AVX512 is WinoInputW16Generic: the Winograd input transform of the",
+		"16 tiles of two tile rows of a 16-wide plane, rows[i] input row 2·th−1+i",
+		"(len ≥ 16; a zero row where it is outside the plane); stride ≥ 16,",
+		"len(o) ≥ 15·stride + 16.")
+	rp := Load(Param("rows"), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st)
+	var rows [6]reg.GPVirtual
+	for i := range rows {
+		rows[i] = GP64()
+		MOVQ(Mem{Base: rp, Disp: 24 * i}, rows[i]) // slice i's data pointer
+	}
+	ev := ZMM()
+	VMOVUPS(evens, ev)
+	// Load masks for column offsets j−1 = −1, 0, 1, 2 (columns < 0 or > 15
+	// are padding).
+	var km [4]reg.Register
+	t := GP32()
+	for j, m := range []uint32{0xfffe, 0xffff, 0x7fff, 0x3fff} {
+		km[j] = K()
+		MOVL(U32(m), t)
+		KMOVW(t, km[j])
+	}
+	var d [4][4]reg.VecVirtual
+	for r := 0; r < 4; r++ {
+		for j := 0; j < 4; j++ {
+			a, b := ZMM(), ZMM()
+			VMOVUPS_Z(Mem{Base: rows[r], Disp: 4 * (j - 1)}, km[j], a)
+			VMOVUPS_Z(Mem{Base: rows[r+2], Disp: 4 * (j - 1)}, km[j], b)
+			VPERMT2PS(b, ev, a)
+			d[r][j] = a
 		}
 	}
 	bt := [4]struct {
