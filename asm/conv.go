@@ -209,3 +209,74 @@ func WinoInputW16Generic(rows *[6][]float32, o []float32, stride int) {
 	}
 	WinoInput16Generic(s[:], o, stride)
 }
+
+// WinoInputPerm16Generic is WinoInput16Generic for 16 tiles whose patches
+// all lie in the 64 floats of src[0…3] (16 each; an 8×8 plane, or four 4×4
+// planes): element e = 4r+j of lane l's patch is element tbl[e][l] of
+// src[0]‖src[1] where bit l of msk[2e] is set, of src[2]‖src[3] where bit l
+// of msk[2e+1] is set, else 0 (the masks are disjoint). len(src[i]) ≥ 16,
+// tbl entries in [0, 32), stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputPerm16Generic(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int) {
+	var s [256]float32
+	for e := 0; e < 16; e++ {
+		for l := 0; l < 16; l++ {
+			t := int(tbl[e][l])
+			var v float32
+			switch {
+			case msk[2*e]>>l&1 != 0:
+				v = src[t/16][t%16]
+			case msk[2*e+1]>>l&1 != 0:
+				v = src[2+t/16][t%16]
+			}
+			s[64*(e/4)+16*(e%4)+l] = v
+		}
+	}
+	WinoInput16Generic(s[:], o, stride)
+}
+
+// WinoOutputPerm16Generic is WinoOutput16Generic with the 2×2 output tiles
+// stored into the four 16-float vectors dst[0…3] (an 8×8 plane, or four
+// 4×4 planes): lane λ of dst[i] is element tbl[i][λ] of Y00‖Y01 where bit λ
+// of msk[2i] is set, of Y10‖Y11 where bit λ of msk[2i+1] is set, else 0
+// (Yab the 16 lanes of output (a, b) of every tile).
+// stride ≥ 16, len(m) ≥ 15·stride + 16, len(dst[i]) ≥ 16, tbl entries in
+// [0, 32).
+func WinoOutputPerm16Generic(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16) {
+	var o [64]float32 // Y00, Y01, Y10, Y11
+	WinoOutput16Generic(m, stride, bias, o[:])
+	for i := 0; i < 4; i++ {
+		d := dst[i][:16]
+		for l := 0; l < 16; l++ {
+			t := int(tbl[i][l])
+			switch {
+			case msk[2*i]>>l&1 != 0:
+				d[l] = o[t]
+			case msk[2*i+1]>>l&1 != 0:
+				d[l] = o[32+t]
+			default:
+				d[l] = 0
+			}
+		}
+	}
+}
+
+// WinoGradOutPerm16Generic is WinoGradOut16Generic of 16 tiles whose 2×2
+// output gradients lie in the 64 floats of src[0…3]: lane l of dY_ab
+// (e = 2a+b) is element tbl[e][l] of src[0]‖src[1] where bit l of msk[2e] is
+// set, of src[2]‖src[3] where bit l of msk[2e+1] is set, else 0.
+// len(src[i]) ≥ 16, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoGradOutPerm16Generic(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int) {
+	var d [64]float32
+	for e := 0; e < 4; e++ {
+		for l := 0; l < 16; l++ {
+			t := int(tbl[e][l])
+			switch {
+			case msk[2*e]>>l&1 != 0:
+				d[16*e+l] = src[t/16][t%16]
+			case msk[2*e+1]>>l&1 != 0:
+				d[16*e+l] = src[2+t/16][t%16]
+			}
+		}
+	}
+	WinoGradOut16Generic(d[:], o, stride)
+}

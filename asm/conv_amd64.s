@@ -2459,3 +2459,439 @@ TEXT ·WinoInputW16AVX512(SB), NOSPLIT, $0-40
 	ADDQ    DX, CX
 	VZEROUPPER
 	RET
+
+// func WinoInputPerm16AVX512(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·WinoInputPerm16AVX512(SB), NOSPLIT, $0-56
+	MOVQ        src+0(FP), AX
+	MOVQ        tbl+8(FP), CX
+	MOVQ        msk+16(FP), DX
+	MOVQ        o_base+24(FP), BX
+	MOVQ        stride+48(FP), SI
+	SHLQ        $0x02, SI
+	MOVQ        (AX), DI
+	VMOVUPS     (DI), Z0
+	MOVQ        24(AX), DI
+	VMOVUPS     (DI), Z1
+	MOVQ        48(AX), DI
+	VMOVUPS     (DI), Z2
+	MOVQ        72(AX), AX
+	VMOVUPS     (AX), Z3
+	VMOVUPS     (CX), Z4
+	KMOVW       (DX), K1
+	VMOVAPS     Z4, Z5
+	VPERMI2PS.Z Z1, Z0, K1, Z5
+	KMOVW       2(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z5, Z5
+	VMOVUPS     64(CX), Z4
+	KMOVW       4(DX), K1
+	VMOVAPS     Z4, Z6
+	VPERMI2PS.Z Z1, Z0, K1, Z6
+	KMOVW       6(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z6, Z6
+	VMOVUPS     128(CX), Z4
+	KMOVW       8(DX), K1
+	VMOVAPS     Z4, Z7
+	VPERMI2PS.Z Z1, Z0, K1, Z7
+	KMOVW       10(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z7, Z7
+	VMOVUPS     192(CX), Z4
+	KMOVW       12(DX), K1
+	VMOVAPS     Z4, Z8
+	VPERMI2PS.Z Z1, Z0, K1, Z8
+	KMOVW       14(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z8, Z8
+	VMOVUPS     256(CX), Z4
+	KMOVW       16(DX), K1
+	VMOVAPS     Z4, Z9
+	VPERMI2PS.Z Z1, Z0, K1, Z9
+	KMOVW       18(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z9, Z9
+	VMOVUPS     320(CX), Z4
+	KMOVW       20(DX), K1
+	VMOVAPS     Z4, Z10
+	VPERMI2PS.Z Z1, Z0, K1, Z10
+	KMOVW       22(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z10, Z10
+	VMOVUPS     384(CX), Z4
+	KMOVW       24(DX), K1
+	VMOVAPS     Z4, Z11
+	VPERMI2PS.Z Z1, Z0, K1, Z11
+	KMOVW       26(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z11, Z11
+	VMOVUPS     448(CX), Z4
+	KMOVW       28(DX), K1
+	VMOVAPS     Z4, Z12
+	VPERMI2PS.Z Z1, Z0, K1, Z12
+	KMOVW       30(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z12, Z12
+	VMOVUPS     512(CX), Z4
+	KMOVW       32(DX), K1
+	VMOVAPS     Z4, Z13
+	VPERMI2PS.Z Z1, Z0, K1, Z13
+	KMOVW       34(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z13, Z13
+	VMOVUPS     576(CX), Z4
+	KMOVW       36(DX), K1
+	VMOVAPS     Z4, Z14
+	VPERMI2PS.Z Z1, Z0, K1, Z14
+	KMOVW       38(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z14, Z14
+	VMOVUPS     640(CX), Z4
+	KMOVW       40(DX), K1
+	VMOVAPS     Z4, Z15
+	VPERMI2PS.Z Z1, Z0, K1, Z15
+	KMOVW       42(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z15, Z15
+	VMOVUPS     704(CX), Z4
+	KMOVW       44(DX), K1
+	VMOVAPS     Z4, Z16
+	VPERMI2PS.Z Z1, Z0, K1, Z16
+	KMOVW       46(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z16, Z16
+	VMOVUPS     768(CX), Z4
+	KMOVW       48(DX), K1
+	VMOVAPS     Z4, Z17
+	VPERMI2PS.Z Z1, Z0, K1, Z17
+	KMOVW       50(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z17, Z17
+	VMOVUPS     832(CX), Z4
+	KMOVW       52(DX), K1
+	VMOVAPS     Z4, Z18
+	VPERMI2PS.Z Z1, Z0, K1, Z18
+	KMOVW       54(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z18, Z18
+	VMOVUPS     896(CX), Z4
+	KMOVW       56(DX), K1
+	VMOVAPS     Z4, Z19
+	VPERMI2PS.Z Z1, Z0, K1, Z19
+	KMOVW       58(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z19, Z19
+	VMOVUPS     960(CX), Z4
+	KMOVW       60(DX), K1
+	VMOVAPS     Z4, Z20
+	VPERMI2PS.Z Z1, Z0, K1, Z20
+	KMOVW       62(DX), K1
+	VMOVAPS     Z4, Z0
+	VPERMI2PS.Z Z3, Z2, K1, Z0
+	VORPS       Z0, Z20, Z20
+
+	// Bᵀ row 0
+	VSUBPS  Z13, Z5, Z0
+	VSUBPS  Z14, Z6, Z1
+	VSUBPS  Z15, Z7, Z2
+	VSUBPS  Z16, Z8, Z3
+	VSUBPS  Z2, Z0, Z0
+	VADDPS  Z2, Z1, Z4
+	VSUBPS  Z1, Z2, Z2
+	VSUBPS  Z3, Z1, Z1
+	VMOVUPS Z0, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z4, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z2, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z1, (BX)
+	ADDQ    SI, BX
+
+	// Bᵀ row 1
+	VADDPS  Z13, Z9, Z0
+	VADDPS  Z14, Z10, Z1
+	VADDPS  Z15, Z11, Z2
+	VADDPS  Z16, Z12, Z3
+	VSUBPS  Z2, Z0, Z0
+	VADDPS  Z2, Z1, Z4
+	VSUBPS  Z1, Z2, Z2
+	VSUBPS  Z3, Z1, Z1
+	VMOVUPS Z0, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z4, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z2, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z1, (BX)
+	ADDQ    SI, BX
+
+	// Bᵀ row 2
+	VSUBPS  Z9, Z13, Z0
+	VSUBPS  Z10, Z14, Z1
+	VSUBPS  Z11, Z15, Z2
+	VSUBPS  Z12, Z16, Z3
+	VSUBPS  Z2, Z0, Z0
+	VADDPS  Z2, Z1, Z4
+	VSUBPS  Z1, Z2, Z2
+	VSUBPS  Z3, Z1, Z1
+	VMOVUPS Z0, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z4, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z2, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z1, (BX)
+	ADDQ    SI, BX
+
+	// Bᵀ row 3
+	VSUBPS  Z17, Z9, Z0
+	VSUBPS  Z18, Z10, Z1
+	VSUBPS  Z19, Z11, Z2
+	VSUBPS  Z20, Z12, Z3
+	VSUBPS  Z2, Z0, Z0
+	VADDPS  Z2, Z1, Z4
+	VSUBPS  Z1, Z2, Z2
+	VSUBPS  Z3, Z1, Z1
+	VMOVUPS Z0, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z4, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z2, (BX)
+	ADDQ    SI, BX
+	VMOVUPS Z1, (BX)
+	ADDQ    SI, BX
+	VZEROUPPER
+	RET
+
+// func WinoOutputPerm16AVX512(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16)
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·WinoOutputPerm16AVX512(SB), NOSPLIT, $0-64
+	MOVQ         m_base+0(FP), AX
+	MOVQ         stride+24(FP), CX
+	MOVQ         dst+40(FP), DX
+	MOVQ         tbl+48(FP), BX
+	MOVQ         msk+56(FP), SI
+	MOVSS        bias+32(FP), X0
+	VBROADCASTSS X0, Z0
+	SHLQ         $0x02, CX
+	MOVQ         CX, DI
+	SHLQ         $0x02, DI
+
+	// s = Aᵀ M, column by column
+	LEAQ    (AX)(DI*2), R8
+	VMOVUPS (AX), Z1
+	VMOVUPS (AX)(DI*1), Z2
+	VMOVUPS (R8), Z3
+	VMOVUPS (R8)(DI*1), Z4
+	VADDPS  Z2, Z1, Z1
+	VADDPS  Z3, Z1, Z1
+	VSUBPS  Z3, Z2, Z2
+	VSUBPS  Z4, Z2, Z2
+	ADDQ    CX, AX
+	LEAQ    (AX)(DI*2), R8
+	VMOVUPS (AX), Z3
+	VMOVUPS (AX)(DI*1), Z4
+	VMOVUPS (R8), Z5
+	VMOVUPS (R8)(DI*1), Z6
+	VADDPS  Z4, Z3, Z3
+	VADDPS  Z5, Z3, Z3
+	VSUBPS  Z5, Z4, Z4
+	VSUBPS  Z6, Z4, Z4
+	ADDQ    CX, AX
+	LEAQ    (AX)(DI*2), R8
+	VMOVUPS (AX), Z5
+	VMOVUPS (AX)(DI*1), Z6
+	VMOVUPS (R8), Z7
+	VMOVUPS (R8)(DI*1), Z8
+	VADDPS  Z6, Z5, Z5
+	VADDPS  Z7, Z5, Z5
+	VSUBPS  Z7, Z6, Z6
+	VSUBPS  Z8, Z6, Z6
+	ADDQ    CX, AX
+	LEAQ    (AX)(DI*2), CX
+	VMOVUPS (AX), Z7
+	VMOVUPS (AX)(DI*1), Z8
+	VMOVUPS (CX), Z9
+	VMOVUPS (CX)(DI*1), Z10
+	VADDPS  Z8, Z7, Z7
+	VADDPS  Z9, Z7, Z7
+	VSUBPS  Z9, Z8, Z8
+	VSUBPS  Z10, Z8, Z8
+
+	// Y = s A + bias
+	VADDPS Z3, Z1, Z1
+	VADDPS Z5, Z1, Z1
+	VADDPS Z0, Z1, Z1
+	VSUBPS Z5, Z3, Z3
+	VSUBPS Z7, Z3, Z3
+	VADDPS Z0, Z3, Z3
+	VADDPS Z4, Z2, Z2
+	VADDPS Z6, Z2, Z2
+	VADDPS Z0, Z2, Z2
+	VSUBPS Z6, Z4, Z4
+	VSUBPS Z8, Z4, Z4
+	VADDPS Z0, Z4, Z4
+
+	// permute into the output vectors
+	VMOVUPS     (BX), Z0
+	KMOVW       (SI), K1
+	VMOVAPS     Z0, Z5
+	VPERMI2PS.Z Z3, Z1, K1, Z5
+	KMOVW       2(SI), K1
+	VMOVAPS     Z0, Z0
+	VPERMI2PS.Z Z4, Z2, K1, Z0
+	VORPS       Z0, Z5, Z5
+	MOVQ        (DX), AX
+	VMOVUPS     Z5, (AX)
+	VMOVUPS     64(BX), Z0
+	KMOVW       4(SI), K1
+	VMOVAPS     Z0, Z5
+	VPERMI2PS.Z Z3, Z1, K1, Z5
+	KMOVW       6(SI), K1
+	VMOVAPS     Z0, Z0
+	VPERMI2PS.Z Z4, Z2, K1, Z0
+	VORPS       Z0, Z5, Z5
+	MOVQ        24(DX), AX
+	VMOVUPS     Z5, (AX)
+	VMOVUPS     128(BX), Z0
+	KMOVW       8(SI), K1
+	VMOVAPS     Z0, Z5
+	VPERMI2PS.Z Z3, Z1, K1, Z5
+	KMOVW       10(SI), K1
+	VMOVAPS     Z0, Z0
+	VPERMI2PS.Z Z4, Z2, K1, Z0
+	VORPS       Z0, Z5, Z5
+	MOVQ        48(DX), AX
+	VMOVUPS     Z5, (AX)
+	VMOVUPS     192(BX), Z0
+	KMOVW       12(SI), K1
+	VMOVAPS     Z0, Z5
+	VPERMI2PS.Z Z3, Z1, K1, Z5
+	KMOVW       14(SI), K1
+	VMOVAPS     Z0, Z0
+	VPERMI2PS.Z Z4, Z2, K1, Z0
+	VORPS       Z0, Z5, Z5
+	MOVQ        72(DX), AX
+	VMOVUPS     Z5, (AX)
+	VZEROUPPER
+	RET
+
+// func WinoGradOutPerm16AVX512(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·WinoGradOutPerm16AVX512(SB), NOSPLIT, $0-56
+	MOVQ        src+0(FP), AX
+	MOVQ        tbl+8(FP), CX
+	MOVQ        msk+16(FP), DX
+	MOVQ        o_base+24(FP), BX
+	MOVQ        stride+48(FP), SI
+	SHLQ        $0x02, SI
+	MOVQ        (AX), DI
+	VMOVUPS     (DI), Z0
+	MOVQ        24(AX), DI
+	VMOVUPS     (DI), Z1
+	MOVQ        48(AX), DI
+	VMOVUPS     (DI), Z2
+	MOVQ        72(AX), AX
+	VMOVUPS     (AX), Z3
+	VMOVUPS     (CX), Z4
+	KMOVW       (DX), K1
+	VMOVAPS     Z4, Z5
+	VPERMI2PS.Z Z1, Z0, K1, Z5
+	KMOVW       2(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z5, Z5
+	VMOVUPS     64(CX), Z4
+	KMOVW       4(DX), K1
+	VMOVAPS     Z4, Z6
+	VPERMI2PS.Z Z1, Z0, K1, Z6
+	KMOVW       6(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z6, Z6
+	VMOVUPS     128(CX), Z4
+	KMOVW       8(DX), K1
+	VMOVAPS     Z4, Z7
+	VPERMI2PS.Z Z1, Z0, K1, Z7
+	KMOVW       10(DX), K1
+	VMOVAPS     Z4, Z4
+	VPERMI2PS.Z Z3, Z2, K1, Z4
+	VORPS       Z4, Z7, Z7
+	VMOVUPS     192(CX), Z4
+	KMOVW       12(DX), K1
+	VMOVAPS     Z4, Z8
+	VPERMI2PS.Z Z1, Z0, K1, Z8
+	KMOVW       14(DX), K1
+	VMOVAPS     Z4, Z0
+	VPERMI2PS.Z Z3, Z2, K1, Z0
+	VORPS       Z0, Z8, Z8
+	VXORPS      Z0, Z0, Z0
+	VADDPS      Z7, Z5, Z1
+	VADDPS      Z8, Z6, Z2
+	VSUBPS      Z7, Z5, Z3
+	VSUBPS      Z8, Z6, Z4
+	VSUBPS      Z7, Z0, Z7
+	VSUBPS      Z8, Z0, Z8
+	MOVQ        BX, AX
+	VADDPS      Z6, Z5, Z9
+	VSUBPS      Z6, Z5, Z10
+	VSUBPS      Z6, Z0, Z6
+	VMOVUPS     Z5, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z9, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z10, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z6, (AX)
+	ADDQ        SI, AX
+	VADDPS      Z2, Z1, Z5
+	VSUBPS      Z2, Z1, Z6
+	VSUBPS      Z2, Z0, Z2
+	VMOVUPS     Z1, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z5, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z6, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z2, (AX)
+	ADDQ        SI, AX
+	VADDPS      Z4, Z3, Z1
+	VSUBPS      Z4, Z3, Z2
+	VSUBPS      Z4, Z0, Z4
+	VMOVUPS     Z3, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z1, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z2, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z4, (AX)
+	ADDQ        SI, AX
+	VADDPS      Z8, Z7, Z1
+	VSUBPS      Z8, Z7, Z2
+	VSUBPS      Z8, Z0, Z0
+	VMOVUPS     Z7, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z1, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z2, (AX)
+	ADDQ        SI, AX
+	VMOVUPS     Z0, (AX)
+	VZEROUPPER
+	RET

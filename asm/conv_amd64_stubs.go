@@ -78,3 +78,18 @@ func WinoInputGatherMasked16AVX512(x []float32, idx []int32, w int, masks []uint
 // (len ≥ 16; a zero row where it is outside the plane); stride ≥ 16,
 // len(o) ≥ 15·stride + 16.
 func WinoInputW16AVX512(rows *[6][]float32, o []float32, stride int)
+
+// WinoInputPerm16AVX512 is WinoInputPerm16Generic: the Winograd input transform of 16
+// tiles whose patches are picked from the 64 floats of src[0…3] (16 each) by tbl
+// and msk; stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputPerm16AVX512(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int)
+
+// WinoOutputPerm16AVX512 is WinoOutputPerm16Generic: the Winograd output transform
+// of 16 tiles stored into the four 16-float vectors dst[0…3] through tbl and msk;
+// stride ≥ 16, len(m) ≥ 15·stride + 16, len(dst[i]) ≥ 16.
+func WinoOutputPerm16AVX512(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16)
+
+// WinoGradOutPerm16AVX512 is WinoGradOutPerm16Generic: WinoGradOut16 of 16 tiles
+// whose 2×2 output gradients are picked from the 64 floats of src[0…3] by tbl and
+// msk; len(src[i]) ≥ 16, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoGradOutPerm16AVX512(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int)

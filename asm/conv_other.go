@@ -54,3 +54,15 @@ func WinoInputGatherMasked16AVX512(x []float32, idx []int32, w int, masks []uint
 func WinoInputW16AVX512(rows *[6][]float32, o []float32, stride int) {
 	WinoInputW16Generic(rows, o, stride)
 }
+
+func WinoInputPerm16AVX512(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int) {
+	WinoInputPerm16Generic(src, tbl, msk, o, stride)
+}
+
+func WinoOutputPerm16AVX512(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16) {
+	WinoOutputPerm16Generic(m, stride, bias, dst, tbl, msk)
+}
+
+func WinoGradOutPerm16AVX512(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int) {
+	WinoGradOutPerm16Generic(src, tbl, msk, o, stride)
+}

@@ -469,3 +469,149 @@ func TestWinoInputW16(t *testing.T) {
 		}
 	}
 }
+
+// The permutation kernel against its twin and a hand-built scratch, on
+// random tables and masks (disjoint halves).
+func TestWinoInputPerm16(t *testing.T) {
+	const seed = 719
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	for trial := 0; trial < 50; trial++ {
+		var src [4][]float32
+		for i := range src {
+			src[i] = make([]float32, 16)
+			for k := range src[i] {
+				src[i][k] = float32(r.NormFloat64())
+			}
+		}
+		var tbl [16][16]int32
+		var msk [32]uint16
+		var s [256]float32
+		for e := 0; e < 16; e++ {
+			for l := 0; l < 16; l++ {
+				tbl[e][l] = int32(r.Intn(32))
+				h := r.Intn(3) // 0, 1: that half; 2: zero
+				if h < 2 {
+					msk[2*e+h] |= 1 << l
+					v := tbl[e][l]
+					s[64*(e/4)+16*(e%4)+l] = src[2*h+int(v)/16][v%16]
+				}
+			}
+		}
+		ist := 16 + r.Intn(20)
+		n := 15*ist + 16
+		want := sentinelled(n)
+		WinoInput16Generic(s[:], want[:n], ist)
+		for _, im := range []struct {
+			path Path
+			f    func(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int)
+		}{{Generic, WinoInputPerm16Generic}, {AVX512, WinoInputPerm16AVX512}} {
+			if !Supported(im.path) {
+				continue
+			}
+			got := sentinelled(n)
+			im.f(&src, &tbl, &msk, got[:n], ist)
+			checkSentinels(t, im.path.String()+" perm input", got, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v perm input [%d] = %g, want %g", im.path, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// The output and output-gradient permutation kernels against their twins
+// and hand-built layouts, on random tables and disjoint masks.
+func TestWinoOutputPerm16(t *testing.T) {
+	const seed = 723
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	for trial := 0; trial < 50; trial++ {
+		var tbl [4][16]int32
+		var msk [8]uint16
+		for i := 0; i < 4; i++ {
+			for l := 0; l < 16; l++ {
+				tbl[i][l] = int32(r.Intn(32))
+				if h := r.Intn(3); h < 2 {
+					msk[2*i+h] |= 1 << l
+				}
+			}
+		}
+		stride := 16 + r.Intn(40)
+		m := make([]float32, 15*stride+16)
+		for i := range m {
+			m[i] = float32(r.NormFloat64())
+		}
+		bias := float32(r.NormFloat64())
+		var o [64]float32
+		WinoOutput16Generic(m, stride, bias, o[:])
+		var want [4][16]float32
+		for i := 0; i < 4; i++ {
+			for l := 0; l < 16; l++ {
+				switch {
+				case msk[2*i]>>l&1 != 0:
+					want[i][l] = o[tbl[i][l]]
+				case msk[2*i+1]>>l&1 != 0:
+					want[i][l] = o[32+tbl[i][l]]
+				}
+			}
+		}
+		// Gradient side: dY_ab from four random vectors.
+		var src [4][]float32
+		for i := range src {
+			src[i] = make([]float32, 16)
+			for k := range src[i] {
+				src[i][k] = float32(r.NormFloat64())
+			}
+		}
+		var d [64]float32
+		for e := 0; e < 4; e++ {
+			for l := 0; l < 16; l++ {
+				v := tbl[e][l]
+				switch {
+				case msk[2*e]>>l&1 != 0:
+					d[16*e+l] = src[v/16][v%16]
+				case msk[2*e+1]>>l&1 != 0:
+					d[16*e+l] = src[2+v/16][v%16]
+				}
+			}
+		}
+		ist := 16 + r.Intn(20)
+		n := 15*ist + 16
+		gw := sentinelled(n)
+		WinoGradOut16Generic(d[:], gw[:n], ist)
+		for _, im := range []struct {
+			path Path
+			out  func(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16)
+			grad func(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int)
+		}{{Generic, WinoOutputPerm16Generic, WinoGradOutPerm16Generic}, {AVX512, WinoOutputPerm16AVX512, WinoGradOutPerm16AVX512}} {
+			if !Supported(im.path) {
+				continue
+			}
+			var dst [4][]float32
+			for i := range dst {
+				dst[i] = make([]float32, 16)
+				for k := range dst[i] {
+					dst[i][k] = float32(math.NaN())
+				}
+			}
+			im.out(m, stride, bias, &dst, &tbl, &msk)
+			for i := 0; i < 4; i++ {
+				for l := 0; l < 16; l++ {
+					if math.Float32bits(dst[i][l]) != math.Float32bits(want[i][l]) {
+						t.Fatalf("%v output perm dst[%d][%d] = %g, want %g", im.path, i, l, dst[i][l], want[i][l])
+					}
+				}
+			}
+			gg := sentinelled(n)
+			im.grad(&src, &tbl, &msk, gg[:n], ist)
+			checkSentinels(t, im.path.String()+" grad perm", gg, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(gg[i]) != math.Float32bits(gw[i]) {
+					t.Fatalf("%v grad perm [%d] = %g, want %g", im.path, i, gg[i], gw[i])
+				}
+			}
+		}
+	}
+}

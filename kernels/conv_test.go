@@ -293,7 +293,7 @@ func TestConvWinogradRandomShapes(t *testing.T) {
 	// row-segment output kernels for 16 and ≥ 32 wide), 34 and 64 wide
 	// (16-tile groups across and within tile rows), then random shapes.
 	fixed := []ConvParams{
-		{N: 3, C: 5, H: 4, W: 4, K: 6}, {N: 2, C: 4, H: 8, W: 8, K: 5}, {N: 2, C: 3, H: 16, W: 16, K: 7},
+		{N: 3, C: 5, H: 4, W: 4, K: 6}, {N: 9, C: 3, H: 4, W: 4, K: 5}, {N: 2, C: 4, H: 8, W: 8, K: 5}, {N: 2, C: 3, H: 16, W: 16, K: 7},
 		{N: 2, C: 3, H: 32, W: 32, K: 4}, {N: 1, C: 2, H: 6, W: 34, K: 3}, {N: 1, C: 2, H: 4, W: 64, K: 3},
 		{N: 2, C: 3, H: 15, W: 16, K: 2},
 	}

@@ -169,16 +169,24 @@ func winoGradOutFn(p asm.Path) func(d, o []float32, stride int) {
 // 2×2 tiles of dy (zero outside the output), 16 consecutive tiles per
 // kernel call; the scratch d (64 floats) receives dY[a][b] of lane l at
 // (2a+b)·16 + l.
-func winoGradOut16(rows winoGradRowsFn, gr func(d, o []float32, stride int), d, dm, dy []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
+func winoGradOut16(rows winoGradRowsFn, perm winoGradPermFn, gr func(d, o []float32, stride int), d, dm, dy []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	KT := K * ld
+	var qa [64]winoPos
+	qs := winoGroups(g, t0, t1, qa[:])
+	vecs := new([4][]float32) // escapes through the kernel call: once per call
 	for k := k0; k < k1; k++ {
 		for t := t0; t < t1; t += 16 {
-			q := newWinoPos(g, t)
+			q := qs[(t-t0)/16]
 			cnt := min(16, t1-t)
 			if rows != nil && cnt == 16 {
 				if o00, o01, o10, o11, ok := winoRowOffsets(g, q); ok {
 					rows(dy[(q.n*K+k)*HW:(q.n*K+k+1)*HW], o00, o01, o10, o11, dm[k*ld+t-t0:], KT)
+					continue
+				}
+				if pt := winoPermFor(g, t); pt != nil && perm != nil {
+					*vecs = winoPermVectors(dy, g, K, k, q.n)
+					perm(vecs, &pt.gtbl, &pt.gmsk, dm[k*ld+t-t0:], KT)
 					continue
 				}
 			}
@@ -229,6 +237,30 @@ type winoPos struct {
 func newWinoPos(g winoGeom, t int) winoPos {
 	tt := t % g.tpi
 	return winoPos{g: g, n: t / g.tpi, th: tt / g.tilesW, tw: tt % g.tilesW}
+}
+
+// winoGroups returns the position of every 16-tile group of [t0, t1), in
+// buf when it is large enough: one division per call instead of two per
+// group and channel.
+func winoGroups(g winoGeom, t0, t1 int, buf []winoPos) []winoPos {
+	n := (t1 - t0 + 15) / 16
+	if cap(buf) < n {
+		buf = make([]winoPos, n)
+	}
+	qs := buf[:n]
+	q := newWinoPos(g, t0)
+	for i := range qs {
+		qs[i] = q
+		q.tw += 16
+		for q.tw >= g.tilesW {
+			q.tw -= g.tilesW
+			if q.th++; q.th == g.tilesH {
+				q.th = 0
+				q.n++
+			}
+		}
+	}
+	return qs
 }
 
 // skip advances q by run tiles that do not cross the end of its tile row
@@ -283,17 +315,19 @@ func winoInputRowFn(p asm.Path) func(rows []float32, rs int, o []float32, stride
 // outputs land in the padding of the row.
 func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32, rs int, o []float32, stride int), gather winoGathers, b *convBufs, sc, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	if g.tilesW < 16 {
-		winoInputNarrow(gather.padded, gather.masked, gather.w16, b, v, x, g, C, c0, c1, t0, t1, ld)
+		winoInputNarrow(gather.padded, gather.masked, gather.w16, gather.perm, b, v, x, g, C, c0, c1, t0, t1, ld)
 		return
 	}
 	HW, W := g.H*g.W, g.W
 	CT := C * ld
 	rs := winoRowStride(W)
 	s, row, rows4 := sc[:256], sc[256:256+rs], sc[256+rs:256+5*rs]
+	var qa [64]winoPos
+	qs := winoGroups(g, t0, t1, qa[:])
 	for c := c0; c < c1; c++ {
 		for t := t0; t < t1; t += 16 {
 			cnt := min(16, t1-t)
-			q := newWinoPos(g, t)
+			q := qs[(t-t0)/16]
 			if cnt == 16 && g.tilesW-q.tw >= 16 {
 				// 16 tiles of one tile row (wide planes): the kernel reads
 				// them straight from 4 zero-padded copies of the input rows.
@@ -362,6 +396,45 @@ func winoRowFns(p asm.Path) (winoOutRowsFn, winoGradRowsFn) {
 	return nil, nil
 }
 
+// winoOutPermFn and winoGradPermFn are asm.WinoOutputPerm16AVX512 and
+// asm.WinoGradOutPerm16AVX512 (nil on the other paths).
+type (
+	winoOutPermFn  func(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16)
+	winoGradPermFn func(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int)
+)
+
+func winoPermFns(p asm.Path) (winoOutPermFn, winoGradPermFn) {
+	if p == asm.AVX512 {
+		return asm.WinoOutputPerm16AVX512, asm.WinoGradOutPerm16AVX512
+	}
+	return nil, nil
+}
+
+// winoPermFor returns the permutation tables for the 16 tiles from t when
+// they are one whole 8×8 plane or four whole 4×4 planes, else nil.
+func winoPermFor(g winoGeom, t int) *winoPermTable {
+	if g.H != g.W || (g.W != 8 && g.W != 4) || t%g.tpi != 0 || t+16 > g.tiles {
+		return nil
+	}
+	return winoPermTables[g.W/8]
+}
+
+// winoPermVectors returns the four 16-float vectors of channel k of
+// planes y [N, K, H, W] that the 16 tiles from image n cover (see
+// winoPermFor).
+func winoPermVectors(y []float32, g winoGeom, K, k, n int) [4][]float32 {
+	HW := g.H * g.W
+	var v [4][]float32
+	for i := range v {
+		if g.W == 8 {
+			v[i] = y[(n*K+k)*HW+16*i : (n*K+k)*HW+16*i+16]
+		} else {
+			v[i] = y[((n+i)*K+k)*HW : ((n+i)*K+k+1)*HW]
+		}
+	}
+	return v
+}
+
 // winoRowOffsets gives, for the 16 tiles starting at q, the four 16-float
 // row segments their 2×2 outputs fill within the plane (see
 // asm.WinoOutputRows16Generic): 16 adjacent tiles of one tile row of a plane
@@ -397,6 +470,55 @@ type winoGathers struct {
 	padded winoGatherFn
 	masked winoMaskedFn
 	w16    func(rows *[6][]float32, o []float32, stride int) // two tile rows of a 16-wide plane (AVX-512)
+	perm   winoPermFn                                        // 8×8 and 4×4 planes (AVX-512)
+}
+
+// winoPermFn is asm.WinoInputPerm16*.
+type winoPermFn func(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int)
+
+// winoPermTable says where, in the four 16-float vectors holding one 8×8
+// plane (rows 2i, 2i+1 in vector i) or four 4×4 planes (plane i in vector
+// i), each patch element of 16 tiles is (see asm.WinoInputPerm16Generic).
+type winoPermTable struct {
+	tbl [16][16]int32
+	msk [32]uint16
+	// The same for the 2×2 outputs: otbl/omsk place them into the four
+	// vectors (asm.WinoOutputPerm16Generic), gtbl/gmsk read output
+	// gradients back from them (asm.WinoGradOutPerm16Generic).
+	otbl, gtbl [4][16]int32
+	omsk, gmsk [8]uint16
+}
+
+// winoPermTables[0] is for 4×4 planes, [1] for 8×8.
+var winoPermTables = [2]*winoPermTable{newWinoPermTable(4), newWinoPermTable(8)}
+
+func newWinoPermTable(W int) *winoPermTable {
+	pt := new(winoPermTable)
+	tw := W / 2 // tiles per row (and column)
+	for l := 0; l < 16; l++ {
+		img, th, tc := 0, l/tw, l%tw
+		if W == 4 {
+			img, th, tc = l/4, l%4/2, l%2
+		}
+		for e := 0; e < 16; e++ {
+			rho, kap := 2*th-1+e/4, 2*tc-1+e%4
+			if rho < 0 || rho >= W || kap < 0 || kap >= W {
+				continue // padding: zero
+			}
+			p := img*W*W + rho*W + kap
+			pt.tbl[e][l] = int32(p % 32)
+			pt.msk[2*e+p/32] |= 1 << l
+		}
+		for e := 0; e < 4; e++ { // output (a, b) = (e/2, e%2) of tile l
+			p := img*W*W + (2*th+e/2)*W + 2*tc + e%2
+			pt.gtbl[e][l] = int32(p % 32)
+			pt.gmsk[2*e+p/32] |= 1 << l
+			// Vector i = p/16, lane p%16 takes it from Y(a,b) lane l.
+			pt.otbl[p/16][p%16] = int32(16*(e%2) + l)
+			pt.omsk[2*(p/16)+e/2] |= 1 << (p % 16)
+		}
+	}
+	return pt
 }
 
 // winoZeroRow stands for input rows outside a plane (read only).
@@ -405,7 +527,7 @@ var winoZeroRow [16]float32
 func winoInputGatherFn(p asm.Path) winoGathers {
 	switch p {
 	case asm.AVX512:
-		return winoGathers{asm.WinoInputGather16AVX512, asm.WinoInputGatherMasked16AVX512, asm.WinoInputW16AVX512}
+		return winoGathers{asm.WinoInputGather16AVX512, asm.WinoInputGatherMasked16AVX512, asm.WinoInputW16AVX512, asm.WinoInputPerm16AVX512}
 	case asm.AVX2:
 		return winoGathers{padded: asm.WinoInputGather16AVX2}
 	}
@@ -418,7 +540,7 @@ func winoInputGatherFn(p asm.Path) winoGathers {
 // (2·tilesH+2 rows of 2·tilesW+2), and the kernel gathers every tile's 4×4
 // patch from them by offset; the offsets depend on the tile only, so they
 // are computed once for all channels.
-func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, w16fn func(rows *[6][]float32, o []float32, stride int), b *convBufs, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
+func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, w16fn func(rows *[6][]float32, o []float32, stride int), perm winoPermFn, b *convBufs, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	HW, H, W := g.H*g.W, g.H, g.W
 	CT := C * ld
 	if masked != nil && len(x) < 1<<31 {
@@ -455,11 +577,32 @@ func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, w16fn func(rows *
 		// the row kernel (plain loads and permutes instead of gathers).
 		w16 := W == 16 && H%2 == 0 && w16fn != nil
 		var rows [6][]float32
+		// 8×8 planes (16 tiles: one plane) and 4×4 planes (16 tiles: four
+		// planes) fit in four vectors: permutes instead of gathers.
+		var pt *winoPermTable
+		if perm != nil && H == W && (W == 8 || W == 4) {
+			pt = winoPermTables[W/8]
+		}
+		var src [4][]float32
+		var qa [64]winoPos
+		qs := winoGroups(g, t0, t1, qa[:])
 		for c := c0; c < c1; c++ {
 			xc := x[c*HW:]
 			for t := t0; t < t1; t += 16 {
+				if pt != nil && t1-t >= 16 && t%g.tpi == 0 {
+					n := t / g.tpi
+					for i := range src {
+						if W == 8 {
+							src[i] = x[(n*C+c)*HW+16*i : (n*C+c)*HW+16*i+16]
+						} else {
+							src[i] = x[((n+i)*C+c)*HW : ((n+i)*C+c+1)*HW]
+						}
+					}
+					perm(&src, &pt.tbl, &pt.msk, v[c*ld+t-t0:], CT)
+					continue
+				}
 				if w16 && t1-t >= 16 {
-					if q := newWinoPos(g, t); q.tw == 0 && q.th+1 < g.tilesH {
+					if q := qs[(t-t0)/16]; q.tw == 0 && q.th+1 < g.tilesH {
 						pl := x[(q.n*C+c)*HW : (q.n*C+c+1)*HW]
 						for i := range rows {
 							if h := 2*q.th - 1 + i; h >= 0 && h < H {
@@ -511,20 +654,28 @@ func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, w16fn func(rows *
 // buffer has winoPad slack at its end) for output channels [k0, k1) and
 // tiles [t0, t1), 16 consecutive tiles per kernel call, adding bias; o is a
 // 64-float scratch.
-func winoOutput16(rows winoOutRowsFn, out func(m []float32, stride int, bias float32, o []float32), o, y, m, bias []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
+func winoOutput16(rows winoOutRowsFn, perm winoOutPermFn, out func(m []float32, stride int, bias float32, o []float32), o, y, m, bias []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	KT := K * ld
+	var qa [64]winoPos
+	qs := winoGroups(g, t0, t1, qa[:])
+	vecs := new([4][]float32) // escapes through the kernel call: once per call
 	for k := k0; k < k1; k++ {
 		var bk float32
 		if bias != nil {
 			bk = bias[k]
 		}
 		for t := t0; t < t1; t += 16 {
-			q := newWinoPos(g, t)
+			q := qs[(t-t0)/16]
 			cnt := min(16, t1-t)
 			if rows != nil && cnt == 16 {
 				if o00, o01, o10, o11, ok := winoRowOffsets(g, q); ok {
 					rows(m[k*ld+t-t0:], KT, bk, y[(q.n*K+k)*HW:(q.n*K+k+1)*HW], o00, o01, o10, o11)
+					continue
+				}
+				if pt := winoPermFor(g, t); pt != nil && perm != nil {
+					*vecs = winoPermVectors(y, g, K, k, q.n)
+					perm(m[k*ld+t-t0:], KT, bk, vecs, &pt.otbl, &pt.omsk)
 					continue
 				}
 			}
@@ -587,6 +738,7 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 	in, out, rowFn := winoInputFn(e.path), winoOutputFn(e.path), winoInputRowFn(e.path)
 	gather := winoInputGatherFn(e.path)
 	outRows, _ := winoRowFns(e.path)
+	outPerm, _ := winoPermFns(e.path)
 	ld := T + winoPad
 	ns := winoInputScratch(W)
 	e.parallel(blocks, threads, func(b *convBufs, bi int) {
@@ -599,7 +751,7 @@ func (e *Engine) winoConv(N, C, K, H, W int, x, u, bias, y []float32) {
 		for xi := 0; xi < 16; xi++ {
 			inner.Sgemm(false, false, K, t1-t0, C, 1, u[xi*K*C:], C, v[xi*C*ld:], ld, 0, mm[xi*K*T:], T)
 		}
-		winoOutput16(outRows, out, sc[ns:ns+64], y, mm, bias, g, K, 0, K, t0, t1, T)
+		winoOutput16(outRows, outPerm, out, sc[ns:ns+64], y, mm, bias, g, K, 0, K, t0, t1, T)
 	})
 }
 
@@ -638,6 +790,7 @@ func (e *Engine) winoWeightGrouped(p ConvParams, g winoGeom, T, blocks, ld int, 
 	C, K := p.C, p.K
 	gather := winoInputGatherFn(e.path)
 	_, gradRows := winoRowFns(e.path)
+	_, gradPerm := winoPermFns(e.path)
 	G := min(convWeightGroups, blocks)
 	pb := getBufs()
 	defer putBufs(pb)
@@ -670,7 +823,7 @@ func (e *Engine) winoWeightGrouped(p ConvParams, g winoGeom, T, blocks, ld int, 
 			t0 := bi * T
 			t1 := min(g.tiles, t0+T)
 			winoInput16(in, rowFn, gather, b, sc[:ns], v, x, g, C, 0, C, t0, t1, ld)
-			winoGradOut16(gradRows, gr, sc[:64], dm, dy, g, K, 0, K, t0, t1, ld)
+			winoGradOut16(gradRows, gradPerm, gr, sc[:64], dm, dy, g, K, 0, K, t0, t1, ld)
 			beta := float32(1)
 			if bi == lo {
 				beta = 0
@@ -720,6 +873,7 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 	in, gr, rowFn := winoInputFn(e.path), winoGradOutFn(e.path), winoInputRowFn(e.path)
 	gather := winoInputGatherFn(e.path)
 	_, gradRows := winoRowFns(e.path)
+	_, gradPerm := winoPermFns(e.path)
 	ns := winoInputScratch(p.W)
 	if C*K <= winoGroupedMax {
 		e.winoWeightGrouped(p, g, T, blocks, ld, x, dy, du, in, gr, rowFn, ns)
@@ -736,7 +890,7 @@ func (e *Engine) conv2DBackwardWeightWinograd(p ConvParams, x, dy, dw []float32)
 			})
 			_, kt := e.split(K)
 			e.parallel(K, kt, func(b *convBufs, k int) {
-				winoGradOut16(gradRows, gr, grow(&b.s, 64), dm, dy, g, K, k, k+1, t0, t1, ld)
+				winoGradOut16(gradRows, gradPerm, gr, grow(&b.s, 64), dm, dy, g, K, k, k+1, t0, t1, ld)
 			})
 			beta := float32(1)
 			if bi == 0 {

@@ -65,6 +65,9 @@ func main() {
 	genMaxPool()
 	genInputGatherMasked()
 	genInputW16()
+	genInputPerm()
+	genOutputPerm()
+	genGradOutPerm()
 	Generate()
 }
 
@@ -728,6 +731,191 @@ func genInputW16() {
 			ADDQ(st, op)
 		}
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// genInputPerm: the input transform of 16 tiles whose patches all lie in
+// 64 floats held in four vectors (an 8×8 plane, or four 4×4 planes): patch
+// element e = 4r+j of lane l is element tbl[e][l] of s0‖s1 where bit l of
+// msk[2e] is set, of s2‖s3 where bit l of msk[2e+1] is set, else 0 — two
+// zero-masked VPERMT2PS and an OR per element, no gathers.
+func genInputPerm() {
+	TEXT("WinoInputPerm16AVX512", NOSPLIT, "func(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int)")
+	Doc("WinoInputPerm16AVX512 is WinoInputPerm16Generic: the Winograd input transform of 16",
+		"tiles whose patches are picked from the 64 floats of src[0…3] (16 each) by tbl",
+		"and msk; stride ≥ 16, len(o) ≥ 15·stride + 16.")
+	sp := Load(Param("src"), GP64())
+	tp := Load(Param("tbl"), GP64())
+	mp := Load(Param("msk"), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st)
+	var sv [4]reg.VecVirtual
+	for i := range sv {
+		p := GP64()
+		MOVQ(Mem{Base: sp, Disp: 24 * i}, p)
+		sv[i] = ZMM()
+		VMOVUPS(Mem{Base: p}, sv[i])
+	}
+	var d [4][4]reg.VecVirtual
+	for e := 0; e < 16; e++ {
+		idx := ZMM()
+		VMOVUPS(Mem{Base: tp, Disp: 64 * e}, idx)
+		var half [2]reg.VecVirtual
+		for h := 0; h < 2; h++ {
+			k := K()
+			KMOVW(Mem{Base: mp, Disp: 2 * (2*e + h)}, k)
+			t := ZMM()
+			// t = zero-masked permutation of sv[2h] ‖ sv[2h+1] (VPERMI2PS
+			// keeps the sources and overwrites the index copy).
+			VMOVAPS(idx, t)
+			VPERMI2PS_Z(sv[2*h+1], sv[2*h], k, t)
+			half[h] = t
+		}
+		VORPS(half[1], half[0], half[0])
+		d[e/4][e%4] = half[0]
+	}
+	bt := [4]struct {
+		a, b int
+		add  bool
+	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
+	for i := 0; i < 4; i++ {
+		Comment(fmt.Sprintf("Bᵀ row %d", i))
+		var e [4]reg.VecVirtual
+		for j := 0; j < 4; j++ {
+			e[j] = ZMM()
+			if bt[i].add {
+				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			} else {
+				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			}
+		}
+		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		VSUBPS(e[2], e[0], out[0])
+		VADDPS(e[2], e[1], out[1])
+		VSUBPS(e[1], e[2], out[2])
+		VSUBPS(e[3], e[1], out[3])
+		for j := 0; j < 4; j++ {
+			VMOVUPS(out[j], Mem{Base: op})
+			ADDQ(st, op)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// maskedPerm2 emits (a‖b)[tbl] where bit l of the mask at mk is set,
+// (c‖d)[tbl] where bit l of the mask at mk+2 is set, else 0.
+func maskedPerm2(idxMem, mk Mem, a, b, c, d reg.VecVirtual) reg.VecVirtual {
+	idx := ZMM()
+	VMOVUPS(idxMem, idx)
+	var half [2]reg.VecVirtual
+	for h, pair := range [2][2]reg.VecVirtual{{a, b}, {c, d}} {
+		k := K()
+		KMOVW(Mem{Base: mk.Base, Disp: mk.Disp + 2*h}, k)
+		t := ZMM()
+		VMOVAPS(idx, t)
+		VPERMI2PS_Z(pair[1], pair[0], k, t)
+		half[h] = t
+	}
+	VORPS(half[1], half[0], half[0])
+	return half[0]
+}
+
+// genOutputPerm: the output transform of 16 tiles whose 2×2 outputs fill
+// exactly 64 floats in four vectors (an 8×8 plane, or four 4×4 planes):
+// vector i lane λ is Y00‖Y01 [tbl[i][λ]] where bit λ of msk[2i] is set,
+// Y10‖Y11 [tbl[i][λ]] where bit λ of msk[2i+1] is set.
+func genOutputPerm() {
+	TEXT("WinoOutputPerm16AVX512", NOSPLIT, "func(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16)")
+	Doc("WinoOutputPerm16AVX512 is WinoOutputPerm16Generic: the Winograd output transform",
+		"of 16 tiles stored into the four 16-float vectors dst[0…3] through tbl and msk;",
+		"stride ≥ 16, len(m) ≥ 15·stride + 16, len(dst[i]) ≥ 16.")
+	mp := Load(Param("m").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	dp := Load(Param("dst"), GP64())
+	tp := Load(Param("tbl"), GP64())
+	kp := Load(Param("msk"), GP64())
+	bx := XMM()
+	Load(Param("bias"), bx)
+	b := ZMM()
+	VBROADCASTSS(bx, b)
+	SHLQ(Imm(2), st)
+	st4 := GP64()
+	MOVQ(st, st4)
+	SHLQ(Imm(2), st4)
+	Comment("s = Aᵀ M, column by column")
+	var s0, s1 [4]reg.VecVirtual
+	p := GP64()
+	MOVQ(mp, p)
+	for j := 0; j < 4; j++ {
+		p2 := GP64()
+		LEAQ(Mem{Base: p, Index: st4, Scale: 2}, p2)
+		m0, m1, m2, m3 := ZMM(), ZMM(), ZMM(), ZMM()
+		VMOVUPS(Mem{Base: p}, m0)
+		VMOVUPS(Mem{Base: p, Index: st4, Scale: 1}, m1)
+		VMOVUPS(Mem{Base: p2}, m2)
+		VMOVUPS(Mem{Base: p2, Index: st4, Scale: 1}, m3)
+		s0[j], s1[j] = ZMM(), ZMM()
+		VADDPS(m1, m0, s0[j])
+		VADDPS(m2, s0[j], s0[j])
+		VSUBPS(m2, m1, s1[j])
+		VSUBPS(m3, s1[j], s1[j])
+		if j < 3 {
+			ADDQ(st, p)
+		}
+	}
+	Comment("Y = s A + bias")
+	var y [4]reg.VecVirtual // Y00, Y01, Y10, Y11
+	for a, sa := range [2][4]reg.VecVirtual{s0, s1} {
+		v0, v1 := ZMM(), ZMM()
+		VADDPS(sa[1], sa[0], v0)
+		VADDPS(sa[2], v0, v0)
+		VADDPS(b, v0, v0)
+		VSUBPS(sa[2], sa[1], v1)
+		VSUBPS(sa[3], v1, v1)
+		VADDPS(b, v1, v1)
+		y[2*a], y[2*a+1] = v0, v1
+	}
+	Comment("permute into the output vectors")
+	for i := 0; i < 4; i++ {
+		o := maskedPerm2(Mem{Base: tp, Disp: 64 * i}, Mem{Base: kp, Disp: 4 * i}, y[0], y[1], y[2], y[3])
+		q := GP64()
+		MOVQ(Mem{Base: dp, Disp: 24 * i}, q)
+		VMOVUPS(o, Mem{Base: q})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genGradOutPerm: WinoGradOut16 of 16 tiles whose 2×2 output gradients are
+// the 64 floats of four vectors: dY_ab (e = 2a+b) lane l is
+// src0‖src1 [tbl[e][l]] where bit l of msk[2e] is set, src2‖src3 [tbl[e][l]]
+// where bit l of msk[2e+1] is set.
+func genGradOutPerm() {
+	TEXT("WinoGradOutPerm16AVX512", NOSPLIT, "func(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int)")
+	Doc("WinoGradOutPerm16AVX512 is WinoGradOutPerm16Generic: WinoGradOut16 of 16 tiles",
+		"whose 2×2 output gradients are picked from the 64 floats of src[0…3] by tbl and",
+		"msk; len(src[i]) ≥ 16, stride ≥ 16, len(o) ≥ 15·stride + 16.")
+	sp := Load(Param("src"), GP64())
+	tp := Load(Param("tbl"), GP64())
+	kp := Load(Param("msk"), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st)
+	var sv [4]reg.VecVirtual
+	for i := range sv {
+		p := GP64()
+		MOVQ(Mem{Base: sp, Disp: 24 * i}, p)
+		sv[i] = ZMM()
+		VMOVUPS(Mem{Base: p}, sv[i])
+	}
+	var d [4]reg.VecVirtual
+	for e := 0; e < 4; e++ {
+		d[e] = maskedPerm2(Mem{Base: tp, Disp: 64 * e}, Mem{Base: kp, Disp: 4 * e}, sv[0], sv[1], sv[2], sv[3])
+	}
+	gradOutTransform(avx512, d[0], d[1], d[2], d[3], op, st, 0)
 	VZEROUPPER()
 	RET()
 }
