@@ -172,24 +172,26 @@ func winoGradOutFn(p asm.Path) func(d, o []float32, stride int) {
 func winoGradOut16(rows winoGradRowsFn, perm winoGradPermFn, gr func(d, o []float32, stride int), d, dm, dy []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	KT := K * ld
-	var qa [64]winoPos
-	qs := winoGroups(g, t0, t1, qa[:])
+	var pa [64]winoGroupPlan
+	plan := winoPlanGroups(g, K, t0, t1, rows != nil, perm != nil, pa[:])
 	vecs := new([4][]float32) // escapes through the kernel call: once per call
 	for k := k0; k < k1; k++ {
 		for t := t0; t < t1; t += 16 {
-			q := qs[(t-t0)/16]
-			cnt := min(16, t1-t)
-			if rows != nil && cnt == 16 {
-				if o00, o01, o10, o11, ok := winoRowOffsets(g, q); ok {
-					rows(dy[(q.n*K+k)*HW:(q.n*K+k+1)*HW], o00, o01, o10, o11, dm[k*ld+t-t0:], KT)
-					continue
+			p := &plan[(t-t0)/16]
+			base := (p.n*K + k) * HW
+			switch p.kind {
+			case winoByRows:
+				rows(dy[base:base+HW], p.off[0], p.off[1], p.off[2], p.off[3], dm[k*ld+t-t0:], KT)
+				continue
+			case winoByPerm:
+				for i, off := range p.off {
+					vecs[i] = dy[base+off : base+off+16]
 				}
-				if pt := winoPermFor(g, t); pt != nil && perm != nil {
-					*vecs = winoPermVectors(dy, g, K, k, q.n)
-					perm(vecs, &pt.gtbl, &pt.gmsk, dm[k*ld+t-t0:], KT)
-					continue
-				}
+				perm(vecs, &p.pt.gtbl, &p.pt.gmsk, dm[k*ld+t-t0:], KT)
+				continue
 			}
+			q := winoPos{g: g, n: p.n, th: p.th, tw: p.tw}
+			cnt := min(16, t1-t)
 			for l0 := 0; l0 < cnt; {
 				run := min(cnt-l0, g.tilesW-q.tw)
 				full := run
@@ -237,6 +239,55 @@ type winoPos struct {
 func newWinoPos(g winoGeom, t int) winoPos {
 	tt := t % g.tpi
 	return winoPos{g: g, n: t / g.tpi, th: tt / g.tilesW, tw: tt % g.tilesW}
+}
+
+// winoGroupPlan is how the 2×2 outputs of one 16-tile group are stored
+// (winoOutput16) or read (winoGradOut16): by the row-segment kernel at
+// off[0…3] within the plane of image n, by the permutation kernel as the
+// four vectors at off[i] from that plane, or by the scalar code.
+type winoGroupPlan struct {
+	kind      uint8 // winoByRows, winoByPerm or 0
+	n, th, tw int
+	off       [4]int
+	pt        *winoPermTable
+}
+
+const (
+	winoByRows = 1 + iota
+	winoByPerm
+)
+
+// winoPlanGroups plans every 16-tile group of [t0, t1) for planes with K
+// channels, in buf when it is large enough. rows and perm say which
+// kernels the path has.
+func winoPlanGroups(g winoGeom, K, t0, t1 int, rows, perm bool, buf []winoGroupPlan) []winoGroupPlan {
+	var qa [64]winoPos
+	qs := winoGroups(g, t0, t1, qa[:])
+	if cap(buf) < len(qs) {
+		buf = make([]winoGroupPlan, len(qs))
+	}
+	ps := buf[:len(qs)]
+	HW := g.H * g.W
+	for i, q := range qs {
+		p := winoGroupPlan{n: q.n, th: q.th, tw: q.tw}
+		t := t0 + 16*i
+		if t+16 <= t1 {
+			if o00, o01, o10, o11, ok := winoRowOffsets(g, q); ok && rows {
+				p.kind, p.off = winoByRows, [4]int{o00, o01, o10, o11}
+			} else if pt := winoPermFor(g, t); pt != nil && perm {
+				p.kind, p.pt = winoByPerm, pt
+				for v := range p.off {
+					if g.W == 8 {
+						p.off[v] = 16 * v
+					} else {
+						p.off[v] = v * K * HW
+					}
+				}
+			}
+		}
+		ps[i] = p
+	}
+	return ps
 }
 
 // winoGroups returns the position of every 16-tile group of [t0, t1), in
@@ -417,22 +468,6 @@ func winoPermFor(g winoGeom, t int) *winoPermTable {
 		return nil
 	}
 	return winoPermTables[g.W/8]
-}
-
-// winoPermVectors returns the four 16-float vectors of channel k of
-// planes y [N, K, H, W] that the 16 tiles from image n cover (see
-// winoPermFor).
-func winoPermVectors(y []float32, g winoGeom, K, k, n int) [4][]float32 {
-	HW := g.H * g.W
-	var v [4][]float32
-	for i := range v {
-		if g.W == 8 {
-			v[i] = y[(n*K+k)*HW+16*i : (n*K+k)*HW+16*i+16]
-		} else {
-			v[i] = y[((n+i)*K+k)*HW : ((n+i)*K+k+1)*HW]
-		}
-	}
-	return v
 }
 
 // winoRowOffsets gives, for the 16 tiles starting at q, the four 16-float
@@ -657,8 +692,8 @@ func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, w16fn func(rows *
 func winoOutput16(rows winoOutRowsFn, perm winoOutPermFn, out func(m []float32, stride int, bias float32, o []float32), o, y, m, bias []float32, g winoGeom, K, k0, k1, t0, t1, ld int) {
 	HW, W := g.H*g.W, g.W
 	KT := K * ld
-	var qa [64]winoPos
-	qs := winoGroups(g, t0, t1, qa[:])
+	var pa [64]winoGroupPlan
+	plan := winoPlanGroups(g, K, t0, t1, rows != nil, perm != nil, pa[:])
 	vecs := new([4][]float32) // escapes through the kernel call: once per call
 	for k := k0; k < k1; k++ {
 		var bk float32
@@ -666,19 +701,21 @@ func winoOutput16(rows winoOutRowsFn, perm winoOutPermFn, out func(m []float32, 
 			bk = bias[k]
 		}
 		for t := t0; t < t1; t += 16 {
-			q := qs[(t-t0)/16]
-			cnt := min(16, t1-t)
-			if rows != nil && cnt == 16 {
-				if o00, o01, o10, o11, ok := winoRowOffsets(g, q); ok {
-					rows(m[k*ld+t-t0:], KT, bk, y[(q.n*K+k)*HW:(q.n*K+k+1)*HW], o00, o01, o10, o11)
-					continue
+			p := &plan[(t-t0)/16]
+			base := (p.n*K + k) * HW
+			switch p.kind {
+			case winoByRows:
+				rows(m[k*ld+t-t0:], KT, bk, y[base:base+HW], p.off[0], p.off[1], p.off[2], p.off[3])
+				continue
+			case winoByPerm:
+				for i, off := range p.off {
+					vecs[i] = y[base+off : base+off+16]
 				}
-				if pt := winoPermFor(g, t); pt != nil && perm != nil {
-					*vecs = winoPermVectors(y, g, K, k, q.n)
-					perm(m[k*ld+t-t0:], KT, bk, vecs, &pt.otbl, &pt.omsk)
-					continue
-				}
+				perm(m[k*ld+t-t0:], KT, bk, vecs, &p.pt.otbl, &p.pt.omsk)
+				continue
 			}
+			q := winoPos{g: g, n: p.n, th: p.th, tw: p.tw}
+			cnt := min(16, t1-t)
 			out(m[k*ld+t-t0:], KT, bk, o)
 			// Runs of tiles within one tile row: two output rows each,
 			// written as pairs; a half tile ends each row of odd width.
