@@ -1,5 +1,7 @@
 package asm
 
+import "math"
+
 //go:generate sh -c "cd ../gen && go run ./conv -out ../asm/conv_amd64.s -stubs ../asm/conv_amd64_stubs.go -pkg asm"
 
 // The pure-Go twins of the Winograd F(2×2, 3×3) transform kernels in
@@ -279,4 +281,42 @@ func WinoGradOutPerm16Generic(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint
 		}
 	}
 	WinoGradOut16Generic(d[:], o, stride)
+}
+
+// Direct3x3K16Generic computes 16 output pixels (columns w0 … w0+15 of one
+// output row) of 16 output channels of a 3×3, stride-1, pad-1 convolution
+// directly: y[k·ys + i] = bias[k] + Σ_{c,r,s} w[(9c+3r+s)·16 + k] ·
+// rows[3c+r][w0+i+s−1], a column outside [0, W) reading as 0. rows[3c+r] is
+// input row r of channel c for this output row (all W long, a row of zeros
+// above or below the plane); W ≥ 16, 0 ≤ w0 ≤ W−16; len(w) ≥ 144·C with
+// C = len(rows)/3; len(bias) ≥ 16. Products are fused into the sums
+// (math.FMA), over c, r, s in that order, as the SIMD version does.
+func Direct3x3K16Generic(rows [][]float32, w0 int, w []float32, bias []float32, y []float32, ys int) {
+	W := len(rows[0])
+	var acc [16][16]float32
+	for k := range acc {
+		for i := range acc[k] {
+			acc[k][i] = bias[k]
+		}
+	}
+	for ri, row := range rows {
+		row = row[:W]
+		for s := 0; s < 3; s++ {
+			var x [16]float32
+			for i := range x {
+				if c := w0 + i + s - 1; c >= 0 && c < W {
+					x[i] = row[c]
+				}
+			}
+			wk := w[(3*ri+s)*16 : (3*ri+s)*16+16]
+			for k := range acc {
+				for i := range x {
+					acc[k][i] = float32(math.FMA(float64(wk[k]), float64(x[i]), float64(acc[k][i])))
+				}
+			}
+		}
+	}
+	for k := range acc {
+		copy(y[k*ys:k*ys+16], acc[k][:])
+	}
 }

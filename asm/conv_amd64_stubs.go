@@ -93,3 +93,7 @@ func WinoOutputPerm16AVX512(m []float32, stride int, bias float32, dst *[4][]flo
 // whose 2×2 output gradients are picked from the 64 floats of src[0…3] by tbl and
 // msk; len(src[i]) ≥ 16, stride ≥ 16, len(o) ≥ 15·stride + 16.
 func WinoGradOutPerm16AVX512(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int)
+
+// Direct3x3K16AVX512 is Direct3x3K16Generic: 16 output pixels × 16 output channels of
+// a 3×3, stride-1, pad-1 convolution, without im2col.
+func Direct3x3K16AVX512(rows [][]float32, w0 int, w []float32, bias []float32, y []float32, ys int)

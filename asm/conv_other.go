@@ -66,3 +66,7 @@ func WinoOutputPerm16AVX512(m []float32, stride int, bias float32, dst *[4][]flo
 func WinoGradOutPerm16AVX512(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int) {
 	WinoGradOutPerm16Generic(src, tbl, msk, o, stride)
 }
+
+func Direct3x3K16AVX512(rows [][]float32, w0 int, w []float32, bias []float32, y []float32, ys int) {
+	Direct3x3K16Generic(rows, w0, w, bias, y, ys)
+}

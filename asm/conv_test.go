@@ -615,3 +615,64 @@ func TestWinoOutputPerm16(t *testing.T) {
 		}
 	}
 }
+
+// The direct 3×3 kernel against a float64 sum, at the left edge, inside and
+// at the right edge of rows 16…48 wide, with zero rows above or below.
+func TestDirect3x3K16(t *testing.T) {
+	const seed = 727
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	for trial := 0; trial < 40; trial++ {
+		C := 1 + r.Intn(4)
+		W := 16 * (1 + r.Intn(3))
+		w0 := []int{0, W - 16, r.Intn(W - 15)}[trial%3]
+		rows := make([][]float32, 3*C)
+		for i := range rows {
+			rows[i] = make([]float32, W)
+			if r.Intn(5) == 0 {
+				continue // a zero row (outside the plane)
+			}
+			for j := range rows[i] {
+				rows[i][j] = float32(r.NormFloat64())
+			}
+		}
+		w := make([]float32, 144*C)
+		for i := range w {
+			w[i] = float32(r.NormFloat64())
+		}
+		bias := make([]float32, 16)
+		for i := range bias {
+			bias[i] = float32(r.NormFloat64())
+		}
+		ys := 16 + r.Intn(10)
+		for _, im := range []struct {
+			path Path
+			f    func(rows [][]float32, w0 int, w []float32, bias []float32, y []float32, ys int)
+		}{{Generic, Direct3x3K16Generic}, {AVX512, Direct3x3K16AVX512}} {
+			if !Supported(im.path) {
+				continue
+			}
+			n := 15*ys + 16
+			y := sentinelled(n)
+			im.f(rows, w0, w, bias, y[:n], ys)
+			checkSentinels(t, im.path.String()+" direct", y, n)
+			for k := 0; k < 16; k++ {
+				for i := 0; i < 16; i++ {
+					want, abs := float64(bias[k]), math.Abs(float64(bias[k]))
+					for ri, row := range rows {
+						for s := 0; s < 3; s++ {
+							if c := w0 + i + s - 1; c >= 0 && c < W {
+								p := float64(w[(3*ri+s)*16+k]) * float64(row[c])
+								want += p
+								abs += math.Abs(p)
+							}
+						}
+					}
+					if got := float64(y[k*ys+i]); math.Abs(got-want) > 1e-6*abs+1e-6 {
+						t.Fatalf("%v direct (C %d W %d w0 %d) y[%d][%d] = %g, want %g", im.path, C, W, w0, k, i, got, want)
+					}
+				}
+			}
+		}
+	}
+}

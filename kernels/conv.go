@@ -6,6 +6,8 @@ package kernels
 //     F(2×2, 3×3) (conv_winograd.go): 16 GEMMs per block of tiles around
 //     avo-generated transform kernels (asm/conv_amd64.s), 2.25× fewer
 //     multiplies than direct convolution, for all three passes.
+//   - The forward of 3×3 layers with at most 4 input channels (the first
+//     layers) runs a direct kernel on AVX-512 (asm.Direct3x3K16*).
 //   - Everything else (first layers, strides, 1×1, 5×5, small planes) runs
 //     im2col tiles of a few hundred KiB, never a full-batch buffer, feeding
 //     the GEMM; 1×1 stride-1 unpadded layers multiply in place.
@@ -18,6 +20,8 @@ package kernels
 import (
 	"fmt"
 	"sync"
+
+	"github.com/ltransfer/ltransfer/asm"
 )
 
 // ConvParams describes a 2-D convolution (cross-correlation, as PyTorch's
@@ -117,8 +121,30 @@ func (p ConvParams) useWinograd() bool {
 	return hw >= 4 && (c >= 32 || (c >= 16 && hw >= 16))
 }
 
+// directOK reports whether the direct 3×3 kernel (asm.Direct3x3K16*)
+// applies: 3×3, stride 1, pad 1, output channels a multiple of 16, rows a
+// multiple of 16 wide, and few input channels (there im2col is mostly copying
+// and Winograd does not apply or pay).
+func (p ConvParams) directOK() bool {
+	return p.R == 3 && p.S == 3 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 1 && p.PadW == 1 &&
+		p.K%16 == 0 && p.W%16 == 0 && p.C <= 4
+}
+
+// useDirect: the forward of the first layers of the conv nets (3 input
+// channels): about 2–3× im2col + GEMM there (bench/RESULTS.md).
+func (p ConvParams) useDirect() bool {
+	switch convAlgoOverride {
+	case 1, 2:
+		return false
+	case 3:
+		return p.directOK()
+	}
+	return p.directOK()
+}
+
 // convAlgoOverride forces an algorithm in benchmarks of this package
-// (0: choose by shape, 1: im2col, 2: Winograd where legal). Tests and
+// (0: choose by shape, 1: im2col, 2: Winograd where legal, 3: the direct
+// 3×3 kernel where legal, forward only and on AVX-512). Tests and
 // benchmarks only; never set by the library.
 var convAlgoOverride int
 
@@ -182,6 +208,10 @@ func (e *Engine) Conv2D(p ConvParams, x, w, bias, y []float32) {
 	checkConvLen(op, "y", len(y), p.OutputLen())
 	if bias != nil {
 		checkConvLen(op, "bias", len(bias), p.K)
+	}
+	if e.path == asm.AVX512 && p.useDirect() {
+		e.conv2DDirect(p, x, w, bias, y)
+		return
 	}
 	if p.useWinograd() {
 		e.conv2DWinograd(p, x, w, bias, y)
@@ -525,9 +555,10 @@ func (p ConvParams) col2imRow(xc, d []float32, r, s, p0, p1, OW int) {
 type convBufs struct {
 	c, a, s []float32
 	u, v, m []float32
-	p       []float32 // zero-padded planes (winoInputNarrow)
-	idx     []int32   // tile offsets into p (or x)
-	msk     []uint16  // in-plane row and column masks per 16 tiles (winoInputNarrow)
+	p       []float32   // zero-padded planes (winoInputNarrow)
+	rows    [][]float32 // input rows of one output row (conv2DDirect)
+	idx     []int32     // tile offsets into p (or x)
+	msk     []uint16    // in-plane row and column masks per 16 tiles (winoInputNarrow)
 	parts   [][]float32
 }
 
@@ -545,3 +576,54 @@ func grow(buf *[]float32, n int) []float32 {
 
 func (b *convBufs) col(n int) []float32 { return grow(&b.c, n) }
 func (b *convBufs) aux(n int) []float32 { return grow(&b.a, n) }
+
+// conv2DDirect is Conv2D by the direct 3×3 kernel (see directOK): weights
+// repacked per 16 output channels as [9C][16], then every output row of
+// every image, 16 columns and 16 channels per kernel call, split over
+// threads by rows (each output written once: the same for any thread
+// count).
+func (e *Engine) conv2DDirect(p ConvParams, x, w, bias, y []float32) {
+	C, K, H, W := p.C, p.K, p.H, p.W
+	wb := getBufs()
+	defer putBufs(wb)
+	wp := grow(&wb.u, K*9*C+K+W)
+	bp, zero := wp[K*9*C:K*9*C+K], wp[K*9*C+K:]
+	for kb := 0; kb < K/16; kb++ {
+		for kk := 0; kk < 16; kk++ {
+			k := 16*kb + kk
+			for j := 0; j < 9*C; j++ { // j = 9c + 3r + s
+				wp[kb*144*C+16*j+kk] = w[k*9*C+j]
+			}
+		}
+	}
+	if bias != nil {
+		copy(bp, bias)
+	} else {
+		clear(bp)
+	}
+	clear(zero)
+	HW := H * W
+	_, threads := e.split(p.N * H)
+	e.parallel(p.N*H, threads, func(b *convBufs, i int) {
+		n, h := i/H, i%H
+		if cap(b.rows) < 3*C {
+			b.rows = make([][]float32, 3*C)
+		}
+		rows := b.rows[:3*C]
+		for c := 0; c < C; c++ {
+			for r := 0; r < 3; r++ {
+				if hh := h + r - 1; hh >= 0 && hh < H {
+					rows[3*c+r] = x[(n*C+c)*HW+hh*W : (n*C+c)*HW+hh*W+W]
+				} else {
+					rows[3*c+r] = zero
+				}
+			}
+		}
+		for kb := 0; kb < K/16; kb++ {
+			yk := y[(n*K+16*kb)*HW+h*W:]
+			for w0 := 0; w0 < W; w0 += 16 {
+				asm.Direct3x3K16AVX512(rows, w0, wp[kb*144*C:], bp[16*kb:], yk[w0:], HW)
+			}
+		}
+	})
+}

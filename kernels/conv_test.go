@@ -118,6 +118,8 @@ var convShapes = []ConvParams{
 	{N: 1, C: 3, H: 13, W: 10, K: 7, R: 5, S: 5, StrideH: 1, StrideW: 1, PadH: 2, PadW: 2},
 	{N: 2, C: 2, H: 8, W: 9, K: 3, R: 5, S: 3, StrideH: 2, StrideW: 1, PadH: 0, PadW: 1},
 	{N: 5, C: 3, H: 4, W: 4, K: 9, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	{N: 2, C: 3, H: 5, W: 32, K: 32, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, // the direct 3×3 kernel
+	{N: 1, C: 1, H: 16, W: 16, K: 16, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	{N: 1, C: 17, H: 33, W: 31, K: 5, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	{N: 4, C: 20, H: 2, W: 3, K: 3, R: 2, S: 2, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	{N: 3, C: 2, H: 5, W: 5, K: 2, R: 3, S: 3, StrideH: 3, StrideW: 2, PadH: 2, PadW: 2},
@@ -164,6 +166,9 @@ func TestConv2DAgainstFloat64(t *testing.T) {
 		yr, dxr, dwr, dbr := convRef64(p, x, w, b, dy)
 		crs := p.C * p.R * p.S
 		algos := []int{1}
+		if p.directOK() {
+			algos = append(algos, 3)
+		}
 		if p.winogradOK() {
 			algos = append(algos, 2)
 		}

@@ -68,6 +68,7 @@ func main() {
 	genInputPerm()
 	genOutputPerm()
 	genGradOutPerm()
+	genDirect3x3()
 	Generate()
 }
 
@@ -916,6 +917,82 @@ func genGradOutPerm() {
 		d[e] = maskedPerm2(Mem{Base: tp, Disp: 64 * e}, Mem{Base: kp, Disp: 4 * e}, sv[0], sv[1], sv[2], sv[3])
 	}
 	gradOutTransform(avx512, d[0], d[1], d[2], d[3], op, st, 0)
+	VZEROUPPER()
+	RET()
+}
+
+// genDirect3x3: a direct 3×3, stride-1, pad-1 convolution for inputs with
+// few channels (the first layer: 3), 16 output pixels of one row by 16
+// output channels per call: 16 accumulators, one masked row load and 16
+// broadcast-weight FMAs per tap — no im2col.
+func genDirect3x3() {
+	TEXT("Direct3x3K16AVX512", NOSPLIT, "func(rows [][]float32, w0 int, w []float32, bias []float32, y []float32, ys int)")
+	Doc("Direct3x3K16AVX512 is Direct3x3K16Generic: 16 output pixels × 16 output channels of",
+		"a 3×3, stride-1, pad-1 convolution, without im2col.")
+	rp := Load(Param("rows").Base(), GP64())
+	nr := Load(Param("rows").Len(), GP64())
+	w0 := Load(Param("w0"), GP64())
+	wp := Load(Param("w").Base(), GP64())
+	bp := Load(Param("bias").Base(), GP64())
+	yp := Load(Param("y").Base(), GP64())
+	ys := Load(Param("ys"), GP64())
+	SHLQ(Imm(2), ys)
+	Comment("Edge masks: column −1 is padding at w0 = 0, column 16 at w0+16 = W.")
+	kl, kr := K(), K()
+	t, u := GP32(), GP32()
+	MOVL(U32(0xffff), t)
+	MOVL(U32(0xfffe), u)
+	TESTQ(w0, w0)
+	CMOVLEQ(u, t)
+	KMOVW(t, kl)
+	W := GP64()
+	MOVQ(Mem{Base: rp, Disp: 8}, W) // len(rows[0])
+	SUBQ(Imm(16), W)
+	MOVL(U32(0xffff), t)
+	MOVL(U32(0x7fff), u)
+	CMPQ(w0, W)
+	CMOVLGE(u, t)
+	KMOVW(t, kr)
+	SHLQ(Imm(2), w0)
+	var acc [16]reg.VecVirtual
+	for k := range acc {
+		acc[k] = ZMM()
+		VBROADCASTSS(Mem{Base: bp, Disp: 4 * k}, acc[k])
+	}
+	end := GP64()
+	MOVQ(nr, end)
+	IMUL3Q(Imm(24), end, end)
+	ADDQ(rp, end) // end of the row slice headers
+	Label("row")
+	CMPQ(rp, end)
+	JGE(LabelRef("store"))
+	row := GP64()
+	MOVQ(Mem{Base: rp}, row)
+	ADDQ(w0, row)
+	for sft := 0; sft < 3; sft++ {
+		x := ZMM()
+		switch sft {
+		case 0:
+			VMOVUPS_Z(Mem{Base: row, Disp: -4}, kl, x)
+		case 1:
+			VMOVUPS(Mem{Base: row}, x)
+		case 2:
+			VMOVUPS_Z(Mem{Base: row, Disp: 4}, kr, x)
+		}
+		for k := 0; k < 16; k++ {
+			VFMADD231PS_BCST(Mem{Base: wp, Disp: 4 * (16*sft + k)}, x, acc[k])
+		}
+	}
+	ADDQ(Imm(24), rp)
+	ADDQ(Imm(3*16*4), wp)
+	JMP(LabelRef("row"))
+	Label("store")
+	for k := 0; k < 16; k++ {
+		VMOVUPS(acc[k], Mem{Base: yp})
+		if k < 15 {
+			ADDQ(ys, yp)
+		}
+	}
 	VZEROUPPER()
 	RET()
 }
