@@ -320,3 +320,28 @@ func Direct3x3K16Generic(rows [][]float32, w0 int, w []float32, bias []float32, 
 		copy(y[k*ys:k*ys+16], acc[k][:])
 	}
 }
+
+// DirectGradW3x3Generic accumulates the weight gradient of a 3×3, stride-1,
+// pad-1 convolution for one input channel along one output row of P =
+// len(dyT)/16 pixels: acc[16(3r+s) + k] += Σ_p dyT[16p + k] · rows[r][p+s],
+// dyT the output gradient transposed (16 output channels per pixel) and
+// rows the three input rows zero-padded (len ≥ P+2; element j is column
+// j−1). len(acc) ≥ 144. Products are fused into the sums (one rounding
+// each, math.FMA in float64 then float32), pixel by pixel as the SIMD
+// version.
+func DirectGradW3x3Generic(dyT []float32, rows *[3][]float32, acc []float32) {
+	P := len(dyT) / 16
+	acc = acc[:144]
+	for p := 0; p < P; p++ {
+		d := dyT[16*p : 16*p+16]
+		for r := 0; r < 3; r++ {
+			x := rows[r][p : p+3]
+			for s := 0; s < 3; s++ {
+				a := acc[16*(3*r+s) : 16*(3*r+s)+16]
+				for k, g := range d {
+					a[k] = float32(math.FMA(float64(g), float64(x[s]), float64(a[k])))
+				}
+			}
+		}
+	}
+}

@@ -97,3 +97,7 @@ func WinoGradOutPerm16AVX512(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint1
 // Direct3x3K16AVX512 is Direct3x3K16Generic: 16 output pixels × 16 output channels of
 // a 3×3, stride-1, pad-1 convolution, without im2col.
 func Direct3x3K16AVX512(rows [][]float32, w0 int, w []float32, bias []float32, y []float32, ys int)
+
+// DirectGradW3x3AVX512 is DirectGradW3x3Generic: acc[16(3r+s) + k] +=
+// Σ_p dyT[16p + k] · rows[r][p+s] over the len(dyT)/16 pixels p.
+func DirectGradW3x3AVX512(dyT []float32, rows *[3][]float32, acc []float32)

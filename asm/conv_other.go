@@ -70,3 +70,7 @@ func WinoGradOutPerm16AVX512(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint1
 func Direct3x3K16AVX512(rows [][]float32, w0 int, w []float32, bias []float32, y []float32, ys int) {
 	Direct3x3K16Generic(rows, w0, w, bias, y, ys)
 }
+
+func DirectGradW3x3AVX512(dyT []float32, rows *[3][]float32, acc []float32) {
+	DirectGradW3x3Generic(dyT, rows, acc)
+}

@@ -676,3 +676,54 @@ func TestDirect3x3K16(t *testing.T) {
 		}
 	}
 }
+
+// The direct weight-gradient kernel against a float64 sum.
+func TestDirectGradW3x3(t *testing.T) {
+	const seed = 729
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	for trial := 0; trial < 30; trial++ {
+		P := 1 + r.Intn(40)
+		dyT := make([]float32, 16*P)
+		for i := range dyT {
+			dyT[i] = float32(r.NormFloat64())
+		}
+		var rows [3][]float32
+		for i := range rows {
+			rows[i] = make([]float32, P+2)
+			for j := range rows[i] {
+				rows[i][j] = float32(r.NormFloat64())
+			}
+		}
+		acc0 := make([]float32, 144)
+		for i := range acc0 {
+			acc0[i] = float32(r.NormFloat64())
+		}
+		for _, im := range []struct {
+			path Path
+			f    func(dyT []float32, rows *[3][]float32, acc []float32)
+		}{{Generic, DirectGradW3x3Generic}, {AVX512, DirectGradW3x3AVX512}} {
+			if !Supported(im.path) {
+				continue
+			}
+			acc := append([]float32(nil), acc0...)
+			im.f(dyT, &rows, acc)
+			for rr := 0; rr < 3; rr++ {
+				for s := 0; s < 3; s++ {
+					for k := 0; k < 16; k++ {
+						i := 16*(3*rr+s) + k
+						want, abs := float64(acc0[i]), math.Abs(float64(acc0[i]))
+						for p := 0; p < P; p++ {
+							v := float64(dyT[16*p+k]) * float64(rows[rr][p+s])
+							want += v
+							abs += math.Abs(v)
+						}
+						if math.Abs(float64(acc[i])-want) > 1e-6*abs+1e-6 {
+							t.Fatalf("%v gradW (P %d) acc[%d] = %g, want %g", im.path, P, i, acc[i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -324,13 +324,83 @@ func (e *Engine) Conv2DBackwardWeight(p ConvParams, x, dy, dw, dbias []float32) 
 	if dbias != nil {
 		checkConvLen(op, "dbias", len(dbias), p.K)
 	}
-	if p.useWinograd() {
+	switch {
+	case e.path == asm.AVX512 && p.useDirect():
+		e.conv2DBackwardWeightDirect(p, x, dy, dw)
+	case p.useWinograd():
 		e.conv2DBackwardWeightWinograd(p, x, dy, dw)
-	} else {
+	default:
 		e.conv2DBackwardWeightIm2col(p, x, dy, dw)
 	}
 	if dbias != nil {
 		e.convBiasGrad(p, dy, dbias)
+	}
+}
+
+// conv2DBackwardWeightDirect is the weight gradient by the direct kernel
+// (see directOK): the N·H output rows split into convWeightGroups fixed
+// groups, each accumulating its own [K/16][C][9][16] partial sums row by
+// row (output gradient transposed to 16 channels per pixel, input rows
+// zero-padded), the partials then added in group order: the same result
+// for any thread count.
+func (e *Engine) conv2DBackwardWeightDirect(p ConvParams, x, dy, dw []float32) {
+	C, K, H, W := p.C, p.K, p.H, p.W
+	HW, KB := H*W, K/16
+	rowsN := p.N * H
+	G := min(convWeightGroups, rowsN)
+	pb := getBufs()
+	defer putBufs(pb)
+	for len(pb.parts) < G {
+		pb.parts = append(pb.parts, nil)
+	}
+	parts := pb.parts[:G]
+	for g := range parts {
+		parts[g] = grow(&parts[g], KB*C*144)
+	}
+	_, threads := e.split(G)
+	e.parallel(G, threads, func(b *convBufs, g int) {
+		acc := parts[g]
+		clear(acc)
+		dyT := grow(&b.c, 16*W)
+		pad := grow(&b.a, 3*(W+2))
+		var rows [3][]float32
+		for i := range rows {
+			rows[i] = pad[i*(W+2) : (i+1)*(W+2)]
+		}
+		for ri := g * rowsN / G; ri < (g+1)*rowsN/G; ri++ {
+			n, h := ri/H, ri%H
+			for kb := 0; kb < KB; kb++ {
+				src := dy[(n*K+16*kb)*HW+h*W:]
+				for w0 := 0; w0 < W; w0 += 16 {
+					asm.Transpose16AVX512(src[w0:], HW, dyT[16*w0:], 16, 16, 16)
+				}
+				for c := 0; c < C; c++ {
+					for r := range rows {
+						row := rows[r]
+						if hh := h + r - 1; hh >= 0 && hh < H {
+							row[0], row[W+1] = 0, 0
+							copy(row[1:W+1], x[(n*C+c)*HW+hh*W:(n*C+c)*HW+hh*W+W])
+						} else {
+							clear(row)
+						}
+					}
+					asm.DirectGradW3x3AVX512(dyT, &rows, acc[(kb*C+c)*144:(kb*C+c+1)*144])
+				}
+			}
+		}
+	})
+	for kb := 0; kb < KB; kb++ {
+		for c := 0; c < C; c++ {
+			for tap := 0; tap < 9; tap++ {
+				for kk := 0; kk < 16; kk++ {
+					var v float32
+					for g := range parts { // group order: fixed
+						v += parts[g][(kb*C+c)*144+16*tap+kk]
+					}
+					dw[((16*kb+kk)*C+c)*9+tap] = v
+				}
+			}
+		}
 	}
 }
 

@@ -69,6 +69,7 @@ func main() {
 	genOutputPerm()
 	genGradOutPerm()
 	genDirect3x3()
+	genDirectGradW()
 	Generate()
 }
 
@@ -992,6 +993,52 @@ func genDirect3x3() {
 		if k < 15 {
 			ADDQ(ys, yp)
 		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genDirectGradW: the weight gradient of a 3×3, stride-1, pad-1
+// convolution for one input channel and 16 output channels along one
+// output row: 9 accumulators (one per tap, the 16 channels in the lanes),
+// per pixel one load of the transposed output gradient and 9 FMAs with the
+// input broadcast from the zero-padded rows.
+func genDirectGradW() {
+	TEXT("DirectGradW3x3AVX512", NOSPLIT, "func(dyT []float32, rows *[3][]float32, acc []float32)")
+	Doc("DirectGradW3x3AVX512 is DirectGradW3x3Generic: acc[16(3r+s) + k] +=",
+		"Σ_p dyT[16p + k] · rows[r][p+s] over the len(dyT)/16 pixels p.")
+	dp := Load(Param("dyT").Base(), GP64())
+	n := Load(Param("dyT").Len(), GP64())
+	rp := Load(Param("rows"), GP64())
+	ap := Load(Param("acc").Base(), GP64())
+	var rows [3]reg.GPVirtual
+	for r := range rows {
+		rows[r] = GP64()
+		MOVQ(Mem{Base: rp, Disp: 24 * r}, rows[r])
+	}
+	var acc [9]reg.VecVirtual
+	for i := range acc {
+		acc[i] = ZMM()
+		VMOVUPS(Mem{Base: ap, Disp: 64 * i}, acc[i])
+	}
+	end := GP64()
+	LEAQ(Mem{Base: dp, Index: n, Scale: 4}, end)
+	Label("pixel")
+	CMPQ(dp, end)
+	JGE(LabelRef("done"))
+	d := ZMM()
+	VMOVUPS(Mem{Base: dp}, d)
+	for r := 0; r < 3; r++ {
+		for sft := 0; sft < 3; sft++ {
+			VFMADD231PS_BCST(Mem{Base: rows[r], Disp: 4 * sft}, d, acc[3*r+sft])
+		}
+		ADDQ(Imm(4), rows[r])
+	}
+	ADDQ(Imm(64), dp)
+	JMP(LabelRef("pixel"))
+	Label("done")
+	for i := range acc {
+		VMOVUPS(acc[i], Mem{Base: ap, Disp: 64 * i})
 	}
 	VZEROUPPER()
 	RET()
