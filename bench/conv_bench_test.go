@@ -127,38 +127,9 @@ func BenchmarkConv8Layer(b *testing.B) {
 // BenchmarkConv8Step times one training step (forward, backward, no
 // optimiser) of Conv8 at width 1 and 0.25, batch 128.
 func BenchmarkConv8Step(b *testing.B) {
-	N := benchBatch()
 	for _, th := range benchThreads() {
-		e, err := kernels.New(kernels.WithThreads(th))
-		if err != nil {
-			b.Fatal(err)
-		}
 		for _, wf := range []float64{1, 0.25} {
-			m, err := nn.NewModel("conv8", nn.ModelConfig{WidthFactor: wf})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p := m.Init(1)
-			g := p.ZerosLike()
-			rng := rand.New(rand.NewPCG(3, 4))
-			x := nn.NewTensor(N, 3, 32, 32)
-			copy(x.Data, randF32(rng, len(x.Data)))
-			y := make([]int32, N)
-			for i := range y {
-				y[i] = int32(rng.IntN(10))
-			}
-			batch := nn.Batch{X: x, Y: y}
-			b.Run(fmt.Sprintf("threads=%d/width=%g", th, wf), func(b *testing.B) {
-				var mt minTimer
-				for i := 0; i < b.N; i++ {
-					mt.start()
-					if _, err := m.Forward(e, p, batch, g, true); err != nil {
-						b.Fatal(err)
-					}
-					mt.stop()
-				}
-				mt.report(b)
-			})
+			benchModelStep(b, fmt.Sprintf("threads=%d/width=%g", th, wf), th, "conv8", nn.ModelConfig{WidthFactor: wf})
 		}
 	}
 }
@@ -166,36 +137,42 @@ func BenchmarkConv8Step(b *testing.B) {
 // BenchmarkResNet20Step times one ResNet-20 training step (forward with
 // batch statistics, backward, no optimiser), batch 128, on 32×32 inputs.
 func BenchmarkResNet20Step(b *testing.B) {
-	N := benchBatch()
 	for _, th := range benchThreads() {
-		e, err := kernels.New(kernels.WithThreads(th))
-		if err != nil {
-			b.Fatal(err)
-		}
-		m, err := nn.NewModel("resnet20", nn.ModelConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		p := m.Init(1)
-		g := p.ZerosLike()
-		rng := rand.New(rand.NewPCG(3, 4))
-		x := nn.NewTensor(N, 3, 32, 32)
-		copy(x.Data, randF32(rng, len(x.Data)))
-		y := make([]int32, N)
-		for i := range y {
-			y[i] = int32(rng.IntN(10))
-		}
-		batch := nn.Batch{X: x, Y: y}
-		b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
-			var mt minTimer
-			for i := 0; i < b.N; i++ {
-				mt.start()
-				if _, err := m.Forward(e, p, batch, g, true); err != nil {
-					b.Fatal(err)
-				}
-				mt.stop()
-			}
-			mt.report(b)
-		})
+		benchModelStep(b, fmt.Sprintf("threads=%d", th), th, "resnet20", nn.ModelConfig{})
 	}
+}
+
+// benchModelStep runs the sub-benchmark name: one training step of arch on
+// a fixed random CIFAR-shaped batch, reporting the fastest repetition.
+func benchModelStep(b *testing.B, name string, threads int, arch string, cfg nn.ModelConfig) {
+	N := benchBatch()
+	e, err := kernels.New(kernels.WithThreads(threads))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := nn.NewModel(arch, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := m.Init(1)
+	g := p.ZerosLike()
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := nn.NewTensor(N, 3, 32, 32)
+	copy(x.Data, randF32(rng, len(x.Data)))
+	y := make([]int32, N)
+	for i := range y {
+		y[i] = int32(rng.IntN(10))
+	}
+	batch := nn.Batch{X: x, Y: y}
+	b.Run(name, func(b *testing.B) {
+		var mt minTimer
+		for i := 0; i < b.N; i++ {
+			mt.start()
+			if _, err := m.Forward(e, p, batch, g, true); err != nil {
+				b.Fatal(err)
+			}
+			mt.stop()
+		}
+		mt.report(b)
+	})
 }

@@ -21,16 +21,7 @@ LAYERS = [(3, 64, 32), (64, 64, 32), (64, 128, 16), (128, 128, 16),
           (128, 256, 8), (256, 256, 8), (256, 512, 4), (512, 512, 4)]
 
 
-def conv8(f):
-    layers, prev = [], 3
-    for stage in range(4):
-        w = int((64 << stage) * f)
-        layers += [nn.Conv2d(prev, w, 3, 1, 1), nn.ReLU(), nn.Conv2d(w, w, 3, 1, 1), nn.ReLU()]
-        layers.append(nn.MaxPool2d((4, 4) if stage == 3 else (2, 2)))
-        prev = w
-    h = int(256 * f)
-    head = nn.Sequential(nn.Conv2d(prev, h, 1), nn.ReLU(), nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, 10, 1))
-    return nn.Sequential(nn.Sequential(*layers), head)
+from cifar_train_peer import conv8  # the paper's model (same folder)
 
 
 def timeit(fn, reps, warm=2):

@@ -165,13 +165,7 @@ func genInputRow(s isa) {
 	st := Load(Param("stride"), GP64())
 	SHLQ(Imm(2), st)
 	SHLQ(Imm(2), rs)
-	// Row pointers r0…r3.
-	var rows [4]reg.GPVirtual
-	rows[0] = rp
-	for r := 1; r < 4; r++ {
-		rows[r] = GP64()
-		LEAQ(Mem{Base: rows[r-1], Index: rs, Scale: 1}, rows[r])
-	}
+	rows := rowPointers(rp, rs)
 	bt := [4]struct {
 		a, b int
 		add  bool
@@ -310,13 +304,7 @@ func genInputGather(s isa) {
 	st := Load(Param("stride"), GP64())
 	SHLQ(Imm(2), st)
 	SHLQ(Imm(2), ps)
-	// Row pointers r0…r3.
-	var rows [4]reg.GPVirtual
-	rows[0] = pp
-	for r := 1; r < 4; r++ {
-		rows[r] = GP64()
-		LEAQ(Mem{Base: rows[r-1], Index: ps, Scale: 1}, rows[r])
-	}
+	rows := rowPointers(pp, ps)
 	if s.lanes == 8 {
 		// 16 ymm registers cannot hold 16 patch vectors and the index:
 		// gather into a stack copy of WinoInput16's scratch layout, then
@@ -359,31 +347,7 @@ func genInputGather(s isa) {
 			VGATHERDPS(Mem{Base: rows[r], Index: ix, Scale: 4, Disp: 4 * j}, k, d[r][j])
 		}
 	}
-	bt := [4]struct {
-		a, b int
-		add  bool
-	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
-	for i := 0; i < 4; i++ {
-		Comment(fmt.Sprintf("Bᵀ row %d", i))
-		var e [4]reg.VecVirtual
-		for j := 0; j < 4; j++ {
-			e[j] = ZMM()
-			if bt[i].add {
-				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
-			} else {
-				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
-			}
-		}
-		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
-		VSUBPS(e[2], e[0], out[0])
-		VADDPS(e[2], e[1], out[1])
-		VSUBPS(e[1], e[2], out[2])
-		VSUBPS(e[3], e[1], out[3])
-		for j := 0; j < 4; j++ {
-			VMOVUPS(out[j], Mem{Base: op})
-			ADDQ(st, op)
-		}
-	}
+	inputTransformRegs(d, op, st)
 	VZEROUPPER()
 	RET()
 }
@@ -452,27 +416,7 @@ func genOutputRows() {
 	st4 := GP64()
 	MOVQ(st, st4)
 	SHLQ(Imm(2), st4)
-	Comment("s = Aᵀ M, column by column")
-	var s0, s1 [4]reg.VecVirtual
-	p := GP64()
-	MOVQ(mp, p)
-	for j := 0; j < 4; j++ {
-		p2 := GP64()
-		LEAQ(Mem{Base: p, Index: st4, Scale: 2}, p2)
-		m0, m1, m2, m3 := ZMM(), ZMM(), ZMM(), ZMM()
-		VMOVUPS(Mem{Base: p}, m0)
-		VMOVUPS(Mem{Base: p, Index: st4, Scale: 1}, m1)
-		VMOVUPS(Mem{Base: p2}, m2)
-		VMOVUPS(Mem{Base: p2, Index: st4, Scale: 1}, m3)
-		s0[j], s1[j] = ZMM(), ZMM()
-		VADDPS(m1, m0, s0[j])
-		VADDPS(m2, s0[j], s0[j])
-		VSUBPS(m2, m1, s1[j])
-		VSUBPS(m3, s1[j], s1[j])
-		if j < 3 {
-			ADDQ(st, p)
-		}
-	}
+	s0, s1 := outputColumns(mp, st, st4)
 	Comment("y = s A + bias, interleaved into row segments")
 	for a, sa := range [2][4]reg.VecVirtual{s0, s1} {
 		v0, v1 := ZMM(), ZMM()
@@ -613,12 +557,7 @@ func genInputGatherMasked() {
 	st := Load(Param("stride"), GP64())
 	SHLQ(Imm(2), st)
 	SHLQ(Imm(2), w)
-	var rows [4]reg.GPVirtual
-	rows[0] = xp
-	for r := 1; r < 4; r++ {
-		rows[r] = GP64()
-		LEAQ(Mem{Base: rows[r-1], Index: w, Scale: 1}, rows[r])
-	}
+	rows := rowPointers(xp, w)
 	ix := ZMM()
 	VMOVUPS(Mem{Base: ip}, ix)
 	var d [4][4]reg.VecVirtual
@@ -636,31 +575,7 @@ func genInputGatherMasked() {
 			VGATHERDPS(Mem{Base: rows[r], Index: ix, Scale: 4, Disp: 4 * j}, k, d[r][j])
 		}
 	}
-	bt := [4]struct {
-		a, b int
-		add  bool
-	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
-	for i := 0; i < 4; i++ {
-		Comment(fmt.Sprintf("Bᵀ row %d", i))
-		var e [4]reg.VecVirtual
-		for j := 0; j < 4; j++ {
-			e[j] = ZMM()
-			if bt[i].add {
-				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
-			} else {
-				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
-			}
-		}
-		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
-		VSUBPS(e[2], e[0], out[0])
-		VADDPS(e[2], e[1], out[1])
-		VSUBPS(e[1], e[2], out[2])
-		VSUBPS(e[3], e[1], out[3])
-		for j := 0; j < 4; j++ {
-			VMOVUPS(out[j], Mem{Base: op})
-			ADDQ(st, op)
-		}
-	}
+	inputTransformRegs(d, op, st)
 	VZEROUPPER()
 	RET()
 }
@@ -708,31 +623,7 @@ func genInputW16() {
 			d[r][j] = a
 		}
 	}
-	bt := [4]struct {
-		a, b int
-		add  bool
-	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
-	for i := 0; i < 4; i++ {
-		Comment(fmt.Sprintf("Bᵀ row %d", i))
-		var e [4]reg.VecVirtual
-		for j := 0; j < 4; j++ {
-			e[j] = ZMM()
-			if bt[i].add {
-				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
-			} else {
-				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
-			}
-		}
-		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
-		VSUBPS(e[2], e[0], out[0])
-		VADDPS(e[2], e[1], out[1])
-		VSUBPS(e[1], e[2], out[2])
-		VSUBPS(e[3], e[1], out[3])
-		for j := 0; j < 4; j++ {
-			VMOVUPS(out[j], Mem{Base: op})
-			ADDQ(st, op)
-		}
-	}
+	inputTransformRegs(d, op, st)
 	VZEROUPPER()
 	RET()
 }
@@ -778,31 +669,7 @@ func genInputPerm() {
 		VORPS(half[1], half[0], half[0])
 		d[e/4][e%4] = half[0]
 	}
-	bt := [4]struct {
-		a, b int
-		add  bool
-	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
-	for i := 0; i < 4; i++ {
-		Comment(fmt.Sprintf("Bᵀ row %d", i))
-		var e [4]reg.VecVirtual
-		for j := 0; j < 4; j++ {
-			e[j] = ZMM()
-			if bt[i].add {
-				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
-			} else {
-				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
-			}
-		}
-		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
-		VSUBPS(e[2], e[0], out[0])
-		VADDPS(e[2], e[1], out[1])
-		VSUBPS(e[1], e[2], out[2])
-		VSUBPS(e[3], e[1], out[3])
-		for j := 0; j < 4; j++ {
-			VMOVUPS(out[j], Mem{Base: op})
-			ADDQ(st, op)
-		}
-	}
+	inputTransformRegs(d, op, st)
 	VZEROUPPER()
 	RET()
 }
@@ -847,27 +714,7 @@ func genOutputPerm() {
 	st4 := GP64()
 	MOVQ(st, st4)
 	SHLQ(Imm(2), st4)
-	Comment("s = Aᵀ M, column by column")
-	var s0, s1 [4]reg.VecVirtual
-	p := GP64()
-	MOVQ(mp, p)
-	for j := 0; j < 4; j++ {
-		p2 := GP64()
-		LEAQ(Mem{Base: p, Index: st4, Scale: 2}, p2)
-		m0, m1, m2, m3 := ZMM(), ZMM(), ZMM(), ZMM()
-		VMOVUPS(Mem{Base: p}, m0)
-		VMOVUPS(Mem{Base: p, Index: st4, Scale: 1}, m1)
-		VMOVUPS(Mem{Base: p2}, m2)
-		VMOVUPS(Mem{Base: p2, Index: st4, Scale: 1}, m3)
-		s0[j], s1[j] = ZMM(), ZMM()
-		VADDPS(m1, m0, s0[j])
-		VADDPS(m2, s0[j], s0[j])
-		VSUBPS(m2, m1, s1[j])
-		VSUBPS(m3, s1[j], s1[j])
-		if j < 3 {
-			ADDQ(st, p)
-		}
-	}
+	s0, s1 := outputColumns(mp, st, st4)
 	Comment("Y = s A + bias")
 	var y [4]reg.VecVirtual // Y00, Y01, Y10, Y11
 	for a, sa := range [2][4]reg.VecVirtual{s0, s1} {
@@ -1042,4 +889,72 @@ func genDirectGradW() {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// inputTransformRegs emits Bᵀ d B for the 16 lanes of the patch vectors d
+// (AVX-512), storing output row ξ at op + ξ·st (st in bytes; op advances).
+func inputTransformRegs(d [4][4]reg.VecVirtual, op, st reg.Register) {
+	bt := [4]struct {
+		a, b int
+		add  bool
+	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}}
+	for i := 0; i < 4; i++ {
+		Comment(fmt.Sprintf("Bᵀ row %d", i))
+		var e [4]reg.VecVirtual
+		for j := 0; j < 4; j++ {
+			e[j] = ZMM()
+			if bt[i].add {
+				VADDPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			} else {
+				VSUBPS(d[bt[i].b][j], d[bt[i].a][j], e[j])
+			}
+		}
+		out := [4]reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		VSUBPS(e[2], e[0], out[0])
+		VADDPS(e[2], e[1], out[1])
+		VSUBPS(e[1], e[2], out[2])
+		VSUBPS(e[3], e[1], out[3])
+		for j := 0; j < 4; j++ {
+			VMOVUPS(out[j], Mem{Base: op})
+			ADDQ(st, op)
+		}
+	}
+}
+
+// outputColumns emits s = Aᵀ M column by column for the 16 lanes (AVX-512):
+// M row ξ at mp + ξ·st, st4 = 4·st (bytes).
+func outputColumns(mp, st, st4 reg.Register) (s0, s1 [4]reg.VecVirtual) {
+	Comment("s = Aᵀ M, column by column")
+	p := GP64()
+	MOVQ(mp, p)
+	for j := 0; j < 4; j++ {
+		p2 := GP64()
+		LEAQ(Mem{Base: p, Index: st4, Scale: 2}, p2)
+		m0, m1, m2, m3 := ZMM(), ZMM(), ZMM(), ZMM()
+		VMOVUPS(Mem{Base: p}, m0)
+		VMOVUPS(Mem{Base: p, Index: st4, Scale: 1}, m1)
+		VMOVUPS(Mem{Base: p2}, m2)
+		VMOVUPS(Mem{Base: p2, Index: st4, Scale: 1}, m3)
+		s0[j], s1[j] = ZMM(), ZMM()
+		VADDPS(m1, m0, s0[j])
+		VADDPS(m2, s0[j], s0[j])
+		VSUBPS(m2, m1, s1[j])
+		VSUBPS(m3, s1[j], s1[j])
+		if j < 3 {
+			ADDQ(st, p)
+		}
+	}
+	return s0, s1
+}
+
+// rowPointers returns base, base + rs, base + 2·rs, base + 3·rs (rs in
+// bytes): the four rows of the 4×4 input patches.
+func rowPointers(base reg.GPVirtual, rs reg.Register) [4]reg.GPVirtual {
+	var rows [4]reg.GPVirtual
+	rows[0] = base
+	for r := 1; r < 4; r++ {
+		rows[r] = GP64()
+		LEAQ(Mem{Base: rows[r-1], Index: rs, Scale: 1}, rows[r])
+	}
+	return rows
 }
