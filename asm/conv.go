@@ -345,3 +345,22 @@ func DirectGradW3x3Generic(dyT []float32, rows *[3][]float32, acc []float32) {
 		}
 	}
 }
+
+// WinoInputW32Generic is WinoInput16Generic for the 16 tiles of tile row th
+// of a 32-wide plane: rows[r] is input row 2·th−1+r (a row of zeros outside
+// the plane) and tile l's patch is d[r][j] = rows[r][2l−1+j], zero for
+// columns −1 and 32. len(rows[r]) ≥ 32, stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputW32Generic(rows *[4][]float32, o []float32, stride int) {
+	var s [256]float32
+	for l := 0; l < 16; l++ {
+		for r := 0; r < 4; r++ {
+			row := rows[r][:32]
+			for j := 0; j < 4; j++ {
+				if c := 2*l - 1 + j; c >= 0 && c < 32 {
+					s[64*r+16*j+l] = row[c]
+				}
+			}
+		}
+	}
+	WinoInput16Generic(s[:], o, stride)
+}

@@ -101,3 +101,8 @@ func Direct3x3K16AVX512(rows [][]float32, w0 int, w []float32, bias []float32, y
 // DirectGradW3x3AVX512 is DirectGradW3x3Generic: acc[16(3r+s) + k] +=
 // Σ_p dyT[16p + k] · rows[r][p+s] over the len(dyT)/16 pixels p.
 func DirectGradW3x3AVX512(dyT []float32, rows *[3][]float32, acc []float32)
+
+// WinoInputW32AVX512 is WinoInputW32Generic: the Winograd input transform of the 16
+// tiles of tile row th of a 32-wide plane, rows[r] input row 2·th−1+r (len ≥ 32; a
+// zero row outside the plane); stride ≥ 16, len(o) ≥ 15·stride + 16.
+func WinoInputW32AVX512(rows *[4][]float32, o []float32, stride int)

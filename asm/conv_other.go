@@ -74,3 +74,7 @@ func Direct3x3K16AVX512(rows [][]float32, w0 int, w []float32, bias []float32, y
 func DirectGradW3x3AVX512(dyT []float32, rows *[3][]float32, acc []float32) {
 	DirectGradW3x3Generic(dyT, rows, acc)
 }
+
+func WinoInputW32AVX512(rows *[4][]float32, o []float32, stride int) {
+	WinoInputW32Generic(rows, o, stride)
+}

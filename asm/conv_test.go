@@ -727,3 +727,58 @@ func TestDirectGradW3x3(t *testing.T) {
 		}
 	}
 }
+
+// The one-tile-row kernel of 32-wide planes against hand-built patches;
+// NaN around every row catches unmasked loads past either end.
+func TestWinoInputW32(t *testing.T) {
+	const seed = 731
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewSource(seed))
+	for trial := 0; trial < 30; trial++ {
+		var rows [4][]float32
+		var pl [4][34]float32 // zero-padded rows: column c at c+1
+		for i := range rows {
+			b := make([]float32, 40)
+			for k := range b {
+				b[k] = float32(math.NaN())
+			}
+			rows[i] = b[4:36]
+			if r.Intn(4) == 0 {
+				clear(rows[i]) // outside the plane
+				continue
+			}
+			for c := range rows[i] {
+				rows[i][c] = float32(r.NormFloat64())
+				pl[i][c+1] = rows[i][c]
+			}
+		}
+		var s [256]float32
+		for l := 0; l < 16; l++ {
+			for rr := 0; rr < 4; rr++ {
+				for j := 0; j < 4; j++ {
+					s[64*rr+16*j+l] = pl[rr][2*l+j]
+				}
+			}
+		}
+		ist := 16 + r.Intn(20)
+		n := 15*ist + 16
+		want := sentinelled(n)
+		WinoInput16Generic(s[:], want[:n], ist)
+		for _, im := range []struct {
+			path Path
+			f    func(rows *[4][]float32, o []float32, stride int)
+		}{{Generic, WinoInputW32Generic}, {AVX512, WinoInputW32AVX512}} {
+			if !Supported(im.path) {
+				continue
+			}
+			got := sentinelled(n)
+			im.f(&rows, got[:n], ist)
+			checkSentinels(t, im.path.String()+" W32 input", got, n)
+			for i := 0; i < n; i++ {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v W32 input [%d] = %g, want %g", im.path, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

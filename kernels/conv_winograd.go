@@ -375,10 +375,25 @@ func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32,
 	s, row, rows4 := sc[:256], sc[256:256+rs], sc[256+rs:256+5*rs]
 	var qa [64]winoPos
 	qs := winoGroups(g, t0, t1, qa[:])
+	rows32 := new([4][]float32) // escapes through the kernel call: once per call
 	for c := c0; c < c1; c++ {
 		for t := t0; t < t1; t += 16 {
 			cnt := min(16, t1-t)
 			q := qs[(t-t0)/16]
+			if cnt == 16 && W == 32 && q.tw == 0 && gather.w32 != nil {
+				// One whole tile row of a 32-wide plane: straight from the
+				// input rows, no padded copies.
+				xc := x[(q.n*C+c)*HW : (q.n*C+c+1)*HW]
+				for r := range rows32 {
+					if h := 2*q.th - 1 + r; h >= 0 && h < g.H {
+						rows32[r] = xc[h*W : h*W+W]
+					} else {
+						rows32[r] = winoZeroRow[:W]
+					}
+				}
+				gather.w32(rows32, v[c*ld+t-t0:], CT)
+				continue
+			}
 			if cnt == 16 && g.tilesW-q.tw >= 16 {
 				// 16 tiles of one tile row (wide planes): the kernel reads
 				// them straight from 4 zero-padded copies of the input rows.
@@ -506,6 +521,7 @@ type winoGathers struct {
 	masked winoMaskedFn
 	w16    func(rows *[6][]float32, o []float32, stride int) // two tile rows of a 16-wide plane (AVX-512)
 	perm   winoPermFn                                        // 8×8 and 4×4 planes (AVX-512)
+	w32    func(rows *[4][]float32, o []float32, stride int) // one tile row of a 32-wide plane (AVX-512)
 }
 
 // winoPermFn is asm.WinoInputPerm16*.
@@ -557,12 +573,12 @@ func newWinoPermTable(W int) *winoPermTable {
 }
 
 // winoZeroRow stands for input rows outside a plane (read only).
-var winoZeroRow [16]float32
+var winoZeroRow [32]float32
 
 func winoInputGatherFn(p asm.Path) winoGathers {
 	switch p {
 	case asm.AVX512:
-		return winoGathers{asm.WinoInputGather16AVX512, asm.WinoInputGatherMasked16AVX512, asm.WinoInputW16AVX512, asm.WinoInputPerm16AVX512}
+		return winoGathers{asm.WinoInputGather16AVX512, asm.WinoInputGatherMasked16AVX512, asm.WinoInputW16AVX512, asm.WinoInputPerm16AVX512, asm.WinoInputW32AVX512}
 	case asm.AVX2:
 		return winoGathers{padded: asm.WinoInputGather16AVX2}
 	}
@@ -643,7 +659,7 @@ func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, w16fn func(rows *
 							if h := 2*q.th - 1 + i; h >= 0 && h < H {
 								rows[i] = pl[h*W : h*W+W]
 							} else {
-								rows[i] = winoZeroRow[:]
+								rows[i] = winoZeroRow[:16]
 							}
 						}
 						w16fn(&rows, v[c*ld+t-t0:], CT)

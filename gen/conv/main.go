@@ -70,6 +70,7 @@ func main() {
 	genGradOutPerm()
 	genDirect3x3()
 	genDirectGradW()
+	genInputW32()
 	Generate()
 }
 
@@ -957,4 +958,60 @@ func rowPointers(base reg.GPVirtual, rs reg.Register) [4]reg.GPVirtual {
 		LEAQ(Mem{Base: rows[r-1], Index: rs, Scale: 1}, rows[r])
 	}
 	return rows
+}
+
+// genInputW32: the input transform of the 16 tiles of one tile row of a
+// 32-wide plane straight from its 4 input rows (no padded copies): patch
+// element (r, j) of the 16 lanes is the even elements of the row loaded at
+// columns j−1 … j+30 (two loads, the columns outside the plane masked to 0).
+func genInputW32() {
+	TEXT("WinoInputW32AVX512", NOSPLIT, "func(rows *[4][]float32, o []float32, stride int)")
+	Doc("WinoInputW32AVX512 is WinoInputW32Generic: the Winograd input transform of the 16",
+		"tiles of tile row th of a 32-wide plane, rows[r] input row 2·th−1+r (len ≥ 32; a",
+		"zero row outside the plane); stride ≥ 16, len(o) ≥ 15·stride + 16.")
+	rp := Load(Param("rows"), GP64())
+	op := Load(Param("o").Base(), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), st)
+	var rows [4]reg.GPVirtual
+	for i := range rows {
+		rows[i] = GP64()
+		MOVQ(Mem{Base: rp, Disp: 24 * i}, rows[i])
+	}
+	ev := ZMM()
+	VMOVUPS(evens, ev)
+	t := GP32()
+	mask := func(m uint32) reg.Register {
+		k := K()
+		MOVL(U32(m), t)
+		KMOVW(t, k)
+		return k
+	}
+	klo, khi2, khi3 := mask(0xfffe), mask(0x7fff), mask(0x3fff)
+	var d [4][4]reg.VecVirtual
+	for r := 0; r < 4; r++ {
+		for j := 0; j < 4; j++ {
+			a, b := ZMM(), ZMM()
+			lo := Mem{Base: rows[r], Disp: 4 * (j - 1)}
+			hi := Mem{Base: rows[r], Disp: 4 * (j + 15)}
+			if j == 0 {
+				VMOVUPS_Z(lo, klo, a)
+			} else {
+				VMOVUPS(lo, a)
+			}
+			switch j {
+			case 2:
+				VMOVUPS_Z(hi, khi2, b)
+			case 3:
+				VMOVUPS_Z(hi, khi3, b)
+			default:
+				VMOVUPS(hi, b)
+			}
+			VPERMT2PS(b, ev, a)
+			d[r][j] = a
+		}
+	}
+	inputTransformRegs(d, op, st)
+	VZEROUPPER()
+	RET()
 }
