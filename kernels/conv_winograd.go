@@ -586,11 +586,14 @@ func winoInputGatherFn(p asm.Path) winoGathers {
 }
 
 // winoInputNarrow is winoInput16 for planes under 32 wide, where 16 tiles
-// span several tile rows (or images): per channel, the planes of the
-// images the block touches are copied once into zero-padded planes
-// (2·tilesH+2 rows of 2·tilesW+2), and the kernel gathers every tile's 4×4
-// patch from them by offset; the offsets depend on the tile only, so they
-// are computed once for all channels.
+// span several tile rows (or images). On AVX-512: 16-wide planes take the
+// two-tile-row kernel (row loads and permutes), whole 8×8 planes and groups
+// of four 4×4 planes the permutation kernel, anything else masked gathers
+// straight from the planes (per-tile offsets and in-plane masks computed
+// once for all channels). Elsewhere: per channel, the planes of the images
+// the block touches are copied once into zero-padded planes (2·tilesH+2
+// rows of 2·tilesW+2) and the kernel gathers every tile's 4×4 patch from
+// them by offset.
 func winoInputNarrow(gather winoGatherFn, masked winoMaskedFn, w16fn func(rows *[6][]float32, o []float32, stride int), perm winoPermFn, b *convBufs, v, x []float32, g winoGeom, C, c0, c1, t0, t1, ld int) {
 	HW, H, W := g.H*g.W, g.H, g.W
 	CT := C * ld
