@@ -385,7 +385,8 @@ for e in exps:
             print(f"\n## Experiment 5: {ds} MLP ({len(pd)} pairs; sources' val acc {sources('e5-' + ds)} %)\n")
             transfer_rows(pd, ["gmt", "fgmt", "naive", "oracle"])
             print()
-            ft_rows(pd, ["gmt", "fgmt"], [], 1)
+            tg = [os.path.join(out, "e5-" + ds, "tgt-" + os.path.basename(p).split("-")[1]) for p in pd]
+            ft_rows(pd, ["gmt", "fgmt"], tg, 1)
 PY
 
 # Figures: validation accuracy curves (mean ± std over the seed pairs) of
@@ -428,6 +429,22 @@ plot_pairs e3-transfer.png "Experiment 3: fine-tuning on classes 5-9 transferred
 for ds in mnist fashion-mnist; do
 	plot_pairs "e5-$ds-transfer.png" "Experiment 5: MLP W=$MLP_WIDTH on $ds, transferred trajectory" "$OUT/e5-$ds" report.json --legend top-left -- \
 		gmt fgmt naive oracle
+	# Fine-tuning the transferred points (SGD, the training recipe) against
+	# the target trained from its initialisation with the same recipe.
+	ft=() tg=()
+	for m in gmt fgmt; do
+		d=$(ls -d "$OUT/e5-$ds"/[0-9]*-[0-9]*/"ft-$m" 2>/dev/null | paste -sd, -)
+		if [ -n "$d" ]; then ft+=("$m=$d"); fi
+	done
+	for pd in "$OUT/e5-$ds"/[0-9]*-[0-9]*; do
+		if [ -d "$pd" ] && [ -f "$OUT/e5-$ds/tgt-${pd##*-}/manifest.json" ]; then tg+=("$OUT/e5-$ds/tgt-${pd##*-}"); fi
+	done
+	if [ ${#ft[@]} -gt 0 ] && [ ${#tg[@]} -gt 0 ]; then
+		echo "+ plot $FIG/e5-$ds-finetune.png" | tee -a "$LOG"
+		"$LT" plot --out "$FIG/e5-$ds-finetune.png" --title "Experiment 5: $ds, fine-tuning the transferred points vs training from scratch" \
+			--x steps --log-x -- "${ft[@]}" "scratch=$(IFS=,; echo "${tg[*]}")" >>"$LOG" 2>>"$OUT/stderr.txt" ||
+			echo "plot $FIG/e5-$ds-finetune.png failed (see $OUT/stderr.txt)" | tee -a "$LOG"
+	fi
 done
 
 cat "$OUT/tables.md"
