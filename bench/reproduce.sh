@@ -60,9 +60,10 @@
 # (every experiment, one pair, tiny widths, 600 images, 1 epoch, T = 3).
 #
 # Note (bench/RESULTS.md): with PyTorch-default init at lr 0.05, Conv8 ×0.25
-# sits at chance loss 2.3039 for its first epochs, in PyTorch as in ours;
-# WARMUP (linear warm-up steps) or a different LR may be needed for the
-# 30-epoch runs to train at all. Look at the source's val accuracy in the
+# starts on a plateau at chance loss ln 10, in PyTorch as in ours; in 20-epoch
+# runs one of two seeds each left it in its third epoch (≈ 76 % test) and the
+# other never did. WARMUP (linear warm-up steps) or a different LR may be
+# needed for a seed to train at all. Look at the source's val accuracy in the
 # tables before reading the transfer results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
