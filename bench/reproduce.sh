@@ -36,27 +36,24 @@
 # EARLY_STEPS (extra checkpoints inside the first epoch).
 #
 # Expected time of the full run on 2 Zen 4 cores, 2 threads, from measured
-# per-epoch times (03:58–04:00 UTC, machine shared with a benchmark):
-#   - Conv8 ×0.25 on CIFAR-10: 36 s per epoch of 352 steps with validation
-#     (bench/RESULTS.md); about 18 s on the 5-class halves of experiment 3.
-#   - ResNet-20 ×1: 18 steps + 256 validation images in 10.0 s (--limit 2560),
-#     about 0.53 s per step, so about 3.2 min per epoch.
-#   - Conv8 ×0.25 transfer, T = 6, 2 batches of 128, 128 validation images:
-#     GMT 9.3 s (8.6 s gradients for 21 pairs), FGMT 6.7 s. Extrapolated to
-#     T = 30 (465 GMT pairs) and 5,000 validation images at 31 points: GMT
-#     about 5 min, FGMT 2–3 min, Naive and Oracle about 2 min (evaluation).
+# per-epoch times (2026-11-27, second session; bench/RESULTS.md):
+#   - Conv8 ×0.25 on CIFAR-10: 22–27 s per epoch of 352 steps with validation
+#     (was 36 s); about half that on the 5-class halves of experiment 3.
+#   - ResNet-20 ×1: 97–102 s per epoch with validation (was 3.2 min).
+#   - Conv8 ×0.25 transfer, T = 30, 2 batches of 128, 5,000 validation images
+#     at 31 points: estimated (not yet measured at T = 30) GMT about 5 min,
+#     FGMT 2–3 min, Naive and Oracle about 2 min (evaluation).
 # Per experiment:
-#   1. per pair 60 training epochs (36 min) + 4 × 10 fine-tuning epochs
-#      (24 min) + transfers (~11 min): about 70 min, 3.6 h for three pairs.
+#   1. per pair 60 training epochs (25 min) + 4 × 10 fine-tuning epochs
+#      (17 min) + transfers (~11 min): about 55 min, 2.7 h for three pairs.
 #   2. 4 more transfers on one pair (linear+cosine is linked from 1): ~15 min.
-#   3. per pair 60 pretraining epochs on classes 0-4 (18 min) + 20 fine-tuning
-#      epochs on 5-9 (6 min) + transfers (~7 min): about 30 min, 1.5 h in all.
-#   4. one pair: 60 epochs (3.2 h) + 2 × 10 fine-tuning epochs (1.1 h) +
+#   3. per pair 60 pretraining epochs on classes 0-4 (13 min) + 20 fine-tuning
+#      epochs on 5-9 (4 min) + transfers (~7 min): about 25 min, 1.2 h in all.
+#   4. one pair: 60 epochs (1.7 h) + 2 × 10 fine-tuning epochs (35 min) +
 #      transfers (not measured; ResNet-20 gradients cost ~5× Conv8 ×0.25's):
-#      about 4.5–5 h.
-#   5. about 1.5 min per pair and dataset (the demo's 65 s plus a fine-tune):
-#      about 10 min.
-# In all about 10 hours (5.5 h without experiment 4). SMOKE=1: 25–35 s measured
+#      about 2.5–3 h.
+#   5. 549 s measured for three pairs of both datasets.
+# In all about 7 hours (4 h without experiment 4). SMOKE=1: 25–35 s measured
 # (every experiment, one pair, tiny widths, 600 images, 1 epoch, T = 3).
 #
 # Note (bench/RESULTS.md): with PyTorch-default init at lr 0.05, Conv8 ×0.25
