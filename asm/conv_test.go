@@ -1,6 +1,7 @@
 package asm
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -395,14 +396,7 @@ func TestWinoInputGatherMasked(t *testing.T) {
 			if !Supported(im.path) {
 				continue
 			}
-			got := sentinelled(n)
-			im.f(x, idx, W, masks, got[:n], ist)
-			checkSentinels(t, im.path.String()+" masked gather", got, n)
-			for i := 0; i < n; i++ {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%v masked gather (H %d W %d) [%d] = %g, want %g", im.path, H, W, i, got[i], want[i])
-				}
-			}
+			checkTransform(t, fmt.Sprintf("%v masked gather (H %d W %d)", im.path, H, W), want[:n], func(o []float32) { im.f(x, idx, W, masks, o, ist) })
 		}
 	}
 }
@@ -458,14 +452,7 @@ func TestWinoInputW16(t *testing.T) {
 			if !Supported(im.path) {
 				continue
 			}
-			got := sentinelled(n)
-			im.f(&rows, got[:n], ist)
-			checkSentinels(t, im.path.String()+" W16 input", got, n)
-			for i := 0; i < n; i++ {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%v W16 input (H %d, th %d) [%d] = %g, want %g", im.path, H, th, i, got[i], want[i])
-				}
-			}
+			checkTransform(t, fmt.Sprintf("%v W16 input (H %d, th %d)", im.path, H, th), want[:n], func(o []float32) { im.f(&rows, o, ist) })
 		}
 	}
 }
@@ -509,14 +496,7 @@ func TestWinoInputPerm16(t *testing.T) {
 			if !Supported(im.path) {
 				continue
 			}
-			got := sentinelled(n)
-			im.f(&src, &tbl, &msk, got[:n], ist)
-			checkSentinels(t, im.path.String()+" perm input", got, n)
-			for i := 0; i < n; i++ {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%v perm input [%d] = %g, want %g", im.path, i, got[i], want[i])
-				}
-			}
+			checkTransform(t, im.path.String()+" perm input", want[:n], func(o []float32) { im.f(&src, &tbl, &msk, o, ist) })
 		}
 	}
 }
@@ -771,14 +751,23 @@ func TestWinoInputW32(t *testing.T) {
 			if !Supported(im.path) {
 				continue
 			}
-			got := sentinelled(n)
-			im.f(&rows, got[:n], ist)
-			checkSentinels(t, im.path.String()+" W32 input", got, n)
-			for i := 0; i < n; i++ {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%v W32 input [%d] = %g, want %g", im.path, i, got[i], want[i])
-				}
-			}
+			checkTransform(t, im.path.String()+" W32 input", want[:n], func(o []float32) { im.f(&rows, o, ist) })
+		}
+	}
+}
+
+// checkTransform runs a 16-tile transform into a sentinelled output of
+// len(want) floats and checks that it matches want bit for bit and wrote
+// nothing past it.
+func checkTransform(t *testing.T, name string, want []float32, run func(o []float32)) {
+	t.Helper()
+	n := len(want)
+	got := sentinelled(n)
+	run(got[:n])
+	checkSentinels(t, name, got, n)
+	for i := 0; i < n; i++ {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s [%d] = %g, want %g", name, i, got[i], want[i])
 		}
 	}
 }

@@ -645,6 +645,19 @@ func genInputPerm() {
 	op := Load(Param("o").Base(), GP64())
 	st := Load(Param("stride"), GP64())
 	SHLQ(Imm(2), st)
+	sv := loadVectors(sp)
+	var d [4][4]reg.VecVirtual
+	for e := 0; e < 16; e++ {
+		d[e/4][e%4] = maskedPerm2(Mem{Base: tp, Disp: 64 * e}, Mem{Base: mp, Disp: 4 * e}, sv[0], sv[1], sv[2], sv[3])
+	}
+	inputTransformRegs(d, op, st)
+	VZEROUPPER()
+	RET()
+}
+
+// loadVectors loads the first 16 floats of each of the four slices whose
+// headers start at sp (a *[4][]float32).
+func loadVectors(sp reg.Register) [4]reg.VecVirtual {
 	var sv [4]reg.VecVirtual
 	for i := range sv {
 		p := GP64()
@@ -652,31 +665,13 @@ func genInputPerm() {
 		sv[i] = ZMM()
 		VMOVUPS(Mem{Base: p}, sv[i])
 	}
-	var d [4][4]reg.VecVirtual
-	for e := 0; e < 16; e++ {
-		idx := ZMM()
-		VMOVUPS(Mem{Base: tp, Disp: 64 * e}, idx)
-		var half [2]reg.VecVirtual
-		for h := 0; h < 2; h++ {
-			k := K()
-			KMOVW(Mem{Base: mp, Disp: 2 * (2*e + h)}, k)
-			t := ZMM()
-			// t = zero-masked permutation of sv[2h] ‖ sv[2h+1] (VPERMI2PS
-			// keeps the sources and overwrites the index copy).
-			VMOVAPS(idx, t)
-			VPERMI2PS_Z(sv[2*h+1], sv[2*h], k, t)
-			half[h] = t
-		}
-		VORPS(half[1], half[0], half[0])
-		d[e/4][e%4] = half[0]
-	}
-	inputTransformRegs(d, op, st)
-	VZEROUPPER()
-	RET()
+	return sv
 }
 
 // maskedPerm2 emits (a‖b)[tbl] where bit l of the mask at mk is set,
-// (c‖d)[tbl] where bit l of the mask at mk+2 is set, else 0.
+// (c‖d)[tbl] where bit l of the mask at mk+2 is set, else 0: two zero-masked
+// VPERMI2PS (they keep the sources and overwrite a copy of the index) and
+// an OR.
 func maskedPerm2(idxMem, mk Mem, a, b, c, d reg.VecVirtual) reg.VecVirtual {
 	idx := ZMM()
 	VMOVUPS(idxMem, idx)
@@ -754,13 +749,7 @@ func genGradOutPerm() {
 	op := Load(Param("o").Base(), GP64())
 	st := Load(Param("stride"), GP64())
 	SHLQ(Imm(2), st)
-	var sv [4]reg.VecVirtual
-	for i := range sv {
-		p := GP64()
-		MOVQ(Mem{Base: sp, Disp: 24 * i}, p)
-		sv[i] = ZMM()
-		VMOVUPS(Mem{Base: p}, sv[i])
-	}
+	sv := loadVectors(sp)
 	var d [4]reg.VecVirtual
 	for e := 0; e < 4; e++ {
 		d[e] = maskedPerm2(Mem{Base: tp, Disp: 64 * e}, Mem{Base: kp, Disp: 4 * e}, sv[0], sv[1], sv[2], sv[3])
