@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ltransfer/ltransfer/kernels"
@@ -30,6 +31,9 @@ type TrainConfig struct {
 	// Init, if non-nil, is the starting point instead of Model.Init(Seed);
 	// it is not modified.
 	Init *ParamSet
+	// InitScheme is the initialisation of a fresh run (InitSchemes; empty:
+	// InitPyTorch); it must be empty when Init is given.
+	InitScheme string
 	// InitFrom, recorded in the manifest, says where Init came from (see
 	// FineTuneInit); it does not change the run.
 	InitFrom *InitRecord
@@ -100,6 +104,12 @@ func Train(ctx context.Context, e *kernels.Engine, m Model, data *Data, cfg Trai
 	if err := cfg.Schedule.Validate(); err != nil {
 		return nil, err
 	}
+	switch {
+	case cfg.InitScheme != "" && cfg.InitScheme != InitPyTorch && cfg.InitScheme != InitKaimingNormal:
+		return nil, fmt.Errorf("nn: train: unknown initialisation %q (want %s)", cfg.InitScheme, strings.Join(InitSchemes, " or "))
+	case cfg.InitScheme != "" && cfg.Init != nil:
+		return nil, fmt.Errorf("nn: train: initialisation scheme %q given with starting parameters", cfg.InitScheme)
+	}
 	if data == nil || data.Train == nil || data.Train.Len() == 0 {
 		return nil, fmt.Errorf("nn: train: no training data")
 	}
@@ -123,7 +133,7 @@ func Train(ctx context.Context, e *kernels.Engine, m Model, data *Data, cfg Trai
 	man := &Manifest{
 		Format: ManifestFormat, Model: m.Arch(), ModelConfig: cfg.ModelConfig, Width: cfg.ModelConfig.Width,
 		Dataset: cfg.Dataset, DataPath: cfg.DataPath, Seed: cfg.Seed, Optimizer: cfg.Optim, Schedule: cfg.Schedule,
-		ClassSubset: data.ClassSubset, InitFrom: cfg.InitFrom,
+		ClassSubset: data.ClassSubset, InitFrom: cfg.InitFrom, InitScheme: cfg.InitScheme,
 		Epochs: cfg.Epochs, BatchSize: cfg.BatchSize, StepsPerEpoch: spe, TotalSteps: total,
 		CheckpointEvery: cfg.CheckpointEvery, TrainSamples: data.Train.Len(),
 	}
@@ -175,8 +185,8 @@ func Train(ctx context.Context, e *kernels.Engine, m Model, data *Data, cfg Trai
 				return nil, err
 			}
 			p = cfg.Init.Clone()
-		} else {
-			p = m.Init(cfg.Seed)
+		} else if p, err = InitParams(m, cfg.Seed, cfg.InitScheme); err != nil {
+			return nil, err
 		}
 	}
 	g := NewParamSet()
@@ -315,7 +325,8 @@ func sameRun(prev, cur *Manifest) error {
 	for _, f := range []field{
 		{"model", prev.Model, cur.Model}, {"model config", prev.ModelConfig, cur.ModelConfig},
 		{"dataset", prev.Dataset, cur.Dataset}, {"class subset", prev.ClassSubset, cur.ClassSubset},
-		{"initialisation", prev.InitFrom, cur.InitFrom}, {"seed", prev.Seed, cur.Seed},
+		{"initialisation", prev.InitFrom, cur.InitFrom}, {"initialisation scheme", prev.InitScheme, cur.InitScheme},
+		{"seed", prev.Seed, cur.Seed},
 		{"optimiser", prev.Optimizer, cur.Optimizer}, {"schedule", prev.Schedule, cur.Schedule},
 		{"epochs", prev.Epochs, cur.Epochs}, {"batch size", prev.BatchSize, cur.BatchSize},
 		{"steps per epoch", prev.StepsPerEpoch, cur.StepsPerEpoch}, {"checkpoint interval", prev.CheckpointEvery, cur.CheckpointEvery},

@@ -51,6 +51,8 @@ type Manifest struct {
 	ClassSubset []int `json:"class_subset,omitempty"`
 	// InitFrom says where a fine-tuning run started (nil: Model.Init(Seed)).
 	InitFrom *InitRecord `json:"init_from,omitempty"`
+	// InitScheme is the initialisation of a fresh run (empty: InitPyTorch).
+	InitScheme string `json:"init_scheme,omitempty"`
 }
 
 // CheckpointRecord is one checkpoint of a trajectory. Accuracies are

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -211,6 +212,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	noTest := fs.Bool("no-test", false, "skip the final test-set evaluation")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON line")
 	initFrom := fs.String("init-from", "", "start from pretrained parameters instead of a fresh initialisation: a checkpoint file, or a trajectory folder (its last checkpoint); checkpoint 0 of --out is the starting point used")
+	initScheme := fs.String("init", nn.InitPyTorch, "initialisation of a fresh run: pytorch (PyTorch's defaults) or kaiming-normal (weights N(0, 2/fan_in), zero biases: torch.nn.init.kaiming_normal_(mode=\"fan_in\", nonlinearity=\"relu\"); keeps deep plain ReLU nets such as Conv8 off the ln(classes) plateau)")
 	resetHead := fs.Bool("reset-head", false, "with --init-from: re-initialise the classification head (conv nets linear.4, resnets linear, the last linear of MLPs) from --seed with PyTorch's default init, keeping every other tensor; the head may then have another number of classes")
 	if done, err := parseFlags(fs, args); done {
 		return err
@@ -220,6 +222,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if *resetHead && *initFrom == "" {
 		return fmt.Errorf("--reset-head needs --init-from (the pretrained checkpoint whose head is replaced)")
+	}
+	scheme := strings.ToLower(*initScheme)
+	if !slices.Contains(nn.InitSchemes, scheme) {
+		return fmt.Errorf("--init %q: want %s", *initScheme, strings.Join(nn.InitSchemes, " or "))
+	}
+	if scheme == nn.InitPyTorch {
+		scheme = "" // the default; manifests of such runs stay as before
+	} else if *initFrom != "" {
+		return fmt.Errorf("--init %s draws a fresh initialisation; it cannot be combined with --init-from", scheme)
 	}
 	var initFile *nn.SafetensorsFile
 	if *initFrom != "" {
@@ -299,7 +310,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	var epochBar int = -1
 	cfg := nn.TrainConfig{
 		ModelConfig: mcfg, Dataset: data.Name, DataPath: df.path, Epochs: *epochs, BatchSize: *batch, Seed: *seed,
-		Init: init, InitFrom: initRec,
+		Init: init, InitFrom: initRec, InitScheme: scheme,
 		Optim: oc, Schedule: sc, CheckpointEvery: *every, ExtraCheckpoints: extraSteps, Out: *out, Resume: *resume,
 		Progress: func(tp nn.TrainProgress) {
 			switch tp.Phase {
