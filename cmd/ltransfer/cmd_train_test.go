@@ -115,6 +115,15 @@ func TestTrainEvalCLI(t *testing.T) {
 	if _, se, code := runCLI("train", "--data", data, "--out", filepath.Join(dir, "r3"), "--optimizer", "rmsprop"); code == 0 || !strings.Contains(se, "rmsprop") {
 		t.Errorf("unknown optimiser: code %d, %s", code, se)
 	}
+	if _, se, code := runCLI("train", "--data", data, "--out", filepath.Join(dir, "r3"), "--init", "xavier"); code == 0 || !strings.Contains(se, `--init "xavier"`) {
+		t.Errorf("unknown initialisation: code %d, %s", code, se)
+	}
+	if _, se, code := runCLI("train", "--data", data, "--out", filepath.Join(dir, "r3"), "--init", "kaiming-normal", "--init-from", ckpt); code == 0 || !strings.Contains(se, "--init-from") {
+		t.Errorf("--init with --init-from: code %d, %s", code, se)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r3")); err == nil {
+		t.Errorf("a refused train created its output folder")
+	}
 	if _, se, code := runCLI("train", "--data", data, "--out", filepath.Join(dir, "r3"), "--epochs", "0"); code == 0 || !strings.Contains(se, "epochs") {
 		t.Errorf("zero epochs: code %d, %s", code, se)
 	}
