@@ -1,9 +1,11 @@
 # Quick PyTorch check (run by hand): Conv8 width 0.25, PyTorch default init, SGD lr 0.05
 # momentum 0.9 wd 1e-4, batch 128, on 10,000 CIFAR-10 images from the JPEG tar: does the loss
 # leave ln(10) in the first epochs? Usage: /usr/bin/python3 bench/conv8_plateau_check.py
+# Environment: SEED (101), EP (epochs, 4), THREADS (2), INIT=kaiming for kaiming_normal_(fan_in, relu)
+# weights and zero biases (ltransfer train --init kaiming-normal) instead of the default.
 import tarfile, io, numpy as np, torch, torch.nn as nn, time
 from PIL import Image
-torch.manual_seed(101); torch.set_num_threads(2)
+import os,sys; torch.manual_seed(int(os.environ.get("SEED","101"))); torch.set_num_threads(int(os.environ.get("THREADS","2")))
 tf=tarfile.open(__import__('os').environ.get('CIFAR_TAR', '../shared/data/cifar10-jpeg.tar'))
 classes=['airplane','automobile','bird','cat','deer','dog','frog','horse','ship','truck']
 X=[];Y=[]
@@ -20,10 +22,14 @@ def c(i,o): return nn.Conv2d(int(i*f) if i!=3 else 3,int(o*f),3,1,1)
 convs=nn.Sequential(c(3,64),nn.ReLU(),c(64,64),nn.ReLU(),nn.MaxPool2d(2),c(64,128),nn.ReLU(),c(128,128),nn.ReLU(),nn.MaxPool2d(2),c(128,256),nn.ReLU(),c(256,256),nn.ReLU(),nn.MaxPool2d(2),c(256,512),nn.ReLU(),c(512,512),nn.ReLU(),nn.MaxPool2d(4))
 lin=nn.Sequential(nn.Conv2d(128,64,1),nn.ReLU(),nn.Conv2d(64,64,1),nn.ReLU(),nn.Conv2d(64,10,1))
 model=nn.Sequential(convs,lin,nn.Flatten())
+INIT=os.environ.get("INIT","default")
+if INIT=="kaiming":
+    for mm in model.modules():
+        if isinstance(mm,nn.Conv2d): nn.init.kaiming_normal_(mm.weight,mode="fan_in",nonlinearity="relu"); nn.init.zeros_(mm.bias)
 opt=torch.optim.SGD(model.parameters(),lr=0.05,momentum=0.9,weight_decay=1e-4)
 with torch.no_grad(): print('init logit std', model(X[:256]).std().item())
 t=time.time()
-for ep in range(4):
+for ep in range(int(os.environ.get("EP","4"))):
     perm=torch.randperm(10000); tot=0;n=0;cor=0
     for b in range(0,10000-127,128):
         idx=perm[b:b+128]; out=model(X[idx]); loss=nn.functional.cross_entropy(out,Y[idx])

@@ -138,6 +138,12 @@ type Options struct {
 	Seed uint64
 	// Match tunes weight matching (its Seed defaults to Seed).
 	Match MatchOptions
+	// FreshStart starts each GMT/FGMT step's coordinate descent from the
+	// identity, as the paper's code does (wm_use_prev_perm = false),
+	// instead of from the previous step's permutations. The gradients of
+	// the step are still taken at the point the previous permutations
+	// transferred.
+	FreshStart bool
 	// Engine runs the kernels (nil: kernels.Default()); its thread count
 	// bounds the concurrency of the whole transfer.
 	Engine *kernels.Engine
@@ -676,6 +682,9 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 	}
 	beforeSolve()
 	r.progress(Progress{Phase: "matching", Step: s, Steps: r.T, Done: 0, Total: 1})
+	if r.o.FreshStart {
+		return r.matcher.Solve(ctx, nil, r.o.Match)
+	}
 	return r.matcher.Solve(ctx, perms, r.o.Match)
 }
 

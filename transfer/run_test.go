@@ -252,3 +252,79 @@ func TestRunBatchNormModel(t *testing.T) {
 		}
 	}
 }
+
+// TestRunPlantedPermutation transfers a trajectory onto a target whose
+// initialisation is a planted permutation of the source's. Gradient
+// matching cannot tell apart units whose gradients vanish at every point
+// (dead ReLUs), so GMT must find the planted permutation for at least 80 %
+// of each group's units and reach the source's final accuracy, whether
+// each step's search starts from the previous permutations or
+// (FreshStart, the paper's code) from the identity; the fresh starts must
+// cost more assignment problems.
+func TestRunPlantedPermutation(t *testing.T) {
+	const seed = 9
+	cfg := nn.ModelConfig{Width: 24, Depth: 3, InputShape: []int{20}, NumClasses: 5}
+	newModel := func() (nn.Model, error) { return nn.NewModel("mlp-relu", cfg) }
+	m, err := newModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainSet, valSet := blobs(1, 400, 20, 5), blobs(2, 300, 20, 5)
+	src0 := m.Init(101)
+	src1 := train(t, m, src0, trainSet, 60, 32, 0.05, 101)
+	e, _ := kernels.New(kernels.WithThreads(1))
+	all := make([]int, valSet.Len())
+	for i := range all {
+		all[i] = i
+	}
+	res, err := m.Forward(e, src1, valSet.Batch(all), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcAcc := float64(res.Correct) / float64(len(all))
+	spec, err := BuiltinSpec("mlp-relu", m.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes, err := spec.Validate(src0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := RandomPerms(sizes, seed)
+	tgt0, err := Apply(spec, src0, planted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traj, err := Linear(src0, src1, 5, Cosine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[bool]int{}
+	for _, fresh := range []bool{false, true} {
+		rep, err := Run(context.Background(), Options{
+			Method: GMT, NewModel: newModel, Source: traj, TargetInit: tgt0,
+			Train: trainSet, Val: valSet, GradBatches: 2, BatchSize: 64, Seed: seed, Engine: e, FreshStart: fresh,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for g, want := range planted {
+			same := 0
+			for i := range want {
+				if want[i] == rep.Perms[g][i] {
+					same++
+				}
+			}
+			if 5*same < 4*len(want) {
+				t.Errorf("fresh start %v: group %s: %d of %d units as planted", fresh, g, same, len(want))
+			}
+		}
+		if last := rep.Steps[len(rep.Steps)-1].ValAcc; last < srcAcc-0.02 {
+			t.Errorf("fresh start %v: transferred accuracy %.3f, source %.3f", fresh, last, srcAcc)
+		}
+		calls[fresh] = rep.LAPCalls
+	}
+	if calls[true] <= calls[false] {
+		t.Errorf("fresh starts made %d assignment calls, warm starts %d: FreshStart had no effect", calls[true], calls[false])
+	}
+}

@@ -35,6 +35,7 @@ type transferJob struct {
 	seed      uint64
 	normalize bool
 	noWarm    bool
+	fresh     bool
 	e         *kernels.Engine
 	// out, when set, receives the transferred trajectory, permutations,
 	// manifest.json and report.json; every file is written atomically and
@@ -67,7 +68,7 @@ func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
 		NewModel:   func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
 		TargetInit: j.tgtInit, TargetStart: j.tgtStart, TargetFinal: j.tgtFinal,
 		Train: j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, BatchSize: j.batch,
-		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize, NoWarmStart: j.noWarm}, Engine: j.e, KeepBest: true,
+		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize, NoWarmStart: j.noWarm}, FreshStart: j.fresh, Engine: j.e, KeepBest: true,
 		Progress: func(p transfer.Progress) {
 			if p.Phase != "step" {
 				bar.Set(int64(p.Step-1), fmt.Sprintf("step %d/%d: %s", p.Step, p.Steps, p.Phase))
@@ -206,6 +207,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	specFile := fs.String("spec", "", "JSON permutation spec (default: the built-in spec of the model)")
 	seed := fs.Uint64("seed", 1, "seed of the gradient batches and the matching order")
 	normalize := fs.Bool("normalize", false, "normalise each gradient pair in the matching objective")
+	fresh := fs.Bool("fresh-start", false, "gmt/fgmt: start every step's permutation search from the identity, as the paper's code does, instead of from the previous step's permutations")
 	noWarm := fs.Bool("no-warm-start", false, "solve every assignment problem from scratch (for measurements)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
 	out := fs.String("out", "", "output folder (required; must not hold a finished transfer unless --force)")
@@ -247,7 +249,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	model := tr.Model()
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, batch: *batch, seed: *seed,
-		normalize: *normalize, noWarm: *noWarm, e: e, out: *out, stderr: stderr}
+		normalize: *normalize, noWarm: *noWarm, fresh: *fresh, e: e, out: *out, stderr: stderr}
 	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {
 		return err
 	}
