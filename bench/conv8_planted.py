@@ -1,0 +1,85 @@
+# Planted-permutation check for Conv8 transfer (docs/results.md, experiment 1), numpy only.
+#
+#   /usr/bin/python3 bench/conv8_planted.py plant SRC/ckpt-0000.safetensors planted.safetensors
+#   ltransfer transfer --source SRC --target-init planted.safetensors --method gmt --steps 30 \
+#       --schedule cosine --gm-batches 2 --batch 128 --out OUT
+#   /usr/bin/python3 bench/conv8_planted.py check OUT/perms.json
+#   /usr/bin/python3 bench/conv8_planted.py ratio TRAJECTORY_DIR   # ‖θᵀ − θ⁰‖ / ‖θ⁰‖ per weight
+#
+# plant permutes the channels of every hidden Conv8 layer of a checkpoint at random (numpy
+# seed 5), so the target initialisation is an exact permutation π* of the source's; check
+# prints, per permutation group, the fraction of units ltransfer's permutations put where π*
+# did.
+import json, struct, sys
+import numpy as np
+
+LAYERS = ['convs.0', 'convs.2', 'convs.5', 'convs.7', 'convs.10', 'convs.12', 'convs.15', 'convs.17', 'linear.0', 'linear.2']
+
+
+def load(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    d = {}
+    for k, v in h.items():
+        if k == '__metadata__':
+            continue
+        s, e = v['data_offsets']
+        d[k] = np.frombuffer(b[8 + n + s:8 + n + e], dtype=np.float32).reshape(v['shape']).copy()
+    return d, h.get('__metadata__')
+
+
+def save(path, d, meta):
+    h, off, bufs = {}, 0, []
+    for k, v in d.items():
+        bb = v.astype(np.float32).tobytes()
+        h[k] = {'dtype': 'F32', 'shape': list(v.shape), 'data_offsets': [off, off + len(bb)]}
+        off += len(bb)
+        bufs.append(bb)
+    if meta:
+        h['__metadata__'] = meta
+    hj = json.dumps(h).encode()
+    hj += b' ' * ((8 - len(hj) % 8) % 8)
+    open(path, 'wb').write(struct.pack('<Q', len(hj)) + hj + b''.join(bufs))
+
+
+def planted(sizes):
+    rng = np.random.default_rng(5)
+    return [rng.permutation(s) for s in sizes]
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == 'plant':
+        d, meta = load(sys.argv[2])
+        perms = planted([d[L + '.weight'].shape[0] for L in LAYERS])
+        prev = None
+        for i, L in enumerate(LAYERS + ['linear.4']):
+            w = d[L + '.weight']
+            if prev is not None:
+                w = w[:, prev]
+            if L != 'linear.4':
+                p = perms[i]
+                w = w[p]
+                d[L + '.bias'] = d[L + '.bias'][p]
+                prev = p
+            d[L + '.weight'] = w
+        save(sys.argv[3], d, meta)
+    elif cmd == 'check':
+        got = json.load(open(sys.argv[2]))
+        names = sorted(got, key=lambda k: int(k[1:]))
+        want = planted([len(got[k]) for k in names])
+        for k, t in zip(names, want):
+            print(k, len(t), '%.0f %%' % (100 * np.mean(np.array(got[k]) == t)))
+    elif cmd == 'ratio':
+        m = json.load(open(sys.argv[2] + '/manifest.json'))
+        a, _ = load(sys.argv[2] + '/' + m['checkpoints'][0]['file'])
+        z, _ = load(sys.argv[2] + '/' + m['checkpoints'][-1]['file'])
+        for k in a:
+            if k.endswith('weight'):
+                print(k, '%.2f' % (np.linalg.norm(z[k] - a[k]) / np.linalg.norm(a[k])))
+    else:
+        sys.exit('usage: conv8_planted.py plant SRC_CKPT OUT | check PERMS_JSON | ratio DIR')
+
+
+main()
