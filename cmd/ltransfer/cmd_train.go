@@ -212,7 +212,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	noTest := fs.Bool("no-test", false, "skip the final test-set evaluation")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON line")
 	initFrom := fs.String("init-from", "", "start from pretrained parameters instead of a fresh initialisation: a checkpoint file, or a trajectory folder (its last checkpoint); checkpoint 0 of --out is the starting point used")
-	initScheme := fs.String("init", nn.InitPyTorch, "initialisation of a fresh run: pytorch (PyTorch's defaults) or kaiming-normal (weights N(0, 2/fan_in), zero biases: torch.nn.init.kaiming_normal_(mode=\"fan_in\", nonlinearity=\"relu\"); keeps deep plain ReLU nets such as Conv8 off the ln(classes) plateau)")
+	initScheme := fs.String("init", nn.InitPyTorch, "initialisation of a fresh run: pytorch (PyTorch's defaults) or kaiming-normal (weights N(0, 2/fan_in), zero biases: torch.nn.init.kaiming_normal_(mode=\"fan_in\", nonlinearity=\"relu\"); trains deep plain ReLU nets such as Conv8 that stay on the ln(classes) plateau, with --warmup; its larger weights make learning transfer from such a run fail, see docs/results.md)")
 	resetHead := fs.Bool("reset-head", false, "with --init-from: re-initialise the classification head (conv nets linear.4, resnets linear, the last linear of MLPs) from --seed with PyTorch's default init, keeping every other tensor; the head may then have another number of classes")
 	if done, err := parseFlags(fs, args); done {
 		return err
