@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -28,13 +29,12 @@ var InitSchemes = []string{InitPyTorch, InitKaimingNormal}
 // InitParams returns the fresh parameters of m under scheme (empty:
 // InitPyTorch), reproducible from seed.
 func InitParams(m Model, seed int64, scheme string) (*ParamSet, error) {
+	if err := checkInitScheme(scheme); err != nil {
+		return nil, err
+	}
 	p := m.Init(seed)
-	switch scheme {
-	case "", InitPyTorch:
+	if scheme != InitKaimingNormal {
 		return p, nil
-	case InitKaimingNormal:
-	default:
-		return nil, fmt.Errorf("nn: unknown initialisation %q (want %s)", scheme, strings.Join(InitSchemes, " or "))
 	}
 	rng := NewRand(seed, 2)
 	for _, pi := range m.State() {
@@ -52,4 +52,12 @@ func InitParams(m Model, seed int64, scheme string) (*ParamSet, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkInitScheme accepts the empty scheme and InitSchemes.
+func checkInitScheme(scheme string) error {
+	if scheme != "" && !slices.Contains(InitSchemes, scheme) {
+		return fmt.Errorf("nn: unknown initialisation %q (want %s)", scheme, strings.Join(InitSchemes, " or "))
+	}
+	return nil
 }

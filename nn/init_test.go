@@ -44,7 +44,7 @@ func TestInitKaimingNormal(t *testing.T) {
 				}
 			}
 		default:
-			if !equalData(x, def.Get(pi.Name).Data) {
+			if !equalF32(x, def.Get(pi.Name).Data) {
 				t.Errorf("%s changed from PyTorch's default", pi.Name)
 			}
 		}
@@ -55,25 +55,13 @@ func TestInitKaimingNormal(t *testing.T) {
 	again, _ := InitParams(m, 5, InitKaimingNormal)
 	other, _ := InitParams(m, 6, InitKaimingNormal)
 	w := "convs.0.weight"
-	if !equalData(again.Get(w).Data, p.Get(w).Data) || equalData(other.Get(w).Data, p.Get(w).Data) {
+	if !equalF32(again.Get(w).Data, p.Get(w).Data) || equalF32(other.Get(w).Data, p.Get(w).Data) {
 		t.Errorf("kaiming-normal is not a function of the seed")
 	}
-	if same, _ := InitParams(m, 5, ""); !equalData(same.Get(w).Data, def.Get(w).Data) {
+	if same, _ := InitParams(m, 5, ""); !equalF32(same.Get(w).Data, def.Get(w).Data) {
 		t.Errorf("the empty scheme is not PyTorch's default")
 	}
 	if _, err := InitParams(m, 5, "xavier"); err == nil || !strings.Contains(err.Error(), "xavier") {
 		t.Errorf("unknown scheme: %v", err)
 	}
-}
-
-func equalData(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

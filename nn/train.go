@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ltransfer/ltransfer/kernels"
@@ -104,10 +103,13 @@ func Train(ctx context.Context, e *kernels.Engine, m Model, data *Data, cfg Trai
 	if err := cfg.Schedule.Validate(); err != nil {
 		return nil, err
 	}
-	switch {
-	case cfg.InitScheme != "" && cfg.InitScheme != InitPyTorch && cfg.InitScheme != InitKaimingNormal:
-		return nil, fmt.Errorf("nn: train: unknown initialisation %q (want %s)", cfg.InitScheme, strings.Join(InitSchemes, " or "))
-	case cfg.InitScheme != "" && cfg.Init != nil:
+	if err := checkInitScheme(cfg.InitScheme); err != nil {
+		return nil, fmt.Errorf("nn: train: %w", err)
+	}
+	if cfg.InitScheme == InitPyTorch {
+		cfg.InitScheme = "" // the default: manifests record no scheme
+	}
+	if cfg.InitScheme != "" && cfg.Init != nil {
 		return nil, fmt.Errorf("nn: train: initialisation scheme %q given with starting parameters", cfg.InitScheme)
 	}
 	if data == nil || data.Train == nil || data.Train.Len() == 0 {

@@ -227,9 +227,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if !slices.Contains(nn.InitSchemes, scheme) {
 		return fmt.Errorf("--init %q: want %s", *initScheme, strings.Join(nn.InitSchemes, " or "))
 	}
-	if scheme == nn.InitPyTorch {
-		scheme = "" // the default; manifests of such runs stay as before
-	} else if *initFrom != "" {
+	if scheme != nn.InitPyTorch && *initFrom != "" {
 		return fmt.Errorf("--init %s draws a fresh initialisation; it cannot be combined with --init-from", scheme)
 	}
 	var initFile *nn.SafetensorsFile
