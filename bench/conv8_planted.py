@@ -82,4 +82,5 @@ def main():
         sys.exit('usage: conv8_planted.py plant SRC_CKPT OUT | check PERMS_JSON | ratio DIR')
 
 
-main()
+if __name__ == '__main__':
+    main()
