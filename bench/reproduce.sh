@@ -49,8 +49,8 @@
 #   1. per pair 60 training epochs (25 min) + 4 x 10 fine-tuning epochs
 #      (17 min) + transfers (~5 min): about 45 min, 2.3 h for three pairs
 #      (measured, fourth session, FT_METHODS=gmt: 35–44 min per pair).
-#   2. 4 more transfers per pair, two pairs (linear+cosine is linked from 1):
-#      ~8 min per pair.
+#   2. 4 more transfers per pair (linear+cosine is linked from 1): ~5 min
+#      per pair.
 #   3. per pair 60 pretraining epochs on classes 0-4 (13 min) + 20 fine-tuning
 #      epochs on 5-9 (4 min) + transfers (~7 min): about 25 min, 1.2 h in all.
 #   4. one pair: 60 epochs (1.7 h) + 2 × 10 fine-tuning epochs (35 min) +
@@ -95,7 +95,7 @@ fi
 if [ "$SMOKE" = 1 ]; then
 	E1_PAIRS=${E1_PAIRS:-$SEED_PAIRS} E2_PAIRS=${E2_PAIRS:-${SEED_PAIRS%% *}}
 else
-	E1_PAIRS=${E1_PAIRS:-"201:202 301:302 401:403"} E2_PAIRS=${E2_PAIRS:-"201:202 301:302"}
+	E1_PAIRS=${E1_PAIRS:-"201:202 301:302 401:403"} E2_PAIRS=${E2_PAIRS:-$E1_PAIRS}
 fi
 E4_PAIRS=${E4_PAIRS:-${SEED_PAIRS%% *}}
 E4_FT_METHODS=${E4_FT_METHODS:-gmt}
