@@ -20,7 +20,7 @@ from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conv8_planted import LAYERS, load, planted  # noqa: E402
+from conv8_planted import LAYERS, load, permute, planted  # noqa: E402
 
 CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 
@@ -55,22 +55,8 @@ def grad(lt, params, bpath, out):
     return g
 
 
-def apply(g, perms):
-    d, prev = dict(g), None
-    for i, name in enumerate(LAYERS + ['linear.4']):
-        w = d[name + '.weight']
-        if prev is not None:
-            w = w[:, prev]
-        if name != 'linear.4':
-            w = w[perms[i]]
-            d[name + '.bias'] = d[name + '.bias'][perms[i]]
-            prev = perms[i]
-        d[name + '.weight'] = w
-    return d
-
-
 def objective(g1, g2, perms):
-    p = apply(g1, perms)
+    p = permute(g1, perms)
     return sum(float((g2[k].astype(np.float64) * p[k]).sum()) for k in g2)
 
 
@@ -114,7 +100,7 @@ def main():
     g2 = grad(lt, pl, bpath, os.path.join(tmp, 'conv8_gm_ties_g2.safetensors'))
     sizes = [g1[name + '.weight'].shape[0] for name in LAYERS]
     star = planted(sizes)
-    ps = apply(g1, star)
+    ps = permute(g1, star)
     err = max(np.linalg.norm(ps[k] - g2[k]) / max(np.linalg.norm(g2[k]), 1e-30) for k in g2)
     print('planted gradient vs pi*(source gradient): max relative difference per tensor %.1e' % err)
     print('layer units zero-gradient-units')

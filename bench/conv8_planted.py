@@ -48,23 +48,26 @@ def planted(sizes):
     return [rng.permutation(s) for s in sizes]
 
 
+def permute(d, perms):
+    """Conv8 tensors (weights or gradients) with hidden unit i of layer l moved from perms[l][i]."""
+    d, prev = dict(d), None
+    for i, L in enumerate(LAYERS + ['linear.4']):
+        w = d[L + '.weight']
+        if prev is not None:
+            w = w[:, prev]
+        if L != 'linear.4':
+            w = w[perms[i]]
+            d[L + '.bias'] = d[L + '.bias'][perms[i]]
+            prev = perms[i]
+        d[L + '.weight'] = w
+    return d
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == 'plant':
         d, meta = load(sys.argv[2])
-        perms = planted([d[L + '.weight'].shape[0] for L in LAYERS])
-        prev = None
-        for i, L in enumerate(LAYERS + ['linear.4']):
-            w = d[L + '.weight']
-            if prev is not None:
-                w = w[:, prev]
-            if L != 'linear.4':
-                p = perms[i]
-                w = w[p]
-                d[L + '.bias'] = d[L + '.bias'][p]
-                prev = p
-            d[L + '.weight'] = w
-        save(sys.argv[3], d, meta)
+        save(sys.argv[3], permute(d, planted([d[L + '.weight'].shape[0] for L in LAYERS])), meta)
     elif cmd == 'check':
         got = json.load(open(sys.argv[2]))
         names = sorted(got, key=lambda k: int(k[1:]))
