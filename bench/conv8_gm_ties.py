@@ -5,7 +5,7 @@
 #   /usr/bin/python3 bench/conv8_gm_ties.py LTRANSFER SRC/ckpt-0000.safetensors planted.safetensors [N]
 #
 # It draws N (default 256) CIFAR-10 training images (numpy seed 0), has `LTRANSFER grad`
-# compute the Conv8 x0.25 gradient at the source initialisation and at the planted one,
+# compute the Conv8 gradient (width from the checkpoint) at the source initialisation and at the planted one,
 # and prints:
 #   - how far the planted gradient is from pi*(source gradient) (it must be rounding only);
 #   - per layer, how many units have a zero gradient on the batch (dead ReLUs);
@@ -47,9 +47,9 @@ def batch(tar, n, path):
     open(path, 'wb').write(struct.pack('<Q', len(hj)) + hj + x.tobytes() + y.tobytes())
 
 
-def grad(lt, params, bpath, out):
-    subprocess.run([lt, 'grad', '--model', 'conv8', '--width-factor', '0.25', '--params', params,
-                    '--batch', bpath, '--out', out, '--threads', '1'], check=True)
+def grad(lt, params, bpath, out, wf):
+    subprocess.run([lt, 'grad', '--model', 'conv8', '--width-factor', wf, '--params', params,
+                    '--batch', bpath, '--out', out, '--threads', '1'], check=True, stdout=subprocess.DEVNULL)
     g, _ = load(out)
     g.pop('loss', None)
     return g
@@ -96,8 +96,9 @@ def main():
     tmp = os.environ.get('TMPDIR', '/tmp')
     bpath = os.path.join(tmp, 'conv8_gm_ties_batch.safetensors')
     batch(tar, n, bpath)
-    g1 = grad(lt, src, bpath, os.path.join(tmp, 'conv8_gm_ties_g1.safetensors'))
-    g2 = grad(lt, pl, bpath, os.path.join(tmp, 'conv8_gm_ties_g2.safetensors'))
+    wf = '%g' % (load(src)[0]['convs.0.weight'].shape[0] / 64)  # Conv8's first layer: 64 x width
+    g1 = grad(lt, src, bpath, os.path.join(tmp, 'conv8_gm_ties_g1.safetensors'), wf)
+    g2 = grad(lt, pl, bpath, os.path.join(tmp, 'conv8_gm_ties_g2.safetensors'), wf)
     sizes = [g1[name + '.weight'].shape[0] for name in LAYERS]
     star = planted(sizes)
     ps = permute(g1, star)

@@ -57,6 +57,10 @@
 #      transfers (not measured; ResNet-20 gradients cost ~5× Conv8 ×0.25's):
 #      about 2.5–3 h.
 #   5. 549 s measured for three pairs of both datasets.
+#   Experiment 1 at width 0.5 (CONV_WF=0.5, fifth session, one pair): 126 s per
+#   epoch per network on one thread (both side by side: 63 min), transfers
+#   GMT 287 s, FGMT 118 s, Naive and Oracle 83 s, fine-tuning 2 x 10 epochs
+#   (27 min): about 1 h 45 min per pair (measured: 1 h 41 min).
 # In all about 7 hours (4 h without experiment 4). SMOKE=1: 25–35 s measured
 # (every experiment, one pair, tiny widths, 600 images, 1 epoch, T = 3).
 #
