@@ -62,6 +62,10 @@ def main():
         if os.path.exists(p):
             j = json.load(open(p))
             cands[m] = [np.array(j['P%d' % i]) for i in range(len(LAYERS))]
+    for e in os.environ.get('EXTRA_PERMS', '').split():  # NAME=PERMS_JSON ...
+        name, p = e.split('=', 1)
+        j = json.load(open(p))
+        cands[name] = [np.array(j['P%d' % i]) for i in range(len(LAYERS))]
     ppath, gpath = os.path.join(tmp, 'conv8_gmo_p.safetensors'), os.path.join(tmp, 'conv8_gmo_g.safetensors')
     g1 = []
     for l in lam:
