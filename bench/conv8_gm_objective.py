@@ -12,16 +12,16 @@
 #
 # on one batch of N (default 256) CIFAR-10 training images, every gradient computed by
 # `LTRANSFER grad`; also the same sum with each pair as a cosine (--normalize's objective)
-# and the mean loss of the transferred points. The point theta2 depends on pi, so F is the fixed-point objective GMT's
-# iteration aims at. If Oracle's permutation (which transfers best) scored higher than
+# and the mean loss of the transferred points. The point theta2 depends on pi, so F is the
+# fixed-point objective GMT's iteration aims at. If Oracle's permutation (which transfers best) scored higher than
 # GMT's, GMT's search would be at fault; if it scores lower, the objective itself prefers
 # permutations that transfer worse.
-import json, math, os, sys
+import math, os, sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conv8_planted import LAYERS, load, permute, save  # noqa: E402
-from conv8_gm_ties import batch, grad  # noqa: E402
+from conv8_planted import LAYERS, ends, load, permute, read_perms, save, width_factor  # noqa: E402
+from conv8_gm_ties import batch, grad, objective  # noqa: E402
 
 
 def lambdas(T):
@@ -34,11 +34,8 @@ def lambdas(T):
     return lam + [1.0]
 
 
-def ends(d):
-    m = json.load(open(os.path.join(d, 'manifest.json')))
-    a, meta = load(os.path.join(d, m['checkpoints'][0]['file']))
-    z, _ = load(os.path.join(d, m['checkpoints'][-1]['file']))
-    return a, z, meta
+def norm(g):
+    return math.sqrt(sum(float((v.astype(np.float64) ** 2).sum()) for v in g.values()))
 
 
 def main():
@@ -53,38 +50,34 @@ def main():
     batch(tar, n, bpath)
     s0, sT, meta = ends(srcd)
     t0, _, _ = ends(tgtd)
-    wf = '%g' % (s0['convs.0.weight'].shape[0] / 64)
+    wf = width_factor(s0)
     delta = {k: sT[k] - s0[k] for k in s0}
     lam = lambdas(T)[:T]  # GMT's last step matches the pairs at points 0 … T−1
     cands = {'identity (Naive)': [np.arange(s0[L + '.weight'].shape[0]) for L in LAYERS]}
     for m in ['gmt', 'fgmt', 'oracle']:
         p = os.path.join(pd, m, 'perms.json')
         if os.path.exists(p):
-            j = json.load(open(p))
-            cands[m] = [np.array(j['P%d' % i]) for i in range(len(LAYERS))]
+            cands[m] = read_perms(p)
     for e in os.environ.get('EXTRA_PERMS', '').split():  # NAME=PERMS_JSON ...
         name, p = e.split('=', 1)
-        j = json.load(open(p))
-        cands[name] = [np.array(j['P%d' % i]) for i in range(len(LAYERS))]
+        cands[name] = read_perms(p)
     ppath, gpath = os.path.join(tmp, 'conv8_gmo_p.safetensors'), os.path.join(tmp, 'conv8_gmo_g.safetensors')
-    g1 = []
+    g1, n1 = [], []  # source gradients and their norms (a permutation keeps the norm)
     for l in lam:
         save(ppath, {k: s0[k] + np.float32(l) * delta[k] for k in s0}, meta)
         g1.append(grad(lt, ppath, bpath, gpath, wf))
+        n1.append(norm(g1[-1]))
     print('pi                 F(pi), %d points  last 10     first %d    cosine sum  mean loss' % (T, T - 10))
     for name, perms in cands.items():
         pd_ = permute(delta, perms)
         f, c, loss = [], [], []
-        for l, g in zip(lam, g1):
+        for l, g, gn in zip(lam, g1, n1):
             save(ppath, {k: t0[k] + np.float32(l) * pd_[k] for k in t0}, meta)
             g2 = grad(lt, ppath, bpath, gpath, wf)
             loss.append(float(load(gpath)[0]['loss'].reshape(-1)[0]))
-            pg = permute(g, perms)
-            dot = sum(float((g2[k].astype(np.float64) * pg[k]).sum()) for k in g2)
-            n1 = math.sqrt(sum(float((pg[k].astype(np.float64) ** 2).sum()) for k in pg))
-            n2 = math.sqrt(sum(float((g2[k].astype(np.float64) ** 2).sum()) for k in g2))
+            dot = objective(g, g2, perms)
             f.append(dot)
-            c.append(dot / max(n1 * n2, 1e-300))
+            c.append(dot / max(gn * norm(g2), 1e-300))
         print('%-17s  %.4e       %.4e  %.4e  %8.3f    %.3f' % (name, sum(f), sum(f[-10:]), sum(f[:-10]), sum(c), np.mean(loss)))
         sys.stdout.flush()
 

@@ -5,8 +5,8 @@
 #   /usr/bin/python3 bench/conv8_gm_ties.py LTRANSFER SRC/ckpt-0000.safetensors planted.safetensors [N]
 #
 # It draws N (default 256) CIFAR-10 training images (numpy seed 0), has `LTRANSFER grad`
-# compute the Conv8 gradient (width from the checkpoint) at the source initialisation and at the planted one,
-# and prints:
+# compute the Conv8 gradient (width from the checkpoint) at the source initialisation and
+# at the planted one, and prints:
 #   - how far the planted gradient is from pi*(source gradient) (it must be rounding only);
 #   - per layer, how many units have a zero gradient on the batch (dead ReLUs);
 #   - the objective sum <g2, pi(g1)> at pi* and at what coordinate descent over the
@@ -20,7 +20,7 @@ from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conv8_planted import LAYERS, load, permute, planted  # noqa: E402
+from conv8_planted import LAYERS, load, permute, planted, width_factor  # noqa: E402
 
 CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 
@@ -96,7 +96,7 @@ def main():
     tmp = os.environ.get('TMPDIR', '/tmp')
     bpath = os.path.join(tmp, 'conv8_gm_ties_batch.safetensors')
     batch(tar, n, bpath)
-    wf = '%g' % (load(src)[0]['convs.0.weight'].shape[0] / 64)  # Conv8's first layer: 64 x width
+    wf = width_factor(load(src)[0])
     g1 = grad(lt, src, bpath, os.path.join(tmp, 'conv8_gm_ties_g1.safetensors'), wf)
     g2 = grad(lt, pl, bpath, os.path.join(tmp, 'conv8_gm_ties_g2.safetensors'), wf)
     sizes = [g1[name + '.weight'].shape[0] for name in LAYERS]

@@ -63,6 +63,25 @@ def permute(d, perms):
     return d
 
 
+def ends(d):
+    """The first and last checkpoints of an `ltransfer train` trajectory folder, and the metadata."""
+    m = json.load(open(d + '/manifest.json'))
+    a, meta = load(d + '/' + m['checkpoints'][0]['file'])
+    z, _ = load(d + '/' + m['checkpoints'][-1]['file'])
+    return a, z, meta
+
+
+def read_perms(path):
+    """ltransfer's perms.json as a list of index arrays, one per Conv8 group P0, P1, …."""
+    j = json.load(open(path))
+    return [np.array(j['P%d' % i]) for i in range(len(LAYERS))]
+
+
+def width_factor(d):
+    """Conv8's width factor from its tensors: the first layer has 64 x width channels."""
+    return '%g' % (d['convs.0.weight'].shape[0] / 64)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == 'plant':
@@ -75,9 +94,7 @@ def main():
         for k, t in zip(names, want):
             print(k, len(t), '%.0f %%' % (100 * np.mean(np.array(got[k]) == t)))
     elif cmd == 'ratio':
-        m = json.load(open(sys.argv[2] + '/manifest.json'))
-        a, _ = load(sys.argv[2] + '/' + m['checkpoints'][0]['file'])
-        z, _ = load(sys.argv[2] + '/' + m['checkpoints'][-1]['file'])
+        a, z, _ = ends(sys.argv[2])
         for k in a:
             if k.endswith('weight'):
                 print(k, '%.2f' % (np.linalg.norm(z[k] - a[k]) / np.linalg.norm(a[k])))
