@@ -26,6 +26,13 @@ type MatchOptions struct {
 	// Normalize divides every pair's coefficient by ‖T‖·‖S‖ (over the
 	// matched tensors), so each pair counts as a cosine similarity.
 	Normalize bool
+	// NormalizeTensors divides the coefficient of every tensor of every
+	// pair by that tensor's ‖T‖·‖S‖, so each (pair, tensor) counts as a
+	// cosine similarity: a bias weighs as much as a weight matrix, and a
+	// layer with small gradients as much as one with large ones. This is
+	// what the paper's code calls normalized_matching. It excludes
+	// Normalize.
+	NormalizeTensors bool
 	// NoWarmStart solves every assignment from scratch instead of from
 	// the current permutation and the previous duals.
 	NoWarmStart bool
@@ -60,10 +67,12 @@ type Matcher struct {
 	spec     *Spec
 	sizes    map[string]int
 	members  map[string][]axisRef // non-buffer (tensor, axis) per group
+	tidx     map[string]int       // index of each tensor in spec.Tensors
 	deps     map[string][]string  // groups on the other axes of each group's tensors
 	e        *kernels.Engine
 	pairs    []pair
 	cache    map[string]*groupCache
+	cacheFor [2]bool // (Normalize, NormalizeTensors) of the cached sums
 	lastObj  map[string]float64
 	duals    map[string][]float64
 	solver   *lap.Solver
@@ -88,9 +97,10 @@ func NewMatcher(spec *Spec, like *nn.ParamSet, e *kernels.Engine) (*Matcher, err
 	if e == nil {
 		e = kernels.Default()
 	}
-	m := &Matcher{spec: spec, sizes: sizes, members: map[string][]axisRef{}, deps: map[string][]string{},
+	m := &Matcher{spec: spec, sizes: sizes, members: map[string][]axisRef{}, deps: map[string][]string{}, tidx: map[string]int{},
 		e: e, cache: map[string]*groupCache{}, factors: map[factorKey]*factor{}, lastObj: map[string]float64{}, duals: map[string][]float64{}}
-	for _, t := range spec.Tensors {
+	for i, t := range spec.Tensors {
+		m.tidx[t.Name] = i
 		if t.Buffer {
 			continue
 		}
@@ -170,24 +180,35 @@ func firstNonFinite(x []float32) int {
 	return -1
 }
 
-// coefs returns the effective coefficient of every pair.
-func (m *Matcher) coefs(normalize bool) []float32 {
-	cs := make([]float32, len(m.pairs))
+// coefs returns the effective coefficient of every tensor of every pair:
+// cs[k][i] for pair k and spec tensor i (zero for buffers).
+func (m *Matcher) coefs(opt MatchOptions) [][]float32 {
+	cs := make([][]float32, len(m.pairs))
 	for k, p := range m.pairs {
-		cs[k] = p.coef
-		if !normalize {
-			continue
-		}
+		c := make([]float32, len(m.spec.Tensors))
+		cs[k] = c
 		var nt, ns float64
-		for _, t := range m.spec.Tensors {
+		for i, t := range m.spec.Tensors {
 			if t.Buffer {
 				continue
 			}
-			nt += sumSq(p.t.Get(t.Name).Data)
-			ns += sumSq(p.s.Get(t.Name).Data)
+			c[i] = p.coef
+			if !opt.Normalize && !opt.NormalizeTensors {
+				continue
+			}
+			a, b := sumSq(p.t.Get(t.Name).Data), sumSq(p.s.Get(t.Name).Data)
+			nt += a
+			ns += b
+			// A tensor with (almost) no gradient keeps its plain
+			// coefficient: its contribution is (almost) zero anyway.
+			if d := math.Sqrt(a * b); opt.NormalizeTensors && d > 1e-12 {
+				c[i] = float32(float64(p.coef) / d)
+			}
 		}
-		if d := math.Sqrt(nt * ns); d > 0 {
-			cs[k] = float32(float64(p.coef) / d)
+		if d := math.Sqrt(nt * ns); opt.Normalize && d > 0 {
+			for i := range c {
+				c[i] = float32(float64(c[i]) / d)
+			}
 		}
 	}
 	return cs
@@ -219,10 +240,18 @@ func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perm
 			perms[g] = append([]int(nil), init[g]...)
 		}
 	}
+	if opt.Normalize && opt.NormalizeTensors {
+		return nil, 0, fmt.Errorf("transfer: matching options Normalize and NormalizeTensors exclude each other")
+	}
 	if len(m.pairs) == 0 {
 		return perms, 0, nil
 	}
-	cs := m.coefs(opt.Normalize)
+	if mode := [2]bool{opt.Normalize, opt.NormalizeTensors}; mode != m.cacheFor {
+		// The cached cost matrices were summed with other coefficients.
+		m.cache = map[string]*groupCache{}
+		m.cacheFor = mode
+	}
+	cs := m.coefs(opt)
 	groups := append([]string(nil), m.spec.Groups...)
 	// Only groups that act on some matched tensor can change the objective.
 	active := groups[:0]
@@ -294,11 +323,11 @@ func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perm
 }
 
 // objective computes Σₖ cₖ·⟨Tₖ, π(Sₖ)⟩ over the matched tensors.
-func (m *Matcher) objective(perms Perms, cs []float32) float64 {
+func (m *Matcher) objective(perms Perms, cs [][]float32) float64 {
 	var total float64
 	var tmp []float32
 	for k, p := range m.pairs {
-		for _, t := range m.spec.Tensors {
+		for i, t := range m.spec.Tensors {
 			if t.Buffer {
 				continue
 			}
@@ -314,7 +343,7 @@ func (m *Matcher) objective(perms Perms, cs []float32) float64 {
 			for i, v := range a.Data {
 				d += float64(v) * float64(sb[i])
 			}
-			total += float64(cs[k]) * d
+			total += float64(cs[k][i]) * d
 		}
 	}
 	return total
@@ -333,7 +362,7 @@ func hasGroup(axes []string) bool {
 // C[i][j] = Σₖ cₖ Σ_{(w,a)∈g} Σ_rest Tₖ,w[…i…]·S̃ₖ,w[…j…], where S̃ is S with
 // every other grouped axis permuted by perms. The returned slice belongs to
 // the matcher's cache and must not be modified.
-func (m *Matcher) costMatrix(g string, perms Perms, cs []float32) []float32 {
+func (m *Matcher) costMatrix(g string, perms Perms, cs [][]float32) []float32 {
 	n := m.sizes[g]
 	gc := m.cache[g]
 	depPerms := Perms{}
@@ -354,10 +383,11 @@ func (m *Matcher) costMatrix(g string, perms Perms, cs []float32) []float32 {
 		p := m.pairs[k]
 		for _, ref := range m.members[g] {
 			ts, t, s := m.spec.Tensor(ref.tensor), p.t.Get(ref.tensor), p.s.Get(ref.tensor)
-			if !m.NoFactor && m.factorContribution(fc, n, ref, ts, t, s, cs[k]) {
+			coef := cs[k][m.tidx[ref.tensor]]
+			if !m.NoFactor && m.factorContribution(fc, n, ref, ts, t, s, coef) {
 				continue
 			}
-			m.addContribution(gc.c, n, ref, ts, t, s, perms, cs[k])
+			m.addContribution(gc.c, n, ref, ts, t, s, perms, coef)
 		}
 	}
 	fc.apply(m.e, gc.c)

@@ -85,6 +85,12 @@ func TestWeightMatchingRecoversPlanted(t *testing.T) {
 				if err != nil || !got2.Equal(got) {
 					t.Fatalf("normalised/warm-started matching: %v", err)
 				}
+				// So does matching with every tensor normalised, from
+				// the identity.
+				got3, _, err := mt.Solve(context.Background(), nil, MatchOptions{Seed: seed, NormalizeTensors: true})
+				if err != nil || !got3.Equal(got) {
+					t.Fatalf("per-tensor normalised matching: %v", err)
+				}
 			}
 		})
 	}
@@ -167,7 +173,7 @@ func TestFactoredCostMatchesDirect(t *testing.T) {
 			}
 		}
 		perms := Identity(mt.Sizes())
-		got[v] = append([]float32(nil), mt.costMatrix("P0", perms, mt.coefs(false))...)
+		got[v] = append([]float32(nil), mt.costMatrix("P0", perms, mt.coefs(MatchOptions{}))...)
 		if !nofactor {
 			lr := 0
 			for _, f := range mt.factors {
@@ -187,5 +193,83 @@ func TestFactoredCostMatchesDirect(t *testing.T) {
 	}
 	if maxDiff > 1e-4*maxAbs {
 		t.Fatalf("factored cost differs from direct by %g (max |C| %g)", maxDiff, maxAbs)
+	}
+}
+
+// TestMatcherNormalizeTensors checks the per-tensor normalised objective
+// against Σₖ Σ_tensors cos(Tₖ, π(Sₖ)) computed directly, and that scaling
+// one tensor of one pair leaves its solution unchanged.
+func TestMatcherNormalizeTensors(t *testing.T) {
+	m, _ := nn.NewModel("mlp-relu", nn.ModelConfig{Width: 12, Depth: 2, InputShape: []int{6}, NumClasses: 3})
+	spec, _ := BuiltinSpec("mlp-relu", m.State())
+	r := rand.New(rand.NewPCG(5, 6))
+	noisy := func(seed int64) *nn.ParamSet {
+		p := m.Init(seed)
+		for _, name := range p.Names() {
+			x := p.Get(name).Data
+			for i := range x {
+				x[i] += 0.1 * float32(r.NormFloat64())
+			}
+		}
+		return p
+	}
+	pairs := [][2]*nn.ParamSet{{noisy(1), noisy(2)}, {noisy(3), noisy(4)}}
+	solve := func(scale float32) (Perms, float64) {
+		mt, err := NewMatcher(spec, pairs[0][0], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, p := range pairs {
+			s := p[1]
+			if k == 1 {
+				s = p[1].Clone()
+				name := spec.Tensors[0].Name
+				for i := range s.Get(name).Data {
+					s.Get(name).Data[i] *= scale
+				}
+			}
+			if err := mt.AddPair(1, p[0], s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		perms, obj, err := mt.Solve(context.Background(), nil, MatchOptions{Seed: 1, NormalizeTensors: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return perms, obj
+	}
+	perms, obj := solve(1)
+	var want float64
+	for _, p := range pairs {
+		sp, err := Apply(spec, p[1], perms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range spec.Tensors {
+			a, b := p[0].Get(ts.Name).Data, sp.Get(ts.Name).Data
+			var ab, aa, bb float64
+			for i := range a {
+				ab += float64(a[i]) * float64(b[i])
+				aa += float64(a[i]) * float64(a[i])
+				bb += float64(b[i]) * float64(b[i])
+			}
+			want += ab / math.Sqrt(aa*bb)
+		}
+	}
+	if math.Abs(obj-want) > 1e-4*math.Abs(want) {
+		t.Fatalf("per-tensor normalised objective %v, Σ cosines %v", obj, want)
+	}
+	if n := float64(2 * len(spec.Tensors)); want <= 0 || want > n {
+		t.Fatalf("Σ cosines %v outside (0, %v]", want, n)
+	}
+	perms2, obj2 := solve(1000)
+	if !perms2.Equal(perms) || math.Abs(obj2-obj) > 1e-4*math.Abs(obj) {
+		t.Fatalf("scaling one tensor changed the per-tensor normalised solution (objective %v → %v)", obj, obj2)
+	}
+	mt, _ := NewMatcher(spec, pairs[0][0], nil)
+	_ = mt.AddPair(1, pairs[0][0], pairs[0][1])
+	if _, _, err := mt.Solve(context.Background(), nil, MatchOptions{Normalize: true, NormalizeTensors: true}); err == nil ||
+		!strings.Contains(err.Error(), "exclude each other") {
+		t.Fatalf("Normalize with NormalizeTensors: error %v", err)
 	}
 }

@@ -183,6 +183,9 @@ type Report struct {
 	Timings    Timings      `json:"timings_s"`
 	LAPCalls   int          `json:"lap_calls"`
 	Threads    int          `json:"threads"`
+	// Normalize names the objective's normalisation: "pair", "tensor"
+	// (MatchOptions.Normalize, NormalizeTensors) or empty for none.
+	Normalize string `json:"normalize,omitempty"`
 	// Perms are the permutations of the last step.
 	Perms Perms `json:"-"`
 	// BestParams is θ₂ at BestStep (with Options.KeepBest).
@@ -284,6 +287,9 @@ func newRunner(o Options) (*runner, error) {
 	if o.GradBatches < 0 || o.BatchSize < 0 || o.EvalBatch < 0 {
 		return nil, fmt.Errorf("transfer: negative batch counts (gm batches %d, batch %d, eval batch %d)", o.GradBatches, o.BatchSize, o.EvalBatch)
 	}
+	if o.Match.Normalize && o.Match.NormalizeTensors {
+		return nil, fmt.Errorf("transfer: matching options Normalize and NormalizeTensors exclude each other")
+	}
 	if o.Match.Seed == 0 {
 		o.Match.Seed = o.Seed
 	}
@@ -376,6 +382,12 @@ func newRunner(o Options) (*runner, error) {
 	r.batches = make([][]nn.Batch, r.T+1)
 	r.srcGrads = make([]*nn.ParamSet, r.T+1)
 	r.rep = &Report{Method: o.Method, Threads: workers, BestStep: -1}
+	switch {
+	case o.Match.Normalize:
+		r.rep.Normalize = "pair"
+	case o.Match.NormalizeTensors:
+		r.rep.Normalize = "tensor"
+	}
 	return r, nil
 }
 
@@ -607,7 +619,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 				return nil, err
 			}
 		} else if o.Method == Oracle {
-			obj = r.matcher.objective(perms, r.matcher.coefs(o.Match.Normalize))
+			obj = r.matcher.objective(perms, r.matcher.coefs(o.Match))
 		}
 		theta, err := o.Source.Point(s)
 		if err != nil {

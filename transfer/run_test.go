@@ -300,11 +300,11 @@ func TestRunPlantedPermutation(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := map[bool]int{}
-	for _, v := range []struct{ fresh, normalize bool }{{false, false}, {true, false}, {false, true}} {
+	for _, v := range []struct{ fresh, normalize, tensors bool }{{false, false, false}, {true, false, false}, {false, true, false}, {false, false, true}} {
 		rep, err := Run(context.Background(), Options{
 			Method: GMT, NewModel: newModel, Source: traj, TargetInit: tgt0,
 			Train: trainSet, Val: valSet, GradBatches: 2, BatchSize: 64, Seed: seed, Engine: e,
-			FreshStart: v.fresh, Match: MatchOptions{Normalize: v.normalize},
+			FreshStart: v.fresh, Match: MatchOptions{Normalize: v.normalize, NormalizeTensors: v.tensors},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +323,11 @@ func TestRunPlantedPermutation(t *testing.T) {
 		if last := rep.Steps[len(rep.Steps)-1].ValAcc; last < srcAcc-0.02 {
 			t.Errorf("%+v: transferred accuracy %.3f, source %.3f", v, last, srcAcc)
 		}
-		if !v.normalize {
+		want := map[[2]bool]string{{false, false}: "", {true, false}: "pair", {false, true}: "tensor"}[[2]bool{v.normalize, v.tensors}]
+		if rep.Normalize != want {
+			t.Errorf("%+v: report says normalize %q, want %q", v, rep.Normalize, want)
+		}
+		if !v.normalize && !v.tensors {
 			calls[v.fresh] = rep.LAPCalls
 		}
 	}

@@ -33,7 +33,7 @@ type transferJob struct {
 	gmBatches int
 	batch     int
 	seed      uint64
-	normalize bool
+	normalize normalizeFlag
 	noWarm    bool
 	fresh     bool
 	e         *kernels.Engine
@@ -68,7 +68,7 @@ func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
 		NewModel:   func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
 		TargetInit: j.tgtInit, TargetStart: j.tgtStart, TargetFinal: j.tgtFinal,
 		Train: j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, BatchSize: j.batch,
-		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize, NoWarmStart: j.noWarm}, FreshStart: j.fresh, Engine: j.e, KeepBest: true,
+		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm}, FreshStart: j.fresh, Engine: j.e, KeepBest: true,
 		Progress: func(p transfer.Progress) {
 			if p.Phase != "step" {
 				bar.Set(int64(p.Step-1), fmt.Sprintf("step %d/%d: %s", p.Step, p.Steps, p.Phase))
@@ -206,7 +206,8 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	classSubset := fs.String("class-subset", "", "keep only these classes, relabelled 0…k−1 in the order listed, e.g. 5-9 (default: the source manifest's; \"all\" for every class)")
 	specFile := fs.String("spec", "", "JSON permutation spec (default: the built-in spec of the model)")
 	seed := fs.Uint64("seed", 1, "seed of the gradient batches and the matching order")
-	normalize := fs.Bool("normalize", false, "normalise each gradient pair in the matching objective")
+	var normalize normalizeFlag
+	fs.Var(&normalize, "normalize", "normalise the matching objective: --normalize (or =pair) counts each gradient pair as one cosine similarity; =tensor counts each tensor of each pair as one, as the paper's code's normalized_matching")
 	fresh := fs.Bool("fresh-start", false, "gmt/fgmt: start every step's permutation search from the identity, as the paper's code does, instead of from the previous step's permutations")
 	noWarm := fs.Bool("no-warm-start", false, "solve every assignment problem from scratch (for measurements)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
@@ -249,7 +250,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	model := tr.Model()
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, batch: *batch, seed: *seed,
-		normalize: *normalize, noWarm: *noWarm, fresh: *fresh, e: e, out: *out, stderr: stderr}
+		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, out: *out, stderr: stderr}
 	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {
 		return err
 	}
@@ -318,4 +319,25 @@ func printReport(w io.Writer, rep *transfer.Report) {
 	t := rep.Timings
 	fmt.Fprintf(w, "%s: best val acc %.2f%% at step %d; %.2f s (gradients %.2f, cost matrices %.2f, LAP %.2f in %d calls, eval %.2f)\n",
 		strings.ToUpper(string(rep.Method)), 100*rep.BestValAcc, rep.BestStep, t.Total, t.Gradients, t.CostMatrices, t.LAP, rep.LAPCalls, t.Eval)
+}
+
+// normalizeFlag is --normalize: a boolean flag (bare --normalize means
+// "pair") that also takes the value "tensor".
+type normalizeFlag string
+
+func (f *normalizeFlag) String() string   { return string(*f) }
+func (f *normalizeFlag) IsBoolFlag() bool { return true }
+
+func (f *normalizeFlag) Set(v string) error {
+	switch v {
+	case "true", "pair":
+		*f = "pair"
+	case "false", "":
+		*f = ""
+	case "tensor":
+		*f = "tensor"
+	default:
+		return fmt.Errorf("want pair or tensor, got %q", v)
+	}
+	return nil
 }

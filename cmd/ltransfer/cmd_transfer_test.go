@@ -83,13 +83,17 @@ func TestTransferMatchDemoCLI(t *testing.T) {
 			t.Fatalf("%s: transferred trajectory: %v", m, err)
 		}
 	}
-	// The recorded trajectory (every checkpoint) instead of the linear path.
+	// The recorded trajectory (every checkpoint) instead of the linear
+	// path, with the per-tensor normalised objective.
 	if _, e, code := run(t, "transfer", "--source", src, "--target-init", init, "--method", "fgmt", "--trajectory", "recorded",
-		"--batch", "32", "--limit", "600", "--out", filepath.Join(dir, "rec")); code != 0 {
+		"--normalize=tensor", "--batch", "32", "--limit", "600", "--out", filepath.Join(dir, "rec")); code != 0 {
 		t.Fatalf("transfer --trajectory recorded: %s", e)
 	}
 	if tr, err := nn.OpenTrajectory(filepath.Join(dir, "rec"), nil); err != nil || tr.Len() != 3 {
 		t.Fatalf("recorded-trajectory transfer: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "rec", "report.json")); err != nil || !strings.Contains(string(b), `"normalize": "tensor"`) {
+		t.Fatalf("report of --normalize=tensor: %s %v", b, err)
 	}
 	bad := []struct {
 		args []string
@@ -103,6 +107,7 @@ func TestTransferMatchDemoCLI(t *testing.T) {
 		{[]string{"transfer", "--source", dir, "--target-init", init, "--out", filepath.Join(dir, "x")}, "manifest.json"},
 		{[]string{"transfer", "--source", src, "--target-init", init, "--schedule", "square", "--out", filepath.Join(dir, "x")}, "unknown schedule"},
 		{[]string{"transfer", "--source", src, "--target-init", init, "--steps", "0", "--out", filepath.Join(dir, "x")}, "--steps 0"},
+		{[]string{"transfer", "--source", src, "--target-init", init, "--normalize=cosine", "--out", filepath.Join(dir, "x")}, "want pair or tensor"},
 		{[]string{"match", "--a", init}, "--a, --b and --out are required"},
 	}
 	for _, c := range bad {
