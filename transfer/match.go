@@ -322,7 +322,7 @@ func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perm
 	return perms, obj, nil
 }
 
-// objective computes Σₖ cₖ·⟨Tₖ, π(Sₖ)⟩ over the matched tensors.
+// objective computes Σₖ Σ_w cₖ,w·⟨Tₖ,w, π(Sₖ,w)⟩ over the matched tensors w.
 func (m *Matcher) objective(perms Perms, cs [][]float32) float64 {
 	var total float64
 	var tmp []float32
@@ -340,8 +340,8 @@ func (m *Matcher) objective(perms Perms, cs [][]float32) float64 {
 				sb = y.Data
 			}
 			var d float64
-			for i, v := range a.Data {
-				d += float64(v) * float64(sb[i])
+			for j, v := range a.Data {
+				d += float64(v) * float64(sb[j])
 			}
 			total += float64(cs[k][i]) * d
 		}
