@@ -359,7 +359,7 @@ func hasGroup(axes []string) bool {
 }
 
 // costMatrix returns C (n×n, row-major) for group g:
-// C[i][j] = Σₖ cₖ Σ_{(w,a)∈g} Σ_rest Tₖ,w[…i…]·S̃ₖ,w[…j…], where S̃ is S with
+// C[i][j] = Σₖ Σ_{(w,a)∈g} cₖ,w Σ_rest Tₖ,w[…i…]·S̃ₖ,w[…j…], where S̃ is S with
 // every other grouped axis permuted by perms. The returned slice belongs to
 // the matcher's cache and must not be modified.
 func (m *Matcher) costMatrix(g string, perms Perms, cs [][]float32) []float32 {
