@@ -54,8 +54,11 @@
 #   3. per pair 60 pretraining epochs on classes 0-4 (13 min) + 20 fine-tuning
 #      epochs on 5-9 (4 min) + transfers (~7 min): about 25 min, 1.2 h in all.
 #   4. one pair: 60 epochs (1.7 h) + 2 × 10 fine-tuning epochs (35 min) +
-#      transfers (measured at width 1, sixth session: GMT 441 s, FGMT 172 s,
-#      Naive and Oracle 140 s, ~15 min): about 2.5 h. At width 0.5 for 8 epochs (RES_WF=0.5 RES_EPOCHS=8
+#      transfers (measured at width 1, 30 epochs, seventh session: GMT 390 s,
+#      FGMT 171 s, Naive and Oracle 137-139 s, 15 min): about 2.5 h. Measured
+#      (seventh session, E4_FT_EPOCHS=2, the two networks trained side by
+#      side on one thread each, about 160 s per epoch): 2 h 1 min.
+#      At width 0.5 for 8 epochs (RES_WF=0.5 RES_EPOCHS=8
 #      E4_FT_EPOCHS=10, sixth session, measured): 58 s per epoch, transfers
 #      GMT 259 s, FGMT 117 s, Naive and Oracle 95 s, about 46 min per pair.
 #   5. 549 s measured for three pairs of both datasets.
