@@ -38,6 +38,13 @@ type MatchOptions struct {
 	NoWarmStart bool
 }
 
+func (o MatchOptions) check() error {
+	if o.Normalize && o.NormalizeTensors {
+		return fmt.Errorf("transfer: matching options Normalize and NormalizeTensors exclude each other")
+	}
+	return nil
+}
+
 // MatchStats accumulates where matching spent its time.
 type MatchStats struct {
 	CostSeconds float64 // building cost matrices (GEMM)
@@ -240,8 +247,8 @@ func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perm
 			perms[g] = append([]int(nil), init[g]...)
 		}
 	}
-	if opt.Normalize && opt.NormalizeTensors {
-		return nil, 0, fmt.Errorf("transfer: matching options Normalize and NormalizeTensors exclude each other")
+	if err := opt.check(); err != nil {
+		return nil, 0, err
 	}
 	if len(m.pairs) == 0 {
 		return perms, 0, nil

@@ -287,8 +287,9 @@ func newRunner(o Options) (*runner, error) {
 	if o.GradBatches < 0 || o.BatchSize < 0 || o.EvalBatch < 0 {
 		return nil, fmt.Errorf("transfer: negative batch counts (gm batches %d, batch %d, eval batch %d)", o.GradBatches, o.BatchSize, o.EvalBatch)
 	}
-	if o.Match.Normalize && o.Match.NormalizeTensors {
-		return nil, fmt.Errorf("transfer: matching options Normalize and NormalizeTensors exclude each other")
+	// Fail before any gradient is computed.
+	if err := o.Match.check(); err != nil {
+		return nil, err
 	}
 	if o.Match.Seed == 0 {
 		o.Match.Seed = o.Seed
