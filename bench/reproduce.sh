@@ -35,7 +35,9 @@
 # THREADS, CIFAR (data path),
 # LIMIT, EXPERIMENTS, FT_METHODS, E4_PAIRS, E4_FT_METHODS, FT3_ARGS,
 # RES_EPOCHS, E4_FT_EPOCHS, CONV_INIT, E3_INIT, RES_INIT, TABLES_ONLY,
-# EARLY_STEPS (extra checkpoints inside the first epoch).
+# EARLY_STEPS (extra checkpoints inside the first epoch), GM_ARGS (extra
+# flags of every GMT and FGMT transfer, e.g. "--normalize" or "--gm-augment";
+# use a new OUT, as finished transfers are not redone).
 #
 # Expected time of the full run on 2 Zen 4 cores, 2 threads, from measured
 # per-epoch times (2026-11-27, second session; bench/RESULTS.md):
@@ -186,6 +188,8 @@ transfer_all() {
 	for m in $METHODS; do
 		local extra=()
 		if [ "$m" = oracle ]; then extra=(--target "$tgt"); fi
+		# shellcheck disable=SC2206 # GM_ARGS is a list of flags
+		if [ "$m" = gmt ] || [ "$m" = fgmt ]; then extra=($GM_ARGS); fi
 		xfer "$pd/$m" --source "$src" --target-init "$tgt/ckpt-0000.safetensors" --method "$m" \
 			--steps "$steps" --schedule cosine --gm-batches "$gm" --batch 128 "${extra[@]}"
 	done
@@ -231,18 +235,19 @@ exp2() {
 		local s=${pair%%:*} t=${pair##*:}
 		local b="$OUT/e1-conv8" pd="$OUT/e2-ablation/$s-$t"
 		mkdir -p "$pd"
+		# shellcheck disable=SC2086 # GM_ARGS is a list of flags
 		for m in gmt fgmt; do
 			xfer "$pd/$m-recorded" --source "$b/src-$s" --target-init "$b/tgt-$t/ckpt-0000.safetensors" --method "$m" \
-				--trajectory recorded --gm-batches "$GM_BATCHES" --batch 128
+				--trajectory recorded --gm-batches "$GM_BATCHES" --batch 128 $GM_ARGS
 			xfer "$pd/$m-linear-uniform" --source "$b/src-$s" --target-init "$b/tgt-$t/ckpt-0000.safetensors" --method "$m" \
-				--steps "$T_CIFAR" --schedule uniform --gm-batches "$GM_BATCHES" --batch 128
+				--steps "$T_CIFAR" --schedule uniform --gm-batches "$GM_BATCHES" --batch 128 $GM_ARGS
 			# Linear + cosine is experiment 1's transfer: link it.
 			if [ -f "$b/$s-$t/$m/report.json" ]; then
 				ln -sfn "../../e1-conv8/$s-$t/$m" "$pd/$m-linear-cosine"
 				if [ -f "$b/$s-$t/$m.time" ]; then cp "$b/$s-$t/$m.time" "$pd/$m-linear-cosine.time"; fi
 			else
 				xfer "$pd/$m-linear-cosine" --source "$b/src-$s" --target-init "$b/tgt-$t/ckpt-0000.safetensors" --method "$m" \
-					--steps "$T_CIFAR" --schedule cosine --gm-batches "$GM_BATCHES" --batch 128
+					--steps "$T_CIFAR" --schedule cosine --gm-batches "$GM_BATCHES" --batch 128 $GM_ARGS
 			fi
 		done
 	done

@@ -77,16 +77,17 @@ func (d *Examples) Sample(i int, x []float32, _ *rand.Rand) int32 {
 }
 
 // Batch gathers the examples at idx into one batch.
-func (d *Examples) Batch(idx []int) nn.Batch { return gather(d, idx) }
+func (d *Examples) Batch(idx []int) nn.Batch { return gather(d, idx, nil) }
 
-// gather builds a batch of the samples idx of d (no augmentation).
-func gather(d nn.Dataset, idx []int) nn.Batch {
+// gather builds a batch of the samples idx of d, augmented (where d has
+// augmentation) with draws from aug, or as they are when aug is nil.
+func gather(d nn.Dataset, idx []int, aug *rand.Rand) nn.Batch {
 	shape := d.SampleShape()
 	per := nn.Numel(shape)
 	x := &nn.Tensor{Shape: append([]int{len(idx)}, shape...), Data: make([]float32, len(idx)*per)}
 	y := make([]int32, len(idx))
 	for i, j := range idx {
-		y[i] = d.Sample(j, x.Data[i*per:(i+1)*per], nil)
+		y[i] = d.Sample(j, x.Data[i*per:(i+1)*per], aug)
 	}
 	return nn.Batch{X: x, Y: y}
 }
@@ -132,6 +133,13 @@ type Options struct {
 	// GradBatches mini-batches of BatchSize per gradient pair (default 1
 	// and 128). The batches of point t are drawn once from Seed and t.
 	GradBatches, BatchSize int
+	// GradAugment applies Train's training augmentation (CIFAR-10's pad-4
+	// crop and flip, see nn.DataConfig) to the gradient batches, as the
+	// paper's code does by drawing them from its training loader. The
+	// augmentation of point t's batches is fixed by Seed and t, so GMT's
+	// recomputed gradients still see the same images. Without it, and
+	// always for the BN batches, the samples are taken as they are.
+	GradAugment bool
 	// EvalBatch is the evaluation batch size (default 1000).
 	EvalBatch int
 	// Seed fixes batches and the matching order.
@@ -186,6 +194,8 @@ type Report struct {
 	// Normalize names the objective's normalisation: "pair", "tensor"
 	// (MatchOptions.Normalize, NormalizeTensors) or empty for none.
 	Normalize string `json:"normalize,omitempty"`
+	// GradAugment is Options.GradAugment.
+	GradAugment bool `json:"gm_augment,omitempty"`
 	// Perms are the permutations of the last step.
 	Perms Perms `json:"-"`
 	// BestParams is θ₂ at BestStep (with Options.KeepBest).
@@ -241,7 +251,7 @@ func (r *runner) recomputeBN(ctx context.Context, p *nn.ParamSet) error {
 			for i := range idx {
 				idx[i] = rng.IntN(r.o.Train.Len())
 			}
-			r.bnBatches = append(r.bnBatches, gather(r.o.Train, idx))
+			r.bnBatches = append(r.bnBatches, gather(r.o.Train, idx, nil))
 		}
 	}
 	m := <-r.evalModels
@@ -382,7 +392,7 @@ func newRunner(o Options) (*runner, error) {
 	}
 	r.batches = make([][]nn.Batch, r.T+1)
 	r.srcGrads = make([]*nn.ParamSet, r.T+1)
-	r.rep = &Report{Method: o.Method, Threads: workers, BestStep: -1}
+	r.rep = &Report{Method: o.Method, Threads: workers, BestStep: -1, GradAugment: o.GradAugment}
 	switch {
 	case o.Match.Normalize:
 		r.rep.Normalize = "pair"
@@ -452,6 +462,10 @@ func (r *runner) pointBatches(t int) []nn.Batch {
 		return r.batches[t]
 	}
 	rng := rand.New(rand.NewPCG(r.o.Seed, uint64(t)+0x243f6a8885a308d3))
+	var aug *rand.Rand // its own stream: the images drawn do not depend on GradAugment
+	if r.o.GradAugment {
+		aug = rand.New(rand.NewPCG(r.o.Seed, uint64(t)+0x13198a2e03707344))
+	}
 	n := r.o.Train.Len()
 	bs := make([]nn.Batch, r.o.GradBatches)
 	for k := range bs {
@@ -459,7 +473,7 @@ func (r *runner) pointBatches(t int) []nn.Batch {
 		for i := range idx {
 			idx[i] = rng.IntN(n)
 		}
-		bs[k] = gather(r.o.Train, idx)
+		bs[k] = gather(r.o.Train, idx, aug)
 	}
 	r.batches[t] = bs
 	return bs
@@ -537,7 +551,7 @@ func (r *runner) evaluate(ctx context.Context, p *nn.ParamSet) (float64, error) 
 			for j := i * r.o.EvalBatch; j < min(n, (i+1)*r.o.EvalBatch); j++ {
 				idx = append(idx, j)
 			}
-			r.valBatches[i] = gather(v, idx)
+			r.valBatches[i] = gather(v, idx, nil)
 		}
 	}
 	if r.hasBuf {

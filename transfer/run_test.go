@@ -3,8 +3,10 @@ package transfer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ltransfer/ltransfer/kernels"
@@ -333,5 +335,82 @@ func TestRunPlantedPermutation(t *testing.T) {
 	}
 	if calls[true] <= calls[false] {
 		t.Errorf("fresh starts made %d assignment calls, warm starts %d: FreshStart had no effect", calls[true], calls[false])
+	}
+}
+
+// augmenting wraps a data set with a stand-in training augmentation: a
+// sample drawn with a generator gets noise from it. It counts those draws.
+type augmenting struct {
+	*Examples
+	mu    sync.Mutex
+	draws int
+}
+
+func (a *augmenting) Sample(i int, x []float32, aug *rand.Rand) int32 {
+	y := a.Examples.Sample(i, x, nil)
+	if aug != nil {
+		for j := range x {
+			x[j] += float32(aug.NormFloat64())
+		}
+		a.mu.Lock()
+		a.draws++
+		a.mu.Unlock()
+	}
+	return y
+}
+
+// TestRunGradAugment: GradAugment draws exactly the gradient batches with
+// augmentation (not the BN or validation batches), changes what GMT
+// matches, and stays deterministic and independent of the thread count.
+func TestRunGradAugment(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, err := Linear(p.src0, p.src1, 4, Cosine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gm, bs = 2, 32
+	type result struct {
+		objs  []float64
+		perms Perms
+		draws int
+	}
+	run := func(augment bool, threads int) (result, *Report) {
+		d := &augmenting{Examples: p.trainSet}
+		e, _ := kernels.New(kernels.WithThreads(threads))
+		rep, err := Run(context.Background(), Options{
+			Method: GMT, NewModel: p.newModel, Source: traj, TargetInit: p.tgt0,
+			Train: d, Val: p.valSet, GradBatches: gm, BatchSize: bs, Seed: 3, Engine: e, GradAugment: augment,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := result{perms: rep.Perms, draws: d.draws}
+		for _, s := range rep.Steps {
+			r.objs = append(r.objs, s.Objective)
+		}
+		return r, rep
+	}
+	plain, prep := run(false, 1)
+	aug1, arep := run(true, 1)
+	aug2, _ := run(true, 2)
+	if plain.draws != 0 {
+		t.Errorf("without GradAugment %d samples were augmented", plain.draws)
+	}
+	// GMT takes gradients at points 0 … T−1, gm batches of bs each.
+	if want := (traj.Len() - 1) * gm * bs; aug1.draws != want {
+		t.Errorf("GradAugment augmented %d samples, want %d (the gradient batches only)", aug1.draws, want)
+	}
+	if fmt.Sprint(aug1.objs) == fmt.Sprint(plain.objs) {
+		t.Errorf("GradAugment left the objectives unchanged: %v", aug1.objs)
+	}
+	if fmt.Sprint(aug1.objs) != fmt.Sprint(aug2.objs) || !aug1.perms.Equal(aug2.perms) {
+		t.Errorf("GradAugment: 1 thread gave objectives %v, 2 threads %v", aug1.objs, aug2.objs)
+	}
+	b, _ := json.Marshal(arep)
+	if !strings.Contains(string(b), `"gm_augment":true`) {
+		t.Errorf("report.json does not record gm_augment: %s", b)
+	}
+	if b, _ := json.Marshal(prep); strings.Contains(string(b), "gm_augment") {
+		t.Errorf("report.json records gm_augment without it: %s", b)
 	}
 }

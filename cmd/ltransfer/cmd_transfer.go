@@ -31,6 +31,7 @@ type transferJob struct {
 	data      *nn.Data
 	method    transfer.Method
 	gmBatches int
+	gmAugment bool
 	batch     int
 	seed      uint64
 	normalize normalizeFlag
@@ -67,7 +68,7 @@ func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
 		Method: j.method, Spec: j.spec, Source: j.source,
 		NewModel:   func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
 		TargetInit: j.tgtInit, TargetStart: j.tgtStart, TargetFinal: j.tgtFinal,
-		Train: j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, BatchSize: j.batch,
+		Train: j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, GradAugment: j.gmAugment, BatchSize: j.batch,
 		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm}, FreshStart: j.fresh, Engine: j.e, KeepBest: true,
 		Progress: func(p transfer.Progress) {
 			if p.Phase != "step" {
@@ -199,6 +200,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	sched := fs.String("schedule", "cosine", "spacing of the linear trajectory: cosine or uniform")
 	kind := fs.String("trajectory", "linear", "source trajectory: linear (first to last checkpoint, --steps points) or recorded (every checkpoint)")
 	gm := fs.Int("gm-batches", 1, "mini-batches per gradient pair")
+	gmAugment := fs.Bool("gm-augment", false, "gmt/fgmt: apply the dataset's training augmentation (CIFAR-10: pad-4 crop, flip) to the gradient batches, as the paper's code does")
 	batch := fs.Int("batch", 128, "gradient mini-batch size")
 	dataset := fs.String("dataset", "", "dataset for gradients and validation (default: the source manifest's)")
 	dataPath := fs.String("data", "", "where the dataset's files are (default: the source manifest's, then the dataset's default places)")
@@ -249,7 +251,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	}
 	model := tr.Model()
 	man := tr.Manifest
-	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, batch: *batch, seed: *seed,
+	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: *seed,
 		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, out: *out, stderr: stderr}
 	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {
 		return err
@@ -290,8 +292,11 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	j.classSubset = cs
-	if j.data, err = nn.LoadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: true, Limit: *limit, ClassSubset: cs}); err != nil {
+	if j.data, err = nn.LoadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: !*gmAugment, Limit: *limit, ClassSubset: cs}); err != nil {
 		return err
+	}
+	if *gmAugment && j.data.TrainAugmentation == (nn.Augmentation{}) {
+		return fmt.Errorf("--gm-augment: dataset %s has no training augmentation", j.dataset)
 	}
 	ctx, stop := signalContext()
 	defer stop()
