@@ -194,7 +194,8 @@ type Report struct {
 	// Normalize names the objective's normalisation: "pair", "tensor"
 	// (MatchOptions.Normalize, NormalizeTensors) or empty for none.
 	Normalize string `json:"normalize,omitempty"`
-	// GradAugment is Options.GradAugment.
+	// GradAugment is Options.GradAugment for GMT and FGMT (the methods
+	// that take gradients).
 	GradAugment bool `json:"gm_augment,omitempty"`
 	// Perms are the permutations of the last step.
 	Perms Perms `json:"-"`
@@ -392,7 +393,8 @@ func newRunner(o Options) (*runner, error) {
 	}
 	r.batches = make([][]nn.Batch, r.T+1)
 	r.srcGrads = make([]*nn.ParamSet, r.T+1)
-	r.rep = &Report{Method: o.Method, Threads: workers, BestStep: -1, GradAugment: o.GradAugment}
+	r.rep = &Report{Method: o.Method, Threads: workers, BestStep: -1,
+		GradAugment: o.GradAugment && (o.Method == GMT || o.Method == FGMT)}
 	switch {
 	case o.Match.Normalize:
 		r.rep.Normalize = "pair"

@@ -413,4 +413,14 @@ func TestRunGradAugment(t *testing.T) {
 	if b, _ := json.Marshal(prep); strings.Contains(string(b), "gm_augment") {
 		t.Errorf("report.json records gm_augment without it: %s", b)
 	}
+	// Naive takes no gradients: nothing is augmented, nothing recorded.
+	d := &augmenting{Examples: p.trainSet}
+	rep, err := Run(context.Background(), Options{Method: Naive, NewModel: p.newModel, Source: traj, TargetInit: p.tgt0,
+		Train: d, Val: p.valSet, GradBatches: gm, BatchSize: bs, GradAugment: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(rep); d.draws != 0 || strings.Contains(string(b), "gm_augment") {
+		t.Errorf("naive with GradAugment: %d samples augmented, report %s", d.draws, b)
+	}
 }
