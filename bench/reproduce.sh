@@ -59,7 +59,8 @@
 #      transfers (measured at width 1, 30 epochs, seventh session: GMT 390 s,
 #      FGMT 171 s, Naive and Oracle 137-139 s, 15 min): about 2.5 h. Measured
 #      (seventh session, E4_FT_EPOCHS=2, the two networks trained side by
-#      side on one thread each, about 160 s per epoch): 2 h 1 min.
+#      side on one thread each, about 160 s per epoch): 2 h 1 min; with
+#      E4_FT_EPOCHS=10 (eighth session): 2 h 19 min.
 #      At width 0.5 for 8 epochs (RES_WF=0.5 RES_EPOCHS=8
 #      E4_FT_EPOCHS=10, sixth session, measured): 58 s per epoch, transfers
 #      GMT 259 s, FGMT 117 s, Naive and Oracle 95 s, about 46 min per pair.
