@@ -22,6 +22,8 @@ def churn(d, first):
     moved, total, per = 0, 0, {}
     for t in range(max(first, 1), len(perms)):
         a, b = perms[t - 1], perms[t]
+        if a.keys() != b.keys():
+            sys.exit(f'{files[t]}: groups {sorted(b)} differ from the previous step\'s {sorted(a)}')
         for g in b:
             m = sum(x != y for x, y in zip(a[g], b[g]))
             moved += m

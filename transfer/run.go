@@ -29,6 +29,9 @@ const (
 	Oracle Method = "oracle"
 )
 
+// matchesGradients reports whether the method takes gradients (GMT, FGMT).
+func (m Method) matchesGradients() bool { return m == GMT || m == FGMT }
+
 // ParseMethod parses a method name.
 func ParseMethod(s string) (Method, error) {
 	switch Method(strings.ToLower(s)) {
@@ -356,7 +359,7 @@ func newRunner(o Options) (*runner, error) {
 			return nil, err
 		}
 	}
-	if o.Method == GMT || o.Method == FGMT {
+	if o.Method.matchesGradients() {
 		if err := checkData(o.Train, "gradient (train)"); err != nil {
 			return nil, err
 		}
@@ -394,7 +397,7 @@ func newRunner(o Options) (*runner, error) {
 	r.batches = make([][]nn.Batch, r.T+1)
 	r.srcGrads = make([]*nn.ParamSet, r.T+1)
 	r.rep = &Report{Method: o.Method, Threads: workers, BestStep: -1,
-		GradAugment: o.GradAugment && (o.Method == GMT || o.Method == FGMT)}
+		GradAugment: o.GradAugment && o.Method.matchesGradients()}
 	switch {
 	case o.Match.Normalize:
 		r.rep.Normalize = "pair"
@@ -586,7 +589,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	perms = Identity(sizes)
-	if o.Method == GMT || o.Method == FGMT || o.Method == Oracle {
+	if o.Method.matchesGradients() || o.Method == Oracle {
 		if r.matcher, err = NewMatcher(r.spec, o.TargetInit, r.e); err != nil {
 			return nil, err
 		}
@@ -624,7 +627,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 		obj := 0.0
-		if o.Method == GMT || o.Method == FGMT {
+		if o.Method.matchesGradients() {
 			first := s - 1
 			if o.Method == GMT {
 				r.matcher.Reset()
