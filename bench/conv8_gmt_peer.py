@@ -28,6 +28,8 @@ Usage:
       --method gmt|fgmt --out OUT [--steps 30] [--batches 2] [--batch 128]
       [--seed 0] [--threads 1] [--warm] [--no-augment]
       [--compare LTRANSFER_TRANSFER_DIR] [--data cifar10-jpeg.tar]
+A source trained on a class subset (`ltransfer train --class-subset`, experiment 3) is
+read with its manifest's class_subset: only those classes, relabelled in that order.
 Prints per step the test accuracy of the peer's point (and of ltransfer's
 ckpt-SSSS from --compare), then one JSON line with both curves and the best.
 """
@@ -177,18 +179,21 @@ class Matcher:
         return perm
 
 
-def read_cifar(path):
+def read_cifar(path, classes=None):
+    """CIFAR-10's train and test images from the JPEG tar, normalised; with classes (a
+    list of class indices, a trajectory's class_subset) only those, relabelled 0…k−1."""
+    keep = {c: i for i, c in enumerate(classes)} if classes else {c: c for c in range(len(CLASSES))}
     tf = tarfile.open(path)
     parts = {'train': ([], []), 'test': ([], [])}
     for m in tf.getmembers():
         if not (m.isfile() and m.name.endswith('.jpg')):
             continue
         q = m.name.lstrip('./').split('/')
-        if len(q) < 3 or q[-3] not in parts or q[-2] not in CLASSES:
+        if len(q) < 3 or q[-3] not in parts or q[-2] not in CLASSES or CLASSES.index(q[-2]) not in keep:
             continue
         img = np.asarray(Image.open(io.BytesIO(tf.extractfile(m).read())).convert('RGB'))
         parts[q[-3]][0].append(img)
-        parts[q[-3]][1].append(CLASSES.index(q[-2]))
+        parts[q[-3]][1].append(keep[CLASSES.index(q[-2])])
     out = {}
     for k, (xs, ys) in parts.items():
         if not xs:
@@ -266,6 +271,9 @@ def main():
     man = json.load(open(os.path.join(a.source, 'manifest.json')))
     if man.get('model') != 'conv8':
         sys.exit('%s: model %s, want conv8' % (a.source, man.get('model')))
+    nc = man.get('model_config', {}).get('num_classes', 10)
+    if len(man.get('class_subset') or range(10)) != nc:
+        sys.exit('%s: %d classes but class_subset %s' % (a.source, nc, man.get('class_subset')))
     s0, meta = load(os.path.join(a.source, man['checkpoints'][0]['file']))
     sT, _ = load(os.path.join(a.source, man['checkpoints'][-1]['file']))
     t0, _ = load(a.target_init)
@@ -285,7 +293,7 @@ def main():
         return {k: t0[k] + d[k] for k in t0}
 
     t_load = time.time()
-    data = read_cifar(a.data)
+    data = read_cifar(a.data, man.get('class_subset'))
     t_load = time.time() - t_load
     os.makedirs(a.out, exist_ok=True)
     perm = identity(sizes)
