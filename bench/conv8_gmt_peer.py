@@ -268,7 +268,11 @@ def main():
     g = torch.Generator().manual_seed(a.seed)
     rng = random.Random(a.seed)
 
-    man = json.load(open(os.path.join(a.source, 'manifest.json')))
+    try:
+        with open(os.path.join(a.source, 'manifest.json')) as fp:
+            man = json.load(fp)
+    except (OSError, ValueError) as e:
+        sys.exit('%s: not an ltransfer trajectory: %s' % (a.source, e))
     if man.get('model') != 'conv8':
         sys.exit('%s: model %s, want conv8' % (a.source, man.get('model')))
     nc = man.get('model_config', {}).get('num_classes', 10)
@@ -277,6 +281,9 @@ def main():
     s0, meta = load(os.path.join(a.source, man['checkpoints'][0]['file']))
     sT, _ = load(os.path.join(a.source, man['checkpoints'][-1]['file']))
     t0, _ = load(a.target_init)
+    want = sorted(L + '.' + k for L in LAYERS + ['linear.4'] for k in ('weight', 'bias'))
+    if sorted(s0) != want:
+        sys.exit('%s: tensors %s, want Conv8\'s %s' % (a.source, sorted(s0), want))
     if sorted(s0) != sorted(t0) or any(s0[k].shape != t0[k].shape for k in s0):
         sys.exit('source and target initialisations differ in tensors or shapes')
     sizes = {L: s0[L + '.weight'].shape[0] for L in LAYERS}
