@@ -39,7 +39,6 @@ import json
 import math
 import os
 import random
-import struct
 import sys
 import tarfile
 import time
@@ -49,6 +48,9 @@ import scipy.optimize
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import conv8_planted as planted  # noqa: E402  safetensors reading and (atomic) writing
 
 CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
@@ -61,36 +63,13 @@ POOL_AFTER = {'convs.2': 2, 'convs.7': 2, 'convs.12': 2, 'convs.17': 4}
 
 
 def load(path):
-    with open(path, 'rb') as f:
-        b = f.read()
-    n = struct.unpack('<Q', b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    d = {}
-    for k, v in h.items():
-        if k == '__metadata__':
-            continue
-        if v['dtype'] != 'F32':
-            sys.exit('%s: tensor %s is %s, want F32' % (path, k, v['dtype']))
-        s, e = v['data_offsets']
-        d[k] = torch.from_numpy(np.frombuffer(b[8 + n + s:8 + n + e], dtype=np.float32).reshape(v['shape']).copy())
-    return d, h.get('__metadata__')
+    """A safetensors file as torch tensors, and its metadata."""
+    d, meta = planted.load(path)
+    return {k: torch.from_numpy(v) for k, v in d.items()}, meta
 
 
 def save(path, d, meta):
-    h, off, bufs = {}, 0, []
-    for k, v in d.items():
-        bb = v.detach().numpy().astype(np.float32).tobytes()
-        h[k] = {'dtype': 'F32', 'shape': list(v.shape), 'data_offsets': [off, off + len(bb)]}
-        off += len(bb)
-        bufs.append(bb)
-    if meta:
-        h['__metadata__'] = meta
-    hj = json.dumps(h).encode()
-    hj += b' ' * ((8 - len(hj) % 8) % 8)
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(struct.pack('<Q', len(hj)) + hj + b''.join(bufs))
-    os.replace(tmp, path)
+    planted.save(path, {k: v.detach().numpy() for k, v in d.items()}, meta)
 
 
 def forward(p, x):

@@ -10,7 +10,7 @@
 # seed 5), so the target initialisation is an exact permutation π* of the source's; check
 # prints, per permutation group, the fraction of units ltransfer's permutations put where π*
 # did.
-import json, struct, sys
+import json, os, struct, sys
 import numpy as np
 
 LAYERS = ['convs.0', 'convs.2', 'convs.5', 'convs.7', 'convs.10', 'convs.12', 'convs.15', 'convs.17', 'linear.0', 'linear.2']
@@ -24,6 +24,8 @@ def load(path):
     for k, v in h.items():
         if k == '__metadata__':
             continue
+        if v['dtype'] != 'F32':
+            sys.exit('%s: tensor %s is %s, want F32' % (path, k, v['dtype']))
         s, e = v['data_offsets']
         d[k] = np.frombuffer(b[8 + n + s:8 + n + e], dtype=np.float32).reshape(v['shape']).copy()
     return d, h.get('__metadata__')
@@ -40,7 +42,10 @@ def save(path, d, meta):
         h['__metadata__'] = meta
     hj = json.dumps(h).encode()
     hj += b' ' * ((8 - len(hj) % 8) % 8)
-    open(path, 'wb').write(struct.pack('<Q', len(hj)) + hj + b''.join(bufs))
+    tmp = path + '.tmp'  # no half-written file on failure
+    with open(tmp, 'wb') as f:
+        f.write(struct.pack('<Q', len(hj)) + hj + b''.join(bufs))
+    os.replace(tmp, path)
 
 
 def planted(sizes):
