@@ -55,6 +55,15 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if len(args) > 2 && args[0] == "--cpuprofile" {
+		stop, err := startCPUProfile(args[1])
+		if err != nil {
+			fmt.Fprintln(stderr, "ltransfer:", err)
+			return 2
+		}
+		defer stop()
+		args = args[2:]
+	}
 	if err := asm.SelectionError(); err != nil {
 		fmt.Fprintln(stderr, "ltransfer:", err)
 		return 2

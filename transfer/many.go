@@ -1,0 +1,472 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ltransfer/ltransfer/kernels"
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+// Target is one target of RunMany: its initialisation θ₂⁰ and, for the
+// oracle, its trained network (Options.TargetFinal and TargetStart).
+type Target struct {
+	Init         *nn.ParamSet
+	Final, Start *nn.ParamSet
+	// OnStep is Options.OnStep for this target: every transferred point
+	// in order, from the goroutine running the target.
+	OnStep func(step int, params *nn.ParamSet, perms Perms) error
+}
+
+// Run transfers the source trajectory onto TargetInit with the chosen method.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	t := Target{Init: o.TargetInit, Final: o.TargetFinal, Start: o.TargetStart, OnStep: o.OnStep}
+	o.OnStep = nil
+	reps, err := runTargets(ctx, o, []Target{t})
+	if err != nil {
+		return nil, err
+	}
+	return reps[0], nil
+}
+
+// RunMany transfers one source trajectory onto many targets at once. What
+// does not depend on the target is computed once and shared: the points'
+// gradient batches, the source gradients, the validation and BN batches,
+// and the model workspaces. Up to Options.Workers targets run at a time on
+// the engine's threads, each phase of each target taking the threads that
+// are free, so one target's assignment problems run while others compute
+// gradients. Each target's report, permutations and points are identical
+// to those of Run with the same options, whatever the thread count.
+//
+// o.TargetInit, TargetFinal, TargetStart and OnStep must be unset (they
+// come from each Target). A target that fails does not stop the others:
+// its report is nil and the returned error (an errors.Join of *TargetError)
+// names it. Cancelling ctx stops every target.
+func RunMany(ctx context.Context, o Options, targets []Target) ([]*Report, error) {
+	if o.TargetInit != nil || o.TargetFinal != nil || o.TargetStart != nil || o.OnStep != nil {
+		return nil, errors.New("transfer: RunMany takes the targets' initialisations and callbacks from its targets, not from Options")
+	}
+	if len(targets) == 0 {
+		return nil, errors.New("transfer: RunMany needs at least one target")
+	}
+	return runTargets(ctx, o, targets)
+}
+
+// TargetError is the error of one target of RunMany.
+type TargetError struct {
+	Target int
+	Err    error
+}
+
+func (e *TargetError) Error() string { return fmt.Sprintf("target %d: %v", e.Target, e.Err) }
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// common is what every target of a run shares. After newCommon it is
+// read-only but for the lazily built, once-guarded caches.
+type common struct {
+	o      Options
+	spec   *Spec
+	sizes  map[string]int
+	like   *nn.ParamSet // layout of the model
+	arch   string
+	src0   *nn.ParamSet
+	T      int
+	hasBuf bool
+	sc     *sched
+	active atomic.Int32 // targets running now
+
+	// per source point t: its fixed batches and cached source gradient
+	batchOnce []sync.Once
+	batches   [][]nn.Batch
+	gradOnce  []sync.Once
+	srcGrads  []*nn.ParamSet
+	gradErr   []error
+	// gradStarted marks the points whose source gradient some job took on.
+	gradStarted []atomic.Bool
+
+	valOnce    sync.Once
+	valBatches []nn.Batch
+	bnOnce     sync.Once
+	bnBatches  []nn.Batch
+
+	progMu sync.Mutex
+}
+
+func newCommon(o Options) (*common, error) {
+	switch o.Method {
+	case GMT, FGMT, Naive, Oracle:
+	default:
+		return nil, fmt.Errorf("transfer: unknown method %q (want gmt, fgmt, naive or oracle)", o.Method)
+	}
+	if o.NewModel == nil {
+		return nil, errors.New("transfer: Options.NewModel is required")
+	}
+	if o.Source == nil || o.Source.Len() < 2 {
+		return nil, errors.New("transfer: source trajectory needs at least 2 points")
+	}
+	if o.GradBatches == 0 {
+		o.GradBatches = 1
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 128
+	}
+	if o.EvalBatch == 0 {
+		o.EvalBatch = 250
+	}
+	if o.BNBatches == 0 {
+		o.BNBatches = 10
+	}
+	if o.GradBatches < 0 || o.BatchSize < 0 || o.EvalBatch < 0 || o.BNBatches < 0 || o.Workers < 0 {
+		return nil, fmt.Errorf("transfer: negative counts (gm batches %d, batch %d, eval batch %d, BN batches %d, workers %d)",
+			o.GradBatches, o.BatchSize, o.EvalBatch, o.BNBatches, o.Workers)
+	}
+	// Fail before any gradient is computed.
+	if err := o.Match.check(); err != nil {
+		return nil, err
+	}
+	if o.Match.Seed == 0 {
+		o.Match.Seed = o.Seed
+	}
+	if o.Engine == nil {
+		o.Engine = kernels.Default()
+	}
+	if o.Workers == 0 {
+		o.Workers = o.Engine.Threads()
+	}
+	var m0 nn.Model
+	if err := guard(func() (err error) { m0, err = o.NewModel(); return err }); err != nil {
+		return nil, err
+	}
+	if m0 == nil {
+		return nil, errors.New("transfer: Options.NewModel returned no model")
+	}
+	c := &common{o: o, arch: m0.Arch(), T: o.Source.Len() - 1, like: nn.NewParamSet()}
+	for _, pi := range m0.State() {
+		_ = c.like.Add(pi.Name, &nn.Tensor{Shape: pi.Shape})
+		if pi.Buffer {
+			c.hasBuf = true
+		}
+	}
+	var err error
+	if c.spec = o.Spec; c.spec == nil {
+		if c.spec, err = BuiltinSpec(m0.Arch(), m0.State()); err != nil {
+			return nil, err
+		}
+	}
+	if err := guard(func() (err error) { c.src0, err = o.Source.Point(0); return err }); err != nil {
+		return nil, err
+	}
+	if err := c.checkModel(c.src0, "source trajectory point 0"); err != nil {
+		return nil, err
+	}
+	if c.sizes, err = c.spec.Validate(c.src0); err != nil {
+		return nil, err
+	}
+	if o.Method.matchesGradients() {
+		if err := checkData(o.Train, "gradient (train)"); err != nil {
+			return nil, err
+		}
+		if o.Train.Len() < o.BatchSize {
+			return nil, fmt.Errorf("transfer: train data has %d examples, fewer than the batch size %d", o.Train.Len(), o.BatchSize)
+		}
+	}
+	if o.Val != nil {
+		if err := checkData(o.Val, "validation"); err != nil {
+			return nil, err
+		}
+	}
+	if c.hasBuf && o.Train != nil {
+		if err := checkData(o.Train, "BN statistics (train)"); err != nil {
+			return nil, err
+		}
+	}
+	c.sc = newSched(o.Engine, o.Workers, o.Engine.Threads(), o.NewModel)
+	c.sc.putModel(m0)
+	c.sc.made = 1
+	c.batchOnce = make([]sync.Once, c.T+1)
+	c.batches = make([][]nn.Batch, c.T+1)
+	c.gradOnce = make([]sync.Once, c.T+1)
+	c.srcGrads = make([]*nn.ParamSet, c.T+1)
+	c.gradErr = make([]error, c.T+1)
+	c.gradStarted = make([]atomic.Bool, c.T+1)
+	return c, nil
+}
+
+// checkModel checks p against the model's layout and for non-finite values.
+func (c *common) checkModel(p *nn.ParamSet, what string) error {
+	if p == nil {
+		return fmt.Errorf("transfer: %s is missing", what)
+	}
+	if err := sameLayout(c.like, p, "model "+c.arch, what); err != nil {
+		return err
+	}
+	return checkFinite(p, what)
+}
+
+// checkTarget validates a target before any work is done.
+func (c *common) checkTarget(t *Target) error {
+	if t.Init == nil {
+		return errors.New("transfer: the target initialisation (Options.TargetInit) is required")
+	}
+	if err := c.checkModel(t.Init, "target initialisation"); err != nil {
+		return err
+	}
+	if _, err := c.spec.Validate(t.Init); err != nil {
+		return err
+	}
+	if c.o.Method == Oracle {
+		if t.Final == nil {
+			return errors.New("transfer: the oracle needs the trained target (Options.TargetFinal)")
+		}
+		if err := c.checkModel(t.Final, "trained target"); err != nil {
+			return err
+		}
+		if t.Start == nil {
+			t.Start = t.Init
+		} else if err := c.checkModel(t.Start, "target start"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runTargets(ctx context.Context, o Options, targets []Target) ([]*Report, error) {
+	c, err := newCommon(o)
+	if err != nil {
+		return nil, err
+	}
+	for i := range targets {
+		if err := c.checkTarget(&targets[i]); err != nil {
+			if len(targets) > 1 {
+				return nil, &TargetError{Target: i, Err: err}
+			}
+			return nil, err
+		}
+	}
+	if len(targets) == 1 {
+		rep, err := c.runTarget(ctx, 0, targets[0])
+		if err != nil {
+			return nil, err
+		}
+		return []*Report{rep}, nil
+	}
+	reps := make([]*Report, len(targets))
+	errs := make([]error, len(targets))
+	conc := min(len(targets), c.o.Workers, c.o.Engine.Threads())
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i := range targets {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			reps[i], errs[i] = c.runTarget(ctx, i, targets[i])
+		}(i)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var all []error
+	for i, err := range errs {
+		if err != nil {
+			all = append(all, &TargetError{Target: i, Err: err})
+		}
+	}
+	return reps, errors.Join(all...)
+}
+
+// runTarget runs one target's transfer.
+func (c *common) runTarget(ctx context.Context, idx int, t Target) (rep *Report, err error) {
+	n := c.active.Add(1)
+	c.setGrab(n)
+	defer func() { c.setGrab(c.active.Add(-1)) }()
+	start := time.Now()
+	r := &runner{c: c, idx: idx, tgt: t}
+	defer r.bg.Wait() // background work of a failed run ends before we return
+	err = guard(func() error {
+		var err error
+		rep, err = r.run(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Timings.Total = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// setGrab spreads the threads over the targets running now, so the last
+// targets of a run get the threads the finished ones freed.
+func (c *common) setGrab(active int32) {
+	th, a := c.o.Engine.Threads(), int(max(active, 1))
+	c.sc.maxGrab.Store(int32(max(1, (th+a-1)/a)))
+}
+
+func (c *common) progress(p Progress) {
+	if c.o.Progress == nil {
+		return
+	}
+	c.progMu.Lock()
+	defer c.progMu.Unlock()
+	c.o.Progress(p)
+}
+
+// pointBatches returns the fixed gradient batches of source point t,
+// drawn from Seed and t alone.
+func (c *common) pointBatches(t int) []nn.Batch {
+	c.batchOnce[t].Do(func() {
+		rng := rand.New(rand.NewPCG(c.o.Seed, uint64(t)+0x243f6a8885a308d3))
+		var aug *rand.Rand // its own stream: the images drawn do not depend on GradAugment
+		if c.o.GradAugment {
+			aug = rand.New(rand.NewPCG(c.o.Seed, uint64(t)+0x13198a2e03707344))
+		}
+		n := c.o.Train.Len()
+		bs := make([]nn.Batch, c.o.GradBatches)
+		for k := range bs {
+			idx := make([]int, c.o.BatchSize)
+			for i := range idx {
+				idx[i] = rng.IntN(n)
+			}
+			bs[k] = gather(c.o.Train, idx, aug)
+		}
+		c.batches[t] = bs
+	})
+	return c.batches[t]
+}
+
+// sourceGradient returns the (cached) source gradient at point t,
+// computing it with m and e if no one has yet.
+func (c *common) sourceGradient(m nn.Model, e *kernels.Engine, t int) (*nn.ParamSet, error) {
+	c.gradOnce[t].Do(func() {
+		c.gradErr[t] = guard(func() error {
+			theta, err := c.o.Source.Point(t)
+			if err != nil {
+				return err
+			}
+			g, err := c.gradient(m, e, theta, c.pointBatches(t))
+			if err != nil {
+				return fmt.Errorf("source gradient at point %d: %w", t, err)
+			}
+			c.srcGrads[t] = g
+			return nil
+		})
+	})
+	return c.srcGrads[t], c.gradErr[t]
+}
+
+// gradient returns the mean gradient over batches at p (train mode, so BN
+// uses the batches' own statistics; p is not modified).
+func (c *common) gradient(m nn.Model, e *kernels.Engine, p *nn.ParamSet, batches []nn.Batch) (*nn.ParamSet, error) {
+	if c.hasBuf {
+		p = p.Clone()
+	}
+	var sum *nn.ParamSet
+	for _, b := range batches {
+		g := p.ZerosLike()
+		if _, err := m.Forward(e, p, b, g, true); err != nil {
+			return nil, err
+		}
+		if sum == nil {
+			sum = g
+			continue
+		}
+		for _, name := range g.Names() {
+			e.Axpy(1, g.Get(name).Data, sum.Get(name).Data)
+		}
+	}
+	if len(batches) > 1 {
+		for _, name := range sum.Names() {
+			e.Scale(1/float32(len(batches)), sum.Get(name).Data)
+		}
+	}
+	if err := checkFinite(sum, "gradient"); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// evalBatches returns the validation set in slices of EvalBatch.
+func (c *common) evalBatches() []nn.Batch {
+	c.valOnce.Do(func() {
+		v := c.o.Val
+		n := v.Len()
+		nb := (n + c.o.EvalBatch - 1) / c.o.EvalBatch
+		c.valBatches = make([]nn.Batch, nb)
+		for i := range c.valBatches {
+			idx := make([]int, 0, c.o.EvalBatch)
+			for j := i * c.o.EvalBatch; j < min(n, (i+1)*c.o.EvalBatch); j++ {
+				idx = append(idx, j)
+			}
+			c.valBatches[i] = gather(v, idx, nil)
+		}
+	})
+	return c.valBatches
+}
+
+// bnStatBatches returns the fixed training batches BN statistics are
+// recomputed on (the same for every step and target).
+func (c *common) bnStatBatches() []nn.Batch {
+	c.bnOnce.Do(func() {
+		rng := rand.New(rand.NewPCG(c.o.Seed, 0xb7e151628aed2a6b))
+		for k := 0; k < c.o.BNBatches; k++ {
+			idx := make([]int, c.o.BatchSize)
+			for i := range idx {
+				idx[i] = rng.IntN(c.o.Train.Len())
+			}
+			c.bnBatches = append(c.bnBatches, gather(c.o.Train, idx, nil))
+		}
+	})
+	return c.bnBatches
+}
+
+// evaluate returns the accuracy of p on the validation set, with slices
+// evaluated concurrently and counts summed in a fixed order. For a model
+// with BN it first recomputes p's running statistics in place.
+func (c *common) evaluate(ctx context.Context, p *nn.ParamSet) (float64, error) {
+	if c.o.Val == nil {
+		return 0, nil
+	}
+	if c.hasBuf && c.o.Train != nil {
+		bs := c.bnStatBatches()
+		err := c.sc.parallel(ctx, 1, func(m nn.Model, e *kernels.Engine, _ int) error {
+			k := 0
+			_, err := nn.RecomputeBNStats(ctx, e, m, p, func() (nn.Batch, bool) {
+				if k >= len(bs) {
+					return nn.Batch{}, false
+				}
+				k++
+				return bs[k-1], true
+			})
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	vb := c.evalBatches()
+	correct := make([]int, len(vb))
+	err := c.sc.parallel(ctx, len(vb), func(m nn.Model, e *kernels.Engine, i int) error {
+		res, err := m.Forward(e, p, vb[i], nil, false)
+		correct[i] = res.Correct
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	tot := 0
+	for _, k := range correct {
+		tot += k
+	}
+	return float64(tot) / float64(c.o.Val.Len()), nil
+}

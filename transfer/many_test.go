@@ -1,0 +1,249 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ltransfer/ltransfer/kernels"
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+// stepRecord is everything a transfer streams for one step.
+type stepRecord struct {
+	params *nn.ParamSet
+	perms  Perms
+}
+
+func recordSteps(dst *[]stepRecord, mu *sync.Mutex) func(int, *nn.ParamSet, Perms) error {
+	return func(s int, p *nn.ParamSet, perms Perms) error {
+		mu.Lock()
+		defer mu.Unlock()
+		*dst = append(*dst, stepRecord{p.Clone(), perms.Clone()})
+		return nil
+	}
+}
+
+func sameParams(a, b *nn.ParamSet) bool {
+	if a.Len() != b.Len() {
+		return false
+	}
+	for _, n := range a.Names() {
+		x, y := a.Get(n).Data, b.Get(n).Data
+		if len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if x[i] != y[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestRunManyMatchesRun checks that every target of RunMany streams the
+// same points and permutations, and reports the same accuracies and
+// objectives, as Run on that target alone, for several thread counts and
+// worker bounds.
+func TestRunManyMatchesRun(t *testing.T) {
+	const seed = 7
+	t.Logf("seed %d", seed)
+	p := newTinyProblem(t)
+	traj, err := Linear(p.src0, p.src1, 5, Cosine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inits := []*nn.ParamSet{p.tgt0, p.m.Init(103), p.m.Init(104), p.m.Init(105), p.m.Init(106)}
+	for _, method := range []Method{GMT, FGMT, Naive, Oracle} {
+		base := Options{Method: method, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet,
+			GradBatches: 2, BatchSize: 32, Seed: seed}
+		// The reference: each target alone, one thread.
+		e1, _ := kernels.New(kernels.WithThreads(1))
+		want := make([][]stepRecord, len(inits))
+		wantRep := make([]*Report, len(inits))
+		for i, init := range inits {
+			var mu sync.Mutex
+			o := base
+			o.Engine, o.TargetInit, o.TargetFinal = e1, init, p.tgt1
+			o.OnStep = recordSteps(&want[i], &mu)
+			if wantRep[i], err = Run(context.Background(), o); err != nil {
+				t.Fatalf("%s target %d: %v", method, i, err)
+			}
+		}
+		for _, cfg := range []struct{ threads, workers int }{{1, 0}, {2, 0}, {3, 2}, {4, 1}} {
+			e, _ := kernels.New(kernels.WithThreads(cfg.threads))
+			o := base
+			o.Engine, o.Workers = e, cfg.workers
+			got := make([][]stepRecord, len(inits))
+			targets := make([]Target, len(inits))
+			var mu sync.Mutex
+			for i, init := range inits {
+				targets[i] = Target{Init: init, Final: p.tgt1, OnStep: recordSteps(&got[i], &mu)}
+			}
+			reps, err := RunMany(context.Background(), o, targets)
+			if err != nil {
+				t.Fatalf("%s %+v: %v", method, cfg, err)
+			}
+			for i := range inits {
+				if len(got[i]) != len(want[i]) {
+					t.Fatalf("%s %+v target %d: %d steps streamed, want %d", method, cfg, i, len(got[i]), len(want[i]))
+				}
+				for s := range want[i] {
+					if !sameParams(got[i][s].params, want[i][s].params) || !got[i][s].perms.Equal(want[i][s].perms) {
+						t.Fatalf("%s %+v target %d step %d: point or permutation differs from Run", method, cfg, i, s)
+					}
+				}
+				g, w := reps[i], wantRep[i]
+				if g.BestStep != w.BestStep || g.BestValAcc != w.BestValAcc || len(g.Steps) != len(w.Steps) {
+					t.Fatalf("%s %+v target %d: best %d %.4f, Run %d %.4f", method, cfg, i, g.BestStep, g.BestValAcc, w.BestStep, w.BestValAcc)
+				}
+				for s := range w.Steps {
+					if g.Steps[s] != w.Steps[s] {
+						t.Fatalf("%s %+v target %d: step %+v, Run %+v", method, cfg, i, g.Steps[s], w.Steps[s])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRunManyBoundsModels checks that no more models exist than Workers,
+// whatever the thread count.
+func TestRunManyBoundsModels(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 4, Cosine)
+	for _, workers := range []int{1, 2} {
+		var made atomic.Int32
+		e, _ := kernels.New(kernels.WithThreads(4))
+		o := Options{Method: GMT, Source: traj, Train: p.trainSet, Val: p.valSet, BatchSize: 32, Seed: 1, Engine: e, Workers: workers,
+			NewModel: func() (nn.Model, error) { made.Add(1); return p.newModel() }}
+		targets := []Target{{Init: p.tgt0}, {Init: p.m.Init(103)}, {Init: p.m.Init(104)}}
+		if _, err := RunMany(context.Background(), o, targets); err != nil {
+			t.Fatal(err)
+		}
+		if n := made.Load(); n > int32(workers) || n < 1 {
+			t.Errorf("Workers %d: %d models made", workers, n)
+		}
+	}
+}
+
+// panicModel panics in Forward after a number of calls.
+type panicModel struct {
+	nn.Model
+	calls *atomic.Int32
+	after int32
+}
+
+func (m panicModel) Forward(e *kernels.Engine, p *nn.ParamSet, b nn.Batch, g *nn.ParamSet, train bool) (nn.Result, error) {
+	if m.calls.Add(1) > m.after {
+		panic("model exploded")
+	}
+	return m.Model.Forward(e, p, b, g, train)
+}
+
+// TestRunRecoversPanics checks that a panic in the caller's model, in a
+// gradient worker or a background evaluation, comes back as an error.
+func TestRunRecoversPanics(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 4, Cosine)
+	for _, after := range []int32{0, 3, 9} {
+		var calls atomic.Int32
+		e, _ := kernels.New(kernels.WithThreads(2))
+		o := Options{Method: GMT, Source: traj, Train: p.trainSet, Val: p.valSet, BatchSize: 32, Seed: 1, Engine: e, TargetInit: p.tgt0,
+			NewModel: func() (nn.Model, error) {
+				m, err := p.newModel()
+				return panicModel{m, &calls, after}, err
+			}}
+		_, err := Run(context.Background(), o)
+		var pe *PanicError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "model exploded") {
+			t.Fatalf("panic after %d calls: got %v, want a *PanicError", after, err)
+		}
+	}
+	// A panicking callback too.
+	o := Options{Method: Naive, NewModel: p.newModel, Source: traj, Val: p.valSet, TargetInit: p.tgt0,
+		OnStep: func(int, *nn.ParamSet, Perms) error { panic("callback exploded") }}
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "callback exploded") {
+		t.Fatalf("panicking OnStep: got %v", err)
+	}
+}
+
+func TestRunManyBadTargets(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 3, Cosine)
+	o := Options{Method: GMT, NewModel: p.newModel, Source: traj, Train: p.trainSet, BatchSize: 32}
+	if _, err := RunMany(context.Background(), o, nil); err == nil {
+		t.Error("no targets: no error")
+	}
+	bad := p.tgt0.Clone()
+	bad.Get(bad.Names()[0]).Data[3] = float32(nan())
+	_, err := RunMany(context.Background(), o, []Target{{Init: p.tgt0}, {Init: bad}})
+	var te *TargetError
+	if !errors.As(err, &te) || te.Target != 1 || !strings.Contains(err.Error(), "non-finite") {
+		t.Errorf("NaN in target 1: got %v", err)
+	}
+	o2 := o
+	o2.TargetInit = p.tgt0
+	if _, err := RunMany(context.Background(), o2, []Target{{Init: p.tgt0}}); err == nil {
+		t.Error("Options.TargetInit with RunMany: no error")
+	}
+}
+
+func nan() float64 { var z float64; return z / z }
+
+// TestRunRejectsInconsistentExamples checks that a data set whose X and Y
+// disagree, or with out-of-range labels, is refused before any work.
+func TestRunRejectsInconsistentExamples(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 3, Cosine)
+	short := &Examples{X: p.trainSet.X, Y: p.trainSet.Y[:len(p.trainSet.Y)-1]}
+	badLabel := &Examples{X: p.trainSet.X, Y: append([]int32(nil), p.trainSet.Y...), Classes: 5}
+	badLabel.Y[7] = 5
+	negLabel := &Examples{X: p.trainSet.X, Y: append([]int32(nil), p.trainSet.Y...)}
+	negLabel.Y[2] = -1
+	badData := &Examples{X: &nn.Tensor{Shape: []int{400, 20}, Data: make([]float32, 10)}, Y: p.trainSet.Y}
+	for name, d := range map[string]*Examples{"short Y": short, "label 5 of 5": badLabel, "label -1": negLabel, "data size": badData} {
+		for _, asVal := range []bool{false, true} {
+			o := Options{Method: GMT, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet, TargetInit: p.tgt0, BatchSize: 32}
+			if asVal {
+				o.Val = d
+			} else {
+				o.Train = d
+			}
+			if _, err := Run(context.Background(), o); err == nil {
+				t.Errorf("%s (val %v): no error", name, asVal)
+			}
+		}
+	}
+}
+
+// TestProgressCountsWithinPhase checks that the gradient phase reports
+// each finished pair.
+func TestProgressCountsWithinPhase(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 4, Cosine)
+	var last = map[int]int{}
+	var maxDone = map[int]int{}
+	o := Options{Method: GMT, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet, TargetInit: p.tgt0, BatchSize: 32,
+		Progress: func(pr Progress) {
+			if pr.Phase == "gradients" {
+				if pr.Done > last[pr.Step]+1 || pr.Total != pr.Step {
+					t.Errorf("step %d: gradients %d/%d after %d", pr.Step, pr.Done, pr.Total, last[pr.Step])
+				}
+				last[pr.Step] = pr.Done
+				maxDone[pr.Step] = max(maxDone[pr.Step], pr.Done)
+			}
+		}}
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	for s := 1; s <= 4; s++ {
+		if maxDone[s] != s {
+			t.Errorf("step %d: gradients counted to %d, want %d", s, maxDone[s], s)
+		}
+	}
+}

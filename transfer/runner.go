@@ -1,0 +1,351 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ltransfer/ltransfer/kernels"
+	"github.com/ltransfer/ltransfer/nn"
+)
+
+// runner is one target's transfer; the source side lives in common.
+type runner struct {
+	c       *common
+	idx     int
+	tgt     Target
+	matcher *Matcher
+	rep     *Report
+	bg      sync.WaitGroup // background evaluations and prefetches
+	mu      sync.Mutex     // guards rep.Timings against background work
+}
+
+func (r *runner) progress(p Progress) {
+	p.Target = r.idx
+	r.c.progress(p)
+}
+
+func (r *runner) addTime(f *float64, since time.Time) {
+	r.mu.Lock()
+	*f += time.Since(since).Seconds()
+	r.mu.Unlock()
+}
+
+func (r *runner) run(ctx context.Context) (*Report, error) {
+	c, o := r.c, r.c.o
+	r.rep = &Report{Method: o.Method, Threads: o.Engine.Threads(), BestStep: -1,
+		GradAugment: o.GradAugment && o.Method.matchesGradients()}
+	switch {
+	case o.Match.Normalize:
+		r.rep.Normalize = "pair"
+	case o.Match.NormalizeTensors:
+		r.rep.Normalize = "tensor"
+	}
+	perms := Identity(c.sizes)
+	var err error
+	if o.Method.matchesGradients() || o.Method == Oracle {
+		if r.matcher, err = NewMatcher(c.spec, r.tgt.Init, o.Engine); err != nil {
+			return nil, err
+		}
+	}
+	oracleObj := 0.0
+	if o.Method == Oracle {
+		srcT, err := o.Source.Point(c.T)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.matcher.AddPair(1, diff(r.tgt.Final, r.tgt.Start), diff(srcT, c.src0)); err != nil {
+			return nil, err
+		}
+		r.progress(Progress{Phase: "matching", Step: 0, Steps: c.T, Done: 0, Total: 1})
+		err = c.sc.serial(ctx, func() (err error) {
+			perms, oracleObj, err = r.matcher.Solve(ctx, nil, o.Match)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Step 0: the target initialisation itself. Each point is evaluated
+	// in the background while the next step's permutation is computed;
+	// steps are still completed (reported, streamed) in order.
+	init := r.tgt.Init
+	if c.hasBuf {
+		init = init.Clone() // BN statistics are recomputed in place
+	}
+	pend := r.newPending(0, init, perms, 0)
+	defer func() {
+		if pend != nil && pend.started {
+			<-pend.done
+		}
+	}()
+	for s := 1; s <= c.T; s++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		obj := oracleObj
+		if o.Method.matchesGradients() {
+			first := s - 1
+			if o.Method == GMT {
+				r.matcher.Reset()
+				first = 0
+			}
+			// The previous point's evaluation and the next point's source
+			// gradient overlap this step's (single-threaded) assignment
+			// problems.
+			before := func() {
+				r.start(ctx, pend)
+				if s < c.T {
+					r.prefetchSourceGradient(ctx, s)
+				}
+			}
+			if perms, obj, err = r.matchStep(ctx, s, first, perms, before); err != nil {
+				return nil, err
+			}
+		}
+		var p *nn.ParamSet
+		err := c.sc.serial(ctx, func() error {
+			theta, err := o.Source.Point(s)
+			if err != nil {
+				return err
+			}
+			p = c.transferred(theta, r.tgt.Init, perms)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = r.finishStep(ctx, pend)
+		pend = nil
+		if err != nil {
+			return nil, err
+		}
+		pend = r.newPending(s, p, perms, obj)
+	}
+	err = r.finishStep(ctx, pend)
+	pend = nil
+	if err != nil {
+		return nil, err
+	}
+	r.rep.Perms = perms
+	if r.matcher != nil {
+		r.rep.Timings.CostMatrices = r.matcher.Stats.CostSeconds
+		r.rep.Timings.LAP = r.matcher.Stats.LAPSeconds
+		r.rep.LAPCalls = r.matcher.Stats.LAPCalls
+	}
+	return r.rep, nil
+}
+
+// prefetchSourceGradient computes the source gradient of point t in the
+// background, unless some target already started it.
+func (r *runner) prefetchSourceGradient(ctx context.Context, t int) {
+	c := r.c
+	if !c.gradStarted[t].CompareAndSwap(false, true) {
+		return
+	}
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		// An error stays cached with the gradient and is reported by the
+		// step that needs it.
+		_ = c.sc.parallel(ctx, 1, func(m nn.Model, e *kernels.Engine, _ int) error {
+			_, err := c.sourceGradient(m, e, t)
+			return err
+		})
+	}()
+}
+
+// matchStep adds the gradient pairs of points first … s−1 and solves.
+func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, beforeSolve func()) (Perms, float64, error) {
+	c := r.c
+	t0 := time.Now()
+	n := s - first
+	tg := make([]*nn.ParamSet, n)
+	for t := first; t < s; t++ {
+		c.pointBatches(t) // drawn before the parallel part, in order
+	}
+	r.progress(Progress{Phase: "gradients", Step: s, Steps: c.T, Done: 0, Total: n})
+	var (
+		mu   sync.Mutex
+		done int
+	)
+	err := c.sc.parallel(ctx, n, func(m nn.Model, e *kernels.Engine, i int) error {
+		t := first + i
+		c.gradStarted[t].Store(true)
+		if _, err := c.sourceGradient(m, e, t); err != nil {
+			return err
+		}
+		theta, err := c.o.Source.Point(t)
+		if err != nil {
+			return err
+		}
+		g, err := c.gradient(m, e, c.transferred(theta, r.tgt.Init, perms), c.pointBatches(t))
+		if err != nil {
+			return fmt.Errorf("target gradient at point %d: %w", t, err)
+		}
+		tg[i] = g
+		mu.Lock()
+		done++
+		r.progress(Progress{Phase: "gradients", Step: s, Steps: c.T, Done: done, Total: n})
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	r.addTime(&r.rep.Timings.Gradients, t0)
+	for i := 0; i < n; i++ {
+		if err := r.matcher.AddPair(1, tg[i], c.srcGrads[first+i]); err != nil {
+			return nil, 0, err
+		}
+	}
+	beforeSolve()
+	r.progress(Progress{Phase: "matching", Step: s, Steps: c.T, Done: 0, Total: 1})
+	init := perms
+	if c.o.FreshStart {
+		init = nil
+	}
+	var obj float64
+	err = c.sc.serial(ctx, func() (err error) {
+		perms, obj, err = r.matcher.Solve(ctx, init, c.o.Match)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	r.progress(Progress{Phase: "matching", Step: s, Steps: c.T, Done: 1, Total: 1})
+	return perms, obj, nil
+}
+
+// transferred returns θ₂⁰ + π(θ − θ₁⁰), permuting on the fly where a
+// tensor has one grouped axis (the same arithmetic as subtracting,
+// permuting, then adding).
+func (c *common) transferred(theta, tgt0 *nn.ParamSet, perms Perms) *nn.ParamSet {
+	out := nn.NewParamSet()
+	var tmp []float32
+	for _, name := range theta.Names() {
+		a, b, z := theta.Get(name), c.src0.Get(name), tgt0.Get(name)
+		y := &nn.Tensor{Shape: a.Shape, Data: make([]float32, len(a.Data))}
+		ts := c.spec.Tensor(name)
+		ax, grouped := -1, 0
+		if ts != nil {
+			for i, g := range ts.Axes {
+				if _, ok := perms[g]; ok && g != "" {
+					ax, grouped = i, grouped+1
+				}
+			}
+		}
+		switch grouped {
+		case 0:
+			for i, v := range a.Data {
+				y.Data[i] = (v - b.Data[i]) + z.Data[i]
+			}
+		case 1:
+			pi := perms[ts.Axes[ax]]
+			outer, _, inner := ts.axisView(a.Shape, ax)
+			n := len(pi)
+			for o := 0; o < outer; o++ {
+				base := o * n * inner
+				for i, j := range pi {
+					dst := y.Data[base+i*inner : base+(i+1)*inner]
+					src, sub := a.Data[base+j*inner:base+(j+1)*inner], b.Data[base+j*inner:base+(j+1)*inner]
+					add := z.Data[base+i*inner : base+(i+1)*inner]
+					for k := range dst {
+						dst[k] = (src[k] - sub[k]) + add[k]
+					}
+				}
+			}
+		default:
+			for i, v := range a.Data {
+				y.Data[i] = v - b.Data[i]
+			}
+			tmp = permuteTensor(y, ts, perms, tmp)
+			for i := range y.Data {
+				y.Data[i] += z.Data[i]
+			}
+		}
+		_ = out.Add(name, y)
+	}
+	return out
+}
+
+// pendingStep is a transferred point being evaluated in the background.
+type pendingStep struct {
+	s       int
+	p       *nn.ParamSet
+	perms   Perms
+	obj     float64
+	acc     float64
+	seconds float64
+	err     error
+	started bool
+	done    chan struct{}
+}
+
+// newPending prepares the evaluation of a point; start launches it.
+func (r *runner) newPending(s int, p *nn.ParamSet, perms Perms, obj float64) *pendingStep {
+	return &pendingStep{s: s, p: p, perms: perms, obj: obj, done: make(chan struct{})}
+}
+
+// start launches the evaluation in the background (once).
+func (r *runner) start(ctx context.Context, ps *pendingStep) {
+	if ps == nil || ps.started {
+		return
+	}
+	ps.started = true
+	r.progress(Progress{Phase: "eval", Step: ps.s, Steps: r.c.T})
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		defer close(ps.done)
+		t0 := time.Now()
+		ps.err = guard(func() (err error) {
+			ps.acc, err = r.c.evaluate(ctx, ps.p)
+			return err
+		})
+		ps.seconds = time.Since(t0).Seconds()
+	}()
+}
+
+// finishStep waits for a step's evaluation and records, streams and
+// reports it.
+func (r *runner) finishStep(ctx context.Context, ps *pendingStep) error {
+	r.start(ctx, ps)
+	<-ps.done
+	if ps.err != nil {
+		return ps.err
+	}
+	s, p, acc := ps.s, ps.p, ps.acc
+	r.mu.Lock()
+	r.rep.Timings.Eval += ps.seconds
+	r.mu.Unlock()
+	r.rep.Steps = append(r.rep.Steps, StepReport{Step: s, ValAcc: acc, Objective: ps.obj})
+	// The best point is chosen among the transferred ones (s ≥ 1).
+	if s > 0 && (r.rep.BestStep < 0 || acc > r.rep.BestValAcc) {
+		r.rep.BestStep, r.rep.BestValAcc = s, acc
+		if r.c.o.KeepBest {
+			r.rep.BestParams = p.Clone()
+		}
+	}
+	if r.tgt.OnStep != nil {
+		if err := r.tgt.OnStep(s, p, ps.perms); err != nil {
+			return err
+		}
+	}
+	r.progress(Progress{Phase: "step", Step: s, Steps: r.c.T, Done: s, Total: r.c.T})
+	return nil
+}
+
+func diff(a, b *nn.ParamSet) *nn.ParamSet {
+	d := nn.NewParamSet()
+	for _, name := range a.Names() {
+		x, y := a.Get(name), b.Get(name)
+		z := &nn.Tensor{Shape: x.Shape, Data: make([]float32, len(x.Data))}
+		for i, v := range x.Data {
+			z.Data[i] = v - y.Data[i]
+		}
+		_ = d.Add(name, z)
+	}
+	return d
+}
