@@ -21,6 +21,10 @@ type Target struct {
 	// OnStep is Options.OnStep for this target: every transferred point
 	// in order, from the goroutine running the target.
 	OnStep func(step int, params *nn.ParamSet, perms Perms) error
+	// OnDone, if set, receives the target's report as soon as it is
+	// finished (before the other targets are), from the same goroutine;
+	// an error fails the target.
+	OnDone func(rep *Report) error
 }
 
 // Run transfers the source trajectory onto TargetInit with the chosen method.
@@ -303,6 +307,11 @@ func (c *common) runTarget(ctx context.Context, idx int, t Target) (rep *Report,
 		return nil, err
 	}
 	rep.Timings.Total = time.Since(start).Seconds()
+	if t.OnDone != nil {
+		if err := guard(func() error { return t.OnDone(rep) }); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
 }
 

@@ -22,3 +22,12 @@ func threadCPUClock() (now func() time.Duration, release func(), ok bool) {
 	}
 	return now, runtime.UnlockOSThread, true
 }
+
+// peakRSSMB is the process's peak resident set size in MiB.
+func peakRSSMB() float64 {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}

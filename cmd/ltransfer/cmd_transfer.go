@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/ltransfer/ltransfer/kernels"
@@ -38,10 +37,15 @@ type transferJob struct {
 	noWarm    bool
 	fresh     bool
 	e         *kernels.Engine
+	workers   int
 	// out, when set, receives the transferred trajectory, permutations,
-	// manifest.json and report.json; every file is written atomically and
-	// report.json last, so its presence marks a complete transfer.
+	// manifest.json and report.json. They are written into a hidden
+	// sibling folder that is renamed to out when the transfer is complete,
+	// so out holds either nothing of this transfer or all of it.
 	out      string
+	force    bool
+	// settings are a many-target plan's recorded settings.
+	settings map[string]string
 	dataset  string
 	dataPath string
 	stderr   io.Writer
@@ -51,74 +55,66 @@ type transferJob struct {
 	classSubset []int
 }
 
-func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
-	if j.out != "" {
-		if err := os.MkdirAll(j.out, 0o755); err != nil {
-			return nil, err
-		}
+// options returns the library options of the job, for any target.
+func (j *transferJob) options() transfer.Options {
+	o := transfer.Options{
+		Method: j.method, Spec: j.spec, Source: j.source,
+		NewModel: func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
+		Train:    j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, GradAugment: j.gmAugment, BatchSize: j.batch,
+		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm},
+		FreshStart: j.fresh, Engine: j.e, Workers: j.workers, KeepBest: true,
 	}
+	if j.data.Val == nil || j.data.Val.Len() == 0 {
+		o.Val = j.data.Test // no validation split: report test accuracy
+	}
+	return o
+}
+
+func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
 	T := j.source.Len() - 1
 	label := j.label
 	if label == "" {
 		label = string(j.method)
 	}
 	bar := newProgress(j.stderr, "transfer "+label, int64(T))
-	var records []nn.CheckpointRecord
-	opts := transfer.Options{
-		Method: j.method, Spec: j.spec, Source: j.source,
-		NewModel:   func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
-		TargetInit: j.tgtInit, TargetStart: j.tgtStart, TargetFinal: j.tgtFinal,
-		Train: j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, GradAugment: j.gmAugment, BatchSize: j.batch,
-		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm}, FreshStart: j.fresh, Engine: j.e, KeepBest: true,
-		Progress: func(p transfer.Progress) {
-			if p.Phase != "step" {
-				bar.Set(int64(p.Step-1), fmt.Sprintf("step %d/%d: %s", p.Step, p.Steps, p.Phase))
-			}
-		},
-		OnStep: func(s int, p *nn.ParamSet, perms transfer.Perms) error {
-			rec := nn.CheckpointRecord{Index: s, File: nn.CheckpointFile(s), Epoch: float64(s), Step: s}
-			records = append(records, rec)
-			if j.out == "" {
-				return nil
-			}
-			if err := nn.SaveCheckpoint(filepath.Join(j.out, rec.File), j.model, p, map[string]string{"method": string(j.method), "step": fmt.Sprint(s)}); err != nil {
-				return err
-			}
-			return transfer.SavePerms(filepath.Join(j.out, fmt.Sprintf("perms-%04d.json", s)), perms)
-		},
+	o := j.options()
+	o.TargetInit, o.TargetStart, o.TargetFinal = j.tgtInit, j.tgtStart, j.tgtFinal
+	o.Progress = func(p transfer.Progress) {
+		if p.Phase != "step" {
+			bar.Set(int64(p.Step-1), phaseNote(p))
+		}
 	}
-	if j.data.Val == nil || j.data.Val.Len() == 0 {
-		opts.Val = j.data.Test // no validation split: report test accuracy
+	var w *stepWriter
+	if j.out != "" {
+		var err error
+		if w, err = j.newStepWriter(j.out, j.force); err != nil {
+			return nil, err
+		}
+		o.OnStep = w.add
 	}
-	rep, err := transfer.Run(ctx, opts)
+	rep, err := transfer.Run(ctx, o)
+	if err == nil && w != nil {
+		err = w.finish(rep)
+	}
 	if err != nil {
+		if w != nil {
+			w.abort()
+		}
 		bar.Finish()
 		return nil, err
 	}
 	bar.Set(int64(T), fmt.Sprintf("best val acc %.2f%% at step %d", 100*rep.BestValAcc, rep.BestStep))
 	bar.Finish()
-	if j.out == "" {
-		return rep, nil
-	}
-	for i := range records {
-		acc := rep.Steps[i].ValAcc
-		records[i].ValAcc = &acc
-	}
-	man := &nn.Manifest{Format: nn.ManifestFormat, Model: j.model.Arch(), ModelConfig: j.mcfg, Width: j.mcfg.Width,
-		Dataset: j.dataset, DataPath: j.dataPath, ClassSubset: j.classSubset, Checkpoints: records, Complete: true}
-	if err := nn.WriteManifest(j.out, man); err != nil {
-		return nil, err
-	}
-	if err := nn.SaveCheckpoint(filepath.Join(j.out, "best.safetensors"), j.model, rep.BestParams, map[string]string{"method": string(j.method), "step": fmt.Sprint(rep.BestStep)}); err != nil {
-		return nil, err
-	}
-	if err := transfer.SavePerms(filepath.Join(j.out, "perms.json"), rep.Perms); err != nil {
-		return nil, err
-	}
-	if err := writeJSONAtomic(filepath.Join(j.out, "report.json"), rep); err != nil {
-		return nil, err
-	}
 	return rep, nil
+}
+
+// phaseNote labels a progress report: "step 5/10: gradients 3/5".
+func phaseNote(p transfer.Progress) string {
+	note := fmt.Sprintf("step %d/%d: %s", p.Step, p.Steps, p.Phase)
+	if p.Total > 1 {
+		note += fmt.Sprintf(" %d/%d", p.Done, p.Total)
+	}
+	return note
 }
 
 func writeJSONAtomic(path string, v any) error {
@@ -191,10 +187,16 @@ func sourceTrajectory(tr *nn.RecordedTrajectory, kind string, T int, sched strin
 }
 
 func runTransfer(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("transfer", stderr, "transfer --source DIR --target-init FILE --method gmt|fgmt|naive|oracle [--target DIR] --steps 10 --schedule cosine --gm-batches 1 [--dataset NAME] --out DIR")
+	fs := newFlagSet("transfer", stderr, "transfer --source DIR --target-init FILE[,FILE…] | --targets N [--target-seed S] --method gmt|fgmt|naive|oracle [--target DIR] --steps 10 --schedule cosine --gm-batches 1 [--dataset NAME] [--shard I/N] --out DIR")
 	source := fs.String("source", "", "source trajectory folder (written by ltransfer train; required)")
-	targetInit := fs.String("target-init", "", "target initialisation: a checkpoint file, or a trajectory folder (its first checkpoint) (required)")
-	target := fs.String("target", "", "oracle: the trained target, a trajectory folder (first and last checkpoints) or a checkpoint file (its final point, started from --target-init)")
+	targetInit := fs.String("target-init", "", "target initialisation: a checkpoint file, or a trajectory folder (its first checkpoint); several, comma-separated, or a folder of trajectory folders, transfer onto each (--out then holds one folder per target and a summary)")
+	target := fs.String("target", "", "oracle: the trained target, a trajectory folder (first and last checkpoints) or a checkpoint file (its final point, started from --target-init); comma-separated, one per --target-init, with several targets")
+	nTargets := fs.Int("targets", 0, "transfer onto N fresh initialisations of the source's model, drawn as `ltransfer train --seed` draws them, seeds --target-seed … --target-seed+N−1 (--out then holds one folder per target and a summary)")
+	targetSeed := fs.Int64("target-seed", 1000, "with --targets: the first target's seed")
+	var shard shardFlag
+	fs.Var(&shard, "shard", "with several targets: run only shard I of N (0 ≤ I < N): the targets whose index is I mod N; default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX with --shard-count")
+	shardCount := fs.Int("shard-count", 0, "the number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs; default LTRANSFER_SHARD_COUNT)")
+	workers := fs.Int("workers", 0, "memory bound: at most this many model workspaces at once, and with several targets at most this many targets at a time (0: --threads)")
 	method := fs.String("method", "gmt", "transfer method: gmt, fgmt, naive or oracle")
 	steps := fs.Int("steps", 10, "points T of the linear trajectory (the paper: 10 on MNIST, 30 on CIFAR-10)")
 	sched := fs.String("schedule", "cosine", "spacing of the linear trajectory: cosine or uniform")
@@ -222,8 +224,12 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case *source == "":
 		return errors.New("--source DIR is required (a trajectory folder written by ltransfer train)")
-	case *targetInit == "":
-		return errors.New("--target-init FILE is required")
+	case *targetInit == "" && *nTargets == 0:
+		return errors.New("--target-init FILE (or --targets N) is required")
+	case *targetInit != "" && *nTargets != 0:
+		return errors.New("--target-init and --targets exclude each other")
+	case *nTargets < 0 || *workers < 0 || *shardCount < 0:
+		return fmt.Errorf("--targets %d, --workers %d and --shard-count %d must be ≥ 0", *nTargets, *workers, *shardCount)
 	case *out == "":
 		return errors.New("--out DIR is required")
 	case *steps < 1:
@@ -238,8 +244,14 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	if m == transfer.Oracle && *target == "" {
 		return errors.New("--method oracle needs --target (the trained target)")
 	}
-	if _, err := os.Stat(filepath.Join(*out, "report.json")); err == nil && !*force {
-		return fmt.Errorf("%s already holds a finished transfer (report.json); use --force to overwrite", *out)
+	many := *nTargets > 0 || strings.Contains(*targetInit, ",") || isTrajectoryCollection(*targetInit)
+	if !many {
+		if shard.set {
+			return errors.New("--shard needs several targets (--targets N or a comma-separated --target-init)")
+		}
+		if err := checkOutDir(*out, *force); err != nil {
+			return err
+		}
 	}
 	e, err := engineFor(*threads)
 	if err != nil {
@@ -252,7 +264,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	model := tr.Model()
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: *seed,
-		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, out: *out, stderr: stderr}
+		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, out: *out, force: *force, stderr: stderr}
 	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {
 		return err
 	}
@@ -261,10 +273,15 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if j.tgtInit, err = loadParams(*targetInit, model, 0); err != nil {
+	var plan *targetPlan
+	if many {
+		if plan, err = newTargetPlan(tr, *targetInit, *target, *nTargets, *targetSeed, m); err != nil {
+			return err
+		}
+	} else if j.tgtInit, err = loadParams(*targetInit, model, 0); err != nil {
 		return fmt.Errorf("--target-init: %w", err)
 	}
-	if m == transfer.Oracle {
+	if m == transfer.Oracle && !many {
 		if j.tgtFinal, err = loadParams(*target, model, -1); err != nil {
 			return fmt.Errorf("--target: %w", err)
 		}
@@ -300,6 +317,15 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	if many {
+		plan.Settings = transferSettings(fs, tr)
+		plan.Data = planData{Dataset: j.dataset, Path: j.dataPath, Limit: *limit, ClassSubset: cs, GradAugment: *gmAugment}
+		sh, err := shard.resolve(*shardCount)
+		if err != nil {
+			return err
+		}
+		return runManyTargets(ctx, j, plan, sh, stdout, *asJSON)
+	}
 	fmt.Fprintf(stderr, "transfer %s: %s %s → %s, %d steps, %d threads, kernels %s\n", m, model.Arch(), *source, *targetInit, j.source.Len()-1, e.Threads(), e.Path())
 	rep, err := j.run(ctx)
 	if err != nil {
