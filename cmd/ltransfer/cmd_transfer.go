@@ -42,8 +42,8 @@ type transferJob struct {
 	// manifest.json and report.json. They are written into a hidden
 	// sibling folder that is renamed to out when the transfer is complete,
 	// so out holds either nothing of this transfer or all of it.
-	out      string
-	force    bool
+	out   string
+	force bool
 	// settings are a many-target plan's recorded settings.
 	settings map[string]string
 	dataset  string

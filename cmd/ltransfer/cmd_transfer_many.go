@@ -663,4 +663,3 @@ func printSummary(w io.Writer, s *manySummary) {
 	}
 	fmt.Fprintf(w, "time per target %.2f ± %.2f s\n", s.Timings.Mean, s.Timings.Std)
 }
-
