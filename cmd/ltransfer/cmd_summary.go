@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -44,10 +45,21 @@ func runSummary(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "folder for summary.json and summary.md (default: the first DIR)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
 	asJSON := fs.Bool("json", false, "print summary.json to stdout instead of a table")
-	if done, err := parseFlags(fs, args); done {
-		return err
+	// Folders and flags may come in any order.
+	var dirs []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		dirs = append(dirs, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	dirs := fs.Args()
 	if len(dirs) == 0 {
 		return errors.New("name the folder(s) of a many-target transfer (ltransfer transfer --targets … --out DIR)")
 	}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// treeFiles lists the regular files under dir (relative paths), sorted.
+func treeFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if !info.IsDir() {
+			r, _ := filepath.Rel(dir, p)
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// stripTimings removes the fields of report.json and summary.json that
+// depend on the run rather than on the result.
+func stripTimings(t *testing.T, b []byte, more ...string) []byte {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range append([]string{"timings_s", "peak_rss_mb", "threads"}, more...) {
+		delete(v, k)
+	}
+	out, _ := json.Marshal(v)
+	return out
+}
+
+// sameResults checks that two many-target folders hold the same results:
+// the same files, byte-identical but for the timings in the reports.
+func sameResults(t *testing.T, a, b string) {
+	t.Helper()
+	fa, fb := treeFiles(t, a), treeFiles(t, b)
+	if strings.Join(fa, ",") != strings.Join(fb, ",") {
+		t.Fatalf("%s and %s hold different files:\n%v\n%v", a, b, fa, fb)
+	}
+	for _, f := range fa {
+		x, err := os.ReadFile(filepath.Join(a, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := os.ReadFile(filepath.Join(b, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Base(f)
+		if base == "report.json" || base == "summary.json" || base == "targets.json" {
+			// targets.json records the shard count of sharded runs.
+			x, y = stripTimings(t, x, "shards"), stripTimings(t, y, "shards")
+		}
+		if base == "summary.md" {
+			continue // its last line is the timing
+		}
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between %s and %s", f, a, b)
+		}
+	}
+}
+
+// TestTransferManyTargetsCLI runs a many-target transfer whole, in shards,
+// and after a simulated kill, and checks that every way gives the same
+// bytes, and that bad shard and plan arguments are refused with nothing
+// written.
+func TestTransferManyTargetsCLI(t *testing.T) {
+	mnistOrSkip(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if _, e, code := run(t, "train", "--model", "mlp", "--width", "16", "--epochs", "1", "--limit", "600", "--batch", "32",
+		"--seed", "101", "--threads", "2", "--no-test", "--out", src); code != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	base := []string{"transfer", "--source", src, "--targets", "3", "--target-seed", "5", "--method", "gmt", "--steps", "3",
+		"--batch", "32", "--limit", "600"}
+	many := func(out string, extra ...string) (string, string, int) {
+		return run(t, append(append(append([]string(nil), base...), "--out", out), extra...)...)
+	}
+	whole := filepath.Join(dir, "whole")
+	o, e, code := many(whole, "--threads", "2")
+	if code != 0 {
+		t.Fatalf("many-target transfer: %s", e)
+	}
+	if !strings.Contains(o, "ensemble of the 3 best points") {
+		t.Errorf("no ensemble line in:\n%s", o)
+	}
+	var sum manySummary
+	b, err := os.ReadFile(filepath.Join(whole, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Targets) != 3 || sum.Ensemble == nil || sum.Ensemble.Members != 3 || sum.BestValAcc.Mean <= 0.1 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	// The same with one thread.
+	one := filepath.Join(dir, "one")
+	if _, e, code := many(one, "--threads", "1"); code != 0 {
+		t.Fatalf("one thread: %s", e)
+	}
+	sameResults(t, whole, one)
+	// A rerun does nothing and changes nothing.
+	if o, e, code := many(whole); code != 0 || !strings.Contains(e, "0 to run, 3 finished") {
+		t.Fatalf("rerun: code %d\n%s\n%s", code, o, e)
+	}
+
+	// In two shards, the second one finishing the run.
+	sh := filepath.Join(dir, "sharded")
+	o, e, code = many(sh, "--shard", "0/2")
+	if code != 0 || !strings.Contains(o, "waiting for: target-001") {
+		t.Fatalf("shard 0/2: code %d\n%s\n%s", code, o, e)
+	}
+	if _, err := os.Stat(filepath.Join(sh, "summary.json")); err == nil {
+		t.Fatal("summary written before every shard finished")
+	}
+	if _, e, code := run(t, "summary", sh); code == 0 || !strings.Contains(e, "target-001") {
+		t.Fatalf("summary of an unfinished run: code %d, %s", code, e)
+	}
+	// Bad shard arguments and a plan with other settings: refused, nothing written.
+	before := treeFiles(t, sh)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--shard", "2/2"}, "0 ≤ I < N"},
+		{[]string{"--shard", "1/3"}, "started with 2 shards"},
+		{[]string{"--shard", "x"}, "want I/N"},
+		{[]string{"--shard", "1/2", "--seed", "9"}, "other settings"},
+	} {
+		if _, e, code := many(sh, c.args...); code == 0 || !strings.Contains(e, c.want) {
+			t.Errorf("%v: code %d, stderr %q, want %q", c.args, code, e, c.want)
+		}
+	}
+	if after := treeFiles(t, sh); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("refused runs changed the folder: %v → %v", before, after)
+	}
+	t.Setenv("SLURM_ARRAY_TASK_ID", "1")
+	t.Setenv("SLURM_ARRAY_TASK_COUNT", "2")
+	if o, e, code := many(sh); code != 0 || !strings.Contains(o, "wrote") {
+		t.Fatalf("shard 1/2 from SLURM_ARRAY_TASK_ID: code %d\n%s\n%s", code, o, e)
+	}
+	t.Setenv("SLURM_ARRAY_TASK_ID", "")
+	t.Setenv("SLURM_ARRAY_TASK_COUNT", "")
+	sameResults(t, whole, sh)
+
+	// A killed shard: its target folder is gone and a partial one is
+	// left; the rerun restarts that target and gives the same bytes.
+	if err := os.RemoveAll(filepath.Join(sh, "target-002")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(sh, "summary.json")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(sh, "summary.md"))
+	part := filepath.Join(sh, ".target-002.partial")
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(part, "ckpt-0000.safetensors"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, code := many(sh, "--shard", "0/2"); code != 0 {
+		t.Fatalf("rerun of a killed shard: %s", e)
+	}
+	if _, err := os.Stat(part); err == nil {
+		t.Error("the partial folder of the killed run is still there")
+	}
+	sameResults(t, whole, sh)
+
+	// ltransfer summary over the shards' folders gives the same summary.
+	if _, e, code := run(t, "summary", "--out", filepath.Join(dir, "gathered"), sh); code != 0 {
+		t.Fatalf("summary: %s", e)
+	}
+	x, _ := os.ReadFile(filepath.Join(dir, "gathered", "summary.json"))
+	y, _ := os.ReadFile(filepath.Join(whole, "summary.json"))
+	if !bytes.Equal(stripTimings(t, x), stripTimings(t, y)) {
+		t.Error("ltransfer summary differs from the run's own summary")
+	}
+	// Folders of different plans are refused.
+	other := filepath.Join(dir, "other")
+	if _, e, code := run(t, "transfer", "--source", src, "--targets", "2", "--method", "naive", "--steps", "2", "--limit", "600", "--out", other); code != 0 {
+		t.Fatalf("naive: %s", e)
+	}
+	if _, e, code := run(t, "summary", "--out", filepath.Join(dir, "mixed"), whole, other); code == 0 || !strings.Contains(e, "different sources or settings") {
+		t.Errorf("summary over different plans: code %d, %s", code, e)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mixed")); err == nil {
+		t.Error("a refused summary created its output folder")
+	}
+	// A training trajectory is never an output folder.
+	if _, e, code := many(src); code == 0 || !strings.Contains(e, "not a many-target transfer") {
+		t.Errorf("--out onto the source trajectory: code %d, %s", code, e)
+	}
+	if _, e, code := run(t, "transfer", "--source", src, "--target-init", filepath.Join(whole, "target-000", "ckpt-0000.safetensors"),
+		"--method", "naive", "--steps", "2", "--limit", "600", "--out", src, "--force"); code == 0 || !strings.Contains(e, "did not write") {
+		t.Errorf("single transfer --out onto the source trajectory with --force: code %d, %s", code, e)
+	}
+}
