@@ -164,8 +164,8 @@ func (f *factorCols) add(a, b []float32, r int) {
 	f.k += r
 }
 
-// apply adds L·Rᵀ to c (n×n).
-func (f *factorCols) apply(e *kernels.Engine, c []float32) {
+// apply adds L·Rᵀ to c (n×n), or with overwrite writes it there.
+func (f *factorCols) apply(e *kernels.Engine, c []float32, overwrite bool) {
 	if f.k == 0 {
 		return
 	}
@@ -181,7 +181,11 @@ func (f *factorCols) apply(e *kernels.Engine, c []float32) {
 		}
 		off += w
 	}
-	e.Sgemm(false, true, n, n, K, 1, l, K, r, K, 1, c, n)
+	beta := float32(1)
+	if overwrite {
+		beta = 0
+	}
+	e.Sgemm(false, true, n, n, K, 1, l, K, r, K, beta, c, n)
 }
 
 // factorContribution tries to express coef·T_(a)·S̃_(a)ᵀ as factor columns;

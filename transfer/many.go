@@ -84,7 +84,12 @@ type common struct {
 	sc     *sched
 	active atomic.Int32 // targets running now
 
-	// per source point t: its fixed batches and cached source gradient
+	// per source point t: the point, its fixed batches and its source
+	// gradient, each computed once (GMT needs every earlier point at
+	// every step; a recorded trajectory reads it from disk)
+	pointOnce []sync.Once
+	points    []*nn.ParamSet
+	pointErr  []error
 	batchOnce []sync.Once
 	batches   [][]nn.Batch
 	gradOnce  []sync.Once
@@ -120,7 +125,7 @@ func newCommon(o Options) (*common, error) {
 		o.BatchSize = 128
 	}
 	if o.EvalBatch == 0 {
-		o.EvalBatch = 250
+		o.EvalBatch = o.BatchSize
 	}
 	if o.BNBatches == 0 {
 		o.BNBatches = 10
@@ -192,6 +197,9 @@ func newCommon(o Options) (*common, error) {
 	c.sc = newSched(o.Engine, o.Workers, o.Engine.Threads(), o.NewModel)
 	c.sc.putModel(m0)
 	c.sc.made = 1
+	c.pointOnce = make([]sync.Once, c.T+1)
+	c.points = make([]*nn.ParamSet, c.T+1)
+	c.pointErr = make([]error, c.T+1)
 	c.batchOnce = make([]sync.Once, c.T+1)
 	c.batches = make([][]nn.Batch, c.T+1)
 	c.gradOnce = make([]sync.Once, c.T+1)
@@ -331,6 +339,21 @@ func (c *common) progress(p Progress) {
 	c.o.Progress(p)
 }
 
+// point returns source point t, shared: it must not be modified.
+func (c *common) point(t int) (*nn.ParamSet, error) {
+	c.pointOnce[t].Do(func() {
+		c.pointErr[t] = guard(func() error {
+			p, err := c.o.Source.Point(t)
+			if err == nil {
+				err = c.checkModel(p, fmt.Sprintf("source trajectory point %d", t))
+			}
+			c.points[t] = p
+			return err
+		})
+	})
+	return c.points[t], c.pointErr[t]
+}
+
 // pointBatches returns the fixed gradient batches of source point t,
 // drawn from Seed and t alone.
 func (c *common) pointBatches(t int) []nn.Batch {
@@ -359,7 +382,7 @@ func (c *common) pointBatches(t int) []nn.Batch {
 func (c *common) sourceGradient(m nn.Model, e *kernels.Engine, t int) (*nn.ParamSet, error) {
 	c.gradOnce[t].Do(func() {
 		c.gradErr[t] = guard(func() error {
-			theta, err := c.o.Source.Point(t)
+			theta, err := c.point(t)
 			if err != nil {
 				return err
 			}

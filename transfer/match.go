@@ -141,6 +141,12 @@ func (m *Matcher) Sizes() map[string]int { return m.sizes }
 // AddPair adds a (target, source) pair with coefficient coef. The sets are
 // kept by reference and must not change while they are in the matcher.
 func (m *Matcher) AddPair(coef float32, target, source *nn.ParamSet) error {
+	return m.addPair(coef, target, source, true)
+}
+
+// addPair is AddPair; without checkValues it trusts that the tensors are
+// finite (gradients the runner already checked).
+func (m *Matcher) addPair(coef float32, target, source *nn.ParamSet, checkValues bool) error {
 	for _, t := range m.spec.Tensors {
 		if t.Buffer {
 			continue
@@ -151,6 +157,9 @@ func (m *Matcher) AddPair(coef float32, target, source *nn.ParamSet) error {
 		}
 		if !slices.Equal(a.Shape, b.Shape) || len(a.Data) != nn.Numel(a.Shape) || len(b.Data) != len(a.Data) {
 			return fmt.Errorf("transfer: matching pair tensor %q has shapes %v and %v", t.Name, a.Shape, b.Shape)
+		}
+		if !checkValues {
+			continue
 		}
 		if i := firstNonFinite(a.Data); i >= 0 {
 			return fmt.Errorf("transfer: target tensor %q has a non-finite value %v at index %d", t.Name, a.Data[i], i)
@@ -339,6 +348,10 @@ func (m *Matcher) objective(perms Perms, cs [][]float32) float64 {
 				continue
 			}
 			a, b := p.t.Get(t.Name), p.s.Get(t.Name)
+			if d, ok := permutedDot(a, b, &t, perms); ok {
+				total += float64(cs[k][i]) * d
+				continue
+			}
 			sb := b.Data
 			if hasGroup(t.Axes) {
 				y := &nn.Tensor{Shape: b.Shape, Data: append(m.scratch2[:0], b.Data...)}
@@ -354,6 +367,41 @@ func (m *Matcher) objective(perms Perms, cs [][]float32) float64 {
 		}
 	}
 	return total
+}
+
+// permutedDot returns ⟨a, π(b)⟩ summed in a's memory order, without
+// building π(b), when the tensor has at most one permuted axis.
+func permutedDot(a, b *nn.Tensor, ts *TensorSpec, perms Perms) (float64, bool) {
+	ax := -1
+	for i, g := range ts.Axes {
+		if _, ok := perms[g]; ok && g != "" {
+			if ax >= 0 {
+				return 0, false
+			}
+			ax = i
+		}
+	}
+	var d float64
+	if ax < 0 {
+		for j, v := range a.Data {
+			d += float64(v) * float64(b.Data[j])
+		}
+		return d, true
+	}
+	pi := perms[ts.Axes[ax]]
+	outer, _, inner := ts.axisView(a.Shape, ax)
+	n := len(pi)
+	for o := 0; o < outer; o++ {
+		base := o * n * inner
+		for i, j := range pi {
+			x := a.Data[base+i*inner : base+(i+1)*inner]
+			y := b.Data[base+j*inner : base+(j+1)*inner]
+			for k, v := range x {
+				d += float64(v) * float64(y[k])
+			}
+		}
+	}
+	return d, true
 }
 
 func hasGroup(axes []string) bool {
@@ -376,12 +424,15 @@ func (m *Matcher) costMatrix(g string, perms Perms, cs [][]float32) []float32 {
 	for _, h := range m.deps[g] {
 		depPerms[h] = perms[h]
 	}
+	// fresh: gc.c holds stale values that the first write overwrites
+	// (clearing 4096² floats costs as much as the product itself).
+	fresh := false
 	if gc == nil || !gc.deps.Equal(depPerms) || gc.npairs > len(m.pairs) {
 		if gc == nil {
 			gc = &groupCache{c: make([]float32, n*n)}
 			m.cache[g] = gc
 		}
-		clear(gc.c)
+		fresh = true
 		gc.npairs = 0
 		gc.deps = depPerms.Clone()
 	}
@@ -394,10 +445,17 @@ func (m *Matcher) costMatrix(g string, perms Perms, cs [][]float32) []float32 {
 			if !m.NoFactor && m.factorContribution(fc, n, ref, ts, t, s, coef) {
 				continue
 			}
+			if fresh {
+				clear(gc.c)
+				fresh = false
+			}
 			m.addContribution(gc.c, n, ref, ts, t, s, perms, coef)
 		}
 	}
-	fc.apply(m.e, gc.c)
+	if fresh && fc.k == 0 {
+		clear(gc.c)
+	}
+	fc.apply(m.e, gc.c, fresh)
 	gc.npairs = len(m.pairs)
 	return gc.c
 }

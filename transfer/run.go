@@ -180,9 +180,10 @@ type Options struct {
 	// recomputed gradients still see the same images. Without it, and
 	// always for the BN batches, the samples are taken as they are.
 	GradAugment bool
-	// EvalBatch is the evaluation batch size (default 250): the validation
-	// set is evaluated in slices of this size, which bounds the activation
-	// memory of an evaluation whatever the size of the set.
+	// EvalBatch is the evaluation batch size (default BatchSize): the
+	// validation set is evaluated in slices of this size, so evaluation
+	// needs no larger activation workspaces than the gradients do, whatever
+	// the size of the set.
 	EvalBatch int
 	// Seed fixes batches and the matching order.
 	Seed uint64

@@ -74,12 +74,39 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if c.hasBuf {
 		init = init.Clone() // BN statistics are recomputed in place
 	}
-	pend := r.newPending(0, init, perms, 0)
+	// Points waiting for (or in) evaluation, oldest first. A point's
+	// evaluation runs beside the next steps' work; a step is finished
+	// (reported, streamed) once it and every earlier one are evaluated, and
+	// the loop waits only when maxPending points are queued.
+	const maxPending = 3
+	queue := []*pendingStep{r.newPending(0, init, perms, 0)}
 	defer func() {
-		if pend != nil && pend.started {
-			<-pend.done
+		for _, ps := range queue {
+			if ps.started {
+				<-ps.done
+			}
 		}
 	}()
+	settle := func(wait bool) error {
+		for len(queue) > 0 {
+			ps := queue[0]
+			if !wait && len(queue) <= maxPending {
+				if !ps.started {
+					return nil
+				}
+				select {
+				case <-ps.done:
+				default:
+					return nil
+				}
+			}
+			queue = queue[1:]
+			if err := r.finishStep(ctx, ps); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for s := 1; s <= c.T; s++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -95,7 +122,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			// gradient overlap this step's (single-threaded) assignment
 			// problems.
 			before := func() {
-				r.start(ctx, pend)
+				for _, ps := range queue {
+					r.start(ctx, ps)
+				}
 				if s < c.T {
 					r.prefetchSourceGradient(ctx, s)
 				}
@@ -106,7 +135,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		var p *nn.ParamSet
 		err := c.sc.serial(ctx, func() error {
-			theta, err := o.Source.Point(s)
+			theta, err := c.point(s)
 			if err != nil {
 				return err
 			}
@@ -116,16 +145,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = r.finishStep(ctx, pend)
-		pend = nil
-		if err != nil {
+		ps := r.newPending(s, p, perms, obj)
+		queue = append(queue, ps)
+		r.start(ctx, ps)
+		if err := settle(false); err != nil {
 			return nil, err
 		}
-		pend = r.newPending(s, p, perms, obj)
 	}
-	err = r.finishStep(ctx, pend)
-	pend = nil
-	if err != nil {
+	if err := settle(true); err != nil {
 		return nil, err
 	}
 	r.rep.Perms = perms
@@ -176,7 +203,7 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 		if _, err := c.sourceGradient(m, e, t); err != nil {
 			return err
 		}
-		theta, err := c.o.Source.Point(t)
+		theta, err := c.point(t)
 		if err != nil {
 			return err
 		}
@@ -196,7 +223,8 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 	}
 	r.addTime(&r.rep.Timings.Gradients, t0)
 	for i := 0; i < n; i++ {
-		if err := r.matcher.AddPair(1, tg[i], c.srcGrads[first+i]); err != nil {
+		// Both gradients were checked finite when computed.
+		if err := r.matcher.addPair(1, tg[i], c.srcGrads[first+i], false); err != nil {
 			return nil, 0, err
 		}
 	}

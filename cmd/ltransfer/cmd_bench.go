@@ -16,10 +16,13 @@ import (
 )
 
 func init() {
-	register("bench", "measure kernel speed: bench gemm --m M --n N --k K [--trans NN|NT|TN|TT] [--threads T] [--json]", runBench)
+	register("bench", "measure kernel speed: bench gemm --m M --n N --k K [--trans NN|NT|TN|TT] [--threads T] [--json]; bench step --model conv8 [--width-factor F] [--batch B] [--threads T]", runBench)
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "step" {
+		return runBenchStep(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "gemm" {
 		return errors.New(`usage: ltransfer bench gemm --m M --n N --k K [--trans NN|NT|TN|TT] [--threads T] [--reps R] [--json]`)
 	}
