@@ -77,4 +77,3 @@ func runBenchStep(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s ×%g batch %d, %d threads (%s): %.1f ms per training step, %.0f images/s\n", *arch, *wf, *batch, e.Threads(), e.Path(), 1000*med, float64(*batch)/med)
 	return nil
 }
-
