@@ -19,8 +19,33 @@
 //     linear assignment problem whose cost matrix is built with the kernels'
 //     GEMM and solved with package lap.
 //   - Run drives a whole transfer (GMT, FGMT, Naive, Oracle) along a source
-//     Trajectory streamed one point at a time, computing gradient pairs
-//     concurrently on per-worker models, and returns a Report.
+//     Trajectory and returns a Report; RunMany does the same for many
+//     targets at once, computing what does not depend on the target (the
+//     points, their gradient batches, the source gradients, the validation
+//     and BN batches) once for all of them.
+//
+// # Threads and memory
+//
+// A transfer spends two resources: the engine's threads and model
+// workspaces (the activation buffers of one forward/backward pass, hundreds
+// of MB for a ResNet at batch 128). One scheduler per call hands both out:
+// every phase of every target (gradients, assignment problems, evaluation)
+// takes the threads that are free when it starts, so a target's
+// single-threaded assignment problems run beside another target's
+// gradients or the evaluation of earlier points, and at most
+// Options.Workers models exist whatever the thread count. Results do not
+// depend on either: the same options give the same points, permutations
+// and report on any number of threads and workers, alone or in RunMany.
+//
+// # Concurrency and errors
+//
+// Run and RunMany may be called from several goroutines at once; each call
+// owns its state. A Matcher is not safe for concurrent use; Spec, Perms and
+// Trajectory values are read-only once built and may be shared. A panic in
+// code the transfer calls (a caller's Model, Dataset, Trajectory or
+// callback) is recovered and returned as a *PanicError; a target of RunMany
+// that fails comes back as a *TargetError; cancellation returns the
+// context's error (errors.Is(err, context.Canceled)).
 //
 // The package never prints and holds no global state: progress goes through
 // Options.Progress and cancellation through the context.

@@ -3,10 +3,12 @@ package transfer
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ltransfer/ltransfer/kernels"
 	"github.com/ltransfer/ltransfer/nn"
@@ -245,5 +247,33 @@ func TestProgressCountsWithinPhase(t *testing.T) {
 		if maxDone[s] != s {
 			t.Errorf("step %d: gradients counted to %d, want %d", s, maxDone[s], s)
 		}
+	}
+}
+
+// TestRunManyCancel checks that cancelling stops every target with the
+// context's error and leaves no goroutine of the transfer running.
+func TestRunManyCancel(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 8, Cosine)
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	e, _ := kernels.New(kernels.WithThreads(2))
+	steps := atomic.Int32{}
+	o := Options{Method: GMT, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet, BatchSize: 32, Engine: e,
+		Progress: func(pr Progress) {
+			if pr.Phase == "step" && steps.Add(1) == 3 {
+				cancel()
+			}
+		}}
+	targets := []Target{{Init: p.tgt0}, {Init: p.m.Init(103)}, {Init: p.m.Init(104)}}
+	_, err := RunMany(ctx, o, targets)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled RunMany: got %v, want context.Canceled", err)
+	}
+	for i := 0; i < 100 && runtime.NumGoroutine() > before+2; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines before, %d after the cancelled run", before, n)
 	}
 }
