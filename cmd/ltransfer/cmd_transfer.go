@@ -265,6 +265,34 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: *seed,
 		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, out: *out, force: *force, stderr: stderr}
+	j.dataset, j.dataPath = man.Dataset, man.DataPath
+	if *dataset != "" {
+		j.dataset, j.dataPath = *dataset, ""
+	}
+	if *dataPath != "" {
+		j.dataPath = *dataPath
+	}
+	cs := man.ClassSubset
+	switch strings.TrimSpace(*classSubset) {
+	case "":
+	case "all":
+		cs = nil
+	default:
+		if cs, err = nn.ParseClassSubset(*classSubset); err != nil {
+			return fmt.Errorf("--class-subset: %w", err)
+		}
+	}
+	j.classSubset = cs
+	// The data loads while the checkpoints are read.
+	type loaded struct {
+		data *nn.Data
+		err  error
+	}
+	dataDone := make(chan loaded, 1)
+	go func() {
+		d, err := nn.LoadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: !*gmAugment, Limit: *limit, ClassSubset: cs})
+		dataDone <- loaded{d, err}
+	}()
 	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {
 		return err
 	}
@@ -291,26 +319,10 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	j.dataset, j.dataPath = man.Dataset, man.DataPath
-	if *dataset != "" {
-		j.dataset, j.dataPath = *dataset, ""
-	}
-	if *dataPath != "" {
-		j.dataPath = *dataPath
-	}
-	cs := man.ClassSubset
-	switch strings.TrimSpace(*classSubset) {
-	case "":
-	case "all":
-		cs = nil
-	default:
-		if cs, err = nn.ParseClassSubset(*classSubset); err != nil {
-			return fmt.Errorf("--class-subset: %w", err)
-		}
-	}
-	j.classSubset = cs
-	if j.data, err = nn.LoadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: !*gmAugment, Limit: *limit, ClassSubset: cs}); err != nil {
-		return err
+	if dl := <-dataDone; dl.err != nil {
+		return dl.err
+	} else {
+		j.data = dl.data
 	}
 	if *gmAugment && j.data.TrainAugmentation == (nn.Augmentation{}) {
 		return fmt.Errorf("--gm-augment: dataset %s has no training augmentation", j.dataset)
