@@ -18,6 +18,11 @@ import (
 type Target struct {
 	Init         *nn.ParamSet
 	Final, Start *nn.ParamSet
+	// Load, if set, is called when the target starts, from the goroutine
+	// running it, to fill in the fields above (and the callbacks): with
+	// many targets only those running are in memory. An error fails the
+	// target.
+	Load func(t *Target) error
 	// OnStep is Options.OnStep for this target: every transferred point
 	// in order, from the goroutine running the target.
 	OnStep func(step int, params *nn.ParamSet, perms Perms) error
@@ -253,6 +258,9 @@ func runTargets(ctx context.Context, o Options, targets []Target) ([]*Report, er
 		return nil, err
 	}
 	for i := range targets {
+		if targets[i].Load != nil {
+			continue // checked when loaded
+		}
 		if err := c.checkTarget(&targets[i]); err != nil {
 			if len(targets) > 1 {
 				return nil, &TargetError{Target: i, Err: err}
@@ -304,6 +312,14 @@ func (c *common) runTarget(ctx context.Context, idx int, t Target) (rep *Report,
 	c.setGrab(n)
 	defer func() { c.setGrab(c.active.Add(-1)) }()
 	start := time.Now()
+	if t.Load != nil {
+		if err := guard(func() error { return t.Load(&t) }); err != nil {
+			return nil, err
+		}
+		if err := c.checkTarget(&t); err != nil {
+			return nil, err
+		}
+	}
 	r := &runner{c: c, idx: idx, tgt: t}
 	defer r.bg.Wait() // background work of a failed run ends before we return
 	err = guard(func() error {

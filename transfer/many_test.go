@@ -85,6 +85,12 @@ func TestRunManyMatchesRun(t *testing.T) {
 			var mu sync.Mutex
 			for i, init := range inits {
 				targets[i] = Target{Init: init, Final: p.tgt1, OnStep: recordSteps(&got[i], &mu)}
+				if i%2 == 1 { // loaded when it starts
+					targets[i] = Target{Load: func(t *Target) error {
+						t.Init, t.Final, t.OnStep = init, p.tgt1, recordSteps(&got[i], &mu)
+						return nil
+					}}
+				}
 			}
 			reps, err := RunMany(context.Background(), o, targets)
 			if err != nil {

@@ -415,18 +415,28 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 	for k, i := range mine {
 		t := plan.Targets[i]
 		_ = os.Remove(filepath.Join(j.out, t.Name+".failed"))
-		tgt, err := j.loadTarget(t)
-		if err != nil {
-			return err
+		// Loaded when the target starts: only the running targets are in memory.
+		targets[k].Load = func(tg *transfer.Target) error {
+			l, err := j.loadTarget(t)
+			if err != nil {
+				return err
+			}
+			w, err := j.newStepWriter(filepath.Join(j.out, t.Name), false)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			writers[k] = w
+			mu.Unlock()
+			tg.Init, tg.Final, tg.Start = l.Init, l.Final, l.Start
+			tg.OnStep = w.add
+			tg.OnDone = func(rep *transfer.Report) error {
+				err := w.finish(rep)
+				rep.BestParams = nil // written; no need to keep every target's
+				return err
+			}
+			return nil
 		}
-		w, err := j.newStepWriter(filepath.Join(j.out, t.Name), false)
-		if err != nil {
-			return err
-		}
-		writers[k] = w
-		tgt.OnStep = w.add
-		tgt.OnDone = w.finish
-		targets[k] = tgt
 	}
 	o := j.options()
 	o.Progress = func(p transfer.Progress) {
@@ -441,7 +451,9 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 		reps, err := transfer.RunMany(ctx, o, targets)
 		if ctx.Err() != nil || reps == nil {
 			for _, w := range writers {
-				w.abort()
+				if w != nil {
+					w.abort()
+				}
 			}
 			bar.Finish()
 			if ctx.Err() != nil {
@@ -457,7 +469,9 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 			var te *transfer.TargetError
 			if errors.As(e, &te) {
 				name := plan.Targets[mine[te.Target]].Name
-				writers[te.Target].abort()
+				if w := writers[te.Target]; w != nil {
+					w.abort()
+				}
 				failed = append(failed, name)
 				msg := []byte(te.Err.Error() + "\n")
 				if werr := writeFileAtomic(filepath.Join(j.out, name+".failed"), msg); werr != nil {
