@@ -113,9 +113,9 @@ type common struct {
 
 func newCommon(o Options) (*common, error) {
 	switch o.Method {
-	case GMT, FGMT, Naive, Oracle:
+	case GMT, FGMT, Naive, Oracle, Random:
 	default:
-		return nil, fmt.Errorf("transfer: unknown method %q (want gmt, fgmt, naive or oracle)", o.Method)
+		return nil, fmt.Errorf("transfer: unknown method %q (want gmt, fgmt, naive, oracle or random)", o.Method)
 	}
 	if o.NewModel == nil {
 		return nil, errors.New("transfer: Options.NewModel is required")

@@ -283,3 +283,41 @@ func TestRunManyCancel(t *testing.T) {
 		t.Errorf("%d goroutines before, %d after the cancelled run", before, n)
 	}
 }
+
+// TestRandomBaseline checks that the random baseline streams one fixed
+// permutation, drawn from the seed, that is not the identity.
+func TestRandomBaseline(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 3, Cosine)
+	var seen []Perms
+	o := Options{Method: Random, NewModel: p.newModel, Source: traj, Val: p.valSet, TargetInit: p.tgt0, Seed: 9,
+		OnStep: func(_ int, _ *nn.ParamSet, perms Perms) error { seen = append(seen, perms.Clone()); return nil }}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes, _ := specSizes(t, p)
+	want := RandomPerms(sizes, 9)
+	if want.Equal(Identity(sizes)) || !rep.Perms.Equal(want) {
+		t.Fatalf("random baseline used %v", rep.Perms)
+	}
+	for s, q := range seen {
+		if !q.Equal(want) {
+			t.Fatalf("step %d: permutation changed", s)
+		}
+	}
+}
+
+// specSizes returns the group sizes of the tiny problem's MLP.
+func specSizes(t *testing.T, p *tinyProblem) (map[string]int, *Spec) {
+	t.Helper()
+	spec, err := BuiltinSpec(p.m.Arch(), p.m.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes, err := spec.Validate(p.tgt0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sizes, spec
+}

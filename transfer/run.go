@@ -24,6 +24,10 @@ const (
 	Naive Method = "naive"
 	// Oracle matches the target's own (final − init) against the source's.
 	Oracle Method = "oracle"
+	// Random adds the source's updates under one uniformly random
+	// permutation drawn from Seed: the ablation baseline that tells how
+	// much of a method's gain is the matching and not any permutation.
+	Random Method = "random"
 )
 
 // matchesGradients reports whether the method takes gradients (GMT, FGMT).
@@ -32,10 +36,10 @@ func (m Method) matchesGradients() bool { return m == GMT || m == FGMT }
 // ParseMethod parses a method name.
 func ParseMethod(s string) (Method, error) {
 	switch Method(strings.ToLower(s)) {
-	case GMT, FGMT, Naive, Oracle:
+	case GMT, FGMT, Naive, Oracle, Random:
 		return Method(strings.ToLower(s)), nil
 	}
-	return "", fmt.Errorf("transfer: unknown method %q (want gmt, fgmt, naive or oracle)", s)
+	return "", fmt.Errorf("transfer: unknown method %q (want gmt, fgmt, naive, oracle or random)", s)
 }
 
 // Examples is an in-memory labelled data set (an nn.Dataset): X is

@@ -43,6 +43,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		r.rep.Normalize = "tensor"
 	}
 	perms := Identity(c.sizes)
+	if o.Method == Random {
+		perms = RandomPerms(c.sizes, o.Seed)
+	}
 	var err error
 	if o.Method.matchesGradients() || o.Method == Oracle {
 		if r.matcher, err = NewMatcher(c.spec, r.tgt.Init, o.Engine); err != nil {

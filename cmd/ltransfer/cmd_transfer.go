@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register("transfer", "transfer a source trajectory onto a new initialisation (gmt, fgmt, naive, oracle)", runTransfer)
+	register("transfer", "transfer a source trajectory onto new initialisations (gmt, fgmt, naive, oracle, random)", runTransfer)
 }
 
 // transferJob is one transfer as the CLI runs it (transfer and demo).
@@ -187,7 +187,7 @@ func sourceTrajectory(tr *nn.RecordedTrajectory, kind string, T int, sched strin
 }
 
 func runTransfer(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("transfer", stderr, "transfer --source DIR --target-init FILE[,FILE…] | --targets N [--target-seed S] --method gmt|fgmt|naive|oracle [--target DIR] --steps 10 --schedule cosine --gm-batches 1 [--dataset NAME] [--shard I/N] --out DIR")
+	fs := newFlagSet("transfer", stderr, "transfer --source DIR --target-init FILE[,FILE…] | --targets N [--target-seed S] --method gmt|fgmt|naive|oracle|random [--target DIR] --steps 10 --schedule cosine --gm-batches 1 [--dataset NAME] [--shard I/N] --out DIR")
 	source := fs.String("source", "", "source trajectory folder (written by ltransfer train; required)")
 	targetInit := fs.String("target-init", "", "target initialisation: a checkpoint file, or a trajectory folder (its first checkpoint); several, comma-separated, or a folder of trajectory folders, transfer onto each (--out then holds one folder per target and a summary)")
 	target := fs.String("target", "", "oracle: the trained target, a trajectory folder (first and last checkpoints) or a checkpoint file (its final point, started from --target-init); comma-separated, one per --target-init, with several targets")
@@ -197,7 +197,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&shard, "shard", "with several targets: run only shard I of N (0 ≤ I < N): the targets whose index is I mod N; default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX with --shard-count")
 	shardCount := fs.Int("shard-count", 0, "the number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs; default LTRANSFER_SHARD_COUNT)")
 	workers := fs.Int("workers", 0, "memory bound: at most this many model workspaces at once, and with several targets at most this many targets at a time (0: --threads)")
-	method := fs.String("method", "gmt", "transfer method: gmt, fgmt, naive or oracle")
+	method := fs.String("method", "gmt", "transfer method: gmt, fgmt, naive, oracle, or random (one random permutation from --seed: the ablation baseline)")
 	steps := fs.Int("steps", 10, "points T of the linear trajectory (the paper: 10 on MNIST, 30 on CIFAR-10)")
 	sched := fs.String("schedule", "cosine", "spacing of the linear trajectory: cosine or uniform")
 	kind := fs.String("trajectory", "linear", "source trajectory: linear (first to last checkpoint, --steps points) or recorded (every checkpoint)")
