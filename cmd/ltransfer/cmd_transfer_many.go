@@ -443,7 +443,7 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 		if p.Phase == "step" && p.Step > 0 {
 			mu.Lock()
 			stepsOK++
-			bar.Set(int64(stepsOK), fmt.Sprintf("%s %s", plan.Targets[mine[p.Target]].Name, phaseNote(p)))
+			bar.Set(int64(stepsOK), fmt.Sprintf("%s step %d/%d done", plan.Targets[mine[p.Target]].Name, p.Step, p.Steps))
 			mu.Unlock()
 		}
 	}
