@@ -139,6 +139,19 @@ func newCommon(o Options) (*common, error) {
 		return nil, fmt.Errorf("transfer: negative counts (gm batches %d, batch %d, eval batch %d, BN batches %d, workers %d)",
 			o.GradBatches, o.BatchSize, o.EvalBatch, o.BNBatches, o.Workers)
 	}
+	T := o.Source.Len() - 1
+	switch {
+	case o.Segments < 0:
+		return nil, fmt.Errorf("transfer: %d segments", o.Segments)
+	case o.Segments > 1 && !o.Method.matchesGradients():
+		return nil, fmt.Errorf("transfer: segments are for GMT and FGMT, not %s", o.Method)
+	case o.Segments > 1 && T%o.Segments != 0:
+		return nil, fmt.Errorf("transfer: %d steps do not split into %d segments of equal length", T, o.Segments)
+	case o.BranchAtBest && o.Segments < 2:
+		return nil, errors.New("transfer: BranchAtBest needs at least 2 segments")
+	case o.BranchAtBest && o.Val == nil:
+		return nil, errors.New("transfer: BranchAtBest needs validation data to find the best point")
+	}
 	// Fail before any gradient is computed.
 	if err := o.Match.check(); err != nil {
 		return nil, err

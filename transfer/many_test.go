@@ -321,3 +321,88 @@ func specSizes(t *testing.T, p *tinyProblem) (map[string]int, *Spec) {
 	}
 	return sizes, spec
 }
+
+// TestSegments checks the paper code's permutation segments: the first
+// segment is the plain transfer, every later point is its segment's base
+// plus the permuted source update since the segment's start, and the base
+// is the previous segment's last (or, branching, best) point.
+func TestSegments(t *testing.T) {
+	p := newTinyProblem(t)
+	traj, _ := Linear(p.src0, p.src1, 9, Cosine)
+	_, spec := specSizes(t, p)
+	// Seeds whose runs have a best point before a segment's start, so that
+	// branching at the best point is seen to differ from the last point.
+	seeds := map[Method]uint64{GMT: 4, FGMT: 3}
+	for _, method := range []Method{GMT, FGMT} {
+		for _, branch := range []bool{false, true} {
+			run := func(segments int) ([]stepRecord, *Report) {
+				var got []stepRecord
+				var mu sync.Mutex
+				o := Options{Method: method, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet, TargetInit: p.tgt0,
+					BatchSize: 32, Seed: seeds[method], Segments: segments, BranchAtBest: branch && segments > 1, OnStep: recordSteps(&got, &mu)}
+				rep, err := Run(context.Background(), o)
+				if err != nil {
+					t.Fatalf("%s %d segments: %v", method, segments, err)
+				}
+				return got, rep
+			}
+			plain, _ := run(1)
+			seg, rep := run(3)
+			if rep.Segments != 3 || rep.BranchAtBest != branch {
+				t.Errorf("report says %d segments, branch %v", rep.Segments, rep.BranchAtBest)
+			}
+			for s := 0; s <= 3; s++ {
+				if !sameParams(seg[s].params, plain[s].params) {
+					t.Fatalf("%s: step %d of the first segment differs from the plain transfer", method, s)
+				}
+			}
+			best := func(upto int) int { // best step among 1…upto, as the run saw it
+				b := 1
+				for s := 2; s <= upto; s++ {
+					if rep.Steps[s].ValAcc > rep.Steps[b].ValAcc {
+						b = s
+					}
+				}
+				return b
+			}
+			branched := false
+			for _, start := range []int{3, 6} {
+				base := seg[start].params
+				if branch {
+					base = seg[best(start)].params
+					branched = branched || best(start) != start
+				}
+				from, _ := traj.Point(start)
+				for s := start + 1; s <= start+3; s++ {
+					theta, _ := traj.Point(s)
+					d, err := Apply(spec, diff(theta, from), seg[s].perms)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, name := range d.Names() {
+						x, y, b := seg[s].params.Get(name).Data, d.Get(name).Data, base.Get(name).Data
+						for i := range x {
+							if diff := x[i] - b[i] - y[i]; diff > 1e-5 || diff < -1e-5 {
+								t.Fatalf("%s branch %v step %d: %s[%d] = %g, base + π(Δ) = %g", method, branch, s, name, i, x[i], b[i]+y[i])
+							}
+						}
+					}
+				}
+			}
+			if branch && !branched {
+				t.Fatalf("%s: the best point was always the last one; choose another seed", method)
+			}
+		}
+	}
+	bad := []Options{
+		{Method: GMT, Segments: 4},                     // 9 steps
+		{Method: Naive, Segments: 2},                   // not a matching method
+		{Method: GMT, Segments: 1, BranchAtBest: true}, // nothing to branch
+	}
+	for _, o := range bad {
+		o.NewModel, o.Source, o.Train, o.Val, o.TargetInit, o.BatchSize = p.newModel, traj, p.trainSet, p.valSet, p.tgt0, 32
+		if _, err := Run(context.Background(), o); err == nil {
+			t.Errorf("%s with %d segments, branch %v: no error", o.Method, o.Segments, o.BranchAtBest)
+		}
+	}
+}

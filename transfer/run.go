@@ -199,6 +199,18 @@ type Options struct {
 	// the step are still taken at the point the previous permutations
 	// transferred.
 	FreshStart bool
+	// Segments splits the trajectory into that many segments of equal
+	// numbers of steps (GMT and FGMT; default 1, which T must be a
+	// multiple of), each with its own permutation, as the paper code's
+	// num_perms: a segment's points are its base plus the permuted source
+	// update since its start, its base is where the previous segment's
+	// last permutation transferred to, and its matching adds a pair that
+	// ties its permutation to the previous one on the previous segment's
+	// source update.
+	Segments int
+	// BranchAtBest starts each segment from the best point so far (and its
+	// permutation) instead of the last (the paper code's branch_at_best).
+	BranchAtBest bool
 	// Engine runs the kernels (nil: kernels.Default()); its thread count
 	// bounds the CPU use of the whole transfer (or of all of RunMany's
 	// targets together).
@@ -253,6 +265,9 @@ type Report struct {
 	// GradAugment is Options.GradAugment for GMT and FGMT (the methods
 	// that take gradients).
 	GradAugment bool `json:"gm_augment,omitempty"`
+	// Segments and BranchAtBest are the options of the same names.
+	Segments     int  `json:"segments,omitempty"`
+	BranchAtBest bool `json:"branch_at_best,omitempty"`
 	// PeakRSSMB is the process's peak resident memory in MiB, for callers
 	// that run one transfer per process (the CLI sets it); the library
 	// leaves it zero.

@@ -16,6 +16,15 @@ type runner struct {
 	idx     int
 	tgt     Target
 	matcher *Matcher
+	// The current segment (Options.Segments): its points are
+	// base + π(θ₁ᵗ − θ₁^from), and tie, when set, is the pair that ties
+	// its permutation to the previous segment's.
+	base      *nn.ParamSet
+	from      *nn.ParamSet
+	segStart  int
+	tie       *[2]*nn.ParamSet
+	bestPerms Perms
+	bestPoint *nn.ParamSet
 	rep     *Report
 	bg      sync.WaitGroup // background evaluations and prefetches
 	mu      sync.Mutex     // guards rep.Timings against background work
@@ -35,7 +44,10 @@ func (r *runner) addTime(f *float64, since time.Time) {
 func (r *runner) run(ctx context.Context) (*Report, error) {
 	c, o := r.c, r.c.o
 	r.rep = &Report{Method: o.Method, Threads: o.Engine.Threads(), BestStep: -1,
-		GradAugment: o.GradAugment && o.Method.matchesGradients()}
+		GradAugment: o.GradAugment && o.Method.matchesGradients(), BranchAtBest: o.BranchAtBest}
+	if o.Segments > 1 {
+		r.rep.Segments = o.Segments
+	}
 	switch {
 	case o.Match.Normalize:
 		r.rep.Normalize = "pair"
@@ -110,16 +122,37 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		return nil
 	}
+	r.base, r.from = r.tgt.Init, c.src0
+	segLen := c.T / max(1, o.Segments)
 	for s := 1; s <= c.T; s++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if o.Segments > 1 && s > 1 && (s-1)%segLen == 0 {
+			if o.BranchAtBest {
+				// The best point so far must be known: finish every step.
+				if err := settle(true); err != nil {
+					return nil, err
+				}
+			}
+			if err := r.newSegment(ctx, s-1, perms); err != nil {
+				return nil, err
+			}
 		}
 		obj := oracleObj
 		if o.Method.matchesGradients() {
 			first := s - 1
 			if o.Method == GMT {
 				r.matcher.Reset()
-				first = 0
+				first = r.segStart
+			}
+			if (o.Method == GMT || s-1 == r.segStart) && r.tie != nil {
+				if o.Method == FGMT {
+					r.matcher.Reset()
+				}
+				if err := r.matcher.addPair(1, r.tie[0], r.tie[1], false); err != nil {
+					return nil, err
+				}
 			}
 			// The previous point's evaluation and the next point's source
 			// gradient overlap this step's (single-threaded) assignment
@@ -142,7 +175,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			if err != nil {
 				return err
 			}
-			p = c.transferred(theta, r.tgt.Init, perms)
+			p = c.transferred(theta, r.from, r.base, perms)
 			return nil
 		})
 		if err != nil {
@@ -210,7 +243,7 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 		if err != nil {
 			return err
 		}
-		g, err := c.gradient(m, e, c.transferred(theta, r.tgt.Init, perms), c.pointBatches(t))
+		g, err := c.gradient(m, e, c.transferred(theta, r.from, r.base, perms), c.pointBatches(t))
 		if err != nil {
 			return fmt.Errorf("target gradient at point %d: %w", t, err)
 		}
@@ -249,14 +282,42 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 	return perms, obj, nil
 }
 
-// transferred returns θ₂⁰ + π(θ − θ₁⁰), permuting on the fly where a
-// tensor has one grouped axis (the same arithmetic as subtracting,
-// permuting, then adding).
-func (c *common) transferred(theta, tgt0 *nn.ParamSet, perms Perms) *nn.ParamSet {
+// newSegment starts the segment at point start (Options.Segments): its
+// base is the point the last permutation (or, with BranchAtBest, the best
+// one) transferred to there, and its permutation is tied to that one on
+// the previous segment's source update, as the paper's code does.
+func (r *runner) newSegment(ctx context.Context, start int, last Perms) error {
+	c := r.c
+	return c.sc.serial(ctx, func() error {
+		theta, err := c.point(start)
+		if err != nil {
+			return err
+		}
+		prev, base := last, (*nn.ParamSet)(nil)
+		if c.o.BranchAtBest && r.bestPoint != nil {
+			prev, base = r.bestPerms, r.bestPoint
+		} else {
+			base = c.transferred(theta, r.from, r.base, last)
+		}
+		d := diff(theta, r.from)
+		dp, err := Apply(c.spec, d, prev)
+		if err != nil {
+			return err
+		}
+		r.tie = &[2]*nn.ParamSet{dp, d}
+		r.base, r.from, r.segStart = base, theta, start
+		return nil
+	})
+}
+
+// transferred returns base + π(θ − from) (θ₂⁰ + π(θ − θ₁⁰) in the first
+// segment), permuting on the fly where a tensor has one grouped axis (the
+// same arithmetic as subtracting, permuting, then adding).
+func (c *common) transferred(theta, from, base *nn.ParamSet, perms Perms) *nn.ParamSet {
 	out := nn.NewParamSet()
 	var tmp []float32
 	for _, name := range theta.Names() {
-		a, b, z := theta.Get(name), c.src0.Get(name), tgt0.Get(name)
+		a, b, z := theta.Get(name), from.Get(name), base.Get(name)
 		y := &nn.Tensor{Shape: a.Shape, Data: make([]float32, len(a.Data))}
 		ts := c.spec.Tensor(name)
 		ax, grouped := -1, 0
@@ -357,6 +418,9 @@ func (r *runner) finishStep(ctx context.Context, ps *pendingStep) error {
 		r.rep.BestStep, r.rep.BestValAcc = s, acc
 		if r.c.o.KeepBest {
 			r.rep.BestParams = p.Clone()
+		}
+		if r.c.o.BranchAtBest {
+			r.bestPerms, r.bestPoint = ps.perms, p.Clone()
 		}
 	}
 	if r.tgt.OnStep != nil {

@@ -38,6 +38,9 @@ type transferJob struct {
 	fresh     bool
 	e         *kernels.Engine
 	workers   int
+	// segments and branchAtBest are transfer.Options' Segments and BranchAtBest.
+	segments     int
+	branchAtBest bool
 	// out, when set, receives the transferred trajectory, permutations,
 	// manifest.json and report.json. They are written into a hidden
 	// sibling folder that is renamed to out when the transfer is complete,
@@ -62,7 +65,7 @@ func (j *transferJob) options() transfer.Options {
 		NewModel: func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
 		Train:    j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, GradAugment: j.gmAugment, BatchSize: j.batch,
 		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm},
-		FreshStart: j.fresh, Engine: j.e, Workers: j.workers, KeepBest: true,
+		FreshStart: j.fresh, Segments: j.segments, BranchAtBest: j.branchAtBest, Engine: j.e, Workers: j.workers, KeepBest: true,
 	}
 	if j.data.Val == nil || j.data.Val.Len() == 0 {
 		o.Val = j.data.Test // no validation split: report test accuracy
@@ -212,6 +215,8 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "seed of the gradient batches and the matching order")
 	var normalize normalizeFlag
 	fs.Var(&normalize, "normalize", "normalise the matching objective: --normalize (or =pair) counts each gradient pair as one cosine similarity; =tensor counts each tensor of each pair as one, as the paper's code's normalized_matching")
+	segments := fs.Int("segments", 1, "gmt/fgmt: split the trajectory into K segments of equal length, each with its own permutation tied to the previous one (the paper code's num_perms); --steps must be a multiple of K")
+	branchAtBest := fs.Bool("branch-at-best", false, "with --segments: start each segment from the best point so far instead of the last (the paper code's branch_at_best)")
 	fresh := fs.Bool("fresh-start", false, "gmt/fgmt: start every step's permutation search from the identity, as the paper's code does, instead of from the previous step's permutations")
 	noWarm := fs.Bool("no-warm-start", false, "solve every assignment problem from scratch (for measurements)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
@@ -264,7 +269,8 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	model := tr.Model()
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: *seed,
-		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, out: *out, force: *force, stderr: stderr}
+		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, out: *out, force: *force, stderr: stderr,
+		segments: *segments, branchAtBest: *branchAtBest}
 	j.dataset, j.dataPath = man.Dataset, man.DataPath
 	if *dataset != "" {
 		j.dataset, j.dataPath = *dataset, ""
