@@ -495,10 +495,15 @@ func (c *common) bnStatBatches() []nn.Batch {
 // evaluated concurrently and counts summed in a fixed order. For a model
 // with BN it first recomputes p's running statistics in place.
 func (c *common) evaluate(ctx context.Context, p *nn.ParamSet) (float64, error) {
+	return c.evaluateWith(ctx, p, true)
+}
+
+// evaluateWith is evaluate, recomputing the BN statistics only with bn.
+func (c *common) evaluateWith(ctx context.Context, p *nn.ParamSet, bn bool) (float64, error) {
 	if c.o.Val == nil {
 		return 0, nil
 	}
-	if c.hasBuf && c.o.Train != nil {
+	if bn && c.hasBuf && c.o.Train != nil {
 		bs := c.bnStatBatches()
 		err := c.sc.parallel(ctx, 1, func(m nn.Model, e *kernels.Engine, _ int) error {
 			k := 0
