@@ -25,9 +25,9 @@ type runner struct {
 	tie       *[2]*nn.ParamSet
 	bestPerms Perms
 	bestPoint *nn.ParamSet
-	rep     *Report
-	bg      sync.WaitGroup // background evaluations and prefetches
-	mu      sync.Mutex     // guards rep.Timings against background work
+	rep       *Report
+	bg        sync.WaitGroup // background evaluations and prefetches
+	mu        sync.Mutex     // guards rep.Timings against background work
 }
 
 func (r *runner) progress(p Progress) {
