@@ -112,8 +112,9 @@ func (s *Solver) SolveFloat32(n, m int, cost []float32, opt *Options) (*Result, 
 	return s.SolveFloat32Context(context.Background(), n, m, cost, opt)
 }
 
-// SolveFloat64Context is SolveFloat64, abandoned with ctx's error when ctx
-// is done (checked between augmentations).
+// SolveFloat64Context is SolveFloat64, abandoned when ctx is done (checked
+// before the solve and between augmentations) with an error that wraps
+// ctx's: errors.Is(err, context.Canceled) or context.DeadlineExceeded.
 func (s *Solver) SolveFloat64Context(ctx context.Context, n, m int, cost []float64, opt *Options) (*Result, error) {
 	if opt == nil {
 		opt = &Options{}
@@ -133,8 +134,9 @@ func (s *Solver) SolveFloat64Context(ctx context.Context, n, m int, cost []float
 	return res, nil
 }
 
-// SolveFloat32Context is SolveFloat32, abandoned with ctx's error when ctx
-// is done (checked between augmentations).
+// SolveFloat32Context is SolveFloat32, abandoned when ctx is done (checked
+// before the solve and between augmentations) with an error that wraps
+// ctx's: errors.Is(err, context.Canceled) or context.DeadlineExceeded.
 func (s *Solver) SolveFloat32Context(ctx context.Context, n, m int, cost []float32, opt *Options) (*Result, error) {
 	if opt == nil {
 		opt = &Options{}
