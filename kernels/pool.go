@@ -62,8 +62,8 @@ type parJob struct {
 	fn   func(lo, hi int)
 	n, t int
 	spin time.Duration // how long a goroutine waits spinning before it parks
-	next atomic.Int32 // chunks 1 ≤ i < t are claimed by next.Add(1)
-	left atomic.Int32 // chunks not yet finished
+	next atomic.Int32  // chunks 1 ≤ i < t are claimed by next.Add(1)
+	left atomic.Int32  // chunks not yet finished
 	wg   sync.WaitGroup
 	fail failure
 }
