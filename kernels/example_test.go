@@ -46,4 +46,3 @@ func ExampleWithSpin() {
 	// Output:
 	// 0s 20ms 1ms
 }
-
