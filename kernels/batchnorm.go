@@ -9,6 +9,8 @@ import (
 
 // BatchNormParams describes 2-D batch normalisation over x [N, C, HW...]
 // (PyTorch BatchNorm2d): statistics per channel c over the N·HW elements.
+//
+// It is a plain value: copy and share it freely.
 type BatchNormParams struct {
 	N, C, HW int
 	Eps      float32 // PyTorch default 1e-5

@@ -31,6 +31,8 @@ import (
 //	y[n,k,i,j] = bias[k] + Σ_{c,r,s} w[k,c,r,s] · x[n, c, i·StrideH − PadH + r, j·StrideW − PadW + s]
 //
 // with taps outside the input reading zero.
+//
+// It is a plain value: copy and share it freely.
 type ConvParams struct {
 	N, C, H, W       int // input batch, channels, height, width
 	K                int // output channels

@@ -25,6 +25,9 @@ type Engine struct {
 }
 
 // Option configures an Engine.
+//
+// An Option only changes the engine New is building; it may be reused for
+// several engines.
 type Option func(*Engine) error
 
 // WithThreads sets the number of worker threads (n ≥ 1).

@@ -10,6 +10,8 @@ import (
 // PoolParams describes a 2-D pooling window over float32 NCHW tensors
 // (PyTorch MaxPool2d / AvgPool2d with ceil_mode=False, dilation 1):
 // x [N, C, H, W] → y [N, C, OutH, OutW].
+//
+// It is a plain value: copy and share it freely.
 type PoolParams struct {
 	N, C, H, W       int
 	KH, KW           int // window

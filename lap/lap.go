@@ -11,6 +11,8 @@ import (
 
 // Options tune one solve. The zero value (or a nil *Options) minimises with
 // no warm start.
+//
+// A solve only reads its Options, so one may be shared by concurrent solves.
 type Options struct {
 	// Maximize asks for the assignment of largest total cost. −Inf then
 	// marks a forbidden pair (+Inf when minimising).
@@ -27,6 +29,8 @@ type Options struct {
 }
 
 // Result is an optimal assignment with its dual certificate.
+//
+// A Result is the caller's: no Solver keeps or reuses it.
 type Result struct {
 	// RowToCol[i] is the column assigned to row i; all distinct.
 	RowToCol []int

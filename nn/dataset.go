@@ -18,6 +18,8 @@ type Dataset interface {
 }
 
 // Augmentation is the CIFAR-style training augmentation.
+//
+// It is a plain value.
 type Augmentation struct {
 	// Pad is the zero padding (in normalised units, i.e. the mean colour)
 	// for random crops back to the original size; 0 disables cropping.
@@ -29,6 +31,9 @@ type Augmentation struct {
 // ImageSet is an in-memory image dataset: 8-bit pixels N×C×H×W, labels,
 // per-channel normalisation, optional augmentation, optionally viewing a
 // subset of another set's samples (sharing its pixels).
+//
+// Its methods only read it (views share the pixels), so several goroutines
+// may sample one at once; do not modify Pix or Labels meanwhile.
 type ImageSet struct {
 	Name    string
 	C, H, W int

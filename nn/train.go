@@ -14,6 +14,8 @@ import (
 )
 
 // TrainConfig configures Train.
+//
+// Train only reads it; Progress is called on Train's goroutine.
 type TrainConfig struct {
 	// ModelConfig and Dataset are recorded in the manifest (the model
 	// itself is passed to Train).
@@ -77,6 +79,8 @@ type TrainProgress struct {
 }
 
 // TrainResult is the outcome of Train.
+//
+// It is the caller's; nothing keeps a reference.
 type TrainResult struct {
 	Params      *ParamSet
 	Checkpoints []CheckpointRecord
