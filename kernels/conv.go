@@ -7,7 +7,7 @@ package kernels
 //     avo-generated transform kernels (asm/conv_amd64.s), 2.25× fewer
 //     multiplies than direct convolution, for all three passes.
 //   - The forward of 3×3 layers with at most 4 input channels (the first
-//     layers) runs a direct kernel on AVX-512 (asm.Direct3x3K16*).
+//     layers) runs a direct kernel on AVX-512 (simd.Direct3x3K16*).
 //   - Everything else (first layers, strides, 1×1, 5×5, small planes) runs
 //     im2col tiles of a few hundred KiB, never a full-batch buffer, feeding
 //     the GEMM; 1×1 stride-1 unpadded layers multiply in place.
@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/simd"
 )
 
 // ConvParams describes a 2-D convolution (cross-correlation, as PyTorch's
@@ -155,7 +156,7 @@ func (e *Engine) useWinograd(p ConvParams) bool {
 	return hw >= 4 && (c >= 32 || (c >= 16 && hw >= 16))
 }
 
-// directOK reports whether the direct 3×3 kernel (asm.Direct3x3K16*)
+// directOK reports whether the direct 3×3 kernel (simd.Direct3x3K16*)
 // applies: 3×3, stride 1, pad 1, output channels a multiple of 16, rows a
 // multiple of 16 wide, and few input channels (there im2col is mostly copying
 // and Winograd does not apply or pay).
@@ -398,7 +399,7 @@ func (e *Engine) conv2DBackwardWeightDirect(p ConvParams, x, dy, dw []float32) {
 			for kb := 0; kb < KB; kb++ {
 				src := dy[(n*K+16*kb)*HW+h*W:]
 				for w0 := 0; w0 < W; w0 += 16 {
-					asm.Transpose16AVX512(src[w0:], HW, dyT[16*w0:], 16, 16, 16)
+					simd.Transpose16AVX512(src[w0:], HW, dyT[16*w0:], 16, 16, 16)
 				}
 				for c := 0; c < C; c++ {
 					for r := range rows {
@@ -410,7 +411,7 @@ func (e *Engine) conv2DBackwardWeightDirect(p ConvParams, x, dy, dw []float32) {
 							clear(row)
 						}
 					}
-					asm.DirectGradW3x3AVX512(dyT, &rows, acc[(kb*C+c)*144:(kb*C+c+1)*144])
+					simd.DirectGradW3x3AVX512(dyT, &rows, acc[(kb*C+c)*144:(kb*C+c+1)*144])
 				}
 			}
 		}
@@ -718,7 +719,7 @@ func (e *Engine) conv2DDirect(p ConvParams, x, w, bias, y []float32) {
 		for kb := 0; kb < K/16; kb++ {
 			yk := y[(n*K+16*kb)*HW+h*W:]
 			for w0 := 0; w0 < W; w0 += 16 {
-				asm.Direct3x3K16AVX512(rows, w0, wp[kb*144*C:], bp[16*kb:], yk[w0:], HW)
+				simd.Direct3x3K16AVX512(rows, w0, wp[kb*144*C:], bp[16*kb:], yk[w0:], HW)
 			}
 		}
 	})

@@ -169,7 +169,7 @@ func winoPermFor(g winoGeom, t int) *winoPermTable {
 
 // winoRowOffsets gives, for the 16 tiles starting at q, the four 16-float
 // row segments their 2×2 outputs fill within the plane (see
-// asm.WinoOutputRows16Generic): 16 adjacent tiles of one tile row of a plane
+// simd.WinoOutputRows16Generic): 16 adjacent tiles of one tile row of a plane
 // at least 32 wide, or the two tile rows of 8 tiles of a 16-wide plane. ok is
 // false for other layouts and for planes of odd height or width (partial
 // tiles).
@@ -191,13 +191,13 @@ func winoRowOffsets(g winoGeom, q winoPos) (o00, o01, o10, o11 int, ok bool) {
 
 // winoPermTable says where, in the four 16-float vectors holding one 8×8
 // plane (rows 2i, 2i+1 in vector i) or four 4×4 planes (plane i in vector
-// i), each patch element of 16 tiles is (see asm.WinoInputPerm16Generic).
+// i), each patch element of 16 tiles is (see simd.WinoInputPerm16Generic).
 type winoPermTable struct {
 	tbl [16][16]int32
 	msk [32]uint16
 	// The same for the 2×2 outputs: otbl/omsk place them into the four
-	// vectors (asm.WinoOutputPerm16Generic), gtbl/gmsk read output
-	// gradients back from them (asm.WinoGradOutPerm16Generic).
+	// vectors (simd.WinoOutputPerm16Generic), gtbl/gmsk read output
+	// gradients back from them (simd.WinoGradOutPerm16Generic).
 	otbl, gtbl [4][16]int32
 	omsk, gmsk [8]uint16
 }

@@ -1,6 +1,9 @@
 package kernels
 
-import "github.com/ltransfer/ltransfer/asm"
+import (
+	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/simd"
+)
 
 // The input side of the Winograd pass (conv_winograd.go): the kernels of
 // each path that gather 4×4 input tiles and transform them (V = Bᵀ d B),
@@ -10,11 +13,11 @@ import "github.com/ltransfer/ltransfer/asm"
 func winoInputFn(p asm.Path) func(s, o []float32, stride int) {
 	switch p {
 	case asm.AVX512:
-		return asm.WinoInput16AVX512
+		return simd.WinoInput16AVX512
 	case asm.AVX2:
-		return asm.WinoInput16AVX2
+		return simd.WinoInput16AVX2
 	}
-	return asm.WinoInput16Generic
+	return simd.WinoInput16Generic
 }
 
 // winoRowStride is the length of a zero-padded input row copy: W+4, and at
@@ -27,11 +30,11 @@ func winoInputScratch(W int) int { return 256 + 5*winoRowStride(W) }
 func winoInputRowFn(p asm.Path) func(rows []float32, rs int, o []float32, stride int) {
 	switch p {
 	case asm.AVX512:
-		return asm.WinoInputRow16AVX512
+		return simd.WinoInputRow16AVX512
 	case asm.AVX2:
-		return asm.WinoInputRow16AVX2
+		return simd.WinoInputRow16AVX2
 	}
-	return asm.WinoInputRow16Generic
+	return simd.WinoInputRow16Generic
 }
 
 // winoInput16 writes V[ξ][c][t−t0] (row length ld ≥ t1−t0+16, 16 rows of
@@ -128,10 +131,10 @@ func winoInput16(in func(s, o []float32, stride int), rowFn func(rows []float32,
 	}
 }
 
-// winoGatherFn is asm.WinoInputGather16*.
+// winoGatherFn is simd.WinoInputGather16*.
 type winoGatherFn func(p []float32, idx []int32, ps int, o []float32, stride int)
 
-// winoMaskedFn is asm.WinoInputGatherMasked16*.
+// winoMaskedFn is simd.WinoInputGatherMasked16*.
 type winoMaskedFn func(x []float32, idx []int32, w int, masks []uint16, o []float32, stride int)
 
 // winoGathers are the narrow-plane input kernels of a path: gathers from
@@ -145,7 +148,7 @@ type winoGathers struct {
 	w32    func(rows *[4][]float32, o []float32, stride int) // one tile row of a 32-wide plane (AVX-512)
 }
 
-// winoPermFn is asm.WinoInputPerm16*.
+// winoPermFn is simd.WinoInputPerm16*.
 type winoPermFn func(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int)
 
 // winoZeroRow stands for input rows outside a plane (read only).
@@ -154,11 +157,11 @@ var winoZeroRow [32]float32
 func winoInputGatherFn(p asm.Path) winoGathers {
 	switch p {
 	case asm.AVX512:
-		return winoGathers{asm.WinoInputGather16AVX512, asm.WinoInputGatherMasked16AVX512, asm.WinoInputW16AVX512, asm.WinoInputPerm16AVX512, asm.WinoInputW32AVX512}
+		return winoGathers{simd.WinoInputGather16AVX512, simd.WinoInputGatherMasked16AVX512, simd.WinoInputW16AVX512, simd.WinoInputPerm16AVX512, simd.WinoInputW32AVX512}
 	case asm.AVX2:
-		return winoGathers{padded: asm.WinoInputGather16AVX2}
+		return winoGathers{padded: simd.WinoInputGather16AVX2}
 	}
-	return winoGathers{padded: asm.WinoInputGather16Generic}
+	return winoGathers{padded: simd.WinoInputGather16Generic}
 }
 
 // winoInputNarrow is winoInput16 for planes under 32 wide, where 16 tiles

@@ -1,6 +1,9 @@
 package kernels
 
-import "github.com/ltransfer/ltransfer/asm"
+import (
+	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/simd"
+)
 
 // The output side of the Winograd pass (conv_winograd.go): the kernels of
 // each path that transform products back into 2×2 output tiles
@@ -10,21 +13,21 @@ import "github.com/ltransfer/ltransfer/asm"
 func winoOutputFn(p asm.Path) func(m []float32, stride int, bias float32, o []float32) {
 	switch p {
 	case asm.AVX512:
-		return asm.WinoOutput16AVX512
+		return simd.WinoOutput16AVX512
 	case asm.AVX2:
-		return asm.WinoOutput16AVX2
+		return simd.WinoOutput16AVX2
 	}
-	return asm.WinoOutput16Generic
+	return simd.WinoOutput16Generic
 }
 
 func winoGradOutFn(p asm.Path) func(d, o []float32, stride int) {
 	switch p {
 	case asm.AVX512:
-		return asm.WinoGradOut16AVX512
+		return simd.WinoGradOut16AVX512
 	case asm.AVX2:
-		return asm.WinoGradOut16AVX2
+		return simd.WinoGradOut16AVX2
 	}
-	return asm.WinoGradOut16Generic
+	return simd.WinoGradOut16Generic
 }
 
 // winoGradOut16 writes dM[ξ][k][t−t0] = (A dY Aᵀ)[ξ] (row length
@@ -86,8 +89,8 @@ func winoGradOut16(rows winoGradRowsFn, perm winoGradPermFn, gr func(d, o []floa
 	}
 }
 
-// winoOutRowsFn and winoGradRowsFn are asm.WinoOutputRows16AVX512 and
-// asm.WinoGradOutRows16AVX512 (nil on the other paths, which keep the
+// winoOutRowsFn and winoGradRowsFn are simd.WinoOutputRows16AVX512 and
+// simd.WinoGradOutRows16AVX512 (nil on the other paths, which keep the
 // scalar interleaving).
 type (
 	winoOutRowsFn  func(m []float32, stride int, bias float32, y []float32, o00, o01, o10, o11 int)
@@ -96,13 +99,13 @@ type (
 
 func winoRowFns(p asm.Path) (winoOutRowsFn, winoGradRowsFn) {
 	if p == asm.AVX512 {
-		return asm.WinoOutputRows16AVX512, asm.WinoGradOutRows16AVX512
+		return simd.WinoOutputRows16AVX512, simd.WinoGradOutRows16AVX512
 	}
 	return nil, nil
 }
 
-// winoOutPermFn and winoGradPermFn are asm.WinoOutputPerm16AVX512 and
-// asm.WinoGradOutPerm16AVX512 (nil on the other paths).
+// winoOutPermFn and winoGradPermFn are simd.WinoOutputPerm16AVX512 and
+// simd.WinoGradOutPerm16AVX512 (nil on the other paths).
 type (
 	winoOutPermFn  func(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16)
 	winoGradPermFn func(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int)
@@ -110,7 +113,7 @@ type (
 
 func winoPermFns(p asm.Path) (winoOutPermFn, winoGradPermFn) {
 	if p == asm.AVX512 {
-		return asm.WinoOutputPerm16AVX512, asm.WinoGradOutPerm16AVX512
+		return simd.WinoOutputPerm16AVX512, simd.WinoGradOutPerm16AVX512
 	}
 	return nil, nil
 }
