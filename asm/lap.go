@@ -12,7 +12,10 @@ import "github.com/ltransfer/ltransfer/internal/simd"
 
 // LapLanes is the number of lanes the LAP kernels report, and the block
 // size their lengths must be a multiple of.
-const LapLanes = simd.LapLanes
+const LapLanes = 16
+
+// LapLanes must be the kernels' lane count (a compile error otherwise).
+var _ = [1]struct{}{}[LapLanes-simd.LapLanes]
 
 // LapMins is the per-lane output of the LAP kernels: two running minima
 // with their column indices (-1 when a lane saw no candidate).
