@@ -1,20 +1,21 @@
 package asm
 
-import "math"
+import "github.com/ltransfer/ltransfer/internal/simd"
 
-//go:generate sh -c "cd ../gen && go run ./lap -out ../asm/lap_amd64.s -stubs ../asm/lap_amd64_stubs.go -pkg asm"
-
-// The O(m) column scans of the linear assignment solver (package lap). Each
-// kernel keeps LapLanes independent running minima, lane l seeing the
-// columns j ≡ l (mod LapLanes) in increasing order; package lap merges the
-// lanes and handles the columns past the last whole block in Go. Because
-// every lane's answer is defined exactly (no reassociation: the arithmetic
-// is the same two roundings in every path), the AVX2 and AVX-512 kernels
-// agree with their twins bit for bit.
+// The O(m) column scans of the linear assignment solver (package lap),
+// checked and dispatched by path. Each kernel keeps LapLanes independent
+// running minima, lane l seeing the columns j ≡ l (mod LapLanes) in
+// increasing order; package lap merges the lanes and handles the columns
+// past the last whole block in Go. The reference loops are the pure-Go
+// twins in internal/simd (LapScanGeneric, …), repeated in each function's
+// doc; every path agrees with them bit for bit.
 
 // LapLanes is the number of lanes the LAP kernels report, and the block
 // size their lengths must be a multiple of.
 const LapLanes = 16
+
+// LapLanes must be the kernels' lane count (a compile error otherwise).
+var _ = [1]struct{}{}[LapLanes-simd.LapLanes]
 
 // LapMins is the per-lane output of the LAP kernels: two running minima
 // with their column indices (-1 when a lane saw no candidate).
@@ -25,228 +26,73 @@ type LapMins struct {
 	Idx2 [LapLanes]int
 }
 
-func resetMins(val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
-	for l := range val {
-		val[l], idx[l], val2[l], idx2[l] = math.Inf(1), -1, math.Inf(1), -1
-	}
-}
-
-// LapScanGeneric is one row of the Dijkstra step of a shortest augmenting
-// path search, fused with the search for the next column to scan. With
-// n = len(c), a multiple of LapLanes, and len(v), len(d), len(y),
-// len(pred) ≥ n, for j < n in increasing order, lane l = j mod LapLanes,
-// starting from Val[l] = Val2[l] = +Inf and Idx[l] = Idx2[l] = -1:
-//
-//	dj := d[j]
-//	if dj is NaN { continue }          // column already scanned
-//	t := (c[j] - v[j]) + off
-//	if t < dj { d[j], pred[j], dj = t, row, t }
-//	if dj < val[l] { val[l], idx[l] = dj, j }
-//	if y[j] < 0 && dj < val2[l] { val2[l], idx2[l] = dj, j }
-//
-// So lane l holds its first smallest distance over the unscanned columns
-// (Val, Idx) and over the unscanned free columns, y < 0 (Val2, Idx2).
-func LapScanGeneric(c, v, d []float64, y, pred []int, off float64, row int, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
-	lapScan(c, v, d, y, pred, off, row, val, idx, val2, idx2)
-}
-
-// LapScanF32Generic is LapScanGeneric with float32 costs, widened exactly.
-func LapScanF32Generic(c []float32, v, d []float64, y, pred []int, off float64, row int, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
-	lapScan(c, v, d, y, pred, off, row, val, idx, val2, idx2)
-}
-
-func lapScan[T float32 | float64](c []T, v, d []float64, y, pred []int, off float64, row int, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
-	n := len(c)
-	v, d, y, pred = v[:n], d[:n], y[:n], pred[:n]
-	resetMins(val, idx, val2, idx2)
-	for j0 := 0; j0 < n; j0 += LapLanes {
-		for l := 0; l < LapLanes; l++ {
-			j := j0 + l
-			dj := d[j]
-			if dj != dj {
-				continue
-			}
-			t := (float64(c[j]) - v[j]) + off
-			if t < dj {
-				d[j], pred[j], dj = t, row, t
-			}
-			if dj < val[l] {
-				val[l], idx[l] = dj, j
-			}
-			if y[j] < 0 && dj < val2[l] {
-				val2[l], idx2[l] = dj, j
-			}
-		}
-	}
-}
-
-// LapMin2Generic finds, per lane, the two smallest reduced costs
-// c[j] − v[j] of a row, for the augmenting row reduction. With n = len(c), a
-// multiple of LapLanes, and len(v) ≥ n, for j < n in increasing order, lane
-// l = j mod LapLanes, starting from Val[l] = Val2[l] = +Inf and
-// Idx[l] = Idx2[l] = -1:
-//
-//	r := c[j] - v[j]
-//	if r < val[l] {
-//		val2[l], idx2[l] = val[l], idx[l]
-//		val[l], idx[l] = r, j
-//	} else if r < val2[l] {
-//		val2[l], idx2[l] = r, j
-//	}
-//
-// So each lane holds its two lexicographic minima of (r, j). c and v must
-// hold no NaN.
-func LapMin2Generic(c, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
-	lapMin2(c, v, val, idx, val2, idx2)
-}
-
-// LapMin2F32Generic is LapMin2Generic with float32 costs, widened exactly.
-func LapMin2F32Generic(c []float32, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
-	lapMin2(c, v, val, idx, val2, idx2)
-}
-
-func lapMin2[T float32 | float64](c []T, v []float64, val *[LapLanes]float64, idx *[LapLanes]int, val2 *[LapLanes]float64, idx2 *[LapLanes]int) {
-	n := len(c)
-	v = v[:n]
-	resetMins(val, idx, val2, idx2)
-	for j0 := 0; j0 < n; j0 += LapLanes {
-		for l := 0; l < LapLanes; l++ {
-			j := j0 + l
-			r := float64(c[j]) - v[j]
-			if r < val[l] {
-				val2[l], idx2[l] = val[l], idx[l]
-				val[l], idx[l] = r, j
-			} else if r < val2[l] {
-				val2[l], idx2[l] = r, j
-			}
-		}
-	}
-}
-
-// LapExpandGeneric reads a whole row for the sparse search of package lap:
-// it relaxes every column through the row and gathers the columns whose
-// reduced cost is below tau, to rebuild the row's candidate list. With
-// n = len(c), a multiple of LapLanes, len(v), len(d), len(pred) ≥ n and
-// len(improved), len(cand) ≥ n + LapLanes, for j < n in increasing order:
-//
-//	r := c[j] - v[j]
-//	if t := r + off; t < d[j] {       // false for a scanned (NaN) column
-//		d[j], pred[j] = t, row
-//		improved[ni], ni = j, ni+1
-//	}
-//	if r < tau { cand[nc], nc = j, nc+1 }
-//
-// It returns ni and nc; entries of improved and cand past them are
-// unspecified (the vector kernels store whole vectors).
-func LapExpandGeneric(c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
-	return lapExpand(c, v, d, pred, off, row, tau, improved, cand)
-}
-
-// LapExpandF32Generic is LapExpandGeneric with float32 costs, widened
-// exactly.
-func LapExpandF32Generic(c []float32, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
-	return lapExpand(c, v, d, pred, off, row, tau, improved, cand)
-}
-
-func lapExpand[T float32 | float64](c []T, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
-	n := len(c)
-	v, d, pred = v[:n], d[:n], pred[:n]
-	for j, cj := range c {
-		r := float64(cj) - v[j]
-		if t := r + off; t < d[j] {
-			d[j], pred[j] = t, row
-			improved[ni] = j
-			ni++
-		}
-		if r < tau {
-			cand[nc] = j
-			nc++
-		}
-	}
-	return ni, nc
-}
-
 // LapExpand runs the LapExpand kernel of path p (see LapExpandGeneric). It
 // panics if the lengths break the preconditions, before anything is
 // written.
 func LapExpand(p Path, c, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	checkPath("LapExpand", p)
 	n := len(c)
-	if n%LapLanes != 0 || len(v) < n || len(d) < n || len(pred) < n || len(improved) < n+LapLanes || len(cand) < n+LapLanes {
+	if n%simd.LapLanes != 0 || len(v) < n || len(d) < n || len(pred) < n || len(improved) < n+simd.LapLanes || len(cand) < n+simd.LapLanes {
 		panic("asm: LapExpand: len(c) must be a multiple of 16, no longer than v, d, pred, and 16 shorter than improved, cand")
 	}
 	switch p {
 	case AVX512:
-		return LapExpandAVX512(c, v, d, pred, off, row, tau, improved, cand)
+		return simd.LapExpandAVX512(c, v, d, pred, off, row, tau, improved, cand)
 	case AVX2:
-		return LapExpandAVX2(c, v, d, pred, off, row, tau, improved, cand)
+		return simd.LapExpandAVX2(c, v, d, pred, off, row, tau, improved, cand)
 	}
-	return LapExpandGeneric(c, v, d, pred, off, row, tau, improved, cand)
-}
-
-// LapCheckGeneric finds the first entry that is not a finite number of
-// magnitude at most limit, for validating a cost matrix at memory speed:
-// with n = len(x), a multiple of LapLanes, it returns the smallest j < n
-// with !(|x[j]| <= limit) (NaN, ±Inf or too large), or n if none.
-func LapCheckGeneric(x []float64, limit float64) int { return lapCheck(x, limit) }
-
-// LapCheckF32Generic is LapCheckGeneric for float32 entries.
-func LapCheckF32Generic(x []float32, limit float64) int { return lapCheck(x, limit) }
-
-func lapCheck[T float32 | float64](x []T, limit float64) int {
-	for j, xj := range x {
-		if !(math.Abs(float64(xj)) <= limit) {
-			return j
-		}
-	}
-	return len(x)
+	return simd.LapExpandGeneric(c, v, d, pred, off, row, tau, improved, cand)
 }
 
 // LapCheck runs the LapCheck kernel of path p (see LapCheckGeneric). It
-// panics if len(x) is not a multiple of LapLanes.
+// panics if len(x) is not a multiple of simd.LapLanes.
 func LapCheck(p Path, x []float64, limit float64) int {
-	if len(x)%LapLanes != 0 {
+	checkPath("LapCheck", p)
+	if len(x)%simd.LapLanes != 0 {
 		panic("asm: LapCheck: len(x) must be a multiple of 16")
 	}
 	switch p {
 	case AVX512:
-		return LapCheckAVX512(x, limit)
+		return simd.LapCheckAVX512(x, limit)
 	case AVX2:
-		return LapCheckAVX2(x, limit)
+		return simd.LapCheckAVX2(x, limit)
 	}
-	return LapCheckGeneric(x, limit)
+	return simd.LapCheckGeneric(x, limit)
 }
 
 // LapScan runs the LapScan kernel of path p (see LapScanGeneric). It panics
 // if the lengths break the preconditions, before anything is written.
 func LapScan(p Path, c, v, d []float64, y, pred []int, off float64, row int, out *LapMins) {
+	checkPath("LapScan", p)
 	n := len(c)
-	if n%LapLanes != 0 || len(v) < n || len(d) < n || len(y) < n || len(pred) < n {
+	if n%simd.LapLanes != 0 || len(v) < n || len(d) < n || len(y) < n || len(pred) < n {
 		panic("asm: LapScan: len(c) must be a multiple of 16 and no longer than v, d, y, pred")
 	}
 	switch p {
 	case AVX512:
-		LapScanAVX512(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapScanAVX512(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	case AVX2:
-		LapScanAVX2(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapScanAVX2(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	default:
-		LapScanGeneric(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapScanGeneric(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	}
 }
 
 // LapMin2 runs the LapMin2 kernel of path p (see LapMin2Generic). It panics
 // if the lengths break the preconditions, before anything is written.
 func LapMin2(p Path, c, v []float64, out *LapMins) {
+	checkPath("LapMin2", p)
 	n := len(c)
-	if n%LapLanes != 0 || len(v) < n {
+	if n%simd.LapLanes != 0 || len(v) < n {
 		panic("asm: LapMin2: len(c) must be a multiple of 16 and no longer than v")
 	}
 	switch p {
 	case AVX512:
-		LapMin2AVX512(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapMin2AVX512(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	case AVX2:
-		LapMin2AVX2(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapMin2AVX2(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	default:
-		LapMin2Generic(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapMin2Generic(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	}
 }
 
@@ -254,64 +100,68 @@ func LapMin2(p Path, c, v []float64, out *LapMins) {
 // panics if the lengths break the preconditions, before anything is
 // written.
 func LapExpandF32(p Path, c []float32, v, d []float64, pred []int, off float64, row int, tau float64, improved, cand []int) (ni, nc int) {
+	checkPath("LapExpandF32", p)
 	n := len(c)
-	if n%LapLanes != 0 || len(v) < n || len(d) < n || len(pred) < n || len(improved) < n+LapLanes || len(cand) < n+LapLanes {
+	if n%simd.LapLanes != 0 || len(v) < n || len(d) < n || len(pred) < n || len(improved) < n+simd.LapLanes || len(cand) < n+simd.LapLanes {
 		panic("asm: LapExpandF32: len(c) must be a multiple of 16, no longer than v, d, pred, and 16 shorter than improved, cand")
 	}
 	switch p {
 	case AVX512:
-		return LapExpandF32AVX512(c, v, d, pred, off, row, tau, improved, cand)
+		return simd.LapExpandF32AVX512(c, v, d, pred, off, row, tau, improved, cand)
 	case AVX2:
-		return LapExpandF32AVX2(c, v, d, pred, off, row, tau, improved, cand)
+		return simd.LapExpandF32AVX2(c, v, d, pred, off, row, tau, improved, cand)
 	}
-	return LapExpandF32Generic(c, v, d, pred, off, row, tau, improved, cand)
+	return simd.LapExpandF32Generic(c, v, d, pred, off, row, tau, improved, cand)
 }
 
 // LapCheckF32 runs the LapCheckF32 kernel of path p (see LapCheckF32Generic). It
-// panics if len(x) is not a multiple of LapLanes.
+// panics if len(x) is not a multiple of simd.LapLanes.
 func LapCheckF32(p Path, x []float32, limit float64) int {
-	if len(x)%LapLanes != 0 {
+	checkPath("LapCheckF32", p)
+	if len(x)%simd.LapLanes != 0 {
 		panic("asm: LapCheckF32: len(x) must be a multiple of 16")
 	}
 	switch p {
 	case AVX512:
-		return LapCheckF32AVX512(x, limit)
+		return simd.LapCheckF32AVX512(x, limit)
 	case AVX2:
-		return LapCheckF32AVX2(x, limit)
+		return simd.LapCheckF32AVX2(x, limit)
 	}
-	return LapCheckF32Generic(x, limit)
+	return simd.LapCheckF32Generic(x, limit)
 }
 
 // LapScanF32 runs the LapScanF32 kernel of path p (see LapScanF32Generic). It panics
 // if the lengths break the preconditions, before anything is written.
 func LapScanF32(p Path, c []float32, v, d []float64, y, pred []int, off float64, row int, out *LapMins) {
+	checkPath("LapScanF32", p)
 	n := len(c)
-	if n%LapLanes != 0 || len(v) < n || len(d) < n || len(y) < n || len(pred) < n {
+	if n%simd.LapLanes != 0 || len(v) < n || len(d) < n || len(y) < n || len(pred) < n {
 		panic("asm: LapScanF32: len(c) must be a multiple of 16 and no longer than v, d, y, pred")
 	}
 	switch p {
 	case AVX512:
-		LapScanF32AVX512(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapScanF32AVX512(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	case AVX2:
-		LapScanF32AVX2(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapScanF32AVX2(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	default:
-		LapScanF32Generic(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapScanF32Generic(c, v, d, y, pred, off, row, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	}
 }
 
 // LapMin2F32 runs the LapMin2F32 kernel of path p (see LapMin2F32Generic). It panics
 // if the lengths break the preconditions, before anything is written.
 func LapMin2F32(p Path, c []float32, v []float64, out *LapMins) {
+	checkPath("LapMin2F32", p)
 	n := len(c)
-	if n%LapLanes != 0 || len(v) < n {
+	if n%simd.LapLanes != 0 || len(v) < n {
 		panic("asm: LapMin2F32: len(c) must be a multiple of 16 and no longer than v")
 	}
 	switch p {
 	case AVX512:
-		LapMin2F32AVX512(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapMin2F32AVX512(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	case AVX2:
-		LapMin2F32AVX2(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapMin2F32AVX2(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	default:
-		LapMin2F32Generic(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
+		simd.LapMin2F32Generic(c, v, &out.Val, &out.Idx, &out.Val2, &out.Idx2)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ltransfer/ltransfer/internal/simd"
 )
 
 var lapSizes = []int{0, 16, 32, 48, 64, 80, 128, 256, 1008, 1024}
@@ -58,7 +60,7 @@ func lapSameInts(a, b []int) bool {
 }
 
 func TestLapScanPaths(t *testing.T) {
-	for _, p := range Available() {
+	for _, p := range testPaths(t) {
 		for _, n := range lapSizes {
 			for rep := 0; rep < 4; rep++ {
 				seed := uint64(1000*n + rep)
@@ -69,7 +71,7 @@ func TestLapScanPaths(t *testing.T) {
 				c0, v0, y0 := append([]float64(nil), c...), append([]float64(nil), v...), append([]int(nil), y...)
 				off := float64(r.IntN(5)) - 2
 				var want, got LapMins
-				LapScanGeneric(c[:n], v, d, y, pred, off, 42, &want.Val, &want.Idx, &want.Val2, &want.Idx2)
+				simd.LapScanGeneric(c[:n], v, d, y, pred, off, 42, &want.Val, &want.Idx, &want.Val2, &want.Idx2)
 				LapScan(p, c[:n], v, d2, y, pred2, off, 42, &got)
 				name := fmt.Sprintf("%s/N=%d/seed=%d", p, n, seed)
 				if !lapSameBits(d, d2) || !lapSameInts(pred, pred2) {
@@ -95,7 +97,7 @@ func TestLapScanPaths(t *testing.T) {
 				d3, d4 := append([]float64(nil), d0...), append([]float64(nil), d0...)
 				p3, p4 := append([]int(nil), pred0...), append([]int(nil), pred0...)
 				var w32, g32 LapMins
-				LapScanF32Generic(c32[:n], v, d3, y, p3, off, 42, &w32.Val, &w32.Idx, &w32.Val2, &w32.Idx2)
+				simd.LapScanF32Generic(c32[:n], v, d3, y, p3, off, 42, &w32.Val, &w32.Idx, &w32.Val2, &w32.Idx2)
 				LapScanF32(p, c32[:n], v, d4, y, p4, off, 42, &g32)
 				if !lapSameBits(d3, d4) || !lapSameInts(p3, p4) || w32 != g32 {
 					t.Fatalf("%s: float32 kernel differs from its twin", name)
@@ -118,14 +120,14 @@ func TestLapScanPaths(t *testing.T) {
 }
 
 func TestLapMin2Paths(t *testing.T) {
-	for _, p := range Available() {
+	for _, p := range testPaths(t) {
 		for _, n := range lapSizes {
 			for rep := 0; rep < 4; rep++ {
 				seed := uint64(1000*n + rep)
 				r := rand.New(rand.NewPCG(seed, 4))
 				c, v, _, _, _ := lapInputs(r, n)
 				var want, got LapMins
-				LapMin2Generic(c[:n], v, &want.Val, &want.Idx, &want.Val2, &want.Idx2)
+				simd.LapMin2Generic(c[:n], v, &want.Val, &want.Idx, &want.Val2, &want.Idx2)
 				LapMin2(p, c[:n], v, &got)
 				name := fmt.Sprintf("%s/N=%d/seed=%d", p, n, seed)
 				if !lapSameBits(want.Val[:], got.Val[:]) || !lapSameInts(want.Idx[:], got.Idx[:]) ||
@@ -137,7 +139,7 @@ func TestLapMin2Paths(t *testing.T) {
 					c32[j] = float32(c[j])
 				}
 				var w32, g32 LapMins
-				LapMin2F32Generic(c32[:n], v, &w32.Val, &w32.Idx, &w32.Val2, &w32.Idx2)
+				simd.LapMin2F32Generic(c32[:n], v, &w32.Val, &w32.Idx, &w32.Val2, &w32.Idx2)
 				LapMin2F32(p, c32[:n], v, &g32)
 				if w32 != g32 {
 					t.Fatalf("%s: float32 kernel differs from its twin", name)
@@ -156,7 +158,7 @@ func TestLapMin2Paths(t *testing.T) {
 }
 
 func TestLapExpandPaths(t *testing.T) {
-	for _, p := range Available() {
+	for _, p := range testPaths(t) {
 		for _, n := range lapSizes {
 			for rep := 0; rep < 4; rep++ {
 				seed := uint64(1000*n + rep)
@@ -167,7 +169,7 @@ func TestLapExpandPaths(t *testing.T) {
 				off, tau := float64(r.IntN(5))-2, float64(r.IntN(6))+1
 				imp, cand := make([]int, n+LapLanes), make([]int, n+LapLanes)
 				imp2, cand2 := make([]int, n+LapLanes), make([]int, n+LapLanes)
-				ni, nc := LapExpandGeneric(c[:n], v, d, pred, off, 9, tau, imp, cand)
+				ni, nc := simd.LapExpandGeneric(c[:n], v, d, pred, off, 9, tau, imp, cand)
 				ni2, nc2 := LapExpand(p, c[:n], v, d2, pred2, off, 9, tau, imp2, cand2)
 				name := fmt.Sprintf("%s/N=%d/seed=%d", p, n, seed)
 				if ni != ni2 || nc != nc2 || !lapSameInts(imp[:ni], imp2[:ni]) || !lapSameInts(cand[:nc], cand2[:nc]) {
@@ -182,7 +184,7 @@ func TestLapExpandPaths(t *testing.T) {
 				}
 				d3, d4 := append([]float64(nil), d0...), append([]float64(nil), d0...)
 				p3, p4 := append([]int(nil), pred0...), append([]int(nil), pred0...)
-				ni3, nc3 := LapExpandF32Generic(c32[:n], v, d3, p3, off, 9, tau, imp, cand)
+				ni3, nc3 := simd.LapExpandF32Generic(c32[:n], v, d3, p3, off, 9, tau, imp, cand)
 				ni4, nc4 := LapExpandF32(p, c32[:n], v, d4, p4, off, 9, tau, imp2, cand2)
 				if ni3 != ni4 || nc3 != nc4 || !lapSameInts(imp[:ni3], imp2[:ni3]) || !lapSameInts(cand[:nc3], cand2[:nc3]) ||
 					!lapSameBits(d3, d4) || !lapSameInts(p3, p4) {
@@ -199,7 +201,7 @@ func TestLapExpandPaths(t *testing.T) {
 func TestLapCheckPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 5))
 	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1e10, -1e10}
-	for _, p := range Available() {
+	for _, p := range testPaths(t) {
 		for _, n := range lapSizes {
 			x := make([]float64, n)
 			for j := range x {
@@ -212,7 +214,7 @@ func TestLapCheckPaths(t *testing.T) {
 				j, k := r.IntN(n), r.IntN(n)
 				y := append([]float64(nil), x...)
 				y[j], y[k] = bad[rep%len(bad)], bad[(rep+1)%len(bad)]
-				want := LapCheckGeneric(y, 5)
+				want := simd.LapCheckGeneric(y, 5)
 				if want != min(j, k) {
 					t.Fatalf("twin: got %d, want %d", want, min(j, k))
 				}
@@ -223,7 +225,7 @@ func TestLapCheckPaths(t *testing.T) {
 				for q := range y {
 					y32[q] = float32(y[q])
 				}
-				if got, want := LapCheckF32(p, y32, 5), LapCheckF32Generic(y32, 5); got != want || got != min(j, k) {
+				if got, want := LapCheckF32(p, y32, 5), simd.LapCheckF32Generic(y32, 5); got != want || got != min(j, k) {
 					t.Fatalf("%s/N=%d: float32: first bad entry %d, twin %d, want %d", p, n, got, want, min(j, k))
 				}
 			}
@@ -245,18 +247,9 @@ func TestLapPanicsBeforeWriting(t *testing.T) {
 	LapScan(Generic, make([]float64, 3), make([]float64, 3), d, make([]int, 3), make([]int, 3), 0, 0, &out)
 }
 
-// TestLapAVX512Present fails, rather than skips, when the CPU reports
-// AVX-512 but the path is not offered (a dispatch bug).
-func TestLapAVX512Present(t *testing.T) {
-	if haveAVX512 && !Supported(AVX512) {
-		t.Fatal("CPU has AVX-512 but the path is unsupported")
-	}
-	t.Logf("paths: %v (%s)", Available(), CPUDescription())
-}
-
 func BenchmarkLapScan(b *testing.B) {
 	for _, n := range []int{1024, 4096} {
-		for _, p := range Available() {
+		for _, p := range testPaths(b) {
 			b.Run(fmt.Sprintf("impl=%s/N=%d", p, n), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				c, v, d, y, pred := lapInputs(r, n)

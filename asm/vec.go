@@ -1,125 +1,196 @@
 package asm
 
-//go:generate sh -c "cd ../gen && go run ./vec -out ../asm/vec_amd64.s -stubs ../asm/vec_amd64_stubs.go -pkg asm"
+import (
+	"fmt"
 
-// The pure-Go twins of the vector routines in vec_amd64.s. Each doc comment
-// is the reference computation the AVX2 and AVX-512 versions implement; the
-// reductions (Dot, Sum) add in another order there, so callers compare them
-// with a tolerance.
+	"github.com/ltransfer/ltransfer/internal/simd"
+)
 
-// AxpyGeneric computes y[i] += alpha·x[i] for i < len(x); len(y) ≥ len(x).
-func AxpyGeneric(alpha float32, x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += alpha * v
+// The vector routines, checked and dispatched by path. Each panics with an
+// "asm:" message, before writing anything, when a length breaks its
+// precondition or p is not Supported; the SIMD paths of the reductions (Dot, Sum, SumSqDev,
+// DotDev) add in another fixed order than the left-to-right sum, so their
+// results agree with the generic path to a tolerance.
+
+// checkPath panics unless this CPU and build can run path p: calling an
+// instruction set the CPU lacks would kill the process.
+func checkPath(op string, p Path) {
+	if !Supported(p) {
+		panic(fmt.Sprintf("asm: %s: path %s is not supported on this CPU/build (available: %v)", op, p, Available()))
 	}
 }
 
-// ScaleGeneric computes x[i] *= alpha.
-func ScaleGeneric(alpha float32, x []float32) {
-	for i := range x {
-		x[i] *= alpha
+func needLen(op, name string, got, want int) {
+	if got < want {
+		panic(fmt.Sprintf("asm: %s: len(%s) = %d, want ≥ %d", op, name, got, want))
 	}
 }
 
-// AddGeneric computes dst[i] = a[i] + b[i] for i < len(a); len(b), len(dst) ≥ len(a).
-func AddGeneric(dst, a, b []float32) {
-	dst, b = dst[:len(a)], b[:len(a)]
-	for i, v := range a {
-		dst[i] = v + b[i]
+// Axpy computes y[i] += alpha·x[i] for i < len(x); len(y) ≥ len(x).
+func Axpy(p Path, alpha float32, x, y []float32) {
+	checkPath("Axpy", p)
+	needLen("Axpy", "y", len(y), len(x))
+	switch p {
+	case AVX512:
+		simd.AxpyAVX512(alpha, x, y)
+	case AVX2:
+		simd.AxpyAVX2(alpha, x, y)
+	default:
+		simd.AxpyGeneric(alpha, x, y)
 	}
 }
 
-// MulGeneric computes dst[i] = a[i] · b[i] for i < len(a); len(b), len(dst) ≥ len(a).
-func MulGeneric(dst, a, b []float32) {
-	dst, b = dst[:len(a)], b[:len(a)]
-	for i, v := range a {
-		dst[i] = v * b[i]
+// Scale computes x[i] *= alpha.
+func Scale(p Path, alpha float32, x []float32) {
+	checkPath("Scale", p)
+	switch p {
+	case AVX512:
+		simd.ScaleAVX512(alpha, x)
+	case AVX2:
+		simd.ScaleAVX2(alpha, x)
+	default:
+		simd.ScaleGeneric(alpha, x)
 	}
 }
 
-// ReLUGeneric computes dst[i] = x[i] if x[i] > 0, else +0 (NaN gives 0), for
+// Add computes dst[i] = a[i] + b[i] for i < len(a); len(b), len(dst) ≥ len(a).
+func Add(p Path, dst, a, b []float32) {
+	checkPath("Add", p)
+	needLen("Add", "b", len(b), len(a))
+	needLen("Add", "dst", len(dst), len(a))
+	switch p {
+	case AVX512:
+		simd.AddAVX512(dst, a, b)
+	case AVX2:
+		simd.AddAVX2(dst, a, b)
+	default:
+		simd.AddGeneric(dst, a, b)
+	}
+}
+
+// Mul computes dst[i] = a[i]·b[i] for i < len(a); len(b), len(dst) ≥ len(a).
+func Mul(p Path, dst, a, b []float32) {
+	checkPath("Mul", p)
+	needLen("Mul", "b", len(b), len(a))
+	needLen("Mul", "dst", len(dst), len(a))
+	switch p {
+	case AVX512:
+		simd.MulAVX512(dst, a, b)
+	case AVX2:
+		simd.MulAVX2(dst, a, b)
+	default:
+		simd.MulGeneric(dst, a, b)
+	}
+}
+
+// ReLU computes dst[i] = x[i] if x[i] > 0, else +0 (NaN gives 0), for
 // i < len(x); len(dst) ≥ len(x).
-func ReLUGeneric(dst, x []float32) {
-	dst = dst[:len(x)]
-	for i, v := range x {
-		if v > 0 {
-			dst[i] = v
-		} else {
-			dst[i] = 0
-		}
+func ReLU(p Path, dst, x []float32) {
+	checkPath("ReLU", p)
+	needLen("ReLU", "dst", len(dst), len(x))
+	switch p {
+	case AVX512:
+		simd.ReLUAVX512(dst, x)
+	case AVX2:
+		simd.ReLUAVX2(dst, x)
+	default:
+		simd.ReLUGeneric(dst, x)
 	}
 }
 
-// ReLUBackwardGeneric computes dx[i] = dy[i] if x[i] > 0, else 0, for
-// i < len(x); len(dx), len(dy) ≥ len(x).
-func ReLUBackwardGeneric(dx, dy, x []float32) {
-	dx, dy = dx[:len(x)], dy[:len(x)]
-	for i, v := range x {
-		if v > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
-		}
+// ReLUBackward computes dx[i] = dy[i] if x[i] > 0, else 0, for i < len(x);
+// len(dx), len(dy) ≥ len(x).
+func ReLUBackward(p Path, dx, dy, x []float32) {
+	checkPath("ReLUBackward", p)
+	needLen("ReLUBackward", "dx", len(dx), len(x))
+	needLen("ReLUBackward", "dy", len(dy), len(x))
+	switch p {
+	case AVX512:
+		simd.ReLUBackwardAVX512(dx, dy, x)
+	case AVX2:
+		simd.ReLUBackwardAVX2(dx, dy, x)
+	default:
+		simd.ReLUBackwardGeneric(dx, dy, x)
 	}
 }
 
-// DotGeneric returns Σ x[i]·y[i] over i < len(x), summed left to right;
-// len(y) ≥ len(x).
-func DotGeneric(x, y []float32) float32 {
-	y = y[:len(x)]
-	var s float32
-	for i, v := range x {
-		s += v * y[i]
+// Dot returns Σ x[i]·y[i] over i < len(x); len(y) ≥ len(x).
+func Dot(p Path, x, y []float32) float32 {
+	checkPath("Dot", p)
+	needLen("Dot", "y", len(y), len(x))
+	switch p {
+	case AVX512:
+		return simd.DotAVX512(x, y)
+	case AVX2:
+		return simd.DotAVX2(x, y)
 	}
-	return s
+	return simd.DotGeneric(x, y)
 }
 
-// SumGeneric returns Σ x[i], summed left to right.
-func SumGeneric(x []float32) float32 {
-	var s float32
-	for _, v := range x {
-		s += v
+// Sum returns Σ x[i].
+func Sum(p Path, x []float32) float32 {
+	checkPath("Sum", p)
+	switch p {
+	case AVX512:
+		return simd.SumAVX512(x)
+	case AVX2:
+		return simd.SumAVX2(x)
 	}
-	return s
+	return simd.SumGeneric(x)
 }
 
-// AffineGeneric computes dst[i] = a·x[i] + b for i < len(x); len(dst) ≥ len(x).
-// (The SIMD paths fuse the multiply-add: one rounding instead of two.)
-func AffineGeneric(a, b float32, dst, x []float32) {
-	dst = dst[:len(x)]
-	for i, v := range x {
-		dst[i] = a*v + b
+// Affine computes dst[i] = a·x[i] + b for i < len(x) (fused on the SIMD
+// paths); len(dst) ≥ len(x).
+func Affine(p Path, a, b float32, dst, x []float32) {
+	checkPath("Affine", p)
+	needLen("Affine", "dst", len(dst), len(x))
+	switch p {
+	case AVX512:
+		simd.AffineAVX512(a, b, dst, x)
+	case AVX2:
+		simd.AffineAVX2(a, b, dst, x)
+	default:
+		simd.AffineGeneric(a, b, dst, x)
 	}
 }
 
-// BNBackwardGeneric computes dst[i] = k·dy[i] + (a·x[i] + b) for
-// i < len(dy); len(dst), len(x) ≥ len(dy). (The SIMD paths fuse both
-// multiply-adds.)
-func BNBackwardGeneric(k, a, b float32, dst, dy, x []float32) {
-	dst, x = dst[:len(dy)], x[:len(dy)]
-	for i, g := range dy {
-		dst[i] = k*g + (a*x[i] + b)
+// BNBackward computes dst[i] = k·dy[i] + (a·x[i] + b) for i < len(dy)
+// (fused on the SIMD paths); len(dst), len(x) ≥ len(dy).
+func BNBackward(p Path, k, a, b float32, dst, dy, x []float32) {
+	checkPath("BNBackward", p)
+	needLen("BNBackward", "dst", len(dst), len(dy))
+	needLen("BNBackward", "x", len(x), len(dy))
+	switch p {
+	case AVX512:
+		simd.BNBackwardAVX512(k, a, b, dst, dy, x)
+	case AVX2:
+		simd.BNBackwardAVX2(k, a, b, dst, dy, x)
+	default:
+		simd.BNBackwardGeneric(k, a, b, dst, dy, x)
 	}
 }
 
-// SumSqDevGeneric returns Σ (x[i] − mu)², summed left to right.
-func SumSqDevGeneric(mu float32, x []float32) float32 {
-	var s float32
-	for _, v := range x {
-		d := v - mu
-		s += d * d
+// SumSqDev returns Σ (x[i] − mu)².
+func SumSqDev(p Path, mu float32, x []float32) float32 {
+	checkPath("SumSqDev", p)
+	switch p {
+	case AVX512:
+		return simd.SumSqDevAVX512(mu, x)
+	case AVX2:
+		return simd.SumSqDevAVX2(mu, x)
 	}
-	return s
+	return simd.SumSqDevGeneric(mu, x)
 }
 
-// DotDevGeneric returns Σ g[i]·(x[i] − mu) over i < len(g), summed left to
-// right; len(x) ≥ len(g).
-func DotDevGeneric(mu float32, g, x []float32) float32 {
-	x = x[:len(g)]
-	var s float32
-	for i, v := range g {
-		s += v * (x[i] - mu)
+// DotDev returns Σ g[i]·(x[i] − mu) over i < len(g); len(x) ≥ len(g).
+func DotDev(p Path, mu float32, g, x []float32) float32 {
+	checkPath("DotDev", p)
+	needLen("DotDev", "x", len(x), len(g))
+	switch p {
+	case AVX512:
+		return simd.DotDevAVX512(mu, g, x)
+	case AVX2:
+		return simd.DotDevAVX2(mu, g, x)
 	}
-	return s
+	return simd.DotDevGeneric(mu, g, x)
 }

@@ -5,10 +5,13 @@ import (
 	"math"
 
 	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/simd"
 )
 
 // BatchNormParams describes 2-D batch normalisation over x [N, C, HW...]
 // (PyTorch BatchNorm2d): statistics per channel c over the N·HW elements.
+//
+// It is a plain value: copy and share it freely.
 type BatchNormParams struct {
 	N, C, HW int
 	Eps      float32 // PyTorch default 1e-5
@@ -108,9 +111,9 @@ func (p BatchNormParams) affine(path asm.Path, c int, x, y, gamma, beta []float3
 		ys := y[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
 		switch path {
 		case asm.AVX512:
-			asm.AffineAVX512(scale, shift, ys, xs)
+			simd.AffineAVX512(scale, shift, ys, xs)
 		case asm.AVX2:
-			asm.AffineAVX2(scale, shift, ys, xs)
+			simd.AffineAVX2(scale, shift, ys, xs)
 		default:
 			for i, v := range xs {
 				ys[i] = v*scale + shift
@@ -187,9 +190,9 @@ func (e *Engine) BatchNormBackward(p BatchNormParams, x, dy, gamma, mean, invstd
 			dxs := dx[(n*p.C+c)*p.HW : (n*p.C+c+1)*p.HW]
 			switch e.path {
 			case asm.AVX512:
-				asm.BNBackwardAVX512(k32, a32, b32, dxs, ds, xs)
+				simd.BNBackwardAVX512(k32, a32, b32, dxs, ds, xs)
 			case asm.AVX2:
-				asm.BNBackwardAVX2(k32, a32, b32, dxs, ds, xs)
+				simd.BNBackwardAVX2(k32, a32, b32, dxs, ds, xs)
 			default:
 				for i, v := range xs {
 					dxs[i] = k32*ds[i] + a32*v + b32
@@ -205,9 +208,9 @@ func (e *Engine) BatchNormBackward(p BatchNormParams, x, dy, gamma, mean, invstd
 func (e *Engine) planeSum(x []float32) float64 {
 	switch e.path {
 	case asm.AVX512:
-		return float64(asm.SumAVX512(x))
+		return float64(simd.SumAVX512(x))
 	case asm.AVX2:
-		return float64(asm.SumAVX2(x))
+		return float64(simd.SumAVX2(x))
 	}
 	var s float32
 	for _, v := range x {
@@ -221,9 +224,9 @@ func (e *Engine) planeSum(x []float32) float64 {
 func (e *Engine) planeSumSqDev(mu float64, x []float32) float64 {
 	switch e.path {
 	case asm.AVX512:
-		return float64(asm.SumSqDevAVX512(float32(mu), x))
+		return float64(simd.SumSqDevAVX512(float32(mu), x))
 	case asm.AVX2:
-		return float64(asm.SumSqDevAVX2(float32(mu), x))
+		return float64(simd.SumSqDevAVX2(float32(mu), x))
 	}
 	var ss float64
 	for _, v := range x {
@@ -237,9 +240,9 @@ func (e *Engine) planeSumSqDev(mu float64, x []float32) float64 {
 func (e *Engine) planeSumDotDev(mu float32, g, x []float32) (a, b float32) {
 	switch e.path {
 	case asm.AVX512:
-		return asm.SumAVX512(g), asm.DotDevAVX512(mu, g, x)
+		return simd.SumAVX512(g), simd.DotDevAVX512(mu, g, x)
 	case asm.AVX2:
-		return asm.SumAVX2(g), asm.DotDevAVX2(mu, g, x)
+		return simd.SumAVX2(g), simd.DotDevAVX2(mu, g, x)
 	}
 	x = x[:len(g)]
 	for i, v := range g {

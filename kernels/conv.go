@@ -7,7 +7,7 @@ package kernels
 //     avo-generated transform kernels (asm/conv_amd64.s), 2.25× fewer
 //     multiplies than direct convolution, for all three passes.
 //   - The forward of 3×3 layers with at most 4 input channels (the first
-//     layers) runs a direct kernel on AVX-512 (asm.Direct3x3K16*).
+//     layers) runs a direct kernel on AVX-512 (simd.Direct3x3K16*).
 //   - Everything else (first layers, strides, 1×1, 5×5, small planes) runs
 //     im2col tiles of a few hundred KiB, never a full-batch buffer, feeding
 //     the GEMM; 1×1 stride-1 unpadded layers multiply in place.
@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/simd"
 )
 
 // ConvParams describes a 2-D convolution (cross-correlation, as PyTorch's
@@ -31,6 +32,8 @@ import (
 //	y[n,k,i,j] = bias[k] + Σ_{c,r,s} w[k,c,r,s] · x[n, c, i·StrideH − PadH + r, j·StrideW − PadW + s]
 //
 // with taps outside the input reading zero.
+//
+// It is a plain value: copy and share it freely.
 type ConvParams struct {
 	N, C, H, W       int // input batch, channels, height, width
 	K                int // output channels
@@ -98,6 +101,38 @@ func (p ConvParams) pointwise() bool {
 	return p.R == 1 && p.S == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
 }
 
+// ConvAlgo names a convolution algorithm (WithConvAlgo). Every algorithm
+// computes the same convolution; they differ in speed and in rounding (the
+// results of two algorithms agree to a tolerance, not bit for bit).
+type ConvAlgo uint8
+
+const (
+	// ConvAuto chooses by shape, as measured (see Engine.useWinograd).
+	ConvAuto ConvAlgo = iota
+	// ConvIm2col always uses im2col tiles and the GEMM.
+	ConvIm2col
+	// ConvWinograd uses Winograd F(2×2, 3×3) wherever it applies (3×3,
+	// stride 1, pad 1), im2col elsewhere.
+	ConvWinograd
+	// ConvDirect uses the direct 3×3 kernel wherever it applies (forward and
+	// weight gradient on AVX-512, see directOK), else chooses as ConvAuto.
+	ConvDirect
+)
+
+func (a ConvAlgo) String() string {
+	switch a {
+	case ConvAuto:
+		return "auto"
+	case ConvIm2col:
+		return "im2col"
+	case ConvWinograd:
+		return "winograd"
+	case ConvDirect:
+		return "direct"
+	}
+	return fmt.Sprintf("ConvAlgo(%d)", uint8(a))
+}
+
 // useWinograd selects Winograd F(2×2, 3×3) (conv_winograd.go) for 3×3
 // stride-1 pad-1 layers; everything else uses im2col tiles and the GEMM.
 // Chosen by measurement on the Conv8 shapes at widths 1 and 0.25
@@ -107,11 +142,11 @@ func (p ConvParams) pointwise() bool {
 // (16→32 @ 16², batch 128: fwd 4.6 vs 7.2 ms, bwd 12.6 vs 14.3);
 // below that (the 3-channel first layer, tiny planes) the im2col GEMM with
 // its 9× longer inner dimension is faster.
-func (p ConvParams) useWinograd() bool {
-	switch convAlgoOverride {
-	case 1:
+func (e *Engine) useWinograd(p ConvParams) bool {
+	switch e.conv {
+	case ConvIm2col:
 		return false
-	case 2:
+	case ConvWinograd:
 		return p.winogradOK()
 	}
 	if !p.winogradOK() {
@@ -121,7 +156,7 @@ func (p ConvParams) useWinograd() bool {
 	return hw >= 4 && (c >= 32 || (c >= 16 && hw >= 16))
 }
 
-// directOK reports whether the direct 3×3 kernel (asm.Direct3x3K16*)
+// directOK reports whether the direct 3×3 kernel (simd.Direct3x3K16*)
 // applies: 3×3, stride 1, pad 1, output channels a multiple of 16, rows a
 // multiple of 16 wide, and few input channels (there im2col is mostly copying
 // and Winograd does not apply or pay).
@@ -131,22 +166,14 @@ func (p ConvParams) directOK() bool {
 }
 
 // useDirect: the forward of the first layers of the conv nets (3 input
-// channels): about 2–3× im2col + GEMM there (bench/RESULTS.md).
-func (p ConvParams) useDirect() bool {
-	switch convAlgoOverride {
-	case 1, 2:
+// channels): about 2–3× im2col + GEMM there (bench/RESULTS.md). AVX-512 only.
+func (e *Engine) useDirect(p ConvParams) bool {
+	switch e.conv {
+	case ConvIm2col, ConvWinograd:
 		return false
-	case 3:
-		return p.directOK()
 	}
-	return p.directOK()
+	return e.path == asm.AVX512 && p.directOK()
 }
-
-// convAlgoOverride forces an algorithm in benchmarks of this package
-// (0: choose by shape, 1: im2col, 2: Winograd where legal, 3: the direct
-// 3×3 kernel where legal, forward only and on AVX-512). Tests and
-// benchmarks only; never set by the library.
-var convAlgoOverride int
 
 // convTile is one block of output columns: either a pixel range [p0, p1) of
 // a single image n0 (n1 = n0+1), or whole images [n0, n1) (p0 = 0, p1 = P).
@@ -209,11 +236,11 @@ func (e *Engine) Conv2D(p ConvParams, x, w, bias, y []float32) {
 	if bias != nil {
 		checkConvLen(op, "bias", len(bias), p.K)
 	}
-	if e.path == asm.AVX512 && p.useDirect() {
+	if e.useDirect(p) {
 		e.conv2DDirect(p, x, w, bias, y)
 		return
 	}
-	if p.useWinograd() {
+	if e.useWinograd(p) {
 		e.conv2DWinograd(p, x, w, bias, y)
 		return
 	}
@@ -268,7 +295,7 @@ func (e *Engine) Conv2DBackwardData(p ConvParams, dy, w, dx []float32) {
 	checkConvLen(op, "dy", len(dy), p.OutputLen())
 	checkConvLen(op, "w", len(w), p.WeightLen())
 	checkConvLen(op, "dx", len(dx), p.InputLen())
-	if p.useWinograd() {
+	if e.useWinograd(p) {
 		e.conv2DBackwardDataWinograd(p, dy, w, dx)
 		return
 	}
@@ -325,9 +352,9 @@ func (e *Engine) Conv2DBackwardWeight(p ConvParams, x, dy, dw, dbias []float32) 
 		checkConvLen(op, "dbias", len(dbias), p.K)
 	}
 	switch {
-	case e.path == asm.AVX512 && p.useDirect():
+	case e.useDirect(p):
 		e.conv2DBackwardWeightDirect(p, x, dy, dw)
-	case p.useWinograd():
+	case e.useWinograd(p):
 		e.conv2DBackwardWeightWinograd(p, x, dy, dw)
 	default:
 		e.conv2DBackwardWeightIm2col(p, x, dy, dw)
@@ -372,7 +399,7 @@ func (e *Engine) conv2DBackwardWeightDirect(p ConvParams, x, dy, dw []float32) {
 			for kb := 0; kb < KB; kb++ {
 				src := dy[(n*K+16*kb)*HW+h*W:]
 				for w0 := 0; w0 < W; w0 += 16 {
-					asm.Transpose16AVX512(src[w0:], HW, dyT[16*w0:], 16, 16, 16)
+					simd.Transpose16AVX512(src[w0:], HW, dyT[16*w0:], 16, 16, 16)
 				}
 				for c := 0; c < C; c++ {
 					for r := range rows {
@@ -384,7 +411,7 @@ func (e *Engine) conv2DBackwardWeightDirect(p ConvParams, x, dy, dw []float32) {
 							clear(row)
 						}
 					}
-					asm.DirectGradW3x3AVX512(dyT, &rows, acc[(kb*C+c)*144:(kb*C+c+1)*144])
+					simd.DirectGradW3x3AVX512(dyT, &rows, acc[(kb*C+c)*144:(kb*C+c+1)*144])
 				}
 			}
 		}
@@ -692,7 +719,7 @@ func (e *Engine) conv2DDirect(p ConvParams, x, w, bias, y []float32) {
 		for kb := 0; kb < K/16; kb++ {
 			yk := y[(n*K+16*kb)*HW+h*W:]
 			for w0 := 0; w0 < W; w0 += 16 {
-				asm.Direct3x3K16AVX512(rows, w0, wp[kb*144*C:], bp[16*kb:], yk[w0:], HW)
+				simd.Direct3x3K16AVX512(rows, w0, wp[kb*144*C:], bp[16*kb:], yk[w0:], HW)
 			}
 		}
 	})

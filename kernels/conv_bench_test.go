@@ -21,7 +21,6 @@ func BenchmarkConvAlgo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { convAlgoOverride = 0 }()
 	wf := 1.0
 	if s := os.Getenv("LTRANSFER_BENCH_WIDTH"); s != "" {
 		wf, _ = strconv.ParseFloat(s, 64)
@@ -37,10 +36,9 @@ func BenchmarkConvAlgo(b *testing.B) {
 		y, dx, dw := make([]float32, p.OutputLen()), make([]float32, p.InputLen()), make([]float32, p.WeightLen())
 		for _, algo := range []int{1, 2} {
 			name := fmt.Sprintf("c=%d,k=%d,hw=%d/algo=%s", l[0], l[1], l[2], map[int]string{1: "im2col", 2: "winograd"}[algo])
-			convAlgoOverride = algo
+			e := e.withConv(ConvAlgo(algo))
 			for _, pass := range []string{"fwd", "bwddata", "bwdweight"} {
 				b.Run(name+"/"+pass, func(b *testing.B) {
-					convAlgoOverride = algo
 					var best time.Duration
 					for i := 0; i < b.N; i++ {
 						t0 := time.Now()

@@ -176,8 +176,7 @@ func TestConv2DAgainstFloat64(t *testing.T) {
 			var first [4][]float32
 			for _, e := range engines(t, 1, 2, 3) {
 				t.Run(fmt.Sprintf("%v/algo=%d/path=%v/threads=%d", p, algo, e.Path(), e.Threads()), func(t *testing.T) {
-					convAlgoOverride = algo
-					defer func() { convAlgoOverride = 0 }()
+					e := e.withConv(ConvAlgo(algo))
 					nan := float32(math.NaN())
 					y, chkY := guarded(p.OutputLen(), nan)
 					e.Conv2D(p, x, w, b, y)
@@ -293,7 +292,6 @@ func TestConvWinogradRandomShapes(t *testing.T) {
 	const seed = 504
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	defer func() { convAlgoOverride = 0 }()
 	// The planes of the conv nets (4…32 wide: the narrow-plane gather, the
 	// row-segment output kernels for 16 and ≥ 32 wide), 34 and 64 wide
 	// (16-tile groups across and within tile rows), then random shapes.
@@ -314,7 +312,7 @@ func TestConvWinogradRandomShapes(t *testing.T) {
 		P := p.OutH() * p.OutW()
 		for _, e := range engines(t, 2) {
 			for _, algo := range []int{1, 2} {
-				convAlgoOverride = algo
+				e := e.withConv(ConvAlgo(algo))
 				y, dx, dw, db := make([]float32, p.OutputLen()), make([]float32, p.InputLen()), make([]float32, p.WeightLen()), make([]float32, p.K)
 				e.Conv2D(p, x, w, b, y)
 				e.Conv2DBackwardData(p, dy, w, dx)

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/simd"
 )
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32
@@ -71,15 +72,15 @@ func (g *gemm) runNarrow() {
 			cp := g.c[i0*g.ldc:]
 			switch {
 			case !g.transA && mr == 16:
-				asm.SgemmKernelNarrowNAVX512(g.k, g.alpha, g.a[i0*g.lda:], g.lda, b, ldb, g.beta, cp, g.ldc, mr, g.n)
+				simd.SgemmKernelNarrowNAVX512(g.k, g.alpha, g.a[i0*g.lda:], g.lda, b, ldb, g.beta, cp, g.ldc, mr, g.n)
 			case g.transA && len(g.a)-i0 >= (g.k-1)*g.lda+16:
-				asm.SgemmKernelNarrowTAVX512(g.k, g.alpha, g.a[i0:], g.lda, b, ldb, g.beta, cp, g.ldc, mr, g.n)
+				simd.SgemmKernelNarrowTAVX512(g.k, g.alpha, g.a[i0:], g.lda, b, ldb, g.beta, cp, g.ldc, mr, g.n)
 			default:
 				// The last rows: pack them k×16, zero-padded, which is the
 				// transposed layout with lda = 16.
 				ap := getBuf(g.k * 16)
 				packA(*ap, 16, g.transA, g.a, g.lda, i0, mr, 0, g.k, true)
-				asm.SgemmKernelNarrowTAVX512(g.k, g.alpha, *ap, 16, b, ldb, g.beta, cp, g.ldc, mr, g.n)
+				simd.SgemmKernelNarrowTAVX512(g.k, g.alpha, *ap, 16, b, ldb, g.beta, cp, g.ldc, mr, g.n)
 				bufPool.Put(ap)
 			}
 		}
@@ -127,7 +128,7 @@ func scaleMatrix(beta float32, m, n int, c []float32, ldc int) {
 	}
 }
 
-// microKernel is the signature of every asm.SgemmKernel* routine.
+// microKernel is the signature of every simd.SgemmKernel* routine.
 type microKernel func(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int)
 
 // gemmKernel is one micro-kernel with its register tile and cache blocking.
@@ -135,7 +136,7 @@ type gemmKernel struct {
 	fn     microKernel
 	mr, nr int
 	masked bool // fn writes nr < NR columns itself; else edges go through a tile buffer
-	t16    bool // packing may transpose with asm.Transpose16AVX512
+	t16    bool // packing may transpose with simd.Transpose16AVX512
 	// edge lists kernels on the same packed panels that compute only their
 	// first rows and/or columns: the first with rows ≥ mr and cols ≥ nr
 	// (cheapest first) serves an edge tile.
@@ -151,13 +152,13 @@ type edgeKernel struct {
 }
 
 var (
-	kernelAVX512 = gemmKernel{fn: asm.SgemmKernel12x32AVX512, mr: asm.SgemmMRAVX512, nr: asm.SgemmNRAVX512, masked: true, t16: true, kc: 256, mc: 264, nc: 3072,
+	kernelAVX512 = gemmKernel{fn: simd.SgemmKernel12x32AVX512, mr: simd.SgemmMRAVX512, nr: simd.SgemmNRAVX512, masked: true, t16: true, kc: 256, mc: 264, nc: 3072,
 		edge: []edgeKernel{
-			{4, 16, asm.SgemmKernel12x32R4C16AVX512}, {8, 16, asm.SgemmKernel12x32R8C16AVX512},
-			{4, 32, asm.SgemmKernel12x32R4AVX512}, {12, 16, asm.SgemmKernel12x32C16AVX512},
-			{8, 32, asm.SgemmKernel12x32R8AVX512},
+			{4, 16, simd.SgemmKernel12x32R4C16AVX512}, {8, 16, simd.SgemmKernel12x32R8C16AVX512},
+			{4, 32, simd.SgemmKernel12x32R4AVX512}, {12, 16, simd.SgemmKernel12x32C16AVX512},
+			{8, 32, simd.SgemmKernel12x32R8AVX512},
 		}}
-	kernelAVX2    = gemmKernel{fn: asm.SgemmKernel6x16AVX2, mr: asm.SgemmMRAVX2, nr: asm.SgemmNRAVX2, kc: 256, mc: 120, nc: 3072}
+	kernelAVX2    = gemmKernel{fn: simd.SgemmKernel6x16AVX2, mr: simd.SgemmMRAVX2, nr: simd.SgemmNRAVX2, kc: 256, mc: 120, nc: 3072}
 	kernelGeneric = gemmKernel{fn: sgemmKernel4x4Go, mr: 4, nr: 4, masked: true, kc: 256, mc: 128, nc: 3072}
 )
 
@@ -363,7 +364,7 @@ func (g *gemm) packBPanels(bbuf []float32, jc, pc, kc, lo, hi int) {
 		// panel in Go.
 		full := min(hi, (g.n-jc)/32)
 		if full > lo {
-			asm.PackBRows32AVX512(g.b[pc*g.ldb+jc+lo*32:], g.ldb, bbuf[lo*kc*32:], kc*32, kc, full-lo)
+			simd.PackBRows32AVX512(g.b[pc*g.ldb+jc+lo*32:], g.ldb, bbuf[lo*kc*32:], kc*32, kc, full-lo)
 		}
 		lo = max(lo, full)
 	}
@@ -388,7 +389,7 @@ func (g *gemm) packAPanels(abuf []float32, ic, pc, kc, lo, hi int) {
 			// are far apart); a partial last panel in Go.
 			full := min(hi, (g.m-ic)/12)
 			if full > lo {
-				asm.PackARows12AVX512(g.a[pc*g.lda+ic+lo*12:], g.lda, abuf[lo*kc*12:], kc*12, kc, full-lo)
+				simd.PackARows12AVX512(g.a[pc*g.lda+ic+lo*12:], g.lda, abuf[lo*kc*12:], kc*12, kc, full-lo)
 			}
 			lo = max(lo, full)
 		}
@@ -441,7 +442,7 @@ func packA(dst []float32, MR int, trans bool, a []float32, lda, i0, mr, p0, kc i
 	dst = dst[:kc*MR]
 	if !trans && t16 {
 		for p := 0; p < kc; p += 16 {
-			asm.Transpose16AVX512(a[i0*lda+p0+p:], lda, dst[p*MR:], MR, mr, min(16, kc-p))
+			simd.Transpose16AVX512(a[i0*lda+p0+p:], lda, dst[p*MR:], MR, mr, min(16, kc-p))
 		}
 		if mr < MR {
 			for p := 0; p < kc; p++ {
@@ -548,7 +549,7 @@ func packB(dst []float32, NR int, trans bool, b []float32, ldb, p0, kc, j0, nr i
 	if trans && t16 {
 		for p := 0; p < kc; p += 16 {
 			for h := 0; h < nr; h += 16 {
-				asm.Transpose16AVX512(b[(j0+h)*ldb+p0+p:], ldb, dst[p*NR+h:], NR, min(16, nr-h), min(16, kc-p))
+				simd.Transpose16AVX512(b[(j0+h)*ldb+p0+p:], ldb, dst[p*NR+h:], NR, min(16, nr-h), min(16, kc-p))
 			}
 		}
 		if nr < NR {
@@ -634,7 +635,7 @@ func sgemmReference(transA, transB bool, m, n, k int, alpha float32, a []float32
 // packed once (k·n floats, small next to the m·n·k product).
 func (g *gemm) runDot(e *Engine) {
 	n, k := g.n, g.k
-	bp := getBuf(asm.SgemmDotPackedLen(k, n))
+	bp := getBuf(simd.SgemmDotPackedLen(k, n))
 	defer bufPool.Put(bp)
 	pb := *bp
 	for p := 0; p < roundUp(k, 16); p++ {
@@ -651,9 +652,9 @@ func (g *gemm) runDot(e *Engine) {
 			pb[base+j*16] = v
 		}
 	}
-	rows := asm.SgemmDotRows(n)
+	rows := simd.SgemmDotRows(n)
 	e.ParallelFor(ceilDiv(g.m, rows), func(lo, hi int) {
-		var out [2 * asm.SgemmDotMaxCols]float32
+		var out [2 * simd.SgemmDotMaxCols]float32
 		for blk := lo; blk < hi; blk++ {
 			i0 := blk * rows
 			r := min(rows, g.m-i0)
@@ -664,7 +665,7 @@ func (g *gemm) runDot(e *Engine) {
 				copy(t, a[:k])
 				a, lda = t, k
 			}
-			asm.SgemmDotAVX512(rows, n, k, a, lda, pb, out[:])
+			simd.SgemmDotAVX512(rows, n, k, a, lda, pb, out[:])
 			for rr := 0; rr < r; rr++ {
 				ci := g.c[(i0+rr)*g.ldc : (i0+rr)*g.ldc+n]
 				o := out[rr*n : rr*n+n]

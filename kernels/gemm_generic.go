@@ -1,7 +1,7 @@
 package kernels
 
 // sgemmKernel4x4Go is the micro-kernel of the pure-Go path: the contract of
-// asm.SgemmKernel12x32Generic with 4×4 panels, written so the compiler keeps
+// simd.SgemmKernel12x32Generic with 4×4 panels, written so the compiler keeps
 // the 16 sums in registers (on arm64 it also fuses the multiply-adds). The
 // asm twins stay simple loops: they are oracles, this is for speed where
 // there is no assembly.

@@ -5,11 +5,14 @@ import (
 	"math"
 
 	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/simd"
 )
 
 // PoolParams describes a 2-D pooling window over float32 NCHW tensors
 // (PyTorch MaxPool2d / AvgPool2d with ceil_mode=False, dilation 1):
 // x [N, C, H, W] → y [N, C, OutH, OutW].
+//
+// It is a plain value: copy and share it freely.
 type PoolParams struct {
 	N, C, H, W       int
 	KH, KW           int // window
@@ -162,7 +165,7 @@ func maxPool2x2AVX512(xp, yp []float32, ip []int32, W, OH, OW int) {
 		ir := ip[i*OW : i*OW+OW]
 		j := 0
 		for ; j+16 <= OW; j += 16 {
-			if nan := asm.MaxPool2x2Row16AVX512(r0[2*j:], r1[2*j:], yr[j:], ir[j:], 2*i*W+2*j, W); nan != 0 {
+			if nan := simd.MaxPool2x2Row16AVX512(r0[2*j:], r1[2*j:], yr[j:], ir[j:], 2*i*W+2*j, W); nan != 0 {
 				for l := 0; l < 16; l++ {
 					if nan&(1<<l) != 0 {
 						jj := j + l

@@ -24,11 +24,17 @@ import (
 // and with workers that blocked after every chunk a pair of 50 µs chunks
 // took 110 µs on 2 threads, and 2-thread Sgemm reached 0.67–0.96 of
 // OpenBLAS. So a worker that runs out of work spins, polling for the next
-// call, for workerSpin before it blocks (OpenBLAS's threads spin for about
-// 100 ms), and the caller spins while the last chunks finish, for at most
-// callerSpin, before it blocks. With a 2 ms worker spin, back-to-back
-// 128×4096×784 products still fell into runs where the worker timed out and
-// then waited behind the caller on one P (93 instead of 185 GFLOP/s).
+// call, for the spin of the engine whose call it helped (Engine.Spin) before
+// it parks, blocked on a channel receive that costs no CPU; and the caller
+// spins while the last chunks finish, for at most min(spin, callerSpin),
+// before it blocks. The default, DefaultSpin, covers the fork-joins inside
+// one product, so an idle service pays at most that much CPU per worker
+// after its last call. Back-to-back work wants more: with a 2 ms worker
+// spin, back-to-back 128×4096×784 products still fell into runs where the
+// worker timed out and then waited behind the caller on one P (93 instead
+// of 185 GFLOP/s), so the CLI uses ThroughputSpin (OpenBLAS's threads spin
+// for about 100 ms). WithSpin(0) parks workers as soon as they run out of
+// work, and callers block at once.
 //
 // For its first hotSpin a spinning goroutine does not yield its P; after
 // that it calls runtime.Gosched every spinYield, so other goroutines run.
@@ -38,7 +44,13 @@ import (
 // yielded every 100 µs, and at 150 when every microsecond).
 
 const (
-	workerSpin = 20 * time.Millisecond
+	// DefaultSpin is the spin of an Engine made without WithSpin.
+	DefaultSpin = time.Millisecond
+	// ThroughputSpin is the spin for programs that run back-to-back
+	// products on all their threads (the ltransfer CLI): 20 ms of CPU per
+	// worker after the last call buys 2-thread speed across calls.
+	ThroughputSpin = 20 * time.Millisecond
+
 	callerSpin = 2 * time.Millisecond
 	hotSpin    = time.Millisecond
 	spinYield  = 100 * time.Microsecond
@@ -49,8 +61,9 @@ const (
 type parJob struct {
 	fn   func(lo, hi int)
 	n, t int
-	next atomic.Int32 // chunks 1 ≤ i < t are claimed by next.Add(1)
-	left atomic.Int32 // chunks not yet finished
+	spin time.Duration // how long a goroutine waits spinning before it parks
+	next atomic.Int32  // chunks 1 ≤ i < t are claimed by next.Add(1)
+	left atomic.Int32  // chunks not yet finished
 	wg   sync.WaitGroup
 	fail failure
 }
@@ -119,13 +132,16 @@ func init() { pool.jobs = make(chan *parJob, maxPoolWorkers) }
 func poolWorker(j *parJob) {
 	for {
 		j.help(true)
-		j = waitJob()
+		j = waitJob(j.spin)
 	}
 }
 
-// waitJob spins for workerSpin (yielding its P only after hotSpin), then
-// blocks, until a job arrives. The worker is already counted idle.
-func waitJob() *parJob {
+// waitJob spins for spin (yielding its P only after hotSpin), then parks,
+// until a job arrives. The worker is already counted idle.
+func waitJob(spin time.Duration) *parJob {
+	if spin <= 0 {
+		return <-pool.jobs
+	}
 	start := time.Now()
 	yielded := start
 	for i := 1; ; i++ {
@@ -136,7 +152,7 @@ func waitJob() *parJob {
 		}
 		if i%spinPoll == 0 {
 			now := time.Now()
-			if now.Sub(start) > workerSpin {
+			if now.Sub(start) > spin {
 				return <-pool.jobs
 			}
 			if now.Sub(start) > hotSpin && now.Sub(yielded) > spinYield {
@@ -196,7 +212,7 @@ func (e *Engine) ParallelFor(n int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	j := &parJob{fn: fn, n: n, t: t}
+	j := &parJob{fn: fn, n: n, t: t, spin: e.spin}
 	j.left.Store(int32(t))
 	j.wg.Add(t)
 	asked := 0
@@ -214,13 +230,13 @@ func (e *Engine) ParallelFor(n int, fn func(lo, hi int)) {
 		go func() {}()
 	}
 	j.help(false)
-	if j.left.Load() != 0 {
+	if wait := min(e.spin, callerSpin); wait > 0 && j.left.Load() != 0 {
 		start := time.Now()
 		yielded := start
 		for i := 1; j.left.Load() != 0; i++ {
 			if i%spinPoll == 0 {
 				now := time.Now()
-				if now.Sub(start) > callerSpin {
+				if now.Sub(start) > wait {
 					break
 				}
 				if now.Sub(start) > hotSpin && now.Sub(yielded) > spinYield {

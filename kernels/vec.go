@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/simd"
 )
 
 // The elementwise kernels run on the engine's path on the calling goroutine
@@ -23,11 +24,11 @@ func (e *Engine) Axpy(alpha float32, x, y []float32) {
 	checkLen("Axpy", len(y), len(x))
 	switch e.path {
 	case asm.AVX512:
-		asm.AxpyAVX512(alpha, x, y)
+		simd.AxpyAVX512(alpha, x, y)
 	case asm.AVX2:
-		asm.AxpyAVX2(alpha, x, y)
+		simd.AxpyAVX2(alpha, x, y)
 	default:
-		asm.AxpyGeneric(alpha, x, y)
+		simd.AxpyGeneric(alpha, x, y)
 	}
 }
 
@@ -35,11 +36,11 @@ func (e *Engine) Axpy(alpha float32, x, y []float32) {
 func (e *Engine) Scale(alpha float32, x []float32) {
 	switch e.path {
 	case asm.AVX512:
-		asm.ScaleAVX512(alpha, x)
+		simd.ScaleAVX512(alpha, x)
 	case asm.AVX2:
-		asm.ScaleAVX2(alpha, x)
+		simd.ScaleAVX2(alpha, x)
 	default:
-		asm.ScaleGeneric(alpha, x)
+		simd.ScaleGeneric(alpha, x)
 	}
 }
 
@@ -49,22 +50,22 @@ func (e *Engine) Dot(x, y []float32) float32 {
 	checkLen("Dot", len(y), len(x))
 	switch e.path {
 	case asm.AVX512:
-		return asm.DotAVX512(x, y)
+		return simd.DotAVX512(x, y)
 	case asm.AVX2:
-		return asm.DotAVX2(x, y)
+		return simd.DotAVX2(x, y)
 	}
-	return asm.DotGeneric(x, y)
+	return simd.DotGeneric(x, y)
 }
 
 // Sum returns Σ x[i] (fixed summation order per path, as Dot).
 func (e *Engine) Sum(x []float32) float32 {
 	switch e.path {
 	case asm.AVX512:
-		return asm.SumAVX512(x)
+		return simd.SumAVX512(x)
 	case asm.AVX2:
-		return asm.SumAVX2(x)
+		return simd.SumAVX2(x)
 	}
-	return asm.SumGeneric(x)
+	return simd.SumGeneric(x)
 }
 
 // Add computes dst = a + b (dst may alias a or b).
@@ -72,11 +73,11 @@ func (e *Engine) Add(dst, a, b []float32) {
 	checkLen("Add", len(dst), len(a), len(b))
 	switch e.path {
 	case asm.AVX512:
-		asm.AddAVX512(dst, a, b)
+		simd.AddAVX512(dst, a, b)
 	case asm.AVX2:
-		asm.AddAVX2(dst, a, b)
+		simd.AddAVX2(dst, a, b)
 	default:
-		asm.AddGeneric(dst, a, b)
+		simd.AddGeneric(dst, a, b)
 	}
 }
 
@@ -85,11 +86,11 @@ func (e *Engine) Mul(dst, a, b []float32) {
 	checkLen("Mul", len(dst), len(a), len(b))
 	switch e.path {
 	case asm.AVX512:
-		asm.MulAVX512(dst, a, b)
+		simd.MulAVX512(dst, a, b)
 	case asm.AVX2:
-		asm.MulAVX2(dst, a, b)
+		simd.MulAVX2(dst, a, b)
 	default:
-		asm.MulGeneric(dst, a, b)
+		simd.MulGeneric(dst, a, b)
 	}
 }
 
@@ -98,11 +99,11 @@ func (e *Engine) ReLU(dst, x []float32) {
 	checkLen("ReLU", len(dst), len(x))
 	switch e.path {
 	case asm.AVX512:
-		asm.ReLUAVX512(dst, x)
+		simd.ReLUAVX512(dst, x)
 	case asm.AVX2:
-		asm.ReLUAVX2(dst, x)
+		simd.ReLUAVX2(dst, x)
 	default:
-		asm.ReLUGeneric(dst, x)
+		simd.ReLUGeneric(dst, x)
 	}
 }
 
@@ -112,11 +113,11 @@ func (e *Engine) ReLUBackward(dx, dy, x []float32) {
 	checkLen("ReLUBackward", len(dx), len(dy), len(x))
 	switch e.path {
 	case asm.AVX512:
-		asm.ReLUBackwardAVX512(dx, dy, x)
+		simd.ReLUBackwardAVX512(dx, dy, x)
 	case asm.AVX2:
-		asm.ReLUBackwardAVX2(dx, dy, x)
+		simd.ReLUBackwardAVX2(dx, dy, x)
 	default:
-		asm.ReLUBackwardGeneric(dx, dy, x)
+		simd.ReLUBackwardGeneric(dx, dy, x)
 	}
 }
 

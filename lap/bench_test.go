@@ -25,7 +25,8 @@ func benchMatrix(name string, n int) []float64 {
 	panic(name)
 }
 
-// BenchmarkSolve times one solve per class, size and kernel path:
+// BenchmarkSolve times one solve per class, size and kernel path, and
+// reports the phase counts of the last solve (Stats) as metrics:
 // go test ./lap -run '^$' -bench 'Solve/class=int100/n=1024' -benchtime 5x
 func BenchmarkSolve(b *testing.B) {
 	for _, cl := range []string{"uniform", "int100", "lowrank10", "lowrank40"} {
@@ -36,10 +37,20 @@ func BenchmarkSolve(b *testing.B) {
 					if cost == nil {
 						cost = benchMatrix(cl, n)
 					}
+					var r *Result
 					for b.Loop() {
-						if _, err := s.SolveFloat64(n, n, cost, nil); err != nil {
+						var err error
+						if r, err = s.SolveFloat64(n, n, cost, nil); err != nil {
 							b.Fatal(err)
 						}
+					}
+					st := r.Stats
+					for _, m := range []struct {
+						v    int
+						name string
+					}{{st.FreeAfterInit, "free-after-init"}, {st.RowReductions, "row-reductions"}, {st.RowScans, "row-scans"},
+						{st.SparseScans, "sparse-scans"}, {st.Expansions, "expansions"}, {st.ListRefreshes, "list-refreshes"}} {
+						b.ReportMetric(float64(m.v), m.name)
 					}
 				})
 			}

@@ -48,4 +48,9 @@
 // A Solver reuses its buffers (including the negated copy of a maximised
 // matrix) from one call to the next; the package-level functions allocate
 // afresh. Result.Stats counts the work of each phase.
+//
+// Concurrency: the package-level functions may be called from any number
+// of goroutines; a Solver may not (one per goroutine). Options are only
+// read. Errors: infeasible problems wrap ErrInfeasible, cancelled solves
+// wrap ctx's error (errors.Is(err, context.Canceled)).
 package lap

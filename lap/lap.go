@@ -11,6 +11,8 @@ import (
 
 // Options tune one solve. The zero value (or a nil *Options) minimises with
 // no warm start.
+//
+// A solve only reads its Options, so one may be shared by concurrent solves.
 type Options struct {
 	// Maximize asks for the assignment of largest total cost. −Inf then
 	// marks a forbidden pair (+Inf when minimising).
@@ -27,6 +29,8 @@ type Options struct {
 }
 
 // Result is an optimal assignment with its dual certificate.
+//
+// A Result is the caller's: no Solver keeps or reuses it.
 type Result struct {
 	// RowToCol[i] is the column assigned to row i; all distinct.
 	RowToCol []int
@@ -112,8 +116,9 @@ func (s *Solver) SolveFloat32(n, m int, cost []float32, opt *Options) (*Result, 
 	return s.SolveFloat32Context(context.Background(), n, m, cost, opt)
 }
 
-// SolveFloat64Context is SolveFloat64, abandoned with ctx's error when ctx
-// is done (checked between augmentations).
+// SolveFloat64Context is SolveFloat64, abandoned when ctx is done (checked
+// before the solve and between augmentations) with an error that wraps
+// ctx's: errors.Is(err, context.Canceled) or context.DeadlineExceeded.
 func (s *Solver) SolveFloat64Context(ctx context.Context, n, m int, cost []float64, opt *Options) (*Result, error) {
 	if opt == nil {
 		opt = &Options{}
@@ -133,8 +138,9 @@ func (s *Solver) SolveFloat64Context(ctx context.Context, n, m int, cost []float
 	return res, nil
 }
 
-// SolveFloat32Context is SolveFloat32, abandoned with ctx's error when ctx
-// is done (checked between augmentations).
+// SolveFloat32Context is SolveFloat32, abandoned when ctx is done (checked
+// before the solve and between augmentations) with an error that wraps
+// ctx's: errors.Is(err, context.Canceled) or context.DeadlineExceeded.
 func (s *Solver) SolveFloat32Context(ctx context.Context, n, m int, cost []float32, opt *Options) (*Result, error) {
 	if opt == nil {
 		opt = &Options{}

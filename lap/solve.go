@@ -49,6 +49,9 @@ type state struct {
 var inf = math.Inf(1)
 
 func (s *Solver) solve(ctx context.Context, n, m int, c64 []float64, c32 []float32, opt *Options) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("lap: %d×%d solve not started: %w", n, m, err)
+	}
 	ws := &s.ws
 	st := &state{path: s.path, n: n, m: m, c64: c64, c32: c32, ws: ws}
 	st.x = grow(&ws.x, n)
@@ -136,7 +139,7 @@ func (s *Solver) solve(ctx context.Context, n, m int, c64 []float64, c32 []float
 	for k, f := range free {
 		if k%16 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("lap: %d×%d solve abandoned with %d of %d free rows augmented: %w", n, m, k, len(free), err)
 			}
 		}
 		if st.sp != nil && st.stats.SparseScans > 512 && st.stats.Expansions > st.stats.SparseScans/2 {

@@ -16,6 +16,8 @@ import (
 // Training mode normalises with batch statistics and updates the running
 // statistics in the pass's parameter set; evaluation mode uses the running
 // statistics.
+//
+// Not safe for concurrent use (see Layer).
 type BatchNorm2d struct {
 	Name     string
 	C        int

@@ -11,6 +11,8 @@ import (
 // Conv2d is PyTorch's nn.Conv2d (groups 1, dilation 1): input [N, In, H, W],
 // weight [Out, In, KH, KW] named Name+".weight", optional bias [Out] named
 // Name+".bias".
+//
+// Not safe for concurrent use (see Layer).
 type Conv2d struct {
 	Name             string
 	In, Out          int
@@ -102,6 +104,8 @@ func (l *Conv2d) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
 
 // Reshape views each sample with a new per-sample shape of the same size
 // (PyTorch's out.view(N, …)), without copying.
+//
+// Not safe for concurrent use (see Layer).
 type Reshape struct {
 	Shape []int
 

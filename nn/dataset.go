@@ -18,6 +18,8 @@ type Dataset interface {
 }
 
 // Augmentation is the CIFAR-style training augmentation.
+//
+// It is a plain value.
 type Augmentation struct {
 	// Pad is the zero padding (in normalised units, i.e. the mean colour)
 	// for random crops back to the original size; 0 disables cropping.
@@ -29,6 +31,9 @@ type Augmentation struct {
 // ImageSet is an in-memory image dataset: 8-bit pixels N×C×H×W, labels,
 // per-channel normalisation, optional augmentation, optionally viewing a
 // subset of another set's samples (sharing its pixels).
+//
+// Its methods only read it (views share the pixels), so several goroutines
+// may sample one at once; do not modify Pix or Labels meanwhile.
 type ImageSet struct {
 	Name    string
 	C, H, W int
@@ -155,22 +160,78 @@ func (s *ImageSet) Split(valFrac float64, seed int64) (train, val *ImageSet, err
 	return s.Subset(perm[:n-nv]), s.Subset(perm[n-nv:]), nil
 }
 
-// TensorSet is a dataset of float32 samples held as given (no
-// normalisation), used for explicit batches and tests.
+// TensorSet is an in-memory labelled set of float32 samples, used as
+// given (no normalisation, no augmentation): X is N × sample shape, Y the N
+// labels, Classes the class count (0: max label + 1). It is a Dataset; call
+// Validate before use on data from outside (Train does). Its methods only
+// read it, so several goroutines may share one.
 type TensorSet struct {
-	Shape   []int
-	X       []float32
+	X       *Tensor
 	Y       []int32
 	Classes int
 }
 
-func (t *TensorSet) Len() int           { return len(t.Y) }
-func (t *TensorSet) SampleShape() []int { return t.Shape }
-func (t *TensorSet) NumClasses() int    { return t.Classes }
-func (t *TensorSet) Sample(i int, x []float32, aug *rand.Rand) int32 {
-	n := Numel(t.Shape)
-	copy(x[:n], t.X[i*n:(i+1)*n])
+// Validate checks that X holds len(Y) samples and that every label is in
+// [0, NumClasses()).
+func (t *TensorSet) Validate() error {
+	if t == nil || t.X == nil {
+		return fmt.Errorf("nn: tensor set has no samples")
+	}
+	if len(t.X.Shape) < 1 || t.X.Shape[0] != len(t.Y) {
+		return fmt.Errorf("nn: tensor set: X has shape %v, want [%d …] for %d labels", t.X.Shape, len(t.Y), len(t.Y))
+	}
+	if len(t.X.Data) != Numel(t.X.Shape) {
+		return fmt.Errorf("nn: tensor set: X holds %d values, its shape %v wants %d", len(t.X.Data), t.X.Shape, Numel(t.X.Shape))
+	}
+	c := t.NumClasses()
+	for i, y := range t.Y {
+		if y < 0 || int(y) >= c {
+			return fmt.Errorf("nn: tensor set: label %d of sample %d outside [0, %d)", y, i, c)
+		}
+	}
+	return nil
+}
+
+// Len is the number of samples.
+func (t *TensorSet) Len() int {
+	if t == nil || t.X == nil {
+		return 0
+	}
+	return len(t.Y)
+}
+
+// SampleShape is X's shape without the leading N.
+func (t *TensorSet) SampleShape() []int { return t.X.Shape[1:] }
+
+// NumClasses is Classes, or max label + 1 when Classes is 0.
+func (t *TensorSet) NumClasses() int {
+	if t.Classes > 0 {
+		return t.Classes
+	}
+	c := 0
+	for _, y := range t.Y {
+		c = max(c, int(y)+1)
+	}
+	return c
+}
+
+// Sample copies sample i into x and returns its label.
+func (t *TensorSet) Sample(i int, x []float32, _ *rand.Rand) int32 {
+	n := Numel(t.X.Shape[1:])
+	copy(x[:n], t.X.Data[i*n:(i+1)*n])
 	return t.Y[i]
+}
+
+// Batch gathers the samples idx into one batch (fresh memory).
+func (t *TensorSet) Batch(idx []int) Batch {
+	shape := t.SampleShape()
+	n := Numel(shape)
+	x := &Tensor{Shape: append([]int{len(idx)}, shape...), Data: make([]float32, len(idx)*n)}
+	y := make([]int32, len(idx))
+	for k, i := range idx {
+		y[k] = t.Sample(i, x.Data[k*n:(k+1)*n], nil)
+	}
+	return Batch{X: x, Y: y}
 }
 
 func sqrtf(v float64) float64 { return math.Sqrt(v) }

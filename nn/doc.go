@@ -27,4 +27,14 @@
 //
 // The package never prints or reads flags; long operations take a
 // context.Context and report progress through callbacks.
+//
+// Concurrency: a Model, its Layers and an Optimizer own workspaces and are
+// used by one goroutine at a time (make one per goroutine; they are cheap
+// until first used). A ParamSet or Tensor may be read by several goroutines
+// at once (evaluate one set of parameters on several models) but not
+// written while read. Datasets must allow concurrent Sample calls (ImageSet
+// and TensorSet do). Configurations, records, manifests and results
+// (…Config, Manifest, CheckpointRecord, EvalResult, TrainResult) are plain
+// values owned by the caller. Train, TrainDataset and Evaluate take a
+// context.Context and return an error wrapping ctx's when it is done.
 package nn

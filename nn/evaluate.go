@@ -12,6 +12,8 @@ import (
 const EvalBatch = 500
 
 // EvalResult summarises a model on a dataset.
+//
+// It is a plain value.
 type EvalResult struct {
 	Accuracy float64 // fraction in [0, 1]
 	Loss     float64 // mean cross-entropy per sample

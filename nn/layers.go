@@ -11,6 +11,8 @@ import (
 // Pass carries what one forward (and backward) pass through a network
 // needs: the engine, the parameters, where to write gradients, and the mode.
 // Layers read their parameters by full state_dict name.
+//
+// A Pass belongs to one forward/backward call on one goroutine.
 type Pass struct {
 	E *kernels.Engine
 	P *ParamSet
@@ -145,6 +147,8 @@ func shapeEq(a, b []int) bool {
 
 // Linear is y = x·Wᵀ + b with W [Out, In] and b [Out] (PyTorch nn.Linear),
 // named Name+".weight" and Name+".bias".
+//
+// Not safe for concurrent use (see Layer).
 type Linear struct {
 	Name    string
 	In, Out int
@@ -226,6 +230,8 @@ func (l *Linear) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
 // ---------------------------------------------------------------- ReLU
 
 // ReLU is y = max(x, 0), elementwise, any shape.
+//
+// Not safe for concurrent use (see Layer).
 type ReLU struct {
 	y *Tensor
 }
@@ -279,6 +285,8 @@ func (r *ReLU) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
 // ---------------------------------------------------------------- Flatten
 
 // Flatten reshapes [N, d1, d2, …] to [N, d1·d2·…] without copying.
+//
+// Not safe for concurrent use (see Layer).
 type Flatten struct {
 	y, dx   Tensor
 	inShape []int
@@ -304,6 +312,8 @@ func (f *Flatten) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
 
 // Sequential runs its layers in order (PyTorch nn.Sequential); it is itself
 // a Layer, so sequences nest.
+//
+// Not safe for concurrent use (see Layer).
 type Sequential struct {
 	Layers []Layer
 

@@ -17,6 +17,8 @@ import (
 // n/Out times fewer flops than materialising the n×Hidden hidden layer
 // (8× for the paper's batch of 128 and 10 classes). Batches smaller than
 // the break-even take the layer-by-layer route.
+//
+// Not safe for concurrent use (see Layer).
 type LinearPair struct {
 	L1, L2 *Linear
 	// Mode forces a route: 0 chooses by cost, 1 always factors, −1 never.

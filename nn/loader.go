@@ -9,6 +9,9 @@ import (
 // prepared by a goroutine a few batches ahead of the compute. The order of
 // epoch e depends only on (Seed, e), and the augmentation of batch b only on
 // (Seed, e, b), so a run resumed at any batch sees the same data.
+//
+// A Loader is a configuration that Epoch only reads: share it freely; each
+// BatchIter is used by one goroutine.
 type Loader struct {
 	Data      Dataset
 	BatchSize int
@@ -36,6 +39,8 @@ func (l *Loader) NumBatches() int {
 }
 
 // BatchIter yields the batches of one epoch.
+//
+// A BatchIter is used by one goroutine; Close it to stop its producer.
 type BatchIter struct {
 	ready  chan *batchBuf
 	free   chan *batchBuf

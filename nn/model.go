@@ -17,6 +17,9 @@ type ParamInfo struct {
 
 // Batch is one mini-batch: X is N×features (MLPs) or N×C×H×W (conv nets),
 // Y holds N class labels.
+//
+// A pass only reads its Batch, so one may feed several goroutines' models at
+// once.
 type Batch struct {
 	X *Tensor
 	Y []int32

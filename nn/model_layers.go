@@ -11,6 +11,9 @@ import (
 // producing logits [N, NumClasses], trained with softmax cross-entropy.
 // Every architecture in the registry is one; conv models build theirs the
 // same way from their own layers.
+//
+// Like every Model it owns activation workspaces and is not safe for
+// concurrent use: one per goroutine.
 type LayerModel struct {
 	arch    string
 	net     Layer

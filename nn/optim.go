@@ -29,6 +29,9 @@ type OptimConfig struct {
 
 // Optimizer updates parameters from gradients. Entries the model marks as
 // buffers are never touched.
+//
+// An Optimizer holds its state (momentum, moments, step count) and is not
+// safe for concurrent use: one per training run.
 type Optimizer interface {
 	// Step applies one update with learning rate lr.
 	Step(e *kernels.Engine, p, g *ParamSet, lr float64)
@@ -114,6 +117,8 @@ func serial(e *kernels.Engine, n int) bool { return e.Threads() <= 1 || n < 1<<1
 // b = d on the first step and b = μ·b + (1−dampening)·d afterwards; the
 // update is p −= lr·(d + μ·b) with Nesterov, p −= lr·b without, and
 // p −= lr·d without momentum. Arithmetic is float32 in PyTorch's order.
+//
+// Not safe for concurrent use (see Optimizer).
 type SGD struct {
 	cfg    OptimConfig
 	names  []string
@@ -242,6 +247,8 @@ func (o *SGD) LoadState(s *ParamSet) error {
 // AdamW is torch.optim.AdamW (amsgrad off): p ← p·(1 − lr·wd), then
 // m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², and
 // p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + eps).
+//
+// Not safe for concurrent use (see Optimizer).
 type AdamW struct {
 	cfg    OptimConfig
 	names  []string

@@ -3,6 +3,9 @@ package nn
 import "fmt"
 
 // Tensor is a dense float32 array in row-major (C) order.
+//
+// A Tensor has no lock: goroutines may read one at once, but a write must not
+// overlap any other access.
 type Tensor struct {
 	Shape []int
 	Data  []float32
@@ -30,6 +33,11 @@ func (t *Tensor) Clone() *Tensor {
 // ParamSet is an ordered set of named tensors: a model's state_dict
 // (parameters and buffers such as BN running statistics), or gradients with
 // the same names. Order is the model's state_dict order.
+//
+// A ParamSet has no lock: several goroutines may read one at once (evaluate
+// the same parameters on several models), but Add, and writes to its tensors
+// (training, Into), must not overlap any other access; Clone gives each
+// writer its own.
 type ParamSet struct {
 	names []string
 	byKey map[string]*Tensor

@@ -9,6 +9,8 @@ import (
 
 // MaxPool2d is PyTorch's nn.MaxPool2d (ceil_mode False, dilation 1) on
 // [N, C, H, W]. Stride 0 means the window size, as in PyTorch.
+//
+// Not safe for concurrent use (see Layer).
 type MaxPool2d struct {
 	KH, KW, StrideH, StrideW, PadH, PadW int
 
@@ -72,6 +74,8 @@ func (l *MaxPool2d) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
 // AvgPool2d is PyTorch's nn.AvgPool2d (count_include_pad True, ceil_mode
 // False). Global (KH = KW = 0) averages the whole remaining plane, which is
 // what the ResNets' final F.avg_pool2d does on their standard input sizes.
+//
+// Not safe for concurrent use (see Layer).
 type AvgPool2d struct {
 	KH, KW, StrideH, StrideW, PadH, PadW int
 	Global                               bool

@@ -9,6 +9,8 @@ import (
 
 // ModelConfig sizes an architecture. Zero fields take the architecture's
 // defaults, so ModelConfig{} builds the paper's configuration.
+//
+// It is a plain value.
 type ModelConfig struct {
 	// Width is the hidden width of MLPs (mlp: 4096 in the paper).
 	Width int `json:"width,omitempty"`

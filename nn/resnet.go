@@ -12,6 +12,8 @@ func init() {
 
 // ConvNormBlock is the paper's conv → BatchNorm pair (module names
 // Name+".conv" and Name+".norm"), convolution without bias.
+//
+// Not safe for concurrent use (see Layer).
 type ConvNormBlock struct {
 	Conv *Conv2d
 	Norm *BatchNorm2d
@@ -53,6 +55,8 @@ func (b *ConvNormBlock) Backward(c *Pass, dy *Tensor, needDx bool) *Tensor {
 // out = relu(convnb2(relu(convnb1(x))) + shortcut(x)), with shortcut a
 // 1×1 ConvNormBlock (projection) when the stride or the width changes and
 // the identity otherwise.
+//
+// Not safe for concurrent use (see Layer).
 type BasicBlock struct {
 	Name     string
 	ConvNB1  *ConvNormBlock

@@ -14,12 +14,17 @@ import (
 )
 
 // TrainConfig configures Train.
+//
+// Train only reads it; Progress is called on Train's goroutine.
 type TrainConfig struct {
 	// ModelConfig and Dataset are recorded in the manifest (the model
 	// itself is passed to Train).
 	ModelConfig ModelConfig
 	Dataset     string
 	DataPath    string
+	// ClassSubset, recorded in the manifest, is the original class index of
+	// every label (nil: all classes); Train sets it from Data.ClassSubset.
+	ClassSubset []int
 	Epochs      int
 	BatchSize   int
 	// Seed drives the initialisation (unless Init is given), the shuffle
@@ -74,248 +79,380 @@ type TrainProgress struct {
 }
 
 // TrainResult is the outcome of Train.
+//
+// It is the caller's; nothing keeps a reference.
 type TrainResult struct {
 	Params      *ParamSet
 	Checkpoints []CheckpointRecord
 	Manifest    *Manifest
+	// Trajectory holds the parameters at every checkpoint (parallel to
+	// Checkpoints) when the run records nothing on disk (TrainConfig.Out
+	// empty); nil otherwise (read the folder with OpenTrajectory).
+	Trajectory *MemoryTrajectory
 	// EpochSeconds is the wall time of each epoch run in this call,
 	// including validation and checkpoint writing.
 	EpochSeconds []float64
 }
 
 // Train trains m on data.Train with cfg, evaluating on data.Val at every
-// checkpoint, recording the trajectory in cfg.Out when set. It stops with
-// ctx's error when ctx is cancelled; the trajectory recorded so far stays
-// valid and resumable.
+// checkpoint: TrainDataset on data's sets, with data.ClassSubset recorded
+// in the manifest.
 func Train(ctx context.Context, e *kernels.Engine, m Model, data *Data, cfg TrainConfig) (*TrainResult, error) {
+	if data == nil || data.Train == nil {
+		return nil, fmt.Errorf("nn: train: no training data")
+	}
+	var val Dataset
+	if data.Val != nil {
+		val = data.Val
+	}
+	cfg.ClassSubset = data.ClassSubset
+	return TrainDataset(ctx, e, m, data.Train, val, cfg)
+}
+
+// TrainDataset trains m on train with cfg, evaluating on val (may be nil)
+// at every checkpoint, recording the trajectory in cfg.Out when set, or
+// returning it in memory (TrainResult.Trajectory) when not. train and val
+// are any Dataset: image sets (which augment training samples), float
+// tensors (TensorSet), or the caller's own. It stops with an error wrapping
+// ctx's when ctx is cancelled; the trajectory recorded so far stays valid
+// and resumable.
+func TrainDataset(ctx context.Context, e *kernels.Engine, m Model, train, val Dataset, cfg TrainConfig) (*TrainResult, error) {
 	if e == nil {
 		e = kernels.Default()
 	}
-	if cfg.Epochs < 1 {
-		return nil, fmt.Errorf("nn: train: epochs %d, want ≥ 1", cfg.Epochs)
-	}
-	if cfg.BatchSize < 1 {
-		return nil, fmt.Errorf("nn: train: batch size %d, want ≥ 1", cfg.BatchSize)
-	}
-	if cfg.CheckpointEvery < 0 {
-		return nil, fmt.Errorf("nn: train: checkpoint interval %d, want ≥ 0", cfg.CheckpointEvery)
-	}
-	if err := cfg.Schedule.Validate(); err != nil {
+	r, err := newTrainRun(ctx, e, m, train, val, cfg)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkInitScheme(cfg.InitScheme); err != nil {
-		return nil, fmt.Errorf("nn: train: %w", err)
+	if res, err := r.open(); err != nil {
+		return res, err
 	}
-	if cfg.InitScheme == InitPyTorch {
-		cfg.InitScheme = "" // the default: manifests record no scheme
+	if err := r.initParams(); err != nil {
+		return nil, err
 	}
-	if cfg.InitScheme != "" && cfg.Init != nil {
-		return nil, fmt.Errorf("nn: train: initialisation scheme %q given with starting parameters", cfg.InitScheme)
+	if r.step == 0 && len(r.man.Checkpoints) == 0 {
+		if err := r.checkpoint(0); err != nil {
+			return nil, err
+		}
 	}
-	if data == nil || data.Train == nil || data.Train.Len() == 0 {
+	for epoch := r.step / r.spe; epoch < cfg.Epochs && r.step < r.total; epoch++ {
+		if err := r.epoch(epoch); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Out != "" && len(r.man.EpochSeconds) > 0 {
+		// Record the last epoch's time too.
+		if err := WriteManifest(cfg.Out, r.man); err != nil {
+			return nil, err
+		}
+	}
+	r.res.Params = r.p
+	r.res.Checkpoints = r.man.Checkpoints
+	return r.res, nil
+}
+
+// trainRun is the state of one TrainDataset call.
+type trainRun struct {
+	ctx        context.Context
+	e          *kernels.Engine
+	m          Model
+	train, val Dataset
+	cfg        TrainConfig
+	opt        Optimizer
+	loader     *Loader
+	spe, total int
+	extra      map[int]bool
+	man        *Manifest
+	res        *TrainResult
+	p, g       *ParamSet
+	step       int
+	// running sums since the last checkpoint
+	runLoss, runCorrect float64
+	runN                int
+}
+
+// newTrainRun checks the configuration and the data against the model and
+// builds the run's optimiser, loader and manifest.
+func newTrainRun(ctx context.Context, e *kernels.Engine, m Model, train, val Dataset, cfg TrainConfig) (*trainRun, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if train == nil || train.Len() == 0 {
 		return nil, fmt.Errorf("nn: train: no training data")
 	}
-	if lm, ok := m.(interface{ InputShape() []int }); ok && Numel(lm.InputShape()) != Numel(data.Train.SampleShape()) {
-		return nil, fmt.Errorf("nn: train: model %s takes inputs of shape %v, dataset %s has samples of shape %v", m.Arch(), lm.InputShape(), data.Name, data.Train.SampleShape())
+	if err := checkDataset("training", train, m); err != nil {
+		return nil, err
+	}
+	if val != nil {
+		if err := checkDataset("validation", val, m); err != nil {
+			return nil, err
+		}
 	}
 	opt, err := NewOptimizer(cfg.Optim, m.State())
 	if err != nil {
 		return nil, err
 	}
-	loader := &Loader{Data: data.Train, BatchSize: cfg.BatchSize, Shuffle: true, Augment: true, Seed: cfg.Seed}
-	spe := loader.NumBatches()
-	total := spe * cfg.Epochs
-	extra := map[int]bool{}
+	r := &trainRun{ctx: ctx, e: e, m: m, train: train, val: val, cfg: cfg, opt: opt}
+	r.loader = &Loader{Data: train, BatchSize: cfg.BatchSize, Shuffle: true, Augment: true, Seed: cfg.Seed}
+	r.spe = r.loader.NumBatches()
+	r.total = r.spe * cfg.Epochs
+	r.extra = map[int]bool{}
 	for _, s := range cfg.ExtraCheckpoints {
-		if s < 1 || s > total {
-			return nil, fmt.Errorf("nn: train: extra checkpoint step %d outside [1, %d]", s, total)
+		if s < 1 || s > r.total {
+			return nil, fmt.Errorf("nn: train: extra checkpoint step %d outside [1, %d]", s, r.total)
 		}
-		extra[s] = true
+		r.extra[s] = true
 	}
-	man := &Manifest{
+	r.man = &Manifest{
 		Format: ManifestFormat, Model: m.Arch(), ModelConfig: cfg.ModelConfig, Width: cfg.ModelConfig.Width,
 		Dataset: cfg.Dataset, DataPath: cfg.DataPath, Seed: cfg.Seed, Optimizer: cfg.Optim, Schedule: cfg.Schedule,
-		ClassSubset: data.ClassSubset, InitFrom: cfg.InitFrom, InitScheme: cfg.InitScheme,
-		Epochs: cfg.Epochs, BatchSize: cfg.BatchSize, StepsPerEpoch: spe, TotalSteps: total,
-		CheckpointEvery: cfg.CheckpointEvery, TrainSamples: data.Train.Len(),
+		ClassSubset: cfg.ClassSubset, InitFrom: cfg.InitFrom, InitScheme: cfg.InitScheme,
+		Epochs: cfg.Epochs, BatchSize: cfg.BatchSize, StepsPerEpoch: r.spe, TotalSteps: r.total,
+		CheckpointEvery: cfg.CheckpointEvery, TrainSamples: train.Len(),
 	}
-	if data.Val != nil {
-		man.ValSamples = data.Val.Len()
+	if val != nil {
+		r.man.ValSamples = val.Len()
 	}
-	var p *ParamSet
-	step := 0
-	if cfg.Out != "" {
-		prev, err := ReadManifest(cfg.Out)
-		switch {
-		case err == nil && !cfg.Resume:
-			return nil, fmt.Errorf("nn: train: %q already holds a trajectory; resume it or choose another output folder", cfg.Out)
-		case err == nil:
-			if err := sameRun(prev, man); err != nil {
-				return nil, fmt.Errorf("nn: train: cannot resume %q: %w", cfg.Out, err)
-			}
-			if prev.Complete {
-				return &TrainResult{Checkpoints: prev.Checkpoints, Manifest: prev}, fmt.Errorf("nn: train: trajectory %q is already complete", cfg.Out)
-			}
-			last := prev.Checkpoints[len(prev.Checkpoints)-1]
-			if p, err = LoadCheckpoint(filepath.Join(cfg.Out, last.File), m); err != nil {
-				return nil, err
-			}
-			if last.Step > 0 {
-				sf, err := ReadSafetensorsFile(filepath.Join(cfg.Out, optimStateFile(last.Index)))
-				if err != nil {
-					return nil, fmt.Errorf("nn: train: cannot resume: optimiser state of checkpoint %d: %w", last.Index, err)
-				}
-				if err := opt.LoadState(sf.ParamSet()); err != nil {
-					return nil, fmt.Errorf("nn: train: cannot resume from %q: %w", sf.Source, err)
-				}
-			}
-			step = last.Step
-			man = prev
-		case fileExists(filepath.Join(cfg.Out, ManifestName)):
-			// A manifest that cannot be read: never overwrite it.
+	r.res = &TrainResult{Manifest: r.man}
+	if cfg.Out == "" {
+		r.res.Trajectory = &MemoryTrajectory{}
+	}
+	return r, nil
+}
+
+// validate checks cfg's numbers and names (and normalises InitScheme).
+func (cfg *TrainConfig) validate() error {
+	if cfg.Epochs < 1 {
+		return fmt.Errorf("nn: train: epochs %d, want ≥ 1", cfg.Epochs)
+	}
+	if cfg.BatchSize < 1 {
+		return fmt.Errorf("nn: train: batch size %d, want ≥ 1", cfg.BatchSize)
+	}
+	if cfg.CheckpointEvery < 0 {
+		return fmt.Errorf("nn: train: checkpoint interval %d, want ≥ 0", cfg.CheckpointEvery)
+	}
+	if err := cfg.Schedule.Validate(); err != nil {
+		return err
+	}
+	if err := checkInitScheme(cfg.InitScheme); err != nil {
+		return fmt.Errorf("nn: train: %w", err)
+	}
+	if cfg.InitScheme == InitPyTorch {
+		cfg.InitScheme = "" // the default: manifests record no scheme
+	}
+	if cfg.InitScheme != "" && cfg.Init != nil {
+		return fmt.Errorf("nn: train: initialisation scheme %q given with starting parameters", cfg.InitScheme)
+	}
+	return nil
+}
+
+// checkDataset checks that d's samples fit m's input and d's classes its
+// output.
+func checkDataset(role string, d Dataset, m Model) error {
+	if v, ok := d.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return fmt.Errorf("nn: train: %s set: %w", role, err)
+		}
+	}
+	if lm, ok := m.(interface{ InputShape() []int }); ok && Numel(lm.InputShape()) != Numel(d.SampleShape()) {
+		return fmt.Errorf("nn: train: model %s takes inputs of shape %v, the %s set has samples of shape %v", m.Arch(), lm.InputShape(), role, d.SampleShape())
+	}
+	return nil
+}
+
+// open prepares cfg.Out: refuses an existing trajectory unless resuming,
+// and on resume loads the last checkpoint and optimiser state. A complete
+// trajectory returns its result with an error.
+func (r *trainRun) open() (*TrainResult, error) {
+	cfg := r.cfg
+	if cfg.Out == "" {
+		return nil, nil
+	}
+	prev, err := ReadManifest(cfg.Out)
+	switch {
+	case err == nil && !cfg.Resume:
+		return nil, fmt.Errorf("nn: train: %q already holds a trajectory; resume it or choose another output folder", cfg.Out)
+	case err == nil:
+		if err := sameRun(prev, r.man); err != nil {
+			return nil, fmt.Errorf("nn: train: cannot resume %q: %w", cfg.Out, err)
+		}
+		if prev.Complete {
+			return &TrainResult{Checkpoints: prev.Checkpoints, Manifest: prev}, fmt.Errorf("nn: train: trajectory %q is already complete", cfg.Out)
+		}
+		last := prev.Checkpoints[len(prev.Checkpoints)-1]
+		if r.p, err = LoadCheckpoint(filepath.Join(cfg.Out, last.File), r.m); err != nil {
 			return nil, err
-		default:
-			// Nothing recorded yet (a resumed run starts from scratch).
-			if err := prepareOut(cfg.Out); err != nil {
-				return nil, err
-			}
 		}
-	}
-	if p == nil {
-		if cfg.Init != nil {
-			if err := CheckParams(m, cfg.Init, "initial parameters"); err != nil {
-				return nil, err
-			}
-			p = cfg.Init.Clone()
-		} else if p, err = InitParams(m, cfg.Seed, cfg.InitScheme); err != nil {
-			return nil, err
-		}
-	}
-	g := NewParamSet()
-	for _, pi := range m.State() {
-		if !pi.Buffer {
-			_ = g.Add(pi.Name, NewTensor(pi.Shape...))
-		}
-	}
-	res := &TrainResult{Params: p, Manifest: man}
-	report := func(tp TrainProgress) {
-		if cfg.Progress != nil {
-			tp.Epochs, tp.StepsPerEpoch, tp.TotalSteps = cfg.Epochs, spe, total
-			cfg.Progress(tp)
-		}
-	}
-	var runLoss, runCorrect float64
-	var runN int
-	checkpoint := func(epoch int) error {
-		rec := CheckpointRecord{Index: len(man.Checkpoints), Step: step, Epoch: float64(step) / float64(spe)}
-		rec.File = CheckpointFile(rec.Index)
-		if runN > 0 {
-			acc, loss := runCorrect/float64(runN), runLoss/float64(runN)
-			rec.TrainAcc, rec.TrainLoss = &acc, &loss
-		}
-		runLoss, runCorrect, runN = 0, 0, 0
-		if !cfg.NoVal && data.Val != nil && data.Val.Len() > 0 {
-			ev, err := Evaluate(ctx, e, m, p, data.Val, func(done, tot int) {
-				report(TrainProgress{Phase: "val", Epoch: epoch, Step: step, Done: done, Total: tot})
-			})
+		if last.Step > 0 {
+			sf, err := ReadSafetensorsFile(filepath.Join(cfg.Out, optimStateFile(last.Index)))
 			if err != nil {
-				return err
+				return nil, fmt.Errorf("nn: train: cannot resume: optimiser state of checkpoint %d: %w", last.Index, err)
 			}
-			rec.ValAcc, rec.ValLoss = &ev.Accuracy, &ev.Loss
+			if err := r.opt.LoadState(sf.ParamSet()); err != nil {
+				return nil, fmt.Errorf("nn: train: cannot resume from %q: %w", sf.Source, err)
+			}
 		}
-		if cfg.Out != "" {
-			meta := map[string]string{"model": m.Arch(), "step": strconv.Itoa(step), "epoch": strconv.FormatFloat(rec.Epoch, 'g', -1, 64)}
-			if err := SaveCheckpoint(filepath.Join(cfg.Out, rec.File), m, p, meta); err != nil {
+		r.step = last.Step
+		r.man = prev
+		r.res.Manifest = prev
+		return nil, nil
+	case fileExists(filepath.Join(cfg.Out, ManifestName)):
+		// A manifest that cannot be read: never overwrite it.
+		return nil, err
+	default:
+		// Nothing recorded yet (a resumed run starts from scratch).
+		return nil, prepareOut(cfg.Out)
+	}
+}
+
+// initParams sets the starting point (unless resumed) and the gradient
+// buffers.
+func (r *trainRun) initParams() error {
+	if r.p == nil {
+		if r.cfg.Init != nil {
+			if err := CheckParams(r.m, r.cfg.Init, "initial parameters"); err != nil {
 				return err
 			}
-			if step > 0 {
-				if err := SaveSafetensors(filepath.Join(cfg.Out, optimStateFile(rec.Index)), opt.State(), SaveOptions{Metadata: map[string]string{"step": strconv.Itoa(step)}}); err != nil {
-					return err
-				}
-			}
-			man.Checkpoints = append(man.Checkpoints, rec)
-			man.Complete = step == total
-			if err := WriteManifest(cfg.Out, man); err != nil {
-				man.Checkpoints = man.Checkpoints[:len(man.Checkpoints)-1]
-				return err
-			}
-			// Only the newest optimiser state is needed to resume.
-			if rec.Index > 0 {
-				os.Remove(filepath.Join(cfg.Out, optimStateFile(rec.Index-1)))
-			}
+			r.p = r.cfg.Init.Clone()
 		} else {
-			man.Checkpoints = append(man.Checkpoints, rec)
-			man.Complete = step == total
-		}
-		report(TrainProgress{Phase: "checkpoint", Epoch: epoch, Step: step, Checkpoint: &rec})
-		return nil
-	}
-	if step == 0 && len(man.Checkpoints) == 0 {
-		if err := checkpoint(0); err != nil {
-			return nil, err
+			var err error
+			if r.p, err = InitParams(r.m, r.cfg.Seed, r.cfg.InitScheme); err != nil {
+				return err
+			}
 		}
 	}
-	for epoch := step / spe; epoch < cfg.Epochs && step < total; epoch++ {
-		start := time.Now()
-		it, err := loader.Epoch(ctx, epoch, step-epoch*spe)
+	r.g = NewParamSet()
+	for _, pi := range r.m.State() {
+		if !pi.Buffer {
+			_ = r.g.Add(pi.Name, NewTensor(pi.Shape...))
+		}
+	}
+	return nil
+}
+
+func (r *trainRun) report(tp TrainProgress) {
+	if r.cfg.Progress != nil {
+		tp.Epochs, tp.StepsPerEpoch, tp.TotalSteps = r.cfg.Epochs, r.spe, r.total
+		r.cfg.Progress(tp)
+	}
+}
+
+// epoch runs the steps of one epoch (from the resumed step on), with the
+// checkpoints that fall in it.
+func (r *trainRun) epoch(epoch int) error {
+	start := time.Now()
+	it, err := r.loader.Epoch(r.ctx, epoch, r.step-epoch*r.spe)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var epLoss, epCorrect float64
+	var epN int
+	for {
+		b, _, ok := it.Next()
+		if !ok {
+			break
+		}
+		lr := r.cfg.Schedule.LR(r.cfg.Optim.LR, r.step, r.spe, r.total)
+		fr, err := r.m.Forward(r.e, r.p, b, r.g, true)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var epLoss, epCorrect float64
-		var epN int
-		for {
-			b, _, ok := it.Next()
-			if !ok {
-				break
-			}
-			lr := cfg.Schedule.LR(cfg.Optim.LR, step, spe, total)
-			r, err := m.Forward(e, p, b, g, true)
-			if err != nil {
-				it.Close()
-				return nil, err
-			}
-			if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) {
-				it.Close()
-				return nil, fmt.Errorf("nn: train: loss is %v at epoch %d, step %d (learning rate %g too high?)", r.Loss, epoch+1, step+1, lr)
-			}
-			opt.Step(e, p, g, lr)
-			step++
-			runLoss += r.Loss * float64(r.N)
-			runCorrect += float64(r.Correct)
-			runN += r.N
-			epLoss += r.Loss * float64(r.N)
-			epCorrect += float64(r.Correct)
-			epN += r.N
-			report(TrainProgress{Phase: "train", Epoch: epoch, Step: step, LR: lr, Loss: epLoss / float64(epN), Acc: epCorrect / float64(epN)})
-			endOfEpoch := step%spe == 0
-			if (cfg.CheckpointEvery > 0 && (step%cfg.CheckpointEvery == 0 || step == total)) ||
-				(cfg.CheckpointEvery == 0 && endOfEpoch) || extra[step] {
-				if err := checkpoint(epoch); err != nil {
-					it.Close()
-					return nil, err
-				}
-			}
-			if err := ctx.Err(); err != nil {
-				it.Close()
-				return nil, err
+		if math.IsNaN(fr.Loss) || math.IsInf(fr.Loss, 0) {
+			return fmt.Errorf("nn: train: loss is %v at epoch %d, step %d (learning rate %g too high?)", fr.Loss, epoch+1, r.step+1, lr)
+		}
+		r.opt.Step(r.e, r.p, r.g, lr)
+		r.step++
+		r.runLoss += fr.Loss * float64(fr.N)
+		r.runCorrect += float64(fr.Correct)
+		r.runN += fr.N
+		epLoss += fr.Loss * float64(fr.N)
+		epCorrect += float64(fr.Correct)
+		epN += fr.N
+		r.report(TrainProgress{Phase: "train", Epoch: epoch, Step: r.step, LR: lr, Loss: epLoss / float64(epN), Acc: epCorrect / float64(epN)})
+		if r.checkpointDue() {
+			if err := r.checkpoint(epoch); err != nil {
+				return err
 			}
 		}
-		it.Close()
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		secs := time.Since(start).Seconds()
-		res.EpochSeconds = append(res.EpochSeconds, secs)
-		man.EpochSeconds = append(man.EpochSeconds, secs)
-	}
-	if cfg.Out != "" && len(man.EpochSeconds) > 0 {
-		// Record the last epoch's time too.
-		if err := WriteManifest(cfg.Out, man); err != nil {
-			return nil, err
+		if err := r.ctx.Err(); err != nil {
+			return err
 		}
 	}
-	res.Checkpoints = man.Checkpoints
-	return res, nil
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	r.res.EpochSeconds = append(r.res.EpochSeconds, secs)
+	r.man.EpochSeconds = append(r.man.EpochSeconds, secs)
+	return nil
+}
+
+// checkpointDue reports whether a checkpoint follows the step just taken.
+func (r *trainRun) checkpointDue() bool {
+	every := r.cfg.CheckpointEvery
+	if every > 0 {
+		return r.step%every == 0 || r.step == r.total || r.extra[r.step]
+	}
+	return r.step%r.spe == 0 || r.extra[r.step]
+}
+
+// checkpoint records the current parameters: validation, then the files
+// and manifest in cfg.Out, or a copy in memory.
+func (r *trainRun) checkpoint(epoch int) error {
+	rec := CheckpointRecord{Index: len(r.man.Checkpoints), Step: r.step, Epoch: float64(r.step) / float64(r.spe)}
+	rec.File = CheckpointFile(rec.Index)
+	if r.runN > 0 {
+		acc, loss := r.runCorrect/float64(r.runN), r.runLoss/float64(r.runN)
+		rec.TrainAcc, rec.TrainLoss = &acc, &loss
+	}
+	r.runLoss, r.runCorrect, r.runN = 0, 0, 0
+	if !r.cfg.NoVal && r.val != nil && r.val.Len() > 0 {
+		ev, err := Evaluate(r.ctx, r.e, r.m, r.p, r.val, func(done, tot int) {
+			r.report(TrainProgress{Phase: "val", Epoch: epoch, Step: r.step, Done: done, Total: tot})
+		})
+		if err != nil {
+			return err
+		}
+		rec.ValAcc, rec.ValLoss = &ev.Accuracy, &ev.Loss
+	}
+	if r.cfg.Out != "" {
+		if err := r.writeCheckpoint(rec); err != nil {
+			return err
+		}
+	} else {
+		r.man.Checkpoints = append(r.man.Checkpoints, rec)
+		r.man.Complete = r.step == r.total
+		r.res.Trajectory.Points = append(r.res.Trajectory.Points, r.p.Clone())
+	}
+	r.report(TrainProgress{Phase: "checkpoint", Epoch: epoch, Step: r.step, Checkpoint: &rec})
+	return nil
+}
+
+// writeCheckpoint writes checkpoint rec, the optimiser state and the
+// manifest that lists them into cfg.Out.
+func (r *trainRun) writeCheckpoint(rec CheckpointRecord) error {
+	out := r.cfg.Out
+	meta := map[string]string{"model": r.m.Arch(), "step": strconv.Itoa(r.step), "epoch": strconv.FormatFloat(rec.Epoch, 'g', -1, 64)}
+	if err := SaveCheckpoint(filepath.Join(out, rec.File), r.m, r.p, meta); err != nil {
+		return err
+	}
+	if r.step > 0 {
+		if err := SaveSafetensors(filepath.Join(out, optimStateFile(rec.Index)), r.opt.State(), SaveOptions{Metadata: map[string]string{"step": strconv.Itoa(r.step)}}); err != nil {
+			return err
+		}
+	}
+	r.man.Checkpoints = append(r.man.Checkpoints, rec)
+	r.man.Complete = r.step == r.total
+	if err := WriteManifest(out, r.man); err != nil {
+		r.man.Checkpoints = r.man.Checkpoints[:len(r.man.Checkpoints)-1]
+		return err
+	}
+	// Only the newest optimiser state is needed to resume.
+	if rec.Index > 0 {
+		os.Remove(filepath.Join(out, optimStateFile(rec.Index-1)))
+	}
+	return nil
 }
 
 // sameRun reports how a recorded manifest differs from a new run's.

@@ -124,6 +124,9 @@ type Trajectory interface {
 }
 
 // RecordedTrajectory is a trajectory folder; checkpoints load lazily.
+//
+// At loads a fresh copy each call, so several goroutines may read one at
+// once.
 type RecordedTrajectory struct {
 	Dir      string
 	Manifest *Manifest
@@ -210,6 +213,9 @@ func InterpLambdas(T int, sched InterpSchedule) ([]float64, error) {
 // LinearTrajectory is the straight path θᵗ = A + λₜ·(B − A), t = 0…T,
 // computed on demand from the two end points (memory: two parameter sets
 // plus the one returned).
+//
+// At allocates its result and only reads the end points, so several
+// goroutines may call At at once; Into writes dst only.
 type LinearTrajectory struct {
 	A, B     *ParamSet
 	T        int

@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go test -race -count=1 ./...
-go test -count=1 -tags purego ./asm/ ./kernels/ ./lap/
+go test -count=1 -tags purego ./asm/ ./internal/simd/ ./kernels/ ./lap/

@@ -70,7 +70,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		defer release()
 		clock = now
 	}
-	e, err := kernels.New(kernels.WithThreads(*threads))
+	e, err := kernels.New(kernels.WithThreads(*threads), kernels.WithSpin(kernels.ThroughputSpin))
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register("selftest", "check every kernel path against the pure-Go oracle on random shapes", runSelftest)
+	register("selftest", "check every kernel path (GEMM, vector, convolution, pooling, batch-norm, LAP) against the pure-Go oracle", runSelftest)
 }
 
 func runSelftest(args []string, stdout, stderr io.Writer) error {
@@ -60,9 +60,32 @@ func runSelftest(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stdout, "         %s\n", s)
 			}
 		}
+		for _, t := range []struct {
+			name string
+			run  func(asm.Path, *rand.Rand) (check, error)
+		}{
+			{"conv (im2col, winograd, direct; 3 passes)", selftestConv},
+			{"pooling (max, average; 2 passes)", selftestPool},
+			{"batch-norm (train, eval, backward)", selftestBatchNorm},
+			{"lap scans and solves", selftestLap},
+		} {
+			c, err := t.run(p, r)
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", t.name, p, err)
+			}
+			status := "ok"
+			if c.bad != "" {
+				status = "FAIL"
+				failed++
+			}
+			fmt.Fprintf(stdout, "%-8s %-4s %s: worst error %.2g of the bound\n", p, status, t.name, c.worst)
+			if c.bad != "" {
+				fmt.Fprintf(stdout, "         %s\n", c.bad)
+			}
+		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d kernel path(s) disagree with the pure-Go oracle", failed)
+		return fmt.Errorf("%d kernel check(s) disagree with the pure-Go oracle", failed)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -21,6 +22,28 @@ func TestSelftestCommand(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "FAIL") {
 		t.Fatalf("selftest reports a failure:\n%s", out.String())
+	}
+	for _, family := range []string{"conv (im2col, winograd, direct", "pooling", "batch-norm", "lap scans"} {
+		if n := strings.Count(out.String(), family); n != len(asm.Available()) {
+			t.Errorf("selftest checks %q on %d paths, want %d:\n%s", family, n, len(asm.Available()), out.String())
+		}
+	}
+}
+
+// The comparison the self-tests use flags an error past its bound, a NaN
+// where the oracle has a number, and nothing within the bound.
+func TestSelftestCheckFlagsErrors(t *testing.T) {
+	var c check
+	c.close("ok", []float32{1, 2, float32(math.NaN())}, []float32{1, math.Nextafter32(2, 3), float32(math.NaN())}, nil, 1e-6)
+	if c.bad != "" || c.worst == 0 {
+		t.Fatalf("within the bound: %+v", c)
+	}
+	for _, got := range [][]float32{{1, 2.01, 0}, {1, float32(math.NaN()), 0}, {1, 2}} {
+		var c check
+		c.close("x", got, []float32{1, 2, 0}, nil, 1e-6)
+		if c.bad == "" {
+			t.Errorf("%v against [1 2 0]: not flagged", got)
+		}
 	}
 }
 

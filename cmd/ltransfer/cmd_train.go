@@ -137,10 +137,13 @@ func engineFor(threads int) (*kernels.Engine, error) {
 	if threads < 0 {
 		return nil, fmt.Errorf("--threads %d, want ≥ 0", threads)
 	}
-	if threads == 0 {
-		return kernels.Default(), nil
+	// The CLI runs back-to-back work on all its threads: its pool
+	// goroutines spin between calls (the library's default spin is short).
+	opts := []kernels.Option{kernels.WithSpin(kernels.ThroughputSpin)}
+	if threads > 0 {
+		opts = append(opts, kernels.WithThreads(threads))
 	}
-	return kernels.New(kernels.WithThreads(threads))
+	return kernels.New(opts...)
 }
 
 // signalContext is cancelled on SIGINT/SIGTERM, so long commands stop

@@ -1,10 +1,10 @@
 // Command conv generates the AVX2 and AVX-512 Winograd F(2×2, 3×3)
-// transform kernels of package asm (asm/conv_amd64.s and
-// asm/conv_amd64_stubs.go). Each routine transforms 16 tiles side by side,
+// transform kernels of package internal/simd (internal/simd/conv_amd64.s and
+// internal/simd/conv_amd64.stubs.go). Each routine transforms 16 tiles side by side,
 // one tile per vector lane (AVX2: two 8-lane halves), on buffers the Go
 // caller has laid out for contiguous loads, so the kernels need no
 // shuffles, masks or tails. Run it through `go generate ./asm/` (see
-// asm/conv.go), never by hand.
+// asm/generate.go), never by hand.
 package main
 
 import (

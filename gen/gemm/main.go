@@ -1,11 +1,11 @@
-// Command gemm generates the SGEMM micro-kernels of package asm
-// (asm/gemm_amd64.s and asm/gemm_amd64_stubs.go).
+// Command gemm generates the SGEMM micro-kernels of package internal/simd
+// (internal/simd/gemm_amd64.s and internal/simd/gemm_amd64_stubs.go).
 //
 // A micro-kernel multiplies a packed MR×k panel of A by a packed k×NR panel
 // of B, keeping the MR×NR product in vector registers (rows of C along the
 // vector lanes), and then writes alpha·AB + beta·C into at most mr rows and nr
 // columns of C. Package kernels packs the panels and walks the cache blocks.
-// Run it through `go generate ./asm/` (see asm/gemm.go), never by hand.
+// Run it through `go generate ./asm/` (see asm/generate.go), never by hand.
 package main
 
 import (

@@ -1,9 +1,9 @@
 // Command lap generates the AVX2 and AVX-512 column scans of the linear
-// assignment solver (asm/lap_amd64.s and asm/lap_amd64_stubs.go).
+// assignment solver (internal/simd/lap_amd64.s and internal/simd/lap_amd64_stubs.go).
 //
 // Both kernels keep 16 independent lanes (lane l sees the columns
 // j ≡ l mod 16) so that their per-lane results equal those of the pure-Go
-// twins in asm/lap.go bit for bit; lengths are whole multiples of 16 and
+// twins in internal/simd/lap.go bit for bit; lengths are whole multiples of 16 and
 // package lap handles the tail. Run it through `go generate ./asm/`, never by
 // hand.
 package main

@@ -1,9 +1,9 @@
 // Command vec generates the AVX2 and AVX-512 elementwise and reduction
-// kernels of package asm (asm/vec_amd64.s and asm/vec_amd64_stubs.go).
+// kernels of package internal/simd (internal/simd/vec_amd64.s and internal/simd/vec_amd64_stubs.go).
 //
 // Every routine handles any length: AVX-512 finishes with one masked
 // vector, AVX2 with a scalar loop on the low lane of xmm registers. Run it
-// through `go generate ./asm/` (see asm/vec.go), never by hand.
+// through `go generate ./asm/` (see asm/generate.go), never by hand.
 package main
 
 import (

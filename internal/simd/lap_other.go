@@ -1,9 +1,9 @@
 //go:build !amd64 || purego
 
-package asm
+package simd
 
 // Without assembly the AVX2 and AVX-512 LAP entry points fall back to the
-// twins; Supported reports false for those paths, so they are never selected.
+// twins; asm.Supported reports false for those paths, so they are never selected.
 
 func LapScanAVX2(c, v, d []float64, y, pred []int, off float64, row int, val *[16]float64, idx *[16]int, val2 *[16]float64, idx2 *[16]int) {
 	LapScanGeneric(c, v, d, y, pred, off, row, val, idx, val2, idx2)

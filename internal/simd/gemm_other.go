@@ -1,9 +1,9 @@
 //go:build !amd64 || purego
 
-package asm
+package simd
 
 // SgemmKernel12x32AVX512 forwards to its twin where there is no assembly
-// (never selected there: Supported(AVX512) is false).
+// (never selected there: asm.Supported(asm.AVX512) is false).
 func SgemmKernel12x32AVX512(k int, alpha float32, a, b []float32, beta float32, c []float32, ldc, mr, nr int) {
 	SgemmKernel12x32Generic(k, alpha, a, b, beta, c, ldc, mr, nr)
 }

@@ -1,9 +1,9 @@
 //go:build !amd64 || purego
 
-package asm
+package simd
 
 // Without assembly the AVX2 and AVX-512 entry points forward to the twins
-// (Supported reports false for those paths, so they are never selected).
+// (asm.Supported reports false for those paths, so they are never selected).
 
 func WinoInput16AVX2(s, o []float32, stride int)   { WinoInput16Generic(s, o, stride) }
 func WinoInput16AVX512(s, o []float32, stride int) { WinoInput16Generic(s, o, stride) }

@@ -1,8 +1,6 @@
-package asm
+package simd
 
 import "math"
-
-//go:generate sh -c "cd ../gen && go run ./conv -out ../asm/conv_amd64.s -stubs ../asm/conv_amd64_stubs.go -pkg asm"
 
 // The pure-Go twins of the Winograd F(2×2, 3×3) transform kernels in
 // conv_amd64.s. Each transforms 16 tiles side by side (tile l in lane l);

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package asm
+package simd
 
 // sgemmDotAVX512 holds the generated dot-product kernels by column count.
 var sgemmDotAVX512 = [SgemmDotMaxCols + 1]func(k int, a []float32, lda int, bp []float32, out []float32){

@@ -1,4 +1,4 @@
-package asm
+package simd
 
 import (
 	"fmt"
@@ -50,7 +50,7 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewSource(seed))
 	for _, impl := range convImpls {
-		if !Supported(impl.path) {
+		if !runnable(t, impl.path) {
 			continue
 		}
 		for trial := 0; trial < 20; trial++ {
@@ -214,7 +214,7 @@ func TestWinogradRowKernels(t *testing.T) {
 		{AVX512, WinoOutputRows16AVX512, WinoGradOutRows16AVX512},
 	}
 	for _, im := range impls {
-		if !Supported(im.path) {
+		if !runnable(t, im.path) {
 			continue
 		}
 		for trial := 0; trial < 20; trial++ {
@@ -285,7 +285,7 @@ func TestMaxPool2x2Row16(t *testing.T) {
 	const seed = 711
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewSource(seed))
-	simd := Supported(AVX512)
+	simd := runnable(t, AVX512)
 	if !simd {
 		t.Log("no AVX-512 here: the twin alone is checked")
 	}
@@ -393,7 +393,7 @@ func TestWinoInputGatherMasked(t *testing.T) {
 		want := sentinelled(n)
 		WinoInput16Generic(s[:], want[:n], ist)
 		for _, im := range impls {
-			if !Supported(im.path) {
+			if !runnable(t, im.path) {
 				continue
 			}
 			checkTransform(t, fmt.Sprintf("%v masked gather (H %d W %d)", im.path, H, W), want[:n], func(o []float32) { im.f(x, idx, W, masks, o, ist) })
@@ -449,7 +449,7 @@ func TestWinoInputW16(t *testing.T) {
 			path Path
 			f    func(rows *[6][]float32, o []float32, stride int)
 		}{{Generic, WinoInputW16Generic}, {AVX512, WinoInputW16AVX512}} {
-			if !Supported(im.path) {
+			if !runnable(t, im.path) {
 				continue
 			}
 			checkTransform(t, fmt.Sprintf("%v W16 input (H %d, th %d)", im.path, H, th), want[:n], func(o []float32) { im.f(&rows, o, ist) })
@@ -493,7 +493,7 @@ func TestWinoInputPerm16(t *testing.T) {
 			path Path
 			f    func(src *[4][]float32, tbl *[16][16]int32, msk *[32]uint16, o []float32, stride int)
 		}{{Generic, WinoInputPerm16Generic}, {AVX512, WinoInputPerm16AVX512}} {
-			if !Supported(im.path) {
+			if !runnable(t, im.path) {
 				continue
 			}
 			checkTransform(t, im.path.String()+" perm input", want[:n], func(o []float32) { im.f(&src, &tbl, &msk, o, ist) })
@@ -566,7 +566,7 @@ func TestWinoOutputPerm16(t *testing.T) {
 			out  func(m []float32, stride int, bias float32, dst *[4][]float32, tbl *[4][16]int32, msk *[8]uint16)
 			grad func(src *[4][]float32, tbl *[4][16]int32, msk *[8]uint16, o []float32, stride int)
 		}{{Generic, WinoOutputPerm16Generic, WinoGradOutPerm16Generic}, {AVX512, WinoOutputPerm16AVX512, WinoGradOutPerm16AVX512}} {
-			if !Supported(im.path) {
+			if !runnable(t, im.path) {
 				continue
 			}
 			var dst [4][]float32
@@ -629,7 +629,7 @@ func TestDirect3x3K16(t *testing.T) {
 			path Path
 			f    func(rows [][]float32, w0 int, w []float32, bias []float32, y []float32, ys int)
 		}{{Generic, Direct3x3K16Generic}, {AVX512, Direct3x3K16AVX512}} {
-			if !Supported(im.path) {
+			if !runnable(t, im.path) {
 				continue
 			}
 			n := 15*ys + 16
@@ -683,7 +683,7 @@ func TestDirectGradW3x3(t *testing.T) {
 			path Path
 			f    func(dyT []float32, rows *[3][]float32, acc []float32)
 		}{{Generic, DirectGradW3x3Generic}, {AVX512, DirectGradW3x3AVX512}} {
-			if !Supported(im.path) {
+			if !runnable(t, im.path) {
 				continue
 			}
 			acc := append([]float32(nil), acc0...)
@@ -748,7 +748,7 @@ func TestWinoInputW32(t *testing.T) {
 			path Path
 			f    func(rows *[4][]float32, o []float32, stride int)
 		}{{Generic, WinoInputW32Generic}, {AVX512, WinoInputW32AVX512}} {
-			if !Supported(im.path) {
+			if !runnable(t, im.path) {
 				continue
 			}
 			checkTransform(t, im.path.String()+" W32 input", want[:n], func(o []float32) { im.f(&rows, o, ist) })

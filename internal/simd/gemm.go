@@ -1,6 +1,4 @@
-package asm
-
-//go:generate sh -c "cd ../gen && go run ./gemm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_amd64_stubs.go -pkg asm"
+package simd
 
 // Register-tile sizes of the SGEMM micro-kernels. Package kernels packs A
 // into MR-row panels (a[p·MR+i] = op(A)[i][p]) and B into NR-column panels

@@ -1,4 +1,4 @@
-package asm
+package simd
 
 import (
 	"math"
@@ -7,8 +7,8 @@ import (
 )
 
 func TestTranspose16MatchesTwin(t *testing.T) {
-	if !Supported(AVX512) {
-		t.Skip("no AVX-512 here")
+	if !runnable(t, AVX512) {
+		t.SkipNow()
 	}
 	const seed = 5
 	t.Logf("seed %d", seed)
@@ -54,7 +54,7 @@ func TestSgemmMicroKernelsMatchTwins(t *testing.T) {
 		{"12x32R4C16", AVX512, 4, 16, SgemmKernel12x32R4C16AVX512, SgemmKernel12x32Generic, false},
 		{"6x16", AVX2, 6, 16, SgemmKernel6x16AVX2, SgemmKernel6x16Generic, true},
 	} {
-		if !Supported(im.path) {
+		if !runnable(t, im.path) {
 			t.Logf("%s: path %s not supported here; skipped", im.name, im.path)
 			continue
 		}
@@ -93,8 +93,8 @@ func TestSgemmMicroKernelsMatchTwins(t *testing.T) {
 }
 
 func TestSgemmDotMatchesTwin(t *testing.T) {
-	if !Supported(AVX512) {
-		t.Skip("no AVX-512 here")
+	if !runnable(t, AVX512) {
+		t.SkipNow()
 	}
 	const seed = 7
 	t.Logf("seed %d", seed)
@@ -125,8 +125,8 @@ func TestSgemmDotMatchesTwin(t *testing.T) {
 }
 
 func TestSgemmNarrowMatchesTwins(t *testing.T) {
-	if !Supported(AVX512) {
-		t.Skip("no AVX-512 here")
+	if !runnable(t, AVX512) {
+		t.SkipNow()
 	}
 	const seed = 8
 	t.Logf("seed %d", seed)
@@ -165,8 +165,8 @@ func TestSgemmNarrowMatchesTwins(t *testing.T) {
 }
 
 func TestPackBRows32MatchesTwin(t *testing.T) {
-	if !Supported(AVX512) {
-		t.Skip("no AVX-512 here")
+	if !runnable(t, AVX512) {
+		t.SkipNow()
 	}
 	const seed = 9
 	t.Logf("seed %d", seed)
@@ -189,8 +189,8 @@ func TestPackBRows32MatchesTwin(t *testing.T) {
 }
 
 func TestPackARows12MatchesTwin(t *testing.T) {
-	if !Supported(AVX512) {
-		t.Skip("no AVX-512 here")
+	if !runnable(t, AVX512) {
+		t.SkipNow()
 	}
 	const seed = 10
 	t.Logf("seed %d", seed)

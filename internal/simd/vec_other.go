@@ -1,9 +1,9 @@
 //go:build !amd64 || purego
 
-package asm
+package simd
 
 // Without assembly the AVX2 and AVX-512 entry points exist so that callers
-// compile everywhere; Supported reports false for those paths, so they are
+// compile everywhere; asm.Supported reports false for those paths, so they are
 // never selected, and they fall back to the twins if called anyway.
 
 func AxpyAVX2(alpha float32, x, y []float32)   { AxpyGeneric(alpha, x, y) }
