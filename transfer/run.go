@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -42,46 +41,9 @@ func ParseMethod(s string) (Method, error) {
 	return "", fmt.Errorf("transfer: unknown method %q (want gmt, fgmt, naive, oracle or random)", s)
 }
 
-// Examples is an in-memory labelled data set (an nn.Dataset): X is
-// N×features or N×C×H×W, already normalised.
-type Examples struct {
-	X       *nn.Tensor
-	Y       []int32
-	Classes int // 0: max label + 1
-}
-
-// Len is the number of examples.
-func (d *Examples) Len() int {
-	if d == nil || d.X == nil {
-		return 0
-	}
-	return len(d.Y)
-}
-
-// SampleShape is X's shape without the leading N.
-func (d *Examples) SampleShape() []int { return d.X.Shape[1:] }
-
-// NumClasses is Classes or max label + 1.
-func (d *Examples) NumClasses() int {
-	if d.Classes > 0 {
-		return d.Classes
-	}
-	c := 0
-	for _, y := range d.Y {
-		c = max(c, int(y)+1)
-	}
-	return c
-}
-
-// Sample copies example i into x.
-func (d *Examples) Sample(i int, x []float32, _ *rand.Rand) int32 {
-	per := nn.Numel(d.X.Shape[1:])
-	copy(x, d.X.Data[i*per:(i+1)*per])
-	return d.Y[i]
-}
-
-// Batch gathers the examples at idx into one batch.
-func (d *Examples) Batch(idx []int) nn.Batch { return gather(d, idx, nil) }
+// Examples is an in-memory labelled data set of float tensors: X is
+// N×features or N×C×H×W, already normalised. It is nn.TensorSet.
+type Examples = nn.TensorSet
 
 // gather builds a batch of the samples idx of d, augmented (where d has
 // augmentation) with draws from aug, or as they are when aug is nil.
@@ -98,8 +60,11 @@ func gather(d nn.Dataset, idx []int, aug *rand.Rand) nn.Batch {
 
 func checkData(d nn.Dataset, what string) error {
 	if ex, ok := d.(*Examples); ok {
-		if err := ex.check(); err != nil {
+		if err := ex.Validate(); err != nil {
 			return fmt.Errorf("transfer: %s data: %w", what, err)
+		}
+		if i := firstNonFinite(ex.X.Data); i >= 0 {
+			return fmt.Errorf("transfer: %s data: X has a non-finite value %v at index %d", what, ex.X.Data[i], i)
 		}
 	}
 	if d == nil || d.Len() == 0 {
@@ -110,34 +75,6 @@ func checkData(d nn.Dataset, what string) error {
 	}
 	if c := d.NumClasses(); c < 1 {
 		return fmt.Errorf("transfer: %s data has %d classes", what, c)
-	}
-	return nil
-}
-
-// check verifies that X and Y agree and that every label is a class.
-func (d *Examples) check() error {
-	if d == nil || d.X == nil {
-		return errors.New("no examples (X is nil)")
-	}
-	if len(d.X.Shape) < 2 {
-		return fmt.Errorf("X has shape %v, want [N, features…]", d.X.Shape)
-	}
-	if len(d.X.Data) != nn.Numel(d.X.Shape) {
-		return fmt.Errorf("X has %d values for shape %v", len(d.X.Data), d.X.Shape)
-	}
-	if d.X.Shape[0] != len(d.Y) {
-		return fmt.Errorf("X holds %d examples (shape %v) but Y has %d labels", d.X.Shape[0], d.X.Shape, len(d.Y))
-	}
-	if d.Classes < 0 {
-		return fmt.Errorf("Classes is %d", d.Classes)
-	}
-	for i, y := range d.Y {
-		if y < 0 || (d.Classes > 0 && int(y) >= d.Classes) {
-			return fmt.Errorf("label %d of example %d is not a class in [0, %d)", y, i, d.NumClasses())
-		}
-	}
-	if i := firstNonFinite(d.X.Data); i >= 0 {
-		return fmt.Errorf("X has a non-finite value %v at index %d", d.X.Data[i], i)
 	}
 	return nil
 }
