@@ -185,7 +185,7 @@ func newCommon(o Options) (*common, error) {
 			return nil, err
 		}
 	}
-	if err := guard(func() (err error) { c.src0, err = o.Source.Point(0); return err }); err != nil {
+	if err := guard(func() (err error) { c.src0, err = o.Source.At(0); return err }); err != nil {
 		return nil, err
 	}
 	if err := c.checkModel(c.src0, "source trajectory point 0"); err != nil {
@@ -372,7 +372,7 @@ func (c *common) progress(p Progress) {
 func (c *common) point(t int) (*nn.ParamSet, error) {
 	c.pointOnce[t].Do(func() {
 		c.pointErr[t] = guard(func() error {
-			p, err := c.o.Source.Point(t)
+			p, err := c.o.Source.At(t)
 			if err == nil {
 				err = c.checkModel(p, fmt.Sprintf("source trajectory point %d", t))
 			}

@@ -372,9 +372,9 @@ func TestSegments(t *testing.T) {
 					base = seg[best(start)].params
 					branched = branched || best(start) != start
 				}
-				from, _ := traj.Point(start)
+				from, _ := traj.At(start)
 				for s := start + 1; s <= start+3; s++ {
-					theta, _ := traj.Point(s)
+					theta, _ := traj.At(s)
 					d, err := Apply(spec, diff(theta, from), seg[s].perms)
 					if err != nil {
 						t.Fatal(err)

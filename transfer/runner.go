@@ -66,7 +66,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 	oracleObj := 0.0
 	if o.Method == Oracle {
-		srcT, err := o.Source.Point(c.T)
+		srcT, err := o.Source.At(c.T)
 		if err != nil {
 			return nil, err
 		}

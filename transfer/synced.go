@@ -298,7 +298,7 @@ type syncedPoint struct {
 type twoPoints [2]*nn.ParamSet
 
 func (p twoPoints) Len() int { return 2 }
-func (p twoPoints) Point(i int) (*nn.ParamSet, error) {
+func (p twoPoints) At(i int) (*nn.ParamSet, error) {
 	if i < 0 || i > 1 {
 		return nil, fmt.Errorf("transfer: point %d of 2", i)
 	}

@@ -8,12 +8,14 @@ import (
 )
 
 // Trajectory is a source trajectory θ⁰ … θᵀ, read one point at a time so
-// memory stays bounded whatever its length. Point must be safe for
-// concurrent use and return a fresh set the caller may modify.
+// memory stays bounded whatever its length. At must be safe for concurrent
+// use and return a fresh set the caller may modify. The trajectories of
+// package nn (a recorded folder, nn.OpenTrajectory; one trained in memory,
+// nn.MemoryTrajectory) are Trajectories as they are.
 type Trajectory interface {
 	// Len is the number of points, T+1 (point 0 is the initialisation).
 	Len() int
-	Point(i int) (*nn.ParamSet, error)
+	At(i int) (*nn.ParamSet, error)
 }
 
 // Schedule spaces the points of a linear trajectory.
@@ -71,8 +73,8 @@ func Linear(init, final *nn.ParamSet, T int, sched Schedule) (*LinearTrajectory,
 // Len implements Trajectory.
 func (l *LinearTrajectory) Len() int { return len(l.Lambda) }
 
-// Point implements Trajectory.
-func (l *LinearTrajectory) Point(i int) (*nn.ParamSet, error) {
+// At implements Trajectory.
+func (l *LinearTrajectory) At(i int) (*nn.ParamSet, error) {
 	if i < 0 || i >= len(l.Lambda) {
 		return nil, fmt.Errorf("transfer: trajectory point %d out of range [0,%d)", i, len(l.Lambda))
 	}
@@ -105,8 +107,8 @@ type FuncTrajectory struct {
 // Len implements Trajectory.
 func (f FuncTrajectory) Len() int { return f.N }
 
-// Point implements Trajectory.
-func (f FuncTrajectory) Point(i int) (*nn.ParamSet, error) {
+// At implements Trajectory.
+func (f FuncTrajectory) At(i int) (*nn.ParamSet, error) {
 	if i < 0 || i >= f.N {
 		return nil, fmt.Errorf("transfer: trajectory point %d out of range [0,%d)", i, f.N)
 	}

@@ -184,7 +184,7 @@ func sourceTrajectory(tr *nn.RecordedTrajectory, kind string, T int, sched strin
 		if tr.Len() < 2 {
 			return nil, fmt.Errorf("trajectory %q has %d checkpoint(s), need ≥ 2", tr.Dir, tr.Len())
 		}
-		return transfer.FuncTrajectory{N: tr.Len(), Load: tr.At}, nil
+		return tr, nil
 	}
 	return nil, fmt.Errorf("--trajectory %q: want linear or recorded", kind)
 }
