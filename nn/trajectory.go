@@ -280,11 +280,19 @@ func (l *LinearTrajectory) At(t int) (*ParamSet, error) {
 }
 
 // Into writes point t into dst (same names and shapes as A), so a caller
-// walking the path reuses one set.
+// walking the path reuses one set. The end points are A and B exactly.
 func (l *LinearTrajectory) Into(t int, dst *ParamSet) {
 	lam := float32(l.Lambda(t))
 	for _, name := range l.A.Names() {
 		a, b, d := l.A.Get(name).Data, l.B.Get(name).Data, dst.Get(name).Data
+		switch {
+		case t <= 0:
+			copy(d, a)
+			continue
+		case t >= l.T:
+			copy(d, b)
+			continue
+		}
 		for i := range d {
 			d[i] = a[i] + lam*(b[i]-a[i])
 		}

@@ -18,16 +18,16 @@ type Trajectory interface {
 	At(i int) (*nn.ParamSet, error)
 }
 
-// Schedule spaces the points of a linear trajectory.
-type Schedule string
+// Schedule spaces the points of a linear trajectory (nn.InterpSchedule).
+type Schedule = nn.InterpSchedule
 
 const (
 	// Uniform spaces points evenly: λₜ = t/T.
-	Uniform Schedule = "uniform"
+	Uniform = nn.Uniform
 	// Cosine takes step t proportional to 1+cos(πt/T), like a cosine
 	// learning-rate schedule: long steps first, short ones near the end
 	// (the paper's default).
-	Cosine Schedule = "cosine"
+	Cosine = nn.Cosine
 )
 
 // ParseSchedule parses "uniform" or "cosine".
@@ -48,54 +48,22 @@ func Lambdas(T int, sched Schedule) ([]float64, error) {
 	if T < 1 {
 		return nil, fmt.Errorf("transfer: trajectory needs at least 1 step, got %d", T)
 	}
-	return nn.InterpLambdas(T, nn.InterpSchedule(sched))
+	return nn.InterpLambdas(T, sched)
 }
 
-// LinearTrajectory is the straight path from Init to Final with points at
-// the given λ: θᵗ = Init + λₜ·(Final − Init).
-type LinearTrajectory struct {
-	Init, Final *nn.ParamSet
-	Lambda      []float64
-}
+// LinearTrajectory is the straight path from A to B (nn.LinearTrajectory):
+// θᵗ = A + λₜ·(B − A), the end points exactly A and B.
+type LinearTrajectory = nn.LinearTrajectory
 
 // Linear returns the linear trajectory from init to final with T steps.
 func Linear(init, final *nn.ParamSet, T int, sched Schedule) (*LinearTrajectory, error) {
-	l, err := Lambdas(T, sched)
-	if err != nil {
+	if _, err := Lambdas(T, sched); err != nil {
 		return nil, err
 	}
 	if err := sameLayout(init, final, "source initialisation", "source final point"); err != nil {
 		return nil, err
 	}
-	return &LinearTrajectory{Init: init, Final: final, Lambda: l}, nil
-}
-
-// Len implements Trajectory.
-func (l *LinearTrajectory) Len() int { return len(l.Lambda) }
-
-// At implements Trajectory.
-func (l *LinearTrajectory) At(i int) (*nn.ParamSet, error) {
-	if i < 0 || i >= len(l.Lambda) {
-		return nil, fmt.Errorf("transfer: trajectory point %d out of range [0,%d)", i, len(l.Lambda))
-	}
-	lam := float32(l.Lambda[i])
-	out := nn.NewParamSet()
-	for _, name := range l.Init.Names() {
-		a, b := l.Init.Get(name), l.Final.Get(name)
-		y := &nn.Tensor{Shape: append([]int(nil), a.Shape...), Data: make([]float32, len(a.Data))}
-		switch i {
-		case 0:
-			copy(y.Data, a.Data)
-		case len(l.Lambda) - 1:
-			copy(y.Data, b.Data)
-		default:
-			for j, v := range a.Data {
-				y.Data[j] = v + lam*(b.Data[j]-v)
-			}
-		}
-		_ = out.Add(name, y)
-	}
-	return out, nil
+	return nn.NewLinearTrajectory(init, final, T, sched)
 }
 
 // FuncTrajectory adapts a loader (recorded checkpoints on disk, say).
