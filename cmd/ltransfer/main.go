@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 
 	"github.com/ltransfer/ltransfer/asm"
@@ -43,6 +44,12 @@ func usage(w io.Writer) {
 }
 
 func main() {
+	// The big buffers (activations, parameters, batches) hold no pointers,
+	// so collecting often is cheap, and it keeps the heap near what is
+	// live instead of twice that: GOGC=25 unless the user chose one.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
