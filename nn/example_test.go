@@ -8,7 +8,7 @@ import (
 )
 
 // Train a small MLP and read back its recorded trajectory. Real runs load
-// a dataset with nn.LoadData(nn.DataConfig{Name: "mnist"}); here a tiny
+// a dataset with nn.LoadData(nn.DataConfig{Name: "mnist", Path: dir}); here a tiny
 // generated set stands in for it.
 func Example() {
 	// 400 images of 1×8×4 pixels; the class is the brighter half.

@@ -98,7 +98,6 @@ func TestImageSetClassSubset(t *testing.T) {
 func TestLoadDataClassSubset(t *testing.T) {
 	idx := t.TempDir()
 	writeIdx(t, idx, 100, 50, 4, 4) // labels i%10
-	t.Setenv(EnvFashionMNIST, idx)
 	for _, name := range []string{MNIST, FashionMNIST} {
 		d, err := LoadData(DataConfig{Name: name, Path: idx, ClassSubset: []int{5, 6, 7, 8, 9}, ValFraction: 0.2})
 		if err != nil {

