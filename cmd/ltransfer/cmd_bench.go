@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand"
@@ -23,24 +22,28 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "step" {
 		return runBenchStep(args[1:], stdout, stderr)
 	}
-	if len(args) == 0 || args[0] != "gemm" {
-		return errors.New(`usage: ltransfer bench gemm --m M --n N --k K [--trans NN|NT|TN|TT] [--threads T] [--reps R] [--json]`)
+	const benchUsage = "usage: ltransfer bench gemm --m M --n N --k K [--trans NN|NT|TN|TT] [--threads T] [--reps R] [--cputime] [--json]\n       ltransfer bench step --model conv8 [--width-factor F] [--width W] [--batch B] [--threads T] [--reps R] [--json]\n\n'ltransfer bench gemm --help' and 'ltransfer bench step --help' list the flags."
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fmt.Fprintln(stderr, benchUsage)
+		return nil
 	}
-	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	if len(args) == 0 || args[0] != "gemm" {
+		return errors.New(benchUsage)
+	}
+	fs := newFlagSet("bench gemm", stderr, "bench gemm --m M --n N --k K [--trans NN|NT|TN|TT] [--threads T] [--reps R] [--cputime] [--json]")
 	m := fs.Int("m", 0, "rows of op(A) and C (required)")
 	n := fs.Int("n", 0, "columns of op(B) and C (required)")
 	k := fs.Int("k", 0, "columns of op(A), rows of op(B) (required)")
 	trans := fs.String("trans", "NN", "transposes of A and B: NN, NT, TN or TT")
-	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "worker threads")
+	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
 	reps := fs.Int("reps", 0, "timed runs after the warm-up (0: as many as fit in about a second, at least 5)")
 	cpuTime := fs.Bool("cputime", false, "time by the CPU time of the calling thread instead of the wall clock (Linux, --threads 1 only): ignores time slices other processes take")
 	asJSON := fs.Bool("json", false, `print one JSON line {"gflops":…, "path":…, "threads":…}`)
-	if err := fs.Parse(args[1:]); err != nil {
+	if done, err := parseFlags(fs, args[1:]); done {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("gemm: unexpected argument %q", fs.Arg(0))
+	if *threads == 0 {
+		*threads = runtime.GOMAXPROCS(0)
 	}
 	if *m < 1 || *n < 1 || *k < 1 {
 		return fmt.Errorf("gemm: --m, --n and --k must all be ≥ 1 (got m=%d n=%d k=%d)", *m, *n, *k)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -16,15 +15,11 @@ func init() {
 }
 
 func runSelftest(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("selftest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("selftest", stderr, "selftest [--seed S] [--shapes N]")
 	seed := fs.Int64("seed", 1, "random seed for shapes and data")
 	shapes := fs.Int("shapes", 40, "random GEMM shapes per path")
-	if err := fs.Parse(args); err != nil {
+	if done, err := parseFlags(fs, args); done {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *shapes < 1 {
 		return fmt.Errorf("--shapes %d, want ≥ 1", *shapes)

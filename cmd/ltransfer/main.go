@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sort"
 
@@ -21,6 +22,10 @@ type command struct {
 }
 
 var commands = map[string]command{}
+
+func init() {
+	register("version", "print the module version, Go version and kernel path (also: ltransfer --version)", runVersion)
+}
 
 // register adds a subcommand; each cmd_*.go file registers its own in init.
 func register(name, summary string, run func(args []string, stdout, stderr io.Writer) error) {
@@ -40,7 +45,57 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nenvironment: %s=generic|avx2|avx512 forces a kernel path.\n", asm.EnvVar)
+	fmt.Fprintf(w, "\nglobal flags (before the command):\n  --cpuprofile FILE  write a CPU profile of the command\n  --version          print the version, Go version and kernel path\n")
+	fmt.Fprintf(w, "\n'ltransfer <command> --help' lists a command's flags.\n")
+	fmt.Fprintf(w, "environment: %s=generic|avx2|avx512 forces a kernel path.\n", asm.EnvVar)
+}
+
+// printVersion writes the module version (from the build information:
+// a tagged version, or the VCS revision of a development build), the Go
+// version and the kernel path the dispatch chose.
+func printVersion(w io.Writer) {
+	version, rev, dirty := "(devel)", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	fmt.Fprintf(w, "ltransfer %s", version)
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if dirty {
+			rev += "+dirty"
+		}
+		fmt.Fprintf(w, " (revision %s)", rev)
+	}
+	fmt.Fprintf(w, "\ngo: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	path := asm.Selected().String()
+	if asm.Selected() != asm.Best() {
+		path += fmt.Sprintf(" (forced by %s; best here: %s)", asm.EnvVar, asm.Best())
+	}
+	if err := asm.SelectionError(); err != nil {
+		path += " (" + err.Error() + ")"
+	}
+	fmt.Fprintf(w, "kernels: %s (cpu: %s)\n", path, asm.CPUDescription())
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", stderr, "version")
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	printVersion(stdout)
+	return nil
 }
 
 func main() {
@@ -55,7 +110,7 @@ func main() {
 
 // runMain is main without the exit, so tests can drive the CLI.
 func runMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || (len(args) == 1 && args[0] == "help") || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
 			return 2
@@ -71,7 +126,14 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		defer stop()
 		args = args[2:]
 	}
-	if err := asm.SelectionError(); err != nil {
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
+	}
+	if len(args) == 2 && args[0] == "help" { // help COMMAND: the command's flags
+		args = []string{args[1], "--help"}
+	}
+	// version reports a bad kernel selection instead of failing on it.
+	if err := asm.SelectionError(); err != nil && args[0] != "version" {
 		fmt.Fprintln(stderr, "ltransfer:", err)
 		return 2
 	}
