@@ -22,11 +22,20 @@ type TrainConfig struct {
 	ModelConfig ModelConfig
 	Dataset     string
 	DataPath    string
+	// Limit, ValFraction and SplitSeed, recorded in the manifest, are the
+	// DataConfig the data was loaded with (so a transfer from the run
+	// validates on the same split); they do not change the run.
+	Limit       int
+	ValFraction float64
+	SplitSeed   int64
 	// ClassSubset, recorded in the manifest, is the original class index of
 	// every label (nil: all classes); Train sets it from Data.ClassSubset.
 	ClassSubset []int
-	Epochs      int
-	BatchSize   int
+	// Epochs is the number of passes over the training set; 0 records the
+	// initialisation only (checkpoint 0, validated, and a complete
+	// manifest): a starting point other runs can use.
+	Epochs    int
+	BatchSize int
 	// Seed drives the initialisation (unless Init is given), the shuffle
 	// order and the augmentation.
 	Seed     int64
@@ -205,7 +214,7 @@ func newTrainRun(ctx context.Context, e *kernels.Engine, m Model, train, val Dat
 	}
 	r.man = &Manifest{
 		Format: ManifestFormat, Model: m.Arch(), ModelConfig: cfg.ModelConfig, Width: cfg.ModelConfig.Width,
-		Dataset: cfg.Dataset, DataPath: cfg.DataPath, Seed: cfg.Seed, Optimizer: cfg.Optim, Schedule: cfg.Schedule,
+		Dataset: cfg.Dataset, DataPath: cfg.DataPath, Limit: cfg.Limit, ValFraction: cfg.ValFraction, SplitSeed: cfg.SplitSeed, Seed: cfg.Seed, Optimizer: cfg.Optim, Schedule: cfg.Schedule,
 		ClassSubset: cfg.ClassSubset, InitFrom: cfg.InitFrom, InitScheme: cfg.InitScheme,
 		Epochs: cfg.Epochs, BatchSize: cfg.BatchSize, StepsPerEpoch: r.spe, TotalSteps: r.total,
 		CheckpointEvery: cfg.CheckpointEvery, TrainSamples: train.Len(),
@@ -222,8 +231,8 @@ func newTrainRun(ctx context.Context, e *kernels.Engine, m Model, train, val Dat
 
 // validate checks cfg's numbers and names (and normalises InitScheme).
 func (cfg *TrainConfig) validate() error {
-	if cfg.Epochs < 1 {
-		return fmt.Errorf("nn: train: epochs %d, want ≥ 1", cfg.Epochs)
+	if cfg.Epochs < 0 {
+		return fmt.Errorf("nn: train: epochs %d, want ≥ 0", cfg.Epochs)
 	}
 	if cfg.BatchSize < 1 {
 		return fmt.Errorf("nn: train: batch size %d, want ≥ 1", cfg.BatchSize)

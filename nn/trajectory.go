@@ -49,6 +49,11 @@ type Manifest struct {
 	// ClassSubset is the run's class subset (Data.ClassSubset): label k
 	// is the dataset's class ClassSubset[k]; nil means every class.
 	ClassSubset []int `json:"class_subset,omitempty"`
+	// Limit, ValFraction and SplitSeed are the DataConfig the data was
+	// loaded with (0: none, the default fraction, seed 0).
+	Limit       int     `json:"limit,omitempty"`
+	ValFraction float64 `json:"val_fraction,omitempty"`
+	SplitSeed   int64   `json:"split_seed,omitempty"`
 	// InitFrom says where a fine-tuning run started (nil: Model.Init(Seed)).
 	InitFrom *InitRecord `json:"init_from,omitempty"`
 	// InitScheme is the initialisation of a fresh run (empty: InitPyTorch).

@@ -62,6 +62,7 @@ type demoEnv struct {
 	oc     nn.OptimConfig
 	dname  string
 	dpath  string
+	df     *dataFlags
 }
 
 // trainCached trains (or resumes, or reuses) a run recorded in dir.
@@ -78,7 +79,7 @@ func (d *demoEnv) trainCached(dir, what string, seed int64, epochs int, init *nn
 	}
 	var bar *progress
 	epochBar := -1
-	cfg := nn.TrainConfig{ModelConfig: d.mcfg, Dataset: d.dname, DataPath: d.dpath, Epochs: epochs, BatchSize: d.batch, Seed: seed,
+	cfg := nn.TrainConfig{ModelConfig: d.mcfg, Dataset: d.dname, DataPath: d.dpath, Limit: d.df.limit, ValFraction: d.df.valFraction(), SplitSeed: d.df.splitSeed, Epochs: epochs, BatchSize: d.batch, Seed: seed,
 		Optim: d.oc, Schedule: nn.ScheduleConfig{Name: "constant"}, Init: init, ExtraCheckpoints: extra, Out: dir, Resume: true,
 		Progress: func(tp nn.TrainProgress) {
 			if tp.Phase != "train" {
@@ -178,7 +179,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 	env := &demoEnv{ctx: ctx, e: e, data: data, model: model, mcfg: mcfg, stderr: stderr, extra: []int{10, 50, 100, 200}, batch: *batch,
-		oc: nn.OptimConfig{Name: "sgd", LR: *lr, Momentum: *momentum}, dname: data.Name, dpath: df.path}
+		oc: nn.OptimConfig{Name: "sgd", LR: *lr, Momentum: *momentum}, dname: data.Name, dpath: df.path, df: df}
 	fmt.Fprintf(stderr, "demo: %s on %s (%s), %d train / %d val, %d threads, kernels %s, cache %s\n",
 		model.Arch(), data.Name, data.Source, data.Train.Len(), data.Val.Len(), e.Threads(), e.Path(), *cache)
 	interrupted := func(err error) error {

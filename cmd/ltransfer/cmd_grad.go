@@ -13,18 +13,21 @@ func init() {
 }
 
 func runGrad(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("grad", stderr, "grad --model mlp --params FILE --batch FILE --out FILE [--json]")
+	fs := newFlagSet("grad", stderr, "grad --model mlp --params FILE --input FILE --out FILE [--json]")
 	mf := addModelFlags(fs)
 	params := fs.String("params", "", "checkpoint (safetensors) (required)")
-	batchFile := fs.String("batch", "", "safetensors file with x (float, N×features or N×C×H×W) and y (integer labels, N) (required)")
+	batchFile := fs.String("input", "", "the batch: a safetensors file with x (float, N×features or N×C×H×W) and y (integer labels, N) (required)")
 	out := fs.String("out", "", "safetensors file to write: loss (scalar) and the gradient of every parameter, under the parameter names (required)")
 	evalMode := fs.Bool("eval-mode", false, "run in evaluation mode (BN running statistics) instead of training mode")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
 	asJSON := fs.Bool("json", false, "print the loss as one JSON line")
+	if err := movedFlags(args, map[string]string{"batch": "--input FILE for the batch file (--batch is a mini-batch size in the other commands)"}); err != nil {
+		return err
+	}
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
-	for _, f := range []struct{ name, v string }{{"--params", *params}, {"--batch", *batchFile}, {"--out", *out}} {
+	for _, f := range []struct{ name, v string }{{"--params", *params}, {"--input", *batchFile}, {"--out", *out}} {
 		if f.v == "" {
 			return fmt.Errorf("%s FILE is required", f.name)
 		}

@@ -115,7 +115,7 @@ func runMatch(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "where to write permuted B (safetensors; required)")
 	permsOut := fs.String("perms", "", "also write the permutations as JSON here")
 	specFile := fs.String("spec", "", "JSON permutation spec (default: the model's built-in spec)")
-	seed := fs.Uint64("seed", 1, "seed of the order in which groups are visited")
+	seed := fs.Int64("seed", 1, "seed of the order in which groups are visited")
 	points := fs.Int("points", 10, "intervals on the linear path for the loss barrier (0: skip the barrier)")
 	split := fs.String("split", "val", "data split for the loss barrier: val, test or train")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
@@ -189,7 +189,7 @@ func runMatch(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	bar := newProgress(stderr, "weight matching", 1)
-	perms, obj, err := mt.Solve(ctx, nil, transfer.MatchOptions{Seed: *seed})
+	perms, obj, err := mt.Solve(ctx, nil, transfer.MatchOptions{Seed: uint64(*seed)})
 	bar.Set(1, "")
 	bar.Finish()
 	if err != nil {

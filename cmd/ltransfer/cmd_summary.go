@@ -86,7 +86,8 @@ func runSummary(args []string, stdout, stderr io.Writer) error {
 	}
 	j := &transferJob{model: tr.Model(), mcfg: tr.Manifest.ModelConfig, e: e, stderr: stderr}
 	d := plan.Data
-	if j.data, err = loadData(nn.DataConfig{Name: d.Dataset, Path: d.Path, NoAugment: !d.GradAugment, Limit: d.Limit, ClassSubset: d.ClassSubset}); err != nil {
+	if j.data, err = loadData(nn.DataConfig{Name: d.Dataset, Path: d.Path, NoAugment: !d.GradAugment, Limit: d.Limit, ClassSubset: d.ClassSubset,
+		ValFraction: tr.Manifest.ValFraction, SplitSeed: tr.Manifest.SplitSeed}); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()

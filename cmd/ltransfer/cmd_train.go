@@ -101,11 +101,17 @@ func addDataFlags(fs *flag.FlagSet) *dataFlags {
 	return d
 }
 
-func (d *dataFlags) load() (*nn.Data, error) {
-	vf := d.valFrac
-	if vf == 0 {
-		vf = -1
+// valFraction is --val-fraction as DataConfig takes it (0 there is the
+// default, negative none).
+func (d *dataFlags) valFraction() float64 {
+	if d.valFrac == 0 {
+		return -1
 	}
+	return d.valFrac
+}
+
+func (d *dataFlags) load() (*nn.Data, error) {
+	vf := d.valFraction()
 	cs, err := nn.ParseClassSubset(d.classes)
 	if err != nil {
 		return nil, fmt.Errorf("--class-subset: %w", err)
@@ -177,6 +183,26 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	return fs
 }
 
+// movedFlags rejects flags a command does not have because they mean
+// something else there: moved maps such a flag's name to what to use
+// instead, e.g. "batch": "--input FILE (the batch file; --batch is a
+// mini-batch size in the other commands)". Scanning stops at "--".
+func movedFlags(args []string, moved map[string]string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if use, ok := moved[name]; ok {
+			return fmt.Errorf("--%s is not a flag of this command: use %s", name, use)
+		}
+	}
+	return nil
+}
+
 // parseFlags parses args; -h is not an error (returns done=true).
 func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
 	if err := fs.Parse(args); err != nil {
@@ -195,7 +221,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", stderr, "train --model mlp --width 4096 --dataset mnist --epochs 10 --lr 0.01 --batch 128 --seed 101 --out DIR")
 	mf := addModelFlags(fs)
 	df := addDataFlags(fs)
-	epochs := fs.Int("epochs", 10, "training epochs")
+	epochs := fs.Int("epochs", 10, "training epochs (0: write the initialisation only, checkpoint 0 and a complete manifest: a --target-init for ltransfer transfer)")
 	batch := fs.Int("batch", 128, "mini-batch size")
 	seed := fs.Int64("seed", 1, "seed of the initialisation, shuffling and augmentation")
 	optName := fs.String("optimizer", "sgd", "optimiser: sgd or adamw")
@@ -310,7 +336,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	var bar *progress
 	var epochBar int = -1
 	cfg := nn.TrainConfig{
-		ModelConfig: mcfg, Dataset: data.Name, DataPath: df.path, Epochs: *epochs, BatchSize: *batch, Seed: *seed,
+		ModelConfig: mcfg, Dataset: data.Name, DataPath: df.path, Limit: df.limit, ValFraction: df.valFraction(), SplitSeed: df.splitSeed, Epochs: *epochs, BatchSize: *batch, Seed: *seed,
 		Init: init, InitFrom: initRec, InitScheme: scheme,
 		Optim: oc, Schedule: sc, CheckpointEvery: *every, ExtraCheckpoints: extraSteps, Out: *out, Resume: *resume,
 		Progress: func(tp nn.TrainProgress) {
@@ -367,7 +393,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(sum)
 	}
-	fmt.Fprintf(stdout, "trained %s on %s: %d checkpoints in %s", sum.Model, sum.Dataset, sum.Checkpoints, sum.Out)
+	if *epochs == 0 {
+		fmt.Fprintf(stdout, "initialised %s for %s (seed %d, no training): checkpoint 0 in %s", sum.Model, sum.Dataset, *seed, sum.Out)
+	} else {
+		fmt.Fprintf(stdout, "trained %s on %s: %d checkpoints in %s", sum.Model, sum.Dataset, sum.Checkpoints, sum.Out)
+	}
 	if sum.ValAcc != nil {
 		fmt.Fprintf(stdout, ", val acc %.2f%%", 100**sum.ValAcc)
 	}

@@ -163,7 +163,7 @@ func TestGradCLIMatchesPyTorch(t *testing.T) {
 	if err := nn.SaveSafetensors(bf, batch, nn.SaveOptions{Int64: map[string]bool{"y": true}}); err != nil {
 		t.Fatal(err)
 	}
-	so, se, code := runCLI("grad", "--model", "mlp-relu", "--classes", "7", "--params", pf, "--batch", bf, "--out", of, "--json")
+	so, se, code := runCLI("grad", "--model", "mlp-relu", "--classes", "7", "--params", pf, "--input", bf, "--out", of, "--json")
 	if code != 0 {
 		t.Fatalf("grad failed: %s", se)
 	}
@@ -199,13 +199,13 @@ func TestGradCLIMatchesPyTorch(t *testing.T) {
 	badf := filepath.Join(dir, "bad.safetensors")
 	nn.SaveSafetensors(badf, bad, nn.SaveOptions{})
 	of2 := filepath.Join(dir, "g2.safetensors")
-	if _, se, code := runCLI("grad", "--model", "mlp-relu", "--classes", "7", "--params", pf, "--batch", badf, "--out", of2); code == 0 || !strings.Contains(se, "y has shape [3]") {
+	if _, se, code := runCLI("grad", "--model", "mlp-relu", "--classes", "7", "--params", pf, "--input", badf, "--out", of2); code == 0 || !strings.Contains(se, "y has shape [3]") {
 		t.Errorf("bad labels: code %d, %s", code, se)
 	}
 	if _, err := os.Stat(of2); err == nil {
 		t.Error("a failed grad wrote its output")
 	}
-	if _, se, code := runCLI("grad", "--model", "mlp-relu", "--params", pf, "--batch", bf); code == 0 || !strings.Contains(se, "--out") {
+	if _, se, code := runCLI("grad", "--model", "mlp-relu", "--params", pf, "--input", bf); code == 0 || !strings.Contains(se, "--out") {
 		t.Errorf("missing --out: code %d, %s", code, se)
 	}
 }

@@ -209,10 +209,10 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 128, "gradient mini-batch size")
 	dataset := fs.String("dataset", "", "dataset for gradients and validation (default: the source manifest's)")
 	dataPath := fs.String("data", "", "where the dataset's files are (default: the source manifest's, then the dataset's default places)")
-	limit := fs.Int("limit", 0, "use at most N training and test samples (quick runs; every class kept)")
+	limit := fs.Int("limit", -1, "use at most N training and test samples (quick runs; every class kept); -1: the source manifest's limit, 0: every sample")
 	classSubset := fs.String("class-subset", "", "keep only these classes, relabelled 0…k−1 in the order listed, e.g. 5-9 (default: the source manifest's; \"all\" for every class)")
 	specFile := fs.String("spec", "", "JSON permutation spec (default: the built-in spec of the model)")
-	seed := fs.Uint64("seed", 1, "seed of the gradient batches and the matching order")
+	seed := fs.Int64("seed", 1, "seed of the gradient batches and the matching order")
 	var normalize normalizeFlag
 	fs.Var(&normalize, "normalize", "normalise the matching objective: --normalize (or =pair) counts each gradient pair as one cosine similarity; =tensor counts each tensor of each pair as one, as the paper's code's normalized_matching")
 	segments := fs.Int("segments", 1, "gmt/fgmt: split the trajectory into K segments of equal length, each with its own permutation tied to the previous one (the paper code's num_perms); --steps must be a multiple of K")
@@ -268,7 +268,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	}
 	model := tr.Model()
 	man := tr.Manifest
-	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: *seed,
+	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: uint64(*seed),
 		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, out: *out, force: *force, stderr: stderr,
 		segments: *segments, branchAtBest: *branchAtBest}
 	j.dataset, j.dataPath = man.Dataset, man.DataPath
@@ -289,6 +289,12 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	j.classSubset = cs
+	if *limit < -1 {
+		return fmt.Errorf("--limit %d, want ≥ 0 (or -1: the source manifest's)", *limit)
+	}
+	if *limit == -1 {
+		*limit = man.Limit
+	}
 	// The data loads while the checkpoints are read.
 	type loaded struct {
 		data *nn.Data
@@ -296,7 +302,8 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	}
 	dataDone := make(chan loaded, 1)
 	go func() {
-		d, err := loadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: !*gmAugment, Limit: *limit, ClassSubset: cs})
+		d, err := loadData(nn.DataConfig{Name: j.dataset, Path: j.dataPath, NoAugment: !*gmAugment, Limit: *limit, ClassSubset: cs,
+			ValFraction: man.ValFraction, SplitSeed: man.SplitSeed})
 		dataDone <- loaded{d, err}
 	}()
 	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {
@@ -345,6 +352,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 		return runManyTargets(ctx, j, plan, sh, stdout, *asJSON)
 	}
 	fmt.Fprintf(stderr, "transfer %s: %s %s → %s, %d steps, %d threads, kernels %s\n", m, model.Arch(), *source, *targetInit, j.source.Len()-1, e.Threads(), e.Path())
+	fmt.Fprintf(stderr, "data: %s, %d train / %d val samples%s\n", j.dataset, j.data.Train.Len(), valLen(j.data), dataNote(*limit, cs))
 	rep, err := j.run(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -358,6 +366,18 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	printReport(stdout, rep)
 	fmt.Fprintf(stdout, "wrote %s (trajectory, perms.json, best.safetensors, report.json)\n", *out)
 	return nil
+}
+
+// dataNote describes the sample limit and class subset a transfer uses.
+func dataNote(limit int, cs []int) string {
+	var s string
+	if limit > 0 {
+		s += fmt.Sprintf(", limit %d", limit)
+	}
+	if cs != nil {
+		s += ", classes " + nn.FormatClassSubset(cs)
+	}
+	return s
 }
 
 func printReport(w io.Writer, rep *transfer.Report) {
