@@ -62,7 +62,7 @@ func TestBenchGemmCommand(t *testing.T) {
 	for _, bad := range [][]string{
 		{"bench", "gemm", "--m", "0", "--n", "1", "--k", "1"},
 		{"bench", "gemm", "--m", "1", "--n", "1", "--k", "1", "--trans", "XN"},
-		{"bench", "gemm", "--m", "1", "--n", "1", "--k", "1", "--threads", "0"},
+		{"bench", "gemm", "--m", "1", "--n", "1", "--k", "1", "--threads", "-1"},
 		{"bench", "gemm", "--m", "1", "--n", "1", "--k", "1", "--bogus"},
 		{"bench", "conv"},
 	} {

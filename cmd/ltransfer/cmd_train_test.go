@@ -124,8 +124,8 @@ func TestTrainEvalCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "r3")); err == nil {
 		t.Errorf("a refused train created its output folder")
 	}
-	if _, se, code := runCLI("train", "--data", data, "--out", filepath.Join(dir, "r3"), "--epochs", "0"); code == 0 || !strings.Contains(se, "epochs") {
-		t.Errorf("zero epochs: code %d, %s", code, se)
+	if _, se, code := runCLI("train", "--data", data, "--out", filepath.Join(dir, "r3"), "--epochs", "-1"); code == 0 || !strings.Contains(se, "epochs") {
+		t.Errorf("negative epochs: code %d, %s", code, se)
 	}
 	if _, se, code := runCLI("eval", "--model", "mlp-relu", "--params", filepath.Join(dir, "missing.safetensors")); code == 0 || !strings.Contains(se, "missing.safetensors") {
 		t.Errorf("eval of a missing file: code %d, %s", code, se)
