@@ -7,6 +7,8 @@
 # Usage: bench/transfer_peer.sh SOURCE_DIR TARGET_DIR [THREADS=2] [METHODS="gmt fgmt"]
 # SOURCE_DIR and TARGET_DIR are trajectory folders from `ltransfer train`
 # (or `ltransfer demo`'s cache: train-…-s101 and train-…-s102).
+# PEER_ARGS=--paper-loop makes the peer re-solve each step's unchanged
+# assignment problem as the paper's coordinate descent does (see the peer).
 set -eu
 src=$1
 tgt=$2
@@ -24,7 +26,7 @@ for m in $methods; do
 		--method "$m" --steps 10 --schedule cosine --gm-batches 1 --threads "$threads" --data "$data" --out "$tmp/out-$m" --json 2>/dev/null)
 	ours_rss=$(($(cat "$tmp/rss") / 1024))
 	peer=$(OMP_NUM_THREADS=$threads /usr/bin/time -f "%M" -o "$tmp/rss" /usr/bin/python3 bench/transfer_peer.py --source-init "$src/ckpt-0000.safetensors" \
-		--source-final "$last" --target-init "$tgt/ckpt-0000.safetensors" --data "$data" --method "$m" --threads "$threads")
+		--source-final "$last" --target-init "$tgt/ckpt-0000.safetensors" --data "$data" --method "$m" --threads "$threads" ${PEER_ARGS:-})
 	peer_rss=$(($(cat "$tmp/rss") / 1024))
 	o=$(field "$ours" total)
 	p=$(field "$peer" total)

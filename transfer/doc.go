@@ -49,4 +49,21 @@
 //
 // The package never prints and holds no global state: progress goes through
 // Options.Progress and cancellation through the context.
+//
+// # Example
+//
+// The package example (Example in example_test.go; run it with
+// go test -run '^Example$' -v ./transfer) trains a small MLP from seed 1,
+// takes the straight line from its initialisation to its trained weights
+// as the source trajectory, and transfers it onto the seed-2
+// initialisation with GMT:
+//
+//	traj, err := transfer.Linear(src0, src1, 5, transfer.Cosine)
+//	…
+//	rep, err := transfer.Run(ctx, transfer.Options{
+//		Method: transfer.GMT, NewModel: newModel, Source: traj,
+//		TargetInit: m.Init(2), Train: data, Val: data,
+//		BatchSize: 64, Seed: 1, Engine: e,
+//	})
+//	// rep.Steps[t].ValAcc along the transferred trajectory, rep.BestParams at its best point
 package transfer
