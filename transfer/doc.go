@@ -65,5 +65,6 @@
 //		TargetInit: m.Init(2), Train: data, Val: data,
 //		BatchSize: 64, Seed: 1, Engine: e,
 //	})
-//	// rep.Steps[t].ValAcc along the transferred trajectory, rep.BestParams at its best point
+//	// rep.Steps[t].ValAcc: accuracy along the transferred trajectory;
+//	// rep.BestStep, rep.BestValAcc: its best point (rep.BestParams with KeepBest)
 package transfer
