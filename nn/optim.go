@@ -43,8 +43,16 @@ type Optimizer interface {
 
 // NewOptimizer builds the optimiser of cfg for a model's state entries.
 func NewOptimizer(cfg OptimConfig, state []ParamInfo) (Optimizer, error) {
-	if cfg.LR < 0 || math.IsNaN(cfg.LR) {
-		return nil, fmt.Errorf("nn: learning rate %v, want ≥ 0", cfg.LR)
+	if cfg.LR < 0 || math.IsNaN(cfg.LR) || math.IsInf(cfg.LR, 0) {
+		return nil, fmt.Errorf("nn: learning rate %v, want a finite value ≥ 0", cfg.LR)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"momentum", cfg.Momentum}, {"dampening", cfg.Dampening}, {"weight decay", cfg.WeightDecay}, {"beta1", cfg.Beta1}, {"beta2", cfg.Beta2}, {"eps", cfg.Eps}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return nil, fmt.Errorf("nn: optimiser %s %v, want a finite value", f.name, f.v)
+		}
 	}
 	var names []string
 	var shapes [][]int

@@ -28,6 +28,9 @@ func (s ScheduleConfig) Validate() error {
 	default:
 		return fmt.Errorf("nn: unknown LR schedule %q (want constant, cosine or multistep)", s.Name)
 	}
+	if math.IsNaN(s.MinLR) || math.IsInf(s.MinLR, 0) || math.IsNaN(s.Gamma) || math.IsInf(s.Gamma, 0) {
+		return fmt.Errorf("nn: LR schedule: min LR %v and gamma %v must be finite", s.MinLR, s.Gamma)
+	}
 	if s.WarmupSteps < 0 || s.MinLR < 0 || s.Gamma < 0 {
 		return fmt.Errorf("nn: LR schedule: warm-up %d, min LR %v and gamma %v must be ≥ 0", s.WarmupSteps, s.MinLR, s.Gamma)
 	}

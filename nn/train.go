@@ -2,12 +2,15 @@ package nn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ltransfer/ltransfer/kernels"
@@ -204,6 +207,9 @@ func newTrainRun(ctx context.Context, e *kernels.Engine, m Model, train, val Dat
 	r := &trainRun{ctx: ctx, e: e, m: m, train: train, val: val, cfg: cfg, opt: opt}
 	r.loader = &Loader{Data: train, BatchSize: cfg.BatchSize, Shuffle: true, Augment: true, Seed: cfg.Seed}
 	r.spe = r.loader.NumBatches()
+	if cfg.Epochs > math.MaxInt32/r.spe {
+		return nil, fmt.Errorf("nn: train: %d epochs of %d steps exceed the %d-step limit", cfg.Epochs, r.spe, math.MaxInt32)
+	}
 	r.total = r.spe * cfg.Epochs
 	r.extra = map[int]bool{}
 	for _, s := range cfg.ExtraCheckpoints {
@@ -272,6 +278,12 @@ func checkDataset(role string, d Dataset, m Model) error {
 // open prepares cfg.Out: refuses an existing trajectory unless resuming,
 // and on resume loads the last checkpoint and optimiser state. A complete
 // trajectory returns its result with an error.
+//
+// A fresh run writes its manifest (no checkpoints yet) before anything
+// else, so a run killed at any point leaves a folder it recognises as its
+// own: --resume continues from the last listed checkpoint, or starts over
+// when none is listed, and removes what the killed run left unlisted
+// (temporary files, a checkpoint written but not yet in the manifest).
 func (r *trainRun) open() (*TrainResult, error) {
 	cfg := r.cfg
 	if cfg.Out == "" {
@@ -279,6 +291,11 @@ func (r *trainRun) open() (*TrainResult, error) {
 	}
 	prev, err := ReadManifest(cfg.Out)
 	switch {
+	case err == nil && len(prev.Checkpoints) == 0:
+		if !cfg.Resume {
+			return nil, fmt.Errorf("nn: train: %q holds a training run interrupted before its first checkpoint; resume it (it starts over) or choose another output folder", cfg.Out)
+		}
+		return nil, r.startFresh()
 	case err == nil && !cfg.Resume:
 		return nil, fmt.Errorf("nn: train: %q already holds a trajectory; resume it or choose another output folder", cfg.Out)
 	case err == nil:
@@ -292,14 +309,22 @@ func (r *trainRun) open() (*TrainResult, error) {
 		if r.p, err = LoadCheckpoint(filepath.Join(cfg.Out, last.File), r.m); err != nil {
 			return nil, err
 		}
+		keep := ""
 		if last.Step > 0 {
-			sf, err := ReadSafetensorsFile(filepath.Join(cfg.Out, optimStateFile(last.Index)))
+			keep = prev.OptimizerState
+			if keep == "" {
+				keep = optimStateFile(last.Index)
+			}
+			sf, err := ReadSafetensorsFile(filepath.Join(cfg.Out, keep))
 			if err != nil {
 				return nil, fmt.Errorf("nn: train: cannot resume: optimiser state of checkpoint %d: %w", last.Index, err)
 			}
 			if err := r.opt.LoadState(sf.ParamSet()); err != nil {
 				return nil, fmt.Errorf("nn: train: cannot resume from %q: %w", sf.Source, err)
 			}
+		}
+		if err := removeStale(cfg.Out, prev, keep); err != nil {
+			return nil, fmt.Errorf("nn: train: %w", err)
 		}
 		r.step = last.Step
 		r.man = prev
@@ -308,10 +333,39 @@ func (r *trainRun) open() (*TrainResult, error) {
 	case fileExists(filepath.Join(cfg.Out, ManifestName)):
 		// A manifest that cannot be read: never overwrite it.
 		return nil, err
-	default:
-		// Nothing recorded yet (a resumed run starts from scratch).
-		return nil, prepareOut(cfg.Out)
 	}
+	own, ok, err := ownRunFiles(cfg.Out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Nothing recorded yet (a resumed run starts from scratch).
+	case err != nil:
+		return nil, fmt.Errorf("nn: train: %w", err)
+	case !ok:
+		return nil, fmt.Errorf("nn: train: output folder %q exists and is not empty (and holds no trajectory)", cfg.Out)
+	case len(own) > 0 && !cfg.Resume:
+		// Only a training run's file names: one killed before its first
+		// manifest.
+		return nil, fmt.Errorf("nn: train: %q holds the files of a training run interrupted before its first checkpoint (%s); resume it (it starts over) or choose another output folder", cfg.Out, strings.Join(own, ", "))
+	}
+	return nil, r.startFresh()
+}
+
+// startFresh makes cfg.Out, removes what an interrupted run of it left,
+// and writes the run's manifest with no checkpoints: from here on the
+// folder is recognisably this run's.
+func (r *trainRun) startFresh() error {
+	out := r.cfg.Out
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("nn: train: %w", err)
+	}
+	if err := removeStale(out, &Manifest{}, ""); err != nil {
+		return fmt.Errorf("nn: train: %w", err)
+	}
+	r.man.Checkpoints = []CheckpointRecord{}
+	if err := WriteManifest(out, r.man); err != nil {
+		return fmt.Errorf("nn: train: %w", err)
+	}
+	return nil
 }
 
 // initParams sets the starting point (unless resumed) and the gradient
@@ -451,14 +505,19 @@ func (r *trainRun) writeCheckpoint(rec CheckpointRecord) error {
 			return err
 		}
 	}
+	prevState := r.man.OptimizerState
 	r.man.Checkpoints = append(r.man.Checkpoints, rec)
 	r.man.Complete = r.step == r.total
+	if r.step > 0 {
+		r.man.OptimizerState = optimStateFile(rec.Index)
+	}
 	if err := WriteManifest(out, r.man); err != nil {
 		r.man.Checkpoints = r.man.Checkpoints[:len(r.man.Checkpoints)-1]
+		r.man.OptimizerState = prevState
 		return err
 	}
 	// Only the newest optimiser state is needed to resume.
-	if rec.Index > 0 {
+	if rec.Index > 0 && r.man.OptimizerState != optimStateFile(rec.Index-1) {
 		os.Remove(filepath.Join(out, optimStateFile(rec.Index-1)))
 	}
 	return nil
@@ -482,22 +541,6 @@ func sameRun(prev, cur *Manifest) error {
 		if !reflect.DeepEqual(f.a, f.b) {
 			return fmt.Errorf("%s differs: recorded %v, now %v", f.name, f.a, f.b)
 		}
-	}
-	if len(prev.Checkpoints) == 0 {
-		return fmt.Errorf("no checkpoint recorded yet")
-	}
-	return nil
-}
-
-// prepareOut creates the output folder; an existing non-empty folder
-// without a manifest is refused so nothing unrelated is overwritten.
-func prepareOut(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if err == nil && len(ents) > 0 {
-		return fmt.Errorf("nn: train: output folder %q exists and is not empty (and holds no trajectory)", dir)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("nn: train: %w", err)
 	}
 	return nil
 }

@@ -38,6 +38,9 @@ type Manifest struct {
 	TrainSamples    int                `json:"train_samples"`
 	ValSamples      int                `json:"val_samples"`
 	Checkpoints     []CheckpointRecord `json:"checkpoints"`
+	// OptimizerState is the file holding the optimiser state after the
+	// last checkpoint (training runs; what --resume continues from).
+	OptimizerState string `json:"optimizer_state,omitempty"`
 	// EpochSeconds is the wall time of each finished epoch, including the
 	// validation pass and checkpoint writing.
 	EpochSeconds []float64 `json:"epoch_seconds,omitempty"`
@@ -139,7 +142,12 @@ type RecordedTrajectory struct {
 }
 
 // OpenTrajectory opens a trajectory folder for model m (nil: built from
-// the manifest's model and config).
+// the manifest's model and config) and checks that the folder agrees with
+// its manifest (errors wrap ErrInconsistentTrajectory): every listed
+// checkpoint present, complete and of m's shapes; a complete run with every
+// checkpoint its interval implies and none unlisted. An interrupted run
+// opens (Manifest.Complete is false): callers decide whether a partial
+// trajectory will do.
 func OpenTrajectory(dir string, m Model) (*RecordedTrajectory, error) {
 	man, err := ReadManifest(dir)
 	if err != nil {
@@ -153,9 +161,13 @@ func OpenTrajectory(dir string, m Model) (*RecordedTrajectory, error) {
 		return nil, fmt.Errorf("trajectory %q holds model %s, not %s", dir, man.Model, m.Arch())
 	}
 	if len(man.Checkpoints) == 0 {
-		return nil, fmt.Errorf("trajectory %q has no checkpoints", dir)
+		return nil, fmt.Errorf("trajectory %q has no checkpoints yet (a training run interrupted before its first; ltransfer train --resume finishes it)", dir)
 	}
-	return &RecordedTrajectory{Dir: dir, Manifest: man, model: m}, nil
+	t := &RecordedTrajectory{Dir: dir, Manifest: man, model: m}
+	if err := t.checkConsistency(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // Model is the trajectory's model.

@@ -151,6 +151,12 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = *cache
 	}
+	if err := checkOwnDir("--cache", *cache, demoOwns); err != nil {
+		return err
+	}
+	if err := checkOwnDir("--out", *out, demoOwns); err != nil {
+		return err
+	}
 	for _, d := range []string{*cache, *out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/ltransfer/ltransfer/nn"
 )
@@ -21,6 +22,7 @@ func runGrad(args []string, stdout, stderr io.Writer) error {
 	evalMode := fs.Bool("eval-mode", false, "run in evaluation mode (BN running statistics) instead of training mode")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
 	asJSON := fs.Bool("json", false, "print the loss as one JSON line")
+	force := fs.Bool("force", false, "replace --out if it exists")
 	if err := movedFlags(args, map[string]string{"batch": "--input FILE for the batch file (--batch is a mini-batch size in the other commands)"}); err != nil {
 		return err
 	}
@@ -31,6 +33,9 @@ func runGrad(args []string, stdout, stderr io.Writer) error {
 		if f.v == "" {
 			return fmt.Errorf("%s FILE is required", f.name)
 		}
+	}
+	if err := checkOutFile("--out", *out, *force, *params, *batchFile); err != nil {
+		return err
 	}
 	e, err := engineFor(*threads)
 	if err != nil {
@@ -91,9 +96,20 @@ func runGrad(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	x := &nn.Tensor{Shape: append([]int(nil), xe.Shape...), Data: xe.Float32()}
+	if i := firstNonFinite(x.Data); i >= 0 {
+		return fmt.Errorf("batch %q: x has a non-finite value %v at index %d", *batchFile, x.Data[i], i)
+	}
 	r, err := model.Forward(e, p, nn.Batch{X: x, Y: y}, grads, !*evalMode)
 	if err != nil {
 		return err
+	}
+	if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) {
+		return fmt.Errorf("the loss is %v on this batch; nothing written", r.Loss)
+	}
+	for _, name := range grads.Names() {
+		if i := firstNonFinite(grads.Get(name).Data); i >= 0 {
+			return fmt.Errorf("the gradient of %q has a non-finite value %v at index %d; nothing written", name, grads.Get(name).Data[i], i)
+		}
 	}
 	res := nn.NewParamSet()
 	_ = res.Add("loss", &nn.Tensor{Shape: []int{}, Data: []float32{float32(r.Loss)}})
@@ -111,4 +127,14 @@ func runGrad(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "loss %.9g, %d/%d correct; gradients of %d tensors written to %s\n", r.Loss, r.Correct, r.N, grads.Len(), *out)
 	return nil
+}
+
+// firstNonFinite is the index of the first NaN or ±Inf in v, or -1.
+func firstNonFinite(v []float32) int {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return i
+		}
+	}
+	return -1
 }

@@ -29,6 +29,7 @@ func runLap(args []string, stdout, stderr io.Writer) error {
 	costPath := fs.String("cost", "", "cost matrix: .npy (float32/float64, C order, 2-D) or .safetensors (tensor \"cost\", F32/F64, 2-D)")
 	maximize := fs.Bool("maximize", false, "maximise the total instead of minimising (-Inf marks a forbidden pair; +Inf when minimising)")
 	outPath := fs.String("out", "", "write the assignment as JSON to this file (atomically)")
+	force := fs.Bool("force", false, "replace --out if it exists")
 	asJSON := fs.Bool("json", false, `print one JSON line {"n","m","objective","seconds"} instead of text`)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ltransfer lap --cost FILE [--maximize] [--out FILE] [--json]\n\n"+
@@ -45,9 +46,17 @@ func runLap(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := checkNumericFlags(fs); err != nil {
+		return err
+	}
 	if *costPath == "" {
 		fs.Usage()
 		return errors.New("--cost is required")
+	}
+	if *outPath != "" {
+		if err := checkOutFile("--out", *outPath, *force, *costPath); err != nil {
+			return err
+		}
 	}
 	mat, err := lapReadMatrix(*costPath)
 	if err != nil {

@@ -120,6 +120,7 @@ func runMatch(args []string, stdout, stderr io.Writer) error {
 	split := fs.String("split", "val", "data split for the loss barrier: val, test or train")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	force := fs.Bool("force", false, "replace --out and --perms if they exist")
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
@@ -128,6 +129,17 @@ func runMatch(args []string, stdout, stderr io.Writer) error {
 	}
 	if *points < 0 {
 		return fmt.Errorf("--points %d, want ≥ 0", *points)
+	}
+	if err := checkOutFile("--out", *out, *force, *aPath, *bPath); err != nil {
+		return err
+	}
+	if *permsOut != "" {
+		if err := checkOutFile("--perms", *permsOut, *force, *aPath, *bPath, *specFile); err != nil {
+			return err
+		}
+		if *permsOut == *out {
+			return errors.New("--perms and --out name the same file")
+		}
 	}
 	e, err := engineFor(*threads)
 	if err != nil {

@@ -123,6 +123,7 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.width, "width", 7, "figure width in inches (PNG at 96 dpi)")
 	fs.Float64Var(&o.height, "height", 4.5, "figure height in inches")
 	fs.StringVar(&o.legend, "legend", "bottom-right", "legend corner: top-left, top-right, bottom-left or bottom-right")
+	force := fs.Bool("force", false, "replace --out if it exists")
 	var hl hlineFlag
 	fs.Var(&hl, "hline", "horizontal reference line LABEL=PERCENT, e.g. scratch-10ep=71.3 (repeatable)")
 	specs, done, err := parseFlagsAndArgs(fs, args)
@@ -139,6 +140,9 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 	})
 	o.yMin, o.yMax, o.hlines = *yMin, *yMax, hl
 	if err := o.check(); err != nil {
+		return err
+	}
+	if err := checkOutFile("--out", o.out, *force); err != nil {
 		return err
 	}
 	if len(specs) == 0 {
@@ -167,10 +171,10 @@ func parseFlagsAndArgs(fs *flag.FlagSet, args []string) (pos []string, done bool
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return pos, false, nil
+			return pos, false, checkNumericFlags(fs)
 		}
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), false, nil
+			return append(pos, rest...), false, checkNumericFlags(fs)
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]

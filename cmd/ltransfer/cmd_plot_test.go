@@ -91,7 +91,7 @@ func TestPlotCLI(t *testing.T) {
 	t2 := writePlotFile(t, dir, "ft-b", "manifest.json", fakeManifest("0:0.1", "3:0.3", "10:0.5", "20:0.8"))
 	for _, extra := range [][]string{{"--log-x"}, {"--x", "steps", "--ymin", "20", "--ymax", "90"}} {
 		out2 := filepath.Join(dir, "ft.png")
-		args := append([]string{"plot", "--out", out2, "--width", "5", "--height", "3"}, extra...)
+		args := append([]string{"plot", "--out", out2, "--force", "--width", "5", "--height", "3"}, extra...)
 		if _, stderr, code := run(t, append(args, "ft="+t1+","+t2)...); code != 0 {
 			t.Fatalf("plot %v: %s", extra, stderr)
 		} else if !strings.Contains(stderr, "1 x value(s)") {

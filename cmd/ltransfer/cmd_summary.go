@@ -63,6 +63,14 @@ func runSummary(args []string, stdout, stderr io.Writer) error {
 	if len(dirs) == 0 {
 		return errors.New("name the folder(s) of a many-target transfer (ltransfer transfer --targets … --out DIR)")
 	}
+	if err := checkNumericFlags(fs); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(*out, "targets.json")); *out != "" && err != nil {
+		if err := checkOwnDir("--out", *out, summaryOwns); err != nil {
+			return err
+		}
+	}
 	plan, err := readPlan(dirs[0])
 	if err != nil {
 		return err

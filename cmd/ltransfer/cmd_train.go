@@ -214,6 +214,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
 	if fs.NArg() > 0 {
 		return true, fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
 	}
+	if err := checkNumericFlags(fs); err != nil {
+		return true, err
+	}
 	return false, nil
 }
 

@@ -223,6 +223,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output folder (required; must not hold a finished transfer unless --force)")
 	force := fs.Bool("force", false, "overwrite a finished transfer in --out")
 	asJSON := fs.Bool("json", false, "print report.json to stdout instead of a table")
+	allowIncomplete := fs.Bool("allow-incomplete", false, "accept an interrupted training run as --source (its partial trajectory), with a warning")
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
@@ -264,6 +265,9 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	}
 	tr, err := nn.OpenTrajectory(*source, nil)
 	if err != nil {
+		return err
+	}
+	if err := checkComplete("--source", tr, *allowIncomplete, stderr); err != nil {
 		return err
 	}
 	model := tr.Model()

@@ -3,9 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/ltransfer/ltransfer/nn"
 	"github.com/ltransfer/ltransfer/transfer"
@@ -182,4 +185,100 @@ func syncDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// checkOutFile is the rule for a command that writes one file at path
+// (named by flagName in errors): path must not exist, or, with force, be a
+// regular file that is none of the command's inputs; its folder must
+// exist. The file itself is then written atomically (temporary file and
+// rename), so a failed command leaves any previous file as it was.
+func checkOutFile(flagName, path string, force bool, inputs ...string) error {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if dst, err := os.Stat(filepath.Dir(path)); err != nil || !dst.IsDir() {
+			return fmt.Errorf("%s %s: folder %s does not exist (create it first)", flagName, path, filepath.Dir(path))
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flagName, path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s %s exists and is not a regular file; choose another path", flagName, path)
+	}
+	for _, in := range inputs {
+		if ist, err := os.Stat(in); in != "" && err == nil && os.SameFile(st, ist) {
+			return fmt.Errorf("%s %s is also an input of the command; choose another path", flagName, path)
+		}
+	}
+	if !force {
+		return fmt.Errorf("%s %s already exists; use --force to replace it", flagName, path)
+	}
+	return nil
+}
+
+// checkOwnDir is the rule for a folder a command fills with files of known
+// names (own reports whether a name is one): the folder must be absent,
+// empty, or hold only such entries (a rerun of the command).
+func checkOwnDir(flagName, dir string, own func(name string) bool) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flagName, dir, err)
+	}
+	for _, e := range ents {
+		if !own(e.Name()) {
+			return fmt.Errorf("%s %s holds %s, which this command did not write; choose another folder", flagName, dir, e.Name())
+		}
+	}
+	return nil
+}
+
+// isTempOf reports whether name is a temporary file that an atomic write
+// of one of the files names leaves when killed.
+func isTempOf(name string, names ...string) bool {
+	for _, n := range names {
+		if strings.HasPrefix(name, "."+n+".tmp") {
+			return true
+		}
+	}
+	return false
+}
+
+// demoOwns reports whether name is an entry ltransfer demo writes in its
+// cache or output folder.
+func demoOwns(name string) bool {
+	for _, p := range []string{"train-", "transfer-", "scratch-", "finetune-", ".transfer-", ".finetune-", ".scratch-", ".train-"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	files := []string{"demo.md", "demo-transfer.png", "demo-finetune.png"}
+	return slices.Contains(files, name) || isTempOf(name, files...)
+}
+
+// summaryOwns reports whether name is an entry of a many-target folder or
+// of a folder that only holds a summary.
+func summaryOwns(name string) bool {
+	files := []string{"summary.json", "summary.md"}
+	return slices.Contains(files, name) || isTempOf(name, files...)
+}
+
+// checkComplete refuses a trajectory whose training run was interrupted
+// (its manifest is not complete) unless allow, and then warns: a partial
+// trajectory transfers a different, shorter path than the user may think.
+func checkComplete(flagName string, tr *nn.RecordedTrajectory, allow bool, stderr io.Writer) error {
+	man := tr.Manifest
+	if man.Complete {
+		return nil
+	}
+	last := man.Checkpoints[len(man.Checkpoints)-1]
+	what := fmt.Sprintf("%s %s is an interrupted training run (%d checkpoints, the last at step %d of %d)", flagName, tr.Dir, len(man.Checkpoints), last.Step, man.TotalSteps)
+	if !allow {
+		return fmt.Errorf("%s: finish it with ltransfer train --resume --out %s, or pass --allow-incomplete to use the partial trajectory", what, tr.Dir)
+	}
+	fmt.Fprintf(stderr, "warning: %s; using the partial trajectory (--allow-incomplete)\n", what)
+	return nil
 }
