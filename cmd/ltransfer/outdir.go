@@ -44,9 +44,9 @@ func checkOutDir(dir string, force bool) error {
 		return fmt.Errorf("%s already holds a finished transfer (report.json); use --force to replace it", dir)
 	}
 	if force {
-		return fmt.Errorf("%s holds files that ltransfer transfer did not write (no report.json); not replacing it even with --force: choose another --out", dir)
+		return fmt.Errorf("%s holds files that this command did not write (no report.json); not replacing it even with --force: choose another --out", dir)
 	}
-	return fmt.Errorf("%s exists and holds files that ltransfer transfer did not write (no report.json); choose another --out", dir)
+	return fmt.Errorf("%s exists and holds files that this command did not write (no report.json); choose another --out", dir)
 }
 
 // stepWriter writes a transfer's points as they come, on its own

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -11,6 +12,9 @@ import (
 // existing file is never replaced; the profile goes to a temporary file
 // renamed into place when the command ends.
 func startCPUProfile(path string) (stop func(), err error) {
+	if _, err := os.Stat(path); err == nil {
+		return nil, fmt.Errorf("--cpuprofile %s already exists; choose another file", path)
+	}
 	if err := checkOutFile("--cpuprofile", path, false); err != nil {
 		return nil, err
 	}
