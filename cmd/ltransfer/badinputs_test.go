@@ -113,7 +113,7 @@ func badInputs() []badInput {
 		return []string{"eval", "--model", "mlp-relu", "--data", "@data", "--params", params}
 	}
 	gradArgs := func(batch, out string) []string {
-		return []string{"grad", "--model", "mlp-relu", "--params", "@src/ckpt-0001.safetensors", "--batch", batch, "--out", out}
+		return []string{"grad", "--model", "mlp-relu", "--params", "@src/ckpt-0001.safetensors", "--input", batch, "--out", out}
 	}
 	lapArgs := func(cost string) []string { return []string{"lap", "--cost", cost, "--out", "%assignment.json"} }
 	existing := func(name string) func(t *testing.T, dir string, fx *badFixtures) {

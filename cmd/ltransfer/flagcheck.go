@@ -32,6 +32,7 @@ var flagRanges = map[string]numRange{
 	"depth":            {min: 0, max: 256},
 	"classes":          {min: 0, max: 1 << 16},
 	"limit":            {min: 0, max: math.MaxInt32},
+	"transfer/limit":   {min: 0, max: math.MaxInt32, also: []float64{-1}, why: "≥ 0, or -1 for the source's limit"},
 	"val-fraction":     {min: 0, max: 1, maxOpen: true},
 	"epochs":           {min: 0, max: 1 << 20},
 	"finetune-epochs":  {min: 0, max: 1 << 20},
