@@ -27,7 +27,7 @@ var (
 )
 
 // checkConsistency checks t's manifest against its folder and model:
-// checkpoint steps increase, every listed file exists with the model's
+// checkpoint steps increase (training runs) or at least never decrease, every listed file exists with the model's
 // tensors and shapes and is as long as its header says, a complete
 // training run lists every checkpoint its interval implies and ends at its
 // last step, and a complete folder holds no unlisted checkpoint.
@@ -42,8 +42,10 @@ func (t *RecordedTrajectory) checkConsistency() error {
 			return bad("checkpoint file %s is listed twice", c.File)
 		}
 		listed[c.File] = true
-		if i > 0 && c.Step <= man.Checkpoints[i-1].Step {
-			return bad("checkpoint %d has step %d, not after checkpoint %d's step %d", i, c.Step, i-1, man.Checkpoints[i-1].Step)
+		// A training run's steps increase; a manifest written by hand may
+		// give none (all 0).
+		if prev := i - 1; prev >= 0 && (c.Step < man.Checkpoints[prev].Step || (man.TotalSteps > 0 && c.Step == man.Checkpoints[prev].Step)) {
+			return bad("checkpoint %d has step %d, not after checkpoint %d's step %d", i, c.Step, prev, man.Checkpoints[prev].Step)
 		}
 		if err := checkCheckpointHeader(filepath.Join(t.Dir, c.File), t.model); err != nil {
 			return bad("checkpoint %d: %v", i, err)

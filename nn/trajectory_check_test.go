@@ -3,6 +3,7 @@ package nn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -284,6 +285,21 @@ func TestOpenTrajectoryConsistency(t *testing.T) {
 				t.Errorf("got %v, want ErrInconsistentTrajectory mentioning %q", err, c.want)
 			}
 		})
+	}
+	// A manifest written by hand for checkpoints from elsewhere: other file
+	// names, no steps, no total, not marked complete.
+	hand := filepath.Join(root, "hand")
+	os.MkdirAll(hand, 0o755)
+	hm := &Manifest{Format: ManifestFormat, Model: man.Model, ModelConfig: man.ModelConfig, Dataset: "synth"}
+	for i := 0; i < 3; i++ {
+		b, _ := os.ReadFile(filepath.Join(good, CheckpointFile(i)))
+		name := fmt.Sprintf("epoch-%02d.safetensors", i)
+		os.WriteFile(filepath.Join(hand, name), b, 0o644)
+		hm.Checkpoints = append(hm.Checkpoints, CheckpointRecord{Index: i, File: name})
+	}
+	WriteManifest(hand, hm)
+	if _, err := OpenTrajectory(hand, m); err != nil {
+		t.Errorf("hand-written manifest: %v", err)
 	}
 	// An interrupted run opens; its manifest says it is incomplete.
 	dir := filepath.Join(root, "partial")

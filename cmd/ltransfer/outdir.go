@@ -267,11 +267,14 @@ func summaryOwns(name string) bool {
 }
 
 // checkComplete refuses a trajectory whose training run was interrupted
-// (its manifest is not complete) unless allow, and then warns: a partial
+// (its manifest records total_steps and is not complete) unless allow,
+// and then warns: a partial
 // trajectory transfers a different, shorter path than the user may think.
 func checkComplete(flagName string, tr *nn.RecordedTrajectory, allow bool, stderr io.Writer) error {
 	man := tr.Manifest
-	if man.Complete {
+	if man.Complete || man.TotalSteps == 0 {
+		// Complete, or not a training run's manifest (one written by hand
+		// for a trajectory from elsewhere records no total_steps).
 		return nil
 	}
 	last := man.Checkpoints[len(man.Checkpoints)-1]
