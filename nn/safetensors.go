@@ -49,13 +49,64 @@ func (f *SafetensorsFile) Get(name string) *SafetensorsEntry {
 	return &f.Entries[i]
 }
 
-// ReadSafetensorsFile reads and validates a safetensors file.
+// ReadSafetensorsFile reads and validates a safetensors file. The 8-byte
+// length and the header are read and checked against the file's size
+// before the data section is read, so a file with a bad header costs no
+// more than its header; only regular files (of known size) are read, so
+// a device such as /dev/zero is refused at once. Errors wrap ErrFormat.
 func ReadSafetensorsFile(path string) (*SafetensorsFile, error) {
-	buf, err := os.ReadFile(path)
+	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	return ParseSafetensors(buf, path)
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errFormatf("safetensors %q: not a regular file (a %s)", path, fileKind(st.Mode()))
+	}
+	size := uint64(st.Size())
+	var lenb [8]byte
+	if size >= 8 {
+		if _, err := io.ReadFull(fh, lenb[:]); err != nil {
+			return nil, errFormatf("safetensors %q: reading the header length: %w", path, err)
+		}
+	}
+	hlen, err := checkSafetensorsLen(lenb, size, path)
+	if err != nil {
+		return nil, err
+	}
+	header := make([]byte, hlen)
+	if _, err := io.ReadFull(fh, header); err != nil {
+		return nil, errFormatf("safetensors %q: reading the %d-byte header: %w", path, hlen, err)
+	}
+	f, offs, err := parseSafetensorsHeader(header, size-8-hlen, size, path)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, size-8-hlen)
+	if _, err := io.ReadFull(fh, data); err != nil {
+		return nil, errFormatf("safetensors %q: reading the %d-byte data section: %w", path, len(data), err)
+	}
+	f.bind(data, offs)
+	return f, nil
+}
+
+// fileKind names a non-regular file's type for errors.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "folder"
+	case m&os.ModeDevice != 0:
+		return "device"
+	case m&os.ModeNamedPipe != 0:
+		return "pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
 }
 
 type stHeaderEntry struct {
@@ -68,28 +119,58 @@ type stHeaderEntry struct {
 // source names the file in errors. It checks the header length and JSON
 // bounds, dtypes, shapes, that every tensor's byte range lies inside the
 // file and matches its shape, that ranges neither overlap nor leave holes,
-// and that no name repeats.
+// and that no name repeats. Errors wrap ErrFormat.
 func ParseSafetensors(buf []byte, source string) (*SafetensorsFile, error) {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("safetensors %q: %s", source, fmt.Sprintf(format, a...))
+	var lenb [8]byte
+	copy(lenb[:], buf)
+	hlen, err := checkSafetensorsLen(lenb, uint64(len(buf)), source)
+	if err != nil {
+		return nil, err
 	}
-	if len(buf) < 8 {
-		return nil, bad("file has %d bytes, too short for the 8-byte header length", len(buf))
-	}
-	hlen := binary.LittleEndian.Uint64(buf)
-	if hlen > maxHeader {
-		return nil, bad("header length %d exceeds the %d-byte limit (not a safetensors file?)", hlen, maxHeader)
-	}
-	if hlen > uint64(len(buf)-8) {
-		return nil, bad("header length %d runs past the end of the %d-byte file (truncated?)", hlen, len(buf))
-	}
-	header := buf[8 : 8+hlen]
 	data := buf[8+hlen:]
+	f, offs, err := parseSafetensorsHeader(buf[8:8+hlen], uint64(len(data)), uint64(len(buf)), source)
+	if err != nil {
+		return nil, err
+	}
+	f.bind(data, offs)
+	return f, nil
+}
+
+// checkSafetensorsLen checks the little-endian header length lenb of a
+// file of size bytes.
+func checkSafetensorsLen(lenb [8]byte, size uint64, source string) (uint64, error) {
+	if size < 8 {
+		return 0, errFormatf("safetensors %q: file has %d bytes, too short for the 8-byte header length", source, size)
+	}
+	hlen := binary.LittleEndian.Uint64(lenb[:])
+	if hlen > maxHeader {
+		return 0, errFormatf("safetensors %q: header length %d exceeds the %d-byte limit (not a safetensors file?)", source, hlen, maxHeader)
+	}
+	if hlen > size-8 {
+		return 0, errFormatf("safetensors %q: header length %d runs past the end of the %d-byte file (truncated?)", source, hlen, size)
+	}
+	return hlen, nil
+}
+
+// bind points the entries at their bytes in the data section.
+func (f *SafetensorsFile) bind(data []byte, offs [][2]uint64) {
+	for i := range f.Entries {
+		f.Entries[i].Data = data[offs[i][0]:offs[i][1]]
+	}
+}
+
+// parseSafetensorsHeader validates the JSON header against a data section
+// of dataLen bytes (in a file of fileLen bytes) and returns the entries in
+// offset order with their byte ranges; Data is left unset.
+func parseSafetensorsHeader(header []byte, dataLen, fileLen uint64, source string) (*SafetensorsFile, [][2]uint64, error) {
+	bad := func(format string, a ...any) error {
+		return errFormatf("safetensors %q: %s", source, fmt.Sprintf(format, a...))
+	}
 	dec := json.NewDecoder(bytes.NewReader(header))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('{') {
-		return nil, bad("header is not a JSON object")
+		return nil, nil, bad("header is not a JSON object")
 	}
 	f := &SafetensorsFile{Source: source, byName: map[string]int{}}
 	type span struct {
@@ -101,62 +182,62 @@ func ParseSafetensors(buf []byte, source string) (*SafetensorsFile, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, bad("malformed header JSON: %v", err)
+			return nil, nil, bad("malformed header JSON: %v", err)
 		}
 		name, ok := tok.(string)
 		if !ok {
-			return nil, bad("malformed header JSON: key %v is not a string", tok)
+			return nil, nil, bad("malformed header JSON: key %v is not a string", tok)
 		}
 		if seen[name] {
-			return nil, bad("tensor name %q appears twice", name)
+			return nil, nil, bad("tensor name %q appears twice", name)
 		}
 		seen[name] = true
 		if name == "__metadata__" {
 			var meta map[string]string
 			if err := dec.Decode(&meta); err != nil {
-				return nil, bad("__metadata__ must map strings to strings: %v", err)
+				return nil, nil, bad("__metadata__ must map strings to strings: %v", err)
 			}
 			f.Metadata = meta
 			continue
 		}
 		var h stHeaderEntry
 		if err := dec.Decode(&h); err != nil {
-			return nil, bad("tensor %q: malformed header entry: %v", name, err)
+			return nil, nil, bad("tensor %q: malformed header entry: %v", name, err)
 		}
 		size, ok := dtypeSize[h.DType]
 		if !ok {
-			return nil, bad("tensor %q: unsupported dtype %q (want F32, F16, BF16, F64 or an integer type)", name, h.DType)
+			return nil, nil, bad("tensor %q: unsupported dtype %q (want F32, F16, BF16, F64 or an integer type)", name, h.DType)
 		}
 		if len(h.DataOffsets) != 2 {
-			return nil, bad("tensor %q: data_offsets must hold [begin, end], got %v", name, h.DataOffsets)
+			return nil, nil, bad("tensor %q: data_offsets must hold [begin, end], got %v", name, h.DataOffsets)
 		}
 		shape := make([]int, len(h.Shape))
 		numel := uint64(1)
 		for i, d := range h.Shape {
 			if d < 0 || d > math.MaxInt32 {
-				return nil, bad("tensor %q: invalid shape %v", name, h.Shape)
+				return nil, nil, bad("tensor %q: invalid shape %v", name, h.Shape)
 			}
 			shape[i] = int(d)
 			numel *= uint64(d)
-			if numel > uint64(len(buf)) {
-				return nil, bad("tensor %q: shape %v needs more bytes than the file has", name, h.Shape)
+			if numel > fileLen {
+				return nil, nil, bad("tensor %q: shape %v needs more bytes than the file has", name, h.Shape)
 			}
 		}
 		b, e := h.DataOffsets[0], h.DataOffsets[1]
-		if b > e || e > uint64(len(data)) {
-			return nil, bad("tensor %q: data_offsets [%d, %d] outside the %d-byte data section", name, b, e, len(data))
+		if b > e || e > dataLen {
+			return nil, nil, bad("tensor %q: data_offsets [%d, %d] outside the %d-byte data section", name, b, e, dataLen)
 		}
 		if e-b != numel*uint64(size) {
-			return nil, bad("tensor %q: %s %v needs %d bytes, data_offsets give %d", name, h.DType, shape, numel*uint64(size), e-b)
+			return nil, nil, bad("tensor %q: %s %v needs %d bytes, data_offsets give %d", name, h.DType, shape, numel*uint64(size), e-b)
 		}
-		f.Entries = append(f.Entries, SafetensorsEntry{Name: name, DType: h.DType, Shape: shape, Data: data[b:e]})
+		f.Entries = append(f.Entries, SafetensorsEntry{Name: name, DType: h.DType, Shape: shape})
 		spans = append(spans, span{b, e, name})
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, bad("malformed header JSON: %v", err)
+		return nil, nil, bad("malformed header JSON: %v", err)
 	}
 	if rest := bytes.TrimSpace(header[dec.InputOffset():]); len(rest) != 0 {
-		return nil, bad("trailing bytes after the header JSON object")
+		return nil, nil, bad("trailing bytes after the header JSON object")
 	}
 	// Entries in offset order; the byte ranges must tile the data section.
 	order := make([]int, len(spans))
@@ -166,25 +247,27 @@ func ParseSafetensors(buf []byte, source string) (*SafetensorsFile, error) {
 	sort.SliceStable(order, func(a, b int) bool { return spans[order[a]].begin < spans[order[b]].begin })
 	var pos uint64
 	entries := make([]SafetensorsEntry, len(order))
+	offs := make([][2]uint64, len(order))
 	for k, i := range order {
 		s := spans[i]
 		if s.begin < pos {
-			return nil, bad("tensor %q: bytes [%d, %d] overlap the previous tensor", s.name, s.begin, s.end)
+			return nil, nil, bad("tensor %q: bytes [%d, %d] overlap the previous tensor", s.name, s.begin, s.end)
 		}
 		if s.begin > pos {
-			return nil, bad("tensor %q: hole of %d bytes before its data", s.name, s.begin-pos)
+			return nil, nil, bad("tensor %q: hole of %d bytes before its data", s.name, s.begin-pos)
 		}
 		pos = s.end
 		entries[k] = f.Entries[i]
+		offs[k] = [2]uint64{s.begin, s.end}
 	}
-	if pos != uint64(len(data)) {
-		return nil, bad("%d bytes after the last tensor's data", uint64(len(data))-pos)
+	if pos != dataLen {
+		return nil, nil, bad("%d bytes after the last tensor's data", dataLen-pos)
 	}
 	f.Entries = entries
 	for i, e := range f.Entries {
 		f.byName[e.Name] = i
 	}
-	return f, nil
+	return f, offs, nil
 }
 
 // Numel is the entry's element count.
@@ -446,7 +529,7 @@ func CheckpointFromFile(f *SafetensorsFile, m Model) (*ParamSet, error) {
 			return nil, fmt.Errorf("checkpoint %q: tensor %q missing (model %s expects %v)", f.Source, pi.Name, m.Arch(), pi.Shape)
 		}
 		if !shapeEq(e.Shape, pi.Shape) {
-			return nil, fmt.Errorf("checkpoint %q: tensor %q has shape %v, model %s expects %v", f.Source, pi.Name, e.Shape, m.Arch(), pi.Shape)
+			return nil, withKind(ErrShape, fmt.Errorf("checkpoint %q: tensor %q has shape %v, model %s expects %v", f.Source, pi.Name, e.Shape, m.Arch(), pi.Shape))
 		}
 		switch e.DType {
 		case "F32", "F16", "BF16", "F64":
@@ -458,7 +541,7 @@ func CheckpointFromFile(f *SafetensorsFile, m Model) (*ParamSet, error) {
 		data := e.Float32()
 		for i, v := range data {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("checkpoint %q: tensor %q has a non-finite value %v at index %d", f.Source, pi.Name, v, i)
+				return nil, withKind(ErrNonFinite, fmt.Errorf("checkpoint %q: tensor %q has a non-finite value %v at index %d", f.Source, pi.Name, v, i))
 			}
 		}
 		_ = p.Add(pi.Name, &Tensor{Shape: append([]int(nil), e.Shape...), Data: data})
