@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -88,7 +87,7 @@ const ManifestName = "manifest.json"
 // ReadManifest reads and checks dir/manifest.json.
 func ReadManifest(dir string) (*Manifest, error) {
 	p := filepath.Join(dir, ManifestName)
-	b, err := os.ReadFile(p)
+	b, err := ReadFileLimit(p, MaxManifestBytes)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("trajectory %q: no %s (not a trajectory folder written by ltransfer train?)", dir, ManifestName)

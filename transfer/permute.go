@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sort"
 
 	"github.com/ltransfer/ltransfer/nn"
@@ -195,7 +194,7 @@ func SavePerms(path string, p Perms) error {
 
 // LoadPerms reads permutations written by SavePerms.
 func LoadPerms(path string) (Perms, error) {
-	b, err := os.ReadFile(path)
+	b, err := nn.ReadFileLimit(path, nn.MaxJSONBytes)
 	if err != nil {
 		return nil, err
 	}

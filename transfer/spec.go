@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -236,7 +235,7 @@ func ParseSpec(data []byte) (*Spec, error) {
 
 // LoadSpec reads a JSON permutation spec file.
 func LoadSpec(path string) (*Spec, error) {
-	b, err := os.ReadFile(path)
+	b, err := nn.ReadFileLimit(path, nn.MaxJSONBytes)
 	if err != nil {
 		return nil, err
 	}

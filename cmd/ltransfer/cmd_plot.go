@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ltransfer/ltransfer/nn"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -294,13 +295,13 @@ func loadPlotRun(dir, xMode string) (plotRun, error) {
 		return plotRun{}, fmt.Errorf("%q is not a folder", dir)
 	}
 	rep := filepath.Join(dir, "report.json")
-	if b, err := os.ReadFile(rep); err == nil {
+	if b, err := nn.ReadFileLimit(rep, nn.MaxJSONBytes); err == nil {
 		return parseTransferReport(rep, b)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return plotRun{}, err
 	}
 	man := filepath.Join(dir, "manifest.json")
-	if b, err := os.ReadFile(man); err == nil {
+	if b, err := nn.ReadFileLimit(man, nn.MaxManifestBytes); err == nil {
 		return parseTrainingManifest(man, b, xMode)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return plotRun{}, err

@@ -17,7 +17,7 @@ func init() {
 }
 
 func readPlan(dir string) (*targetPlan, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "targets.json"))
+	b, err := nn.ReadFileLimit(filepath.Join(dir, "targets.json"), nn.MaxJSONBytes)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s is not a many-target transfer (no targets.json)", dir)

@@ -131,7 +131,7 @@ func writeJSONAtomic(path string, v any) error {
 
 // readReport reads a report.json written by a finished transfer.
 func readReport(path string) (*transfer.Report, error) {
-	b, err := os.ReadFile(path)
+	b, err := nn.ReadFileLimit(path, nn.MaxJSONBytes)
 	if err != nil {
 		return nil, err
 	}

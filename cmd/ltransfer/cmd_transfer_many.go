@@ -122,7 +122,7 @@ func absPath(p string) string {
 
 // newTargetPlan lists the targets of a many-target transfer.
 func newTargetPlan(tr *nn.RecordedTrajectory, inits, finals string, n int, seed int64, m transfer.Method) (*targetPlan, error) {
-	b, err := os.ReadFile(filepath.Join(tr.Dir, "manifest.json"))
+	b, err := nn.ReadFileLimit(filepath.Join(tr.Dir, "manifest.json"), nn.MaxManifestBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func preparePlan(dir string, plan *targetPlan, sh shardFlag, force bool) error {
 	if sh.set {
 		plan.Shards = sh.n
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "targets.json"))
+	b, err := nn.ReadFileLimit(filepath.Join(dir, "targets.json"), nn.MaxJSONBytes)
 	switch {
 	case err == nil:
 		var old targetPlan
