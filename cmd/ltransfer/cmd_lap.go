@@ -195,31 +195,49 @@ func lapSolveMatrix(mat *lapMatrix, maximize bool) ([]int, float64, error) {
 }
 
 // lapReadMatrix reads a .npy or safetensors file, chosen by its content.
+// Only a regular file is read (its size bounds every allocation), and its
+// header is checked against that size before the data is read.
 func lapReadMatrix(path string) (*lapMatrix, error) {
-	buf, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if bytes.HasPrefix(buf, []byte("\x93NUMPY")) {
-		mat, err := lapParseNpy(buf)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q is not a regular file (want a .npy or safetensors file): %w", path, nn.ErrFormat)
+	}
+	var magic [6]byte
+	k, _ := io.ReadFull(f, magic[:])
+	if string(magic[:k]) == "\x93NUMPY" {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		mat, err := lapReadNpy(f, st.Size())
 		if err != nil {
 			return nil, fmt.Errorf("npy %q: %w", path, err)
 		}
 		return mat, nil
 	}
 	if strings.HasSuffix(path, ".npy") {
-		return nil, fmt.Errorf("npy %q: missing the \\x93NUMPY magic (not a .npy file)", path)
+		return nil, fmt.Errorf("npy %q: missing the \\x93NUMPY magic (not a .npy file): %w", path, nn.ErrFormat)
 	}
-	f, err := nn.ParseSafetensors(buf, path)
+	sf, err := nn.ReadSafetensorsFile(path)
 	if err != nil {
 		return nil, err
 	}
-	e := f.Get("cost")
+	e := sf.Get("cost")
 	if e == nil {
 		return nil, fmt.Errorf("safetensors %q: no tensor named \"cost\"", path)
 	}
 	if len(e.Shape) != 2 {
-		return nil, fmt.Errorf("safetensors %q: tensor \"cost\" has shape %v, want 2-D [n m]", path, e.Shape)
+		return nil, fmt.Errorf("safetensors %q: tensor \"cost\" has shape %v, want 2-D [n m]: %w", path, e.Shape, nn.ErrShape)
+	}
+	if err := lapCheckShape(e.Shape[0], e.Shape[1]); err != nil {
+		return nil, fmt.Errorf("safetensors %q: tensor \"cost\": %w", path, err)
 	}
 	mat := &lapMatrix{n: e.Shape[0], m: e.Shape[1]}
 	switch e.DType {
@@ -231,6 +249,16 @@ func lapReadMatrix(path string) (*lapMatrix, error) {
 		return nil, fmt.Errorf("safetensors %q: tensor \"cost\" has dtype %s, want F32 or F64", path, e.DType)
 	}
 	return mat, nil
+}
+
+// lapCheckShape refuses an empty matrix: the solver's work and memory
+// grow with both sides, and a 0 × 50,000,000 matrix, which a 128-byte
+// file can declare, has nothing to assign.
+func lapCheckShape(n, m int) error {
+	if n == 0 || m == 0 {
+		return fmt.Errorf("shape (%d, %d) has no entries: nothing to assign: %w", n, m, nn.ErrShape)
+	}
+	return nil
 }
 
 func lapDecodeF32(b []byte, o binary.ByteOrder) []float32 {
@@ -249,66 +277,98 @@ func lapDecodeF64(b []byte, o binary.ByteOrder) []float64 {
 	return out
 }
 
-// lapParseNpy validates a .npy file (format 1.0, 2.0 or 3.0) holding a 2-D
-// float32 or float64 array in C order, and decodes it.
+// lapParseNpy validates a .npy file held in buf (format 1.0, 2.0 or 3.0)
+// holding a 2-D float32 or float64 array in C order, and decodes it.
 func lapParseNpy(buf []byte) (*lapMatrix, error) {
-	if len(buf) < 10 {
-		return nil, fmt.Errorf("file has %d bytes, too short for a header", len(buf))
+	return lapReadNpy(bytes.NewReader(buf), int64(len(buf)))
+}
+
+// lapReadNpy reads a .npy file of size bytes from r: the header first,
+// whose shape must account for exactly the bytes that follow it, and
+// only then the data, so nothing is allocated beyond the file's size.
+// Errors wrap nn.ErrFormat or nn.ErrShape.
+func lapReadNpy(r io.Reader, size int64) (*lapMatrix, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, a...), nn.ErrFormat)
 	}
-	major := buf[6]
-	var hlen, off int
+	var pre [12]byte
+	if size < 10 {
+		return nil, bad("file has %d bytes, too short for a header", size)
+	}
+	if _, err := io.ReadFull(r, pre[:10]); err != nil {
+		return nil, bad("reading the header: %v", err)
+	}
+	if string(pre[:6]) != "\x93NUMPY" {
+		return nil, bad("missing the \\x93NUMPY magic (not a .npy file)")
+	}
+	major := pre[6]
+	var hlen, off int64
 	switch major {
 	case 1:
-		hlen, off = int(binary.LittleEndian.Uint16(buf[8:])), 10
+		hlen, off = int64(binary.LittleEndian.Uint16(pre[8:])), 10
 	case 2, 3:
-		if len(buf) < 12 {
-			return nil, fmt.Errorf("file has %d bytes, too short for a version %d header", len(buf), major)
+		if size < 12 {
+			return nil, bad("file has %d bytes, too short for a version %d header", size, major)
 		}
-		h := binary.LittleEndian.Uint32(buf[8:])
+		if _, err := io.ReadFull(r, pre[10:12]); err != nil {
+			return nil, bad("reading the header: %v", err)
+		}
+		h := binary.LittleEndian.Uint32(pre[8:])
 		if h > 1<<24 {
-			return nil, fmt.Errorf("header length %d is implausible", h)
+			return nil, bad("header length %d is implausible", h)
 		}
-		hlen, off = int(h), 12
+		hlen, off = int64(h), 12
 	default:
-		return nil, fmt.Errorf("unsupported format version %d.%d", major, buf[7])
+		return nil, bad("unsupported format version %d.%d", major, pre[7])
 	}
-	if off+hlen > len(buf) {
-		return nil, fmt.Errorf("header length %d runs past the end of the %d-byte file", hlen, len(buf))
+	if off+hlen > size {
+		return nil, bad("header length %d runs past the end of the %d-byte file", hlen, size)
 	}
-	hdr, err := lapParseNpyHeader(string(buf[off : off+hlen]))
+	hb := make([]byte, hlen)
+	if _, err := io.ReadFull(r, hb); err != nil {
+		return nil, bad("reading the header: %v", err)
+	}
+	hdr, err := lapParseNpyHeader(string(hb))
 	if err != nil {
-		return nil, fmt.Errorf("header: %w", err)
+		return nil, bad("header: %v", err)
 	}
 	var order binary.ByteOrder = binary.LittleEndian
-	var size int
+	var esize int64
 	switch hdr.descr {
 	case "<f4", "|f4", "=f4":
-		size = 4
+		esize = 4
 	case ">f4":
-		size, order = 4, binary.BigEndian
+		esize, order = 4, binary.BigEndian
 	case "<f8", "|f8", "=f8":
-		size = 8
+		esize = 8
 	case ">f8":
-		size, order = 8, binary.BigEndian
+		esize, order = 8, binary.BigEndian
 	default:
-		return nil, fmt.Errorf("dtype %q, want float32 ('<f4') or float64 ('<f8')", hdr.descr)
+		return nil, bad("dtype %q, want float32 ('<f4') or float64 ('<f8')", hdr.descr)
 	}
 	if hdr.fortran {
-		return nil, errors.New("array is in Fortran order, want C order (np.ascontiguousarray)")
+		return nil, bad("array is in Fortran order, want C order (np.ascontiguousarray)")
 	}
 	if len(hdr.shape) != 2 {
-		return nil, fmt.Errorf("shape %v, want a 2-D matrix (n, m)", hdr.shape)
+		return nil, fmt.Errorf("shape %v, want a 2-D matrix (n, m): %w", hdr.shape, nn.ErrShape)
 	}
 	n, m := hdr.shape[0], hdr.shape[1]
-	data := buf[off+hlen:]
-	if m > 0 && n > (math.MaxInt32)/m {
-		return nil, fmt.Errorf("shape (%d, %d) is too large", n, m)
+	if err := lapCheckShape(n, m); err != nil {
+		return nil, err
 	}
-	if want := n * m * size; len(data) != want {
-		return nil, fmt.Errorf("shape (%d, %d) of %d-byte floats needs %d data bytes, file has %d", n, m, size, want, len(data))
+	if n > math.MaxInt32/m {
+		return nil, bad("shape (%d, %d) is too large", n, m)
+	}
+	dataLen := size - off - hlen
+	if want := int64(n) * int64(m) * esize; dataLen != want {
+		return nil, bad("shape (%d, %d) of %d-byte floats needs %d data bytes, file has %d", n, m, esize, want, dataLen)
+	}
+	data := make([]byte, dataLen)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, bad("reading the %d data bytes: %v", dataLen, err)
 	}
 	mat := &lapMatrix{n: n, m: m}
-	if size == 4 {
+	if esize == 4 {
 		mat.f32 = lapDecodeF32(data, order)
 	} else {
 		mat.f64 = lapDecodeF64(data, order)
