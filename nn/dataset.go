@@ -172,16 +172,16 @@ type TensorSet struct {
 }
 
 // Validate checks that X holds len(Y) samples and that every label is in
-// [0, NumClasses()).
+// [0, NumClasses()). Shape errors wrap ErrShape.
 func (t *TensorSet) Validate() error {
 	if t == nil || t.X == nil {
-		return fmt.Errorf("nn: tensor set has no samples")
+		return withKind(ErrShape, fmt.Errorf("nn: tensor set has no samples"))
 	}
 	if len(t.X.Shape) < 1 || t.X.Shape[0] != len(t.Y) {
-		return fmt.Errorf("nn: tensor set: X has shape %v, want [%d …] for %d labels", t.X.Shape, len(t.Y), len(t.Y))
+		return withKind(ErrShape, fmt.Errorf("nn: tensor set: X has shape %v, want [%d …] for %d labels", t.X.Shape, len(t.Y), len(t.Y)))
 	}
 	if len(t.X.Data) != Numel(t.X.Shape) {
-		return fmt.Errorf("nn: tensor set: X holds %d values, its shape %v wants %d", len(t.X.Data), t.X.Shape, Numel(t.X.Shape))
+		return withKind(ErrShape, fmt.Errorf("nn: tensor set: X holds %d values, its shape %v wants %d", len(t.X.Data), t.X.Shape, Numel(t.X.Shape)))
 	}
 	c := t.NumClasses()
 	for i, y := range t.Y {

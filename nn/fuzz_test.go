@@ -32,11 +32,17 @@ func allocated(f func()) uint64 {
 	return s[0].Value.Uint64() - before
 }
 
+// allocSlack absorbs the runtime's bookkeeping: small allocations are
+// counted when a cache span is handed back, possibly inside the measured
+// call although made before it. The bounds guard against allocations of
+// megabytes to gigabytes a lying header would cause.
+const allocSlack = 4 << 20
+
 // checkBound fails when f allocates more than perByte bytes per input byte
-// plus base.
+// plus base (and allocSlack).
 func checkBound(t *testing.T, input int, perByte, base uint64, f func()) {
 	t.Helper()
-	if got, bound := allocated(f), perByte*uint64(input)+base; got > bound {
+	if got, bound := allocated(f), perByte*uint64(input)+base+allocSlack; got > bound {
 		t.Fatalf("allocated %d bytes for a %d-byte input, more than the bound %d", got, input, bound)
 	}
 }

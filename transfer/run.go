@@ -64,7 +64,7 @@ func checkData(d nn.Dataset, what string) error {
 			return fmt.Errorf("transfer: %s data: %w", what, err)
 		}
 		if i := firstNonFinite(ex.X.Data); i >= 0 {
-			return fmt.Errorf("transfer: %s data: X has a non-finite value %v at index %d", what, ex.X.Data[i], i)
+			return fmt.Errorf("transfer: %s data: X has a non-finite value %v at index %d: %w", what, ex.X.Data[i], i, nn.ErrNonFinite)
 		}
 	}
 	if d == nil || d.Len() == 0 {

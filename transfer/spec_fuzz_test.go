@@ -25,8 +25,10 @@ func FuzzSpec(f *testing.F) {
 				t.Fatalf("a parsed spec does not marshal: %v", err)
 			}
 		}
+		// A few MiB of slack: small allocations are counted when a cache
+		// span is handed back, possibly inside this window.
 		metrics.Read(s)
-		if got, bound := s[0].Value.Uint64()-before, 128*uint64(len(b))+256<<10; got > bound {
+		if got, bound := s[0].Value.Uint64()-before, 128*uint64(len(b))+4<<20; got > bound {
 			t.Fatalf("allocated %d bytes for a %d-byte input (bound %d)", got, len(b), bound)
 		}
 	})

@@ -11,7 +11,9 @@ import (
 	"github.com/ltransfer/ltransfer/nn"
 )
 
-// allocated returns the heap bytes f allocates.
+// allocated returns the heap bytes f allocates (give or take the
+// runtime's bookkeeping, a few MiB: small allocations are counted when a
+// cache span is handed back).
 func allocated(f func()) uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(s)
@@ -64,7 +66,7 @@ func FuzzNpy(f *testing.F) {
 	f.Add([]byte("\x93NUMPY\x01\x00\x05\x00{'a'}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var err error
-		if got, bound := allocated(func() { _, err = lapParseNpy(b) }), 16*uint64(len(b))+64<<10; got > bound {
+		if got, bound := allocated(func() { _, err = lapParseNpy(b) }), 16*uint64(len(b))+4<<20; got > bound {
 			t.Fatalf("allocated %d bytes for a %d-byte input (bound %d)", got, len(b), bound)
 		}
 		if err != nil && !errors.Is(err, nn.ErrFormat) && !errors.Is(err, nn.ErrShape) {
