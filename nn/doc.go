@@ -25,8 +25,18 @@
 // Sequential (or by composite layers such as residual blocks defined in
 // other files). RegisterArch adds an architecture to NewModel.
 //
-// The package never prints or reads flags; long operations take a
-// context.Context and report progress through callbacks.
+// The package never prints or reads flags or the environment, and never
+// looks for data: LoadData reads the path in DataConfig (finding it is the
+// CLI's job). Long operations take a context.Context and report progress
+// through callbacks.
+//
+// Input files (idx, CIFAR-10 batches, image folders and tars, safetensors,
+// manifests) are untrusted: every reader checks declared sizes against the
+// file's own size (or a documented limit such as MaxManifestBytes) before
+// allocating, and its errors wrap ErrFormat (bad or truncated file),
+// ErrTooLarge (over a limit), ErrShape (shapes that disagree) or
+// ErrNonFinite (NaN or ±Inf), so callers can tell them apart with
+// errors.Is.
 //
 // Concurrency: a Model, its Layers and an Optimizer own workspaces and are
 // used by one goroutine at a time (make one per goroutine; they are cheap
