@@ -208,7 +208,7 @@ func lapReadMatrix(path string) (*lapMatrix, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%q is not a regular file (want a .npy or safetensors file): %w", path, nn.ErrFormat)
+		return nil, lapKind(nn.ErrFormat, fmt.Errorf("%q is not a regular file (want a .npy or safetensors file)", path))
 	}
 	var magic [6]byte
 	k, _ := io.ReadFull(f, magic[:])
@@ -223,7 +223,7 @@ func lapReadMatrix(path string) (*lapMatrix, error) {
 		return mat, nil
 	}
 	if strings.HasSuffix(path, ".npy") {
-		return nil, fmt.Errorf("npy %q: missing the \\x93NUMPY magic (not a .npy file): %w", path, nn.ErrFormat)
+		return nil, lapKind(nn.ErrFormat, fmt.Errorf("npy %q: missing the \\x93NUMPY magic (not a .npy file)", path))
 	}
 	sf, err := nn.ReadSafetensorsFile(path)
 	if err != nil {
@@ -234,7 +234,7 @@ func lapReadMatrix(path string) (*lapMatrix, error) {
 		return nil, fmt.Errorf("safetensors %q: no tensor named \"cost\"", path)
 	}
 	if len(e.Shape) != 2 {
-		return nil, fmt.Errorf("safetensors %q: tensor \"cost\" has shape %v, want 2-D [n m]: %w", path, e.Shape, nn.ErrShape)
+		return nil, lapKind(nn.ErrShape, fmt.Errorf("safetensors %q: tensor \"cost\" has shape %v, want 2-D [n m]", path, e.Shape))
 	}
 	if err := lapCheckShape(e.Shape[0], e.Shape[1]); err != nil {
 		return nil, fmt.Errorf("safetensors %q: tensor \"cost\": %w", path, err)
@@ -251,12 +251,21 @@ func lapReadMatrix(path string) (*lapMatrix, error) {
 	return mat, nil
 }
 
+// lapKindError keeps err's message and adds a sentinel kind (nn.ErrFormat,
+// nn.ErrShape) to its chain for errors.Is.
+type lapKindError struct{ err, kind error }
+
+func (e *lapKindError) Error() string   { return e.err.Error() }
+func (e *lapKindError) Unwrap() []error { return []error{e.err, e.kind} }
+
+func lapKind(kind, err error) error { return &lapKindError{err, kind} }
+
 // lapCheckShape refuses an empty matrix: the solver's work and memory
 // grow with both sides, and a 0 × 50,000,000 matrix, which a 128-byte
 // file can declare, has nothing to assign.
 func lapCheckShape(n, m int) error {
 	if n == 0 || m == 0 {
-		return fmt.Errorf("shape (%d, %d) has no entries: nothing to assign: %w", n, m, nn.ErrShape)
+		return lapKind(nn.ErrShape, fmt.Errorf("shape (%d, %d) has no entries: nothing to assign", n, m))
 	}
 	return nil
 }
@@ -289,7 +298,7 @@ func lapParseNpy(buf []byte) (*lapMatrix, error) {
 // Errors wrap nn.ErrFormat or nn.ErrShape.
 func lapReadNpy(r io.Reader, size int64) (*lapMatrix, error) {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%s: %w", fmt.Sprintf(format, a...), nn.ErrFormat)
+		return lapKind(nn.ErrFormat, fmt.Errorf(format, a...))
 	}
 	var pre [12]byte
 	if size < 10 {
@@ -350,7 +359,7 @@ func lapReadNpy(r io.Reader, size int64) (*lapMatrix, error) {
 		return nil, bad("array is in Fortran order, want C order (np.ascontiguousarray)")
 	}
 	if len(hdr.shape) != 2 {
-		return nil, fmt.Errorf("shape %v, want a 2-D matrix (n, m): %w", hdr.shape, nn.ErrShape)
+		return nil, lapKind(nn.ErrShape, fmt.Errorf("shape %v, want a 2-D matrix (n, m)", hdr.shape))
 	}
 	n, m := hdr.shape[0], hdr.shape[1]
 	if err := lapCheckShape(n, m); err != nil {
