@@ -221,7 +221,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
+	if hasSeedsFlag(args) {
+		return runTrainSeeds(args, stdout, stderr) // cmd_train_seeds.go
+	}
 	fs := newFlagSet("train", stderr, "train --model mlp --width 4096 --dataset mnist --epochs 10 --lr 0.01 --batch 128 --seed 101 --out DIR")
+	addSeedsFlags(fs)
 	mf := addModelFlags(fs)
 	df := addDataFlags(fs)
 	epochs := fs.Int("epochs", 10, "training epochs (0: write the initialisation only, checkpoint 0 and a complete manifest: a --target-init for ltransfer transfer)")

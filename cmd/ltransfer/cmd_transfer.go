@@ -197,8 +197,8 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	nTargets := fs.Int("targets", 0, "transfer onto N fresh initialisations of the source's model, drawn as `ltransfer train --seed` draws them, seeds --target-seed … --target-seed+N−1 (--out then holds one folder per target and a summary)")
 	targetSeed := fs.Int64("target-seed", 1000, "with --targets: the first target's seed")
 	var shard shardFlag
-	fs.Var(&shard, "shard", "with several targets: run only shard I of N (0 ≤ I < N): the targets whose index is I mod N; default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX with --shard-count")
-	shardCount := fs.Int("shard-count", 0, "the number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs; default LTRANSFER_SHARD_COUNT)")
+	fs.Var(&shard, "shard", "with several targets: run only shard I of N (0 ≤ I < N): the targets whose index is I mod N; default from SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count")
+	shardCount := fs.Int("shard-count", 0, "the number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) or SLURM_ARRAY_TASK_ID taken as is (a rerun of some tasks of an array); default LTRANSFER_SHARD_COUNT")
 	workers := fs.Int("workers", 0, "memory bound: at most this many model workspaces at once, and with several targets at most this many targets at a time (0: --threads)")
 	method := fs.String("method", "gmt", "transfer method: gmt, fgmt, naive, oracle, or random (one random permutation from --seed: the ablation baseline)")
 	steps := fs.Int("steps", 10, "points T of the linear trajectory (the paper: 10 on MNIST, 30 on CIFAR-10)")

@@ -210,16 +210,18 @@ func (f *shardFlag) Set(v string) error {
 }
 
 // resolve fills the shard from the batch system's environment when the
-// flag was not given: Slurm job arrays (SLURM_ARRAY_TASK_ID, with
-// SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT) or Kubernetes Indexed
-// Jobs (JOB_COMPLETION_INDEX with --shard-count or LTRANSFER_SHARD_COUNT).
+// flag was not given, so one command line serves both engines:
+//
+//   - Slurm job arrays: shard SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of
+//     SLURM_ARRAY_TASK_COUNT (--array=0-7 and --array=1-8 both give shards
+//     0…7 of 8). With an explicit count (--shard-count or
+//     LTRANSFER_SHARD_COUNT) the task id itself is the index, so a rerun of
+//     some tasks (sbatch --array=3,5 … --shard-count 8) keeps their shards.
+//   - Kubernetes Indexed Jobs: shard JOB_COMPLETION_INDEX of --shard-count
+//     or LTRANSFER_SHARD_COUNT (the Job's completions).
+//
+// count is --shard-count (0: not given).
 func (f shardFlag) resolve(count int) (shardFlag, error) {
-	if f.set {
-		if count != 0 && count != f.n {
-			return f, fmt.Errorf("--shard %d/%d disagrees with --shard-count %d", f.i, f.n, count)
-		}
-		return f, nil
-	}
 	env := func(k string) (int, bool, error) {
 		v, ok := os.LookupEnv(k)
 		if !ok || v == "" {
@@ -231,11 +233,33 @@ func (f shardFlag) resolve(count int) (shardFlag, error) {
 		}
 		return x, true, nil
 	}
+	if f.set {
+		if count != 0 && count != f.n {
+			return f, fmt.Errorf("--shard %d/%d disagrees with --shard-count %d", f.i, f.n, count)
+		}
+		return f, nil
+	}
+	countFrom := "--shard-count"
+	if count == 0 {
+		c, ok, err := env("LTRANSFER_SHARD_COUNT")
+		if err != nil {
+			return f, err
+		}
+		if ok {
+			if c < 1 {
+				return f, fmt.Errorf("LTRANSFER_SHARD_COUNT=%d, want ≥ 1", c)
+			}
+			count, countFrom = c, "LTRANSFER_SHARD_COUNT"
+		}
+	}
 	id, ok, err := env("SLURM_ARRAY_TASK_ID")
 	if err != nil {
 		return f, err
 	}
 	if ok {
+		if count != 0 {
+			return f.checked(id, count, "SLURM_ARRAY_TASK_ID of "+countFrom)
+		}
 		lo, _, err := env("SLURM_ARRAY_TASK_MIN")
 		if err != nil {
 			return f, err
@@ -245,9 +269,9 @@ func (f shardFlag) resolve(count int) (shardFlag, error) {
 			return f, err
 		}
 		if !okN {
-			return f, errors.New("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
+			return f, errors.New("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: give the number of shards with --shard-count")
 		}
-		return f.checked(id-lo, n, "SLURM_ARRAY_TASK_ID")
+		return f.checked(id-lo, n, "SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT; for an array with gaps or steps give --shard-count")
 	}
 	idx, ok, err := env("JOB_COMPLETION_INDEX")
 	if err != nil {
@@ -255,19 +279,12 @@ func (f shardFlag) resolve(count int) (shardFlag, error) {
 	}
 	if ok {
 		if count == 0 {
-			c, okC, err := env("LTRANSFER_SHARD_COUNT")
-			if err != nil {
-				return f, err
-			}
-			if !okC {
-				return f, errors.New("JOB_COMPLETION_INDEX is set: give the number of completions with --shard-count or LTRANSFER_SHARD_COUNT")
-			}
-			count = c
+			return f, errors.New("JOB_COMPLETION_INDEX is set: give the number of completions with --shard-count or LTRANSFER_SHARD_COUNT")
 		}
-		return f.checked(idx, count, "JOB_COMPLETION_INDEX")
+		return f.checked(idx, count, "JOB_COMPLETION_INDEX of "+countFrom)
 	}
 	if count != 0 {
-		return f, errors.New("--shard-count needs --shard or JOB_COMPLETION_INDEX")
+		return f, fmt.Errorf("%s needs --shard, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX", countFrom)
 	}
 	return shardFlag{set: false, i: 0, n: 1}, nil
 }
@@ -305,8 +322,14 @@ func preparePlan(dir string, plan *targetPlan, sh shardFlag, force bool) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return fmt.Errorf("%s exists and holds files that are not a many-target transfer (no targets.json); choose another --out", dir)
+	// Hidden entries are ltransfer's own temporary files: another shard
+	// starting at the same moment may be writing the plan.
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") {
+				return fmt.Errorf("%s exists and holds files that are not a many-target transfer (no targets.json); choose another --out", dir)
+			}
+		}
 	}
 	_ = force // a plan is never overwritten: its targets are the user's results
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -576,6 +599,54 @@ type manySummary struct {
 	// Timings are per-target wall-clock seconds (they vary from run to
 	// run; everything else in the summary does not).
 	Timings stat `json:"timings_s"`
+	// ResultsSHA256 is the SHA-256 of every target's files in plan order
+	// (names and bytes; report.json without its timings, peak RSS and
+	// thread count): equal digests mean identical results, however the
+	// targets were sharded, threaded or interrupted.
+	ResultsSHA256 string `json:"results_sha256"`
+}
+
+// resultsDigest hashes the files of the finished target folders dirs (in
+// plan order), with the run-dependent fields of report.json removed.
+func resultsDigest(dirs []string) (string, error) {
+	h := sha256.New()
+	for _, dir := range dirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "target %s %d\n", filepath.Base(dir), len(ents))
+		for _, e := range ents { // sorted by name
+			if e.IsDir() {
+				return "", fmt.Errorf("%s/%s: a target folder holds no folders", dir, e.Name())
+			}
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return "", err
+			}
+			if e.Name() == "report.json" {
+				if b, err = stripRunFields(b); err != nil {
+					return "", fmt.Errorf("%s/report.json: %v", dir, err)
+				}
+			}
+			fmt.Fprintf(h, "file %s %d\n", e.Name(), len(b))
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// stripRunFields removes the fields of a report that depend on the run
+// (timings, peak RSS, threads) rather than on the result.
+func stripRunFields(b []byte) ([]byte, error) {
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"timings_s", "peak_rss_mb", "threads"} {
+		delete(v, k)
+	}
+	return json.Marshal(v) // keys sorted, raw values kept
 }
 
 type targetSummary struct {
@@ -644,6 +715,13 @@ func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []str
 		best, final, secs = append(best, rep.BestValAcc), append(final, fa), append(secs, rep.Timings.Total)
 	}
 	sum.BestValAcc, sum.FinalAcc, sum.Timings = statOf(best), statOf(final), statOf(secs)
+	var folders []string
+	for _, t := range plan.Targets {
+		folders = append(folders, filepath.Join(st.where[t.Name], t.Name))
+	}
+	if sum.ResultsSHA256, err = resultsDigest(folders); err != nil {
+		return nil, err
+	}
 	val := nn.Dataset(j.data.Val)
 	if j.data.Val == nil || j.data.Val.Len() == 0 {
 		val = j.data.Test
@@ -675,5 +753,6 @@ func printSummary(w io.Writer, s *manySummary) {
 	if e := s.Ensemble; e != nil {
 		fmt.Fprintf(w, "ensemble of the %d best points (mean softmax): %.2f %% val acc; pairwise disagreement %.2f %%\n", e.Members, 100*e.Accuracy, 100*e.Disagreement)
 	}
+	fmt.Fprintf(w, "results sha256 %s\n", s.ResultsSHA256)
 	fmt.Fprintf(w, "time per target %.2f ± %.2f s\n", s.Timings.Mean, s.Timings.Std)
 }

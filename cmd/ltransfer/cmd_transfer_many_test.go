@@ -216,3 +216,57 @@ func TestTransferManyTargetsCLI(t *testing.T) {
 		t.Errorf("single transfer --out onto the source trajectory with --force: code %d, %s", code, e)
 	}
 }
+
+// TestShardResolve: the shard from --shard, Slurm array variables
+// (with offsets and an explicit count) and Kubernetes completion indexes,
+// and the errors for indexes out of range or counts missing.
+func TestShardResolve(t *testing.T) {
+	vars := []string{"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX", "LTRANSFER_SHARD_COUNT"}
+	for _, c := range []struct {
+		flag  string
+		count int
+		env   map[string]string
+		want  string // "I/N", "" for unsharded, or "error: …"
+	}{
+		{"", 0, nil, ""},
+		{"1/4", 0, nil, "1/4"},
+		{"1/4", 4, nil, "1/4"},
+		{"1/4", 3, nil, "error: disagrees"},
+		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, "3/4"},
+		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "3/4"},
+		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4"}, "error: out of range"},
+		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "4"}, "error: gaps or steps"},
+		{"", 8, map[string]string{"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "1"}, "5/8"},
+		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "1", "LTRANSFER_SHARD_COUNT": "8"}, "5/8"},
+		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "2"}, "error: SLURM_ARRAY_TASK_COUNT is not"},
+		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"}, "error: not a number"},
+		{"2/3", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "2"}, "2/3"},
+		{"", 0, map[string]string{"JOB_COMPLETION_INDEX": "2"}, "error: --shard-count or LTRANSFER_SHARD_COUNT"},
+		{"", 3, map[string]string{"JOB_COMPLETION_INDEX": "2"}, "2/3"},
+		{"", 0, map[string]string{"JOB_COMPLETION_INDEX": "2", "LTRANSFER_SHARD_COUNT": "3"}, "2/3"},
+		{"", 0, map[string]string{"JOB_COMPLETION_INDEX": "3", "LTRANSFER_SHARD_COUNT": "3"}, "error: out of range"},
+		{"", 0, map[string]string{"JOB_COMPLETION_INDEX": "0", "LTRANSFER_SHARD_COUNT": "0"}, "error: want ≥ 1"},
+		{"", 2, nil, "error: needs --shard"},
+	} {
+		for _, v := range vars {
+			t.Setenv(v, c.env[v])
+		}
+		var f shardFlag
+		if c.flag != "" {
+			if err := f.Set(c.flag); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := f.resolve(c.count)
+		switch {
+		case strings.HasPrefix(c.want, "error: "):
+			if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(c.want, "error: ")) {
+				t.Errorf("--shard %q count %d env %v: got %v, %v; want %s", c.flag, c.count, c.env, got, err, c.want)
+			}
+		case err != nil:
+			t.Errorf("--shard %q count %d env %v: %v", c.flag, c.count, c.env, err)
+		case got.String() != c.want:
+			t.Errorf("--shard %q count %d env %v: shard %q, want %q", c.flag, c.count, c.env, got.String(), c.want)
+		}
+	}
+}
