@@ -55,7 +55,7 @@ func addSeedsFlags(fs *flag.FlagSet) {
 		return func(string) error { return fmt.Errorf("--%s needs --seeds", name) }
 	}
 	fs.Func("seeds", "train once per seed, e.g. 101-108 or 1,5,9: --out then holds seed-S/ trajectories and seeds.json; a rerun skips finished seeds and resumes interrupted ones", needSeeds("seeds"))
-	fs.Func("shard", "with --seeds: train only shard `I/N` (0 ≤ I < N): the seeds whose position in the list is I mod N; default from SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count", needSeeds("shard"))
+	fs.Func("shard", "with --seeds: train only shard I/N (0 ≤ I < N): the seeds whose position in the list is I mod N; default from SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count", needSeeds("shard"))
 	fs.Func("shard-count", "with --seeds: the number of shards when the index comes from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID taken as is (default LTRANSFER_SHARD_COUNT)", needSeeds("shard-count"))
 }
 
