@@ -415,7 +415,7 @@ func (c *common) sourceGradient(m nn.Model, e *kernels.Engine, t int) (*nn.Param
 			if err != nil {
 				return err
 			}
-			g, err := c.gradient(m, e, theta, c.pointBatches(t))
+			g, err := c.gradient(m, e, theta, c.pointBatches(t), nil)
 			if err != nil {
 				return fmt.Errorf("source gradient at point %d: %w", t, err)
 			}
@@ -427,8 +427,9 @@ func (c *common) sourceGradient(m nn.Model, e *kernels.Engine, t int) (*nn.Param
 }
 
 // gradient returns the mean gradient over batches at p (train mode, so BN
-// uses the batches' own statistics; p is not modified).
-func (c *common) gradient(m nn.Model, e *kernels.Engine, p *nn.ParamSet, batches []nn.Batch) (*nn.ParamSet, error) {
+// uses the batches' own statistics; p is not modified). batchDone, when
+// set, is called after each batch.
+func (c *common) gradient(m nn.Model, e *kernels.Engine, p *nn.ParamSet, batches []nn.Batch, batchDone func()) (*nn.ParamSet, error) {
 	if c.hasBuf {
 		p = p.Clone()
 	}
@@ -437,6 +438,9 @@ func (c *common) gradient(m nn.Model, e *kernels.Engine, p *nn.ParamSet, batches
 		g := p.ZerosLike()
 		if _, err := m.Forward(e, p, b, g, true); err != nil {
 			return nil, err
+		}
+		if batchDone != nil {
+			batchDone()
 		}
 		if sum == nil {
 			sum = g

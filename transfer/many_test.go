@@ -230,28 +230,41 @@ func TestRunRejectsInconsistentExamples(t *testing.T) {
 }
 
 // TestProgressCountsWithinPhase checks that the gradient phase reports
-// each finished pair.
+// each finished gradient mini-batch: GMT's step s has s pairs, FGMT's one,
+// each of GradBatches batches.
 func TestProgressCountsWithinPhase(t *testing.T) {
 	p := newTinyProblem(t)
 	traj, _ := Linear(p.src0, p.src1, 4, Cosine)
-	var last = map[int]int{}
-	var maxDone = map[int]int{}
-	o := Options{Method: GMT, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet, TargetInit: p.tgt0, BatchSize: 32,
-		Progress: func(pr Progress) {
-			if pr.Phase == "gradients" {
-				if pr.Done > last[pr.Step]+1 || pr.Total != pr.Step {
-					t.Errorf("step %d: gradients %d/%d after %d", pr.Step, pr.Done, pr.Total, last[pr.Step])
-				}
-				last[pr.Step] = pr.Done
-				maxDone[pr.Step] = max(maxDone[pr.Step], pr.Done)
+	for _, c := range []struct {
+		m Method
+		k int
+	}{{GMT, 1}, {GMT, 2}, {FGMT, 3}} {
+		var last = map[int]int{}
+		var maxDone = map[int]int{}
+		want := func(s int) int {
+			if c.m == FGMT {
+				return c.k
 			}
-		}}
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatal(err)
-	}
-	for s := 1; s <= 4; s++ {
-		if maxDone[s] != s {
-			t.Errorf("step %d: gradients counted to %d, want %d", s, maxDone[s], s)
+			return s * c.k
+		}
+		o := Options{Method: c.m, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet, TargetInit: p.tgt0, BatchSize: 32,
+			GradBatches: c.k,
+			Progress: func(pr Progress) {
+				if pr.Phase == "gradients" {
+					if pr.Done > last[pr.Step]+1 || pr.Total != want(pr.Step) {
+						t.Errorf("%s k=%d step %d: gradients %d/%d after %d", c.m, c.k, pr.Step, pr.Done, pr.Total, last[pr.Step])
+					}
+					last[pr.Step] = pr.Done
+					maxDone[pr.Step] = max(maxDone[pr.Step], pr.Done)
+				}
+			}}
+		if _, err := Run(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		for s := 1; s <= 4; s++ {
+			if maxDone[s] != want(s) {
+				t.Errorf("%s k=%d step %d: gradients counted to %d, want %d", c.m, c.k, s, maxDone[s], want(s))
+			}
 		}
 	}
 }

@@ -82,7 +82,9 @@ func checkData(d nn.Dataset, what string) error {
 // Progress reports where a transfer is: target Target (its index in
 // RunMany's targets; 0 in Run) is at step Step of Steps, in Phase
 // ("gradients", "matching", "eval", "step"), with Done of Total units of
-// that phase finished (gradient pairs, assignment solves, steps).
+// that phase finished: the target's gradient mini-batches of the step
+// (gradient pairs × GradBatches), assignment solves, or steps completed.
+// "eval" runs beside the next step's phases and has no units (Total 0).
 type Progress struct {
 	Target      int
 	Phase       string

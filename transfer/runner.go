@@ -228,11 +228,20 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 	for t := first; t < s; t++ {
 		c.pointBatches(t) // drawn before the parallel part, in order
 	}
-	r.progress(Progress{Phase: "gradients", Step: s, Steps: c.T, Done: 0, Total: n})
+	// Done counts the target's gradient mini-batches, so the phase
+	// advances even when it has one gradient pair (FGMT).
+	total := n * c.o.GradBatches
+	r.progress(Progress{Phase: "gradients", Step: s, Steps: c.T, Done: 0, Total: total})
 	var (
 		mu   sync.Mutex
 		done int
 	)
+	batchDone := func() {
+		mu.Lock()
+		done++
+		r.progress(Progress{Phase: "gradients", Step: s, Steps: c.T, Done: done, Total: total})
+		mu.Unlock()
+	}
 	err := c.sc.parallel(ctx, n, func(m nn.Model, e *kernels.Engine, i int) error {
 		t := first + i
 		c.gradStarted[t].Store(true)
@@ -243,15 +252,11 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 		if err != nil {
 			return err
 		}
-		g, err := c.gradient(m, e, c.transferred(theta, r.from, r.base, perms), c.pointBatches(t))
+		g, err := c.gradient(m, e, c.transferred(theta, r.from, r.base, perms), c.pointBatches(t), batchDone)
 		if err != nil {
 			return fmt.Errorf("target gradient at point %d: %w", t, err)
 		}
 		tg[i] = g
-		mu.Lock()
-		done++
-		r.progress(Progress{Phase: "gradients", Step: s, Steps: c.T, Done: done, Total: n})
-		mu.Unlock()
 		return nil
 	})
 	if err != nil {
