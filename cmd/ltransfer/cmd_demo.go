@@ -88,7 +88,7 @@ func (d *demoEnv) trainCached(dir, what string, seed int64, epochs int, init *nn
 			if tp.Epoch != epochBar {
 				bar.Finish()
 				epochBar = tp.Epoch
-				bar = newProgress(d.stderr, fmt.Sprintf("%s epoch %d/%d", what, tp.Epoch+1, tp.Epochs), int64(tp.StepsPerEpoch))
+				bar = newProgress(d.stderr, fmt.Sprintf("%s epoch %d/%d", what, tp.Epoch+1, tp.Epochs), int64(tp.StepsPerEpoch)).Units("step", d.batch)
 			}
 			bar.Set(int64(tp.Step-tp.Epoch*tp.StepsPerEpoch), fmt.Sprintf("loss %.4f acc %.2f%%", tp.Loss, 100*tp.Acc))
 		}}

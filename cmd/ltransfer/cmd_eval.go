@@ -56,7 +56,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	bar := newProgress(stderr, "eval "+*split, int64(set.Len()))
+	bar := newProgress(stderr, "eval "+*split, int64(set.Len())).Units("sample", 0)
 	r, err := nn.EvaluateBatch(ctx, e, model, p, set, *batch, func(done, total int) { bar.Set(int64(done), "") })
 	bar.Finish()
 	if err != nil {

@@ -83,7 +83,7 @@ func runSynced(args []string, stdout, stderr io.Writer) error {
 		val = data.Test
 	}
 	nb := (data.Train.Len() + *batch - 1) / *batch
-	bar := newProgress(stderr, "synced "+*mode, int64(*epochs*nb))
+	bar := newProgress(stderr, "synced "+*mode, int64(*epochs*nb)).Units("step", *batch)
 	o := transfer.SyncedOptions{Mode: transfer.SyncedMode(strings.ToLower(*mode)), NewModel: func() (nn.Model, error) { return nn.NewModel(mf.arch, mcfg) },
 		SourceInit: src0, TargetInit: tgt0, Train: data.Train, Val: val, Augment: !df.noAugment && data.TrainAugmentation != (nn.Augmentation{}),
 		Optim: nn.OptimConfig{Name: "sgd", LR: *lr, Momentum: *momentum, WeightDecay: *wd}, Schedule: nn.ScheduleConfig{Name: s},

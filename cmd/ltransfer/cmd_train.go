@@ -352,7 +352,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 				if tp.Epoch != epochBar {
 					bar.Finish()
 					epochBar = tp.Epoch
-					bar = newProgress(stderr, fmt.Sprintf("epoch %d/%d", tp.Epoch+1, tp.Epochs), int64(tp.StepsPerEpoch))
+					bar = newProgress(stderr, fmt.Sprintf("epoch %d/%d", tp.Epoch+1, tp.Epochs), int64(tp.StepsPerEpoch)).Units("step", *batch)
 				}
 				bar.Set(int64(tp.Step-tp.Epoch*tp.StepsPerEpoch), fmt.Sprintf("loss %.4f acc %.2f%%", tp.Loss, 100*tp.Acc))
 			case "checkpoint":
@@ -385,7 +385,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		sum.ValAcc = res.Checkpoints[n-1].ValAcc
 	}
 	if !*noTest && data.Test != nil && data.Test.Len() > 0 {
-		tb := newProgress(stderr, "test", int64(data.Test.Len()))
+		tb := newProgress(stderr, "test", int64(data.Test.Len())).Units("sample", 0)
 		ev, err := nn.Evaluate(ctx, e, model, res.Params, data.Test, func(done, total int) { tb.Set(int64(done), "") })
 		tb.Finish()
 		if err != nil {

@@ -79,14 +79,10 @@ func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
 	if label == "" {
 		label = string(j.method)
 	}
-	bar := newProgress(j.stderr, "transfer "+label, int64(T))
+	bar := newProgress(j.stderr, "transfer "+label, int64(T)).Units("step", 0)
 	o := j.options()
 	o.TargetInit, o.TargetStart, o.TargetFinal = j.tgtInit, j.tgtStart, j.tgtFinal
-	o.Progress = func(p transfer.Progress) {
-		if p.Phase != "step" {
-			bar.Set(int64(p.Step-1), phaseNote(p))
-		}
-	}
+	o.Progress = (&transferBar{bar: bar}).report
 	var w *stepWriter
 	if j.out != "" {
 		var err error
@@ -109,6 +105,26 @@ func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {
 	bar.Set(int64(T), fmt.Sprintf("best val acc %.2f%% at step %d", 100*rep.BestValAcc, rep.BestStep))
 	bar.Finish()
 	return rep, nil
+}
+
+// transferBar shows one transfer's progress: the bar counts completed
+// steps (so its rate is steps/s) and the note says what runs now.
+type transferBar struct {
+	bar   *progress
+	steps int64
+	note  string
+}
+
+func (b *transferBar) report(p transfer.Progress) {
+	if p.Phase == "step" {
+		if p.Done >= p.Total {
+			return // the end: run sets it with the best step
+		}
+		b.steps = int64(p.Done)
+	} else {
+		b.note = phaseNote(p)
+	}
+	b.bar.Set(b.steps, b.note)
 }
 
 // phaseNote labels a progress report: "step 5/10: gradients 3/5".

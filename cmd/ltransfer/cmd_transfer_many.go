@@ -427,7 +427,7 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 	fmt.Fprintf(j.stderr, "transfer %s: %s %s → %d targets (%s; %d to run, %d finished), %d steps, %d threads, kernels %s\n",
 		j.method, j.model.Arch(), plan.Source, len(plan.Targets), shardLabel(sh), len(mine), skipped, j.source.Len()-1, j.e.Threads(), j.e.Path())
 	T := j.source.Len() - 1
-	bar := newProgress(j.stderr, "transfer "+string(j.method), int64(len(mine)*T))
+	bar := newProgress(j.stderr, "transfer "+string(j.method), int64(len(mine)*T)).Units("step", 0)
 	var (
 		mu      sync.Mutex
 		stepsOK int
