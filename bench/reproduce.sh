@@ -499,17 +499,17 @@ plot_pairs() {
 }
 for e in 1 4; do
 	if [ $e = 1 ]; then base=e1-conv8 name="Conv8 x$CONV_WF"; else base=e4-resnet20 name="ResNet-20 x$RES_WF"; fi
-	plot_pairs "e$e-transfer.png" "Experiment $e: $name on CIFAR-10, transferred trajectory" "$OUT/$base" report.json --legend top-left -- \
+	plot_pairs "e$e-transfer.png" "Experiment $e: $name on CIFAR-10, transferred trajectory" "$OUT/$base" report.json -- \
 		gmt fgmt naive oracle
 	plot_pairs "e$e-finetune.png" "Experiment $e: $name on CIFAR-10, fine-tuning (AdamW lr 1e-4)" "$OUT/$base" manifest.json --log-x -- \
 		ft-gmt ft-fgmt ft-naive ft-oracle ft-scratch
 done
-plot_pairs e2-ablation.png "Experiment 2: recorded vs linear trajectory, uniform vs cosine" "$OUT/e2-ablation" report.json --legend top-left -- \
+plot_pairs e2-ablation.png "Experiment 2: recorded vs linear trajectory, uniform vs cosine" "$OUT/e2-ablation" report.json -- \
 	gmt-recorded gmt-linear-uniform gmt-linear-cosine fgmt-recorded fgmt-linear-uniform fgmt-linear-cosine
-plot_pairs e3-transfer.png "Experiment 3: fine-tuning on classes 5-9 transferred A -> B" "$OUT/e3-finetune" report.json --legend top-left -- \
+plot_pairs e3-transfer.png "Experiment 3: fine-tuning on classes 5-9 transferred A -> B" "$OUT/e3-finetune" report.json -- \
 	gmt fgmt naive oracle
 for ds in mnist fashion-mnist; do
-	plot_pairs "e5-$ds-transfer.png" "Experiment 5: MLP W=$MLP_WIDTH on $ds, transferred trajectory" "$OUT/e5-$ds" report.json --legend top-left -- \
+	plot_pairs "e5-$ds-transfer.png" "Experiment 5: MLP W=$MLP_WIDTH on $ds, transferred trajectory" "$OUT/e5-$ds" report.json -- \
 		gmt fgmt naive oracle
 	# Fine-tuning the transferred points (SGD, the training recipe) against
 	# the target trained from its initialisation with the same recipe.

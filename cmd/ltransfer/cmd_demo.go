@@ -334,7 +334,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	var trajCurves []demoCurve
 	for _, m := range ms {
 		r := reports[m]
-		c := demoCurve{Name: strings.ToUpper(string(m))}
+		// The legend gives each method's final accuracy: curves that
+		// overlap on the figure still read apart.
+		c := demoCurve{Name: fmt.Sprintf("%s (final %.2f%%)", strings.ToUpper(string(m)), 100*r.Steps[len(r.Steps)-1].ValAcc)}
 		for _, s := range r.Steps {
 			c.Steps = append(c.Steps, s.Step)
 			c.Acc = append(c.Acc, s.ValAcc)
@@ -342,13 +344,14 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		trajCurves = append(trajCurves, c)
 	}
 	p1 := filepath.Join(*out, "demo-transfer.png")
-	if err := plotCurves(p1, fmt.Sprintf("Transferred trajectory (%s W=%d, %s)", model.Arch(), mcfg.Width, data.Name), "trajectory step", trajCurves, false); err != nil {
+	if err := plotCurves(p1, fmt.Sprintf("Transferred trajectory (%s W=%d, %s)", model.Arch(), mcfg.Width, data.Name), fmt.Sprintf("trajectory step t (0: the target's initialisation; %d: the source's end point, transferred)", *steps), trajCurves, false); err != nil {
 		return err
 	}
 	written := []string{filepath.Join(*out, "demo.md"), p1}
 	if len(curves) > 0 {
 		p2 := filepath.Join(*out, "demo-finetune.png")
-		if err := plotCurves(p2, "Fine-tuning vs training from scratch", "training steps", curves, true); err != nil {
+		xl := fmt.Sprintf("training steps (mini-batches of %d; %d steps = 1 epoch)", *batch, srcMan.StepsPerEpoch)
+		if err := plotCurves(p2, "Fine-tuning vs training from scratch", xl, curves, true); err != nil {
 			return err
 		}
 		written = append(written, p2)

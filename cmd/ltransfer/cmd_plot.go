@@ -17,14 +17,13 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
 )
 
 func init() {
 	register("plot", "plot validation accuracy curves of transfer and training folders (PNG, SVG or PDF)", runPlot)
 }
 
-const plotUsage = `plot --out FIG.png [--title T] [--x steps|epochs] [--log-x] [--ymin A --ymax B] [--hline LABEL=PCT]... [--legend top-left] SERIES...
+const plotUsage = `plot --out FIG.png [--title T] [--x steps|epochs] [--log-x] [--ymin A --ymax B] [--hline LABEL=PCT]... [--legend auto|outside|top-left|…] SERIES...
 
 Each SERIES is LABEL=DIR[,DIR...]. A DIR holding report.json (written by
 'ltransfer transfer --out DIR') is a transfer curve against the trajectory
@@ -33,6 +32,9 @@ is a training curve against epochs (or raw steps with --x steps). Several
 DIRs under one label (seed pairs) are averaged over the x values they all
 share and drawn with ± sample-std error bars; the legend then says
 "LABEL (n=K)". Transfer and training folders cannot share one figure.
+The y axis is zoomed to the data (labelled ticks 1, 2, 2.5 or 5 × 10^k
+apart, 6 to 11 of them); the legend goes in a corner no curve enters, or
+right of the plot when every corner is taken.
 
 example:
   ltransfer plot --out e1.png --title "Conv8, CIFAR-10" \
@@ -57,6 +59,8 @@ func (k plotKind) String() string {
 type plotRun struct {
 	kind plotKind
 	x, y []float64
+	// stepsPerEpoch and batch are a training run's, for the x label.
+	stepsPerEpoch, batch int64
 }
 
 // plotSeries is one legend entry: the point-wise mean of n runs and, when
@@ -108,8 +112,10 @@ type plotOptions struct {
 	yMinSet       bool
 	yMaxSet       bool
 	width, height float64 // inches
-	legend        string  // top-left, top-right, bottom-left or bottom-right
+	legend        string  // auto, outside, top-left, top-right, bottom-left or bottom-right
 	hlines        []plotHLine
+	// xTicks, when set, makes the x axis's ticks from where x = 0 is drawn.
+	xTicks func(zeroAt float64) plot.Ticker
 }
 
 func runPlot(args []string, stdout, stderr io.Writer) error {
@@ -118,15 +124,19 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "", "output image (.png, .svg or .pdf; its folder must exist) (required)")
 	fs.StringVar(&o.title, "title", "", "figure title")
 	fs.StringVar(&o.xMode, "x", "", "x axis of training folders: epochs (default) or steps; transfer folders always use the trajectory step")
-	fs.BoolVar(&o.logX, "log-x", false, "logarithmic x axis (x = 0 drawn at half the smallest positive x)")
-	yMin := fs.Float64("ymin", 0, "lower end of the y axis in percent; when not given, widened to show all data")
-	yMax := fs.Float64("ymax", 100, "upper end of the y axis in percent; when not given, widened to show all data")
-	fs.Float64Var(&o.width, "width", 7, "figure width in inches (PNG at 96 dpi)")
-	fs.Float64Var(&o.height, "height", 4.5, "figure height in inches")
-	fs.StringVar(&o.legend, "legend", "bottom-right", "legend corner: top-left, top-right, bottom-left or bottom-right")
+	fs.BoolVar(&o.logX, "log-x", false, "logarithmic x axis (x = 0 drawn, and labelled 0, at half the smallest positive x)")
+	yMin := fs.Float64("ymin", 0, "lower end of the y axis in percent (default: zoomed to the data)")
+	yMax := fs.Float64("ymax", 100, "upper end of the y axis in percent (default: zoomed to the data)")
+	fs.Float64Var(&o.width, "fig-width", 7, "figure width in inches (PNG at 96 dpi)")
+	fs.Float64Var(&o.height, "fig-height", 4.5, "figure height in inches")
+	fs.StringVar(&o.legend, "legend", legendAuto, "legend place: auto (a corner of the plot no curve enters, else outside), outside (right of the plot), top-left, top-right, bottom-left or bottom-right")
 	force := fs.Bool("force", false, "replace --out if it exists")
 	var hl hlineFlag
 	fs.Var(&hl, "hline", "horizontal reference line LABEL=PERCENT, e.g. scratch-10ep=71.3 (repeatable)")
+	if err := movedFlags(args, map[string]string{"width": "--fig-width INCHES (--width is a model's width in the other commands)",
+		"height": "--fig-height INCHES"}); err != nil {
+		return err
+	}
 	specs, done, err := parseFlagsAndArgs(fs, args)
 	if done {
 		return err
@@ -201,20 +211,20 @@ func (o *plotOptions) check() error {
 		return fmt.Errorf("--x %q: want steps or epochs", o.xMode)
 	}
 	switch o.legend {
-	case "top-left", "top-right", "bottom-left", "bottom-right":
+	case legendAuto, legendOutside, "top-left", "top-right", "bottom-left", "bottom-right":
 	default:
-		return fmt.Errorf("--legend %q: want top-left, top-right, bottom-left or bottom-right", o.legend)
+		return fmt.Errorf("--legend %q: want auto, outside, top-left, top-right, bottom-left or bottom-right", o.legend)
 	}
 	for _, v := range []float64{o.yMin, o.yMax, o.width, o.height} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("--ymin, --ymax, --width and --height must be finite numbers")
+			return fmt.Errorf("--ymin, --ymax, --fig-width and --fig-height must be finite numbers")
 		}
 	}
-	if o.yMin >= o.yMax {
+	if o.yMinSet && o.yMaxSet && o.yMin >= o.yMax {
 		return fmt.Errorf("--ymin %g must be below --ymax %g", o.yMin, o.yMax)
 	}
 	if o.width <= 0 || o.height <= 0 || o.width > 100 || o.height > 100 {
-		return fmt.Errorf("--width %g and --height %g must be in (0, 100] inches", o.width, o.height)
+		return fmt.Errorf("--fig-width %g and --fig-height %g must be in (0, 100] inches", o.width, o.height)
 	}
 	return nil
 }
@@ -231,6 +241,7 @@ type plotData struct {
 func loadPlotSeries(specs []string, xMode string, warn io.Writer) (plotData, error) {
 	var d plotData
 	seen := map[string]bool{}
+	spe, batch := int64(-1), int64(-1) // shared by every training run, else 0
 	for _, spec := range specs {
 		label, dirs, ok := strings.Cut(spec, "=")
 		label = strings.TrimSpace(label)
@@ -257,6 +268,16 @@ func loadPlotSeries(specs []string, xMode string, warn io.Writer) (plotData, err
 					label, dir, r.kind, d.kind)
 			}
 			runs = append(runs, r)
+			for _, v := range []struct {
+				shared *int64
+				run    int64
+			}{{&spe, r.stepsPerEpoch}, {&batch, r.batch}} {
+				if *v.shared == -1 {
+					*v.shared = v.run
+				} else if *v.shared != v.run {
+					*v.shared = 0
+				}
+			}
 		}
 		s, dropped := averageRuns(label, runs)
 		if len(s.x) == 0 {
@@ -271,11 +292,13 @@ func loadPlotSeries(specs []string, xMode string, warn io.Writer) (plotData, err
 	case d.kind == kindTransfer && xMode == "epochs":
 		return d, fmt.Errorf("--x epochs: transfer folders (report.json) have no epochs; their x is the trajectory step t")
 	case d.kind == kindTransfer:
-		d.xLabel = "trajectory step t"
+		d.xLabel = "trajectory step t (0: the target's initialisation)"
+	case xMode == "steps" && spe > 0 && batch > 0:
+		d.xLabel = fmt.Sprintf("training steps (mini-batches of %d; %d steps = 1 epoch)", batch, spe)
 	case xMode == "steps":
-		d.xLabel = "training steps"
+		d.xLabel = "training steps (mini-batches)"
 	default:
-		d.xLabel = "epochs"
+		d.xLabel = "epochs (passes over the training set)"
 	}
 	return d, nil
 }
@@ -350,6 +373,7 @@ func parseTrainingManifest(file string, b []byte, xMode string) (plotRun, error)
 	var man struct {
 		Format        string `json:"format"`
 		StepsPerEpoch int64  `json:"steps_per_epoch"`
+		BatchSize     int64  `json:"batch_size"`
 		Checkpoints   []struct {
 			Step   *int64   `json:"step"`
 			ValAcc *float64 `json:"val_acc"`
@@ -384,7 +408,9 @@ func parseTrainingManifest(file string, b []byte, xMode string) (plotRun, error)
 	if len(pts) == 0 {
 		return plotRun{}, fmt.Errorf("%s: no checkpoint with a val_acc", file)
 	}
-	return newPlotRun(kindTraining, pts), nil
+	r := newPlotRun(kindTraining, pts)
+	r.stepsPerEpoch, r.batch = man.StepsPerEpoch, man.BatchSize
+	return r, nil
 }
 
 // newPlotRun sorts points by x; of repeated x (a resumed run) the last wins.
@@ -443,6 +469,35 @@ func averageRuns(label string, runs []plotRun) (s plotSeries, dropped int) {
 	return s, dropped
 }
 
+// log10Ticks places the ticks of a log axis drawn as log10(x): inner
+// makes them from the values of x.
+type log10Ticks struct{ inner plot.Ticker }
+
+func (t log10Ticks) Ticks(min, max float64) []plot.Tick {
+	ticks := t.inner.Ticks(math.Pow(10, min), math.Pow(10, max))
+	for i := range ticks {
+		ticks[i].Value = math.Log10(ticks[i].Value)
+	}
+	return ticks
+}
+
+// zeroLogTicks is plot.LogTicks with x = 0, drawn at ZeroAt, labelled 0;
+// a labelled tick closer to it than a factor 2 is left unlabelled.
+type zeroLogTicks struct{ ZeroAt float64 }
+
+func (t zeroLogTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := []plot.Tick{{Value: t.ZeroAt, Label: "0"}}
+	for _, tk := range (plot.LogTicks{Prec: -1}).Ticks(min, max) {
+		if math.Abs(math.Log2(tk.Value/t.ZeroAt)) < 1 {
+			tk.Label = ""
+		}
+		if tk.Value != t.ZeroAt {
+			ticks = append(ticks, tk)
+		}
+	}
+	return ticks
+}
+
 // meanStd carries a series to plotter.NewYErrorBars.
 type meanStd struct {
 	x, y, e []float64
@@ -476,31 +531,34 @@ func makePlot(o plotOptions, d plotData) error {
 			minPos = 1
 		}
 		zeroAt = minPos / 2
-		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-		p.X.Label.Text = fmt.Sprintf("%s (log scale; 0 drawn at %.3g)", d.xLabel, zeroAt)
+		// x is drawn as log10(x) on a linear axis whose ticks carry the
+		// values of x: gonum centres an axis label by the arithmetic mean
+		// of the range, which on a log scale pushes a long label right.
+		p.X.Tick.Marker = log10Ticks{zeroLogTicks{ZeroAt: zeroAt}}
+		p.X.Label.Text = d.xLabel + " (log scale)"
 	}
 
-	lo, hi := o.yMin, o.yMax
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var curves []plotter.XYs // what the legend must not cover
 	for i, s := range d.series {
 		ms := meanStd{x: make([]float64, len(s.x)), y: s.mean, e: s.stddev}
+		var up, down plotter.XYs
 		for k, x := range s.x {
-			if o.logX && x <= 0 {
-				x = zeroAt
+			if o.logX {
+				x = math.Log10(math.Max(x, zeroAt))
 			}
 			ms.x[k] = x
 			lo = math.Min(lo, s.mean[k]-s.stddev[k])
 			hi = math.Max(hi, s.mean[k]+s.stddev[k])
+			up = append(up, plotter.XY{X: x, Y: s.mean[k] + s.stddev[k]})
+			down = append(down, plotter.XY{X: x, Y: s.mean[k] - s.stddev[k]})
 		}
+		curves = append(curves, up, down)
 		l, sc, err := plotter.NewLinePoints(ms)
 		if err != nil {
 			return fmt.Errorf("series %q: %w", s.label, err)
 		}
-		col := plotPalette[i%len(plotPalette)]
-		l.Color, sc.Color = col, col
-		l.Width = vg.Points(1.5)
-		sc.Shape = draw.CircleGlyph{}
-		sc.Radius = vg.Points(2.5)
+		styleSeries(i, l, sc)
 		p.Add(l, sc)
 		name := s.label
 		if s.n > 1 {
@@ -509,12 +567,13 @@ func makePlot(o plotOptions, d plotData) error {
 			if err != nil {
 				return fmt.Errorf("series %q: %w", s.label, err)
 			}
-			eb.Color = col
+			eb.Color = l.Color
 			eb.CapWidth = vg.Points(4)
 			p.Add(eb)
 		}
 		p.Legend.Add(name, l, sc)
 	}
+	xMin, xMax := p.X.Min, p.X.Max
 	for i, h := range o.hlines {
 		v := h.value
 		f := plotter.NewFunction(func(float64) float64 { return v })
@@ -524,36 +583,35 @@ func makePlot(o plotOptions, d plotData) error {
 		p.Add(f)
 		p.Legend.Add(fmt.Sprintf("%s (%.4g%%)", h.label, h.value), f)
 		lo, hi = math.Min(lo, h.value), math.Max(hi, h.value)
+		curves = append(curves, plotter.XYs{{X: xMin, Y: v}, {X: xMax, Y: v}})
 	}
-	// An explicit --ymin/--ymax is a zoom and is kept; the defaults widen
-	// to show everything.
-	if !o.yMinSet {
-		p.Y.Min = lo
-	} else {
-		p.Y.Min = o.yMin
+	// The y axis is zoomed to the data; an explicit --ymin/--ymax is kept.
+	yMin, yMax, step := zoomAxis(lo, hi)
+	if o.yMinSet {
+		yMin = o.yMin
 	}
-	if !o.yMaxSet {
-		p.Y.Max = hi
-	} else {
-		p.Y.Max = o.yMax
+	if o.yMaxSet {
+		yMax = o.yMax
 	}
+	if yMin >= yMax { // one end given, the data beyond it
+		yMin, yMax = math.Min(yMin, yMax), math.Max(yMin, yMax)+1
+	}
+	if o.yMinSet || o.yMaxSet {
+		step = niceStep((yMax - yMin) / 8)
+	}
+	p.Y.Min, p.Y.Max = yMin, yMax
+	p.Y.Tick.Marker = stepTicks{Step: step}
 	if p.X.Min == p.X.Max { // a single x value: give the axis some width
 		p.X.Min, p.X.Max = p.X.Min-1, p.X.Max+1
 		if o.logX {
-			p.X.Min, p.X.Max = zeroAt/2, zeroAt*4
+			p.X.Min, p.X.Max = math.Log10(zeroAt/2), math.Log10(zeroAt*4)
 		}
 	}
-	p.Legend.Top = strings.HasPrefix(o.legend, "top")
-	p.Legend.Left = strings.HasSuffix(o.legend, "left")
-	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(5), vg.Points(5)
-	if p.Legend.Left {
-		p.Legend.XOffs = vg.Points(5)
-	}
-	if p.Legend.Top {
-		p.Legend.YOffs = -vg.Points(5)
+	if o.xTicks != nil {
+		p.X.Tick.Marker = log10Ticks{o.xTicks(zeroAt)}
 	}
 	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(o.out), "."))
-	w, err := p.WriterTo(vg.Length(o.width)*vg.Inch, vg.Length(o.height)*vg.Inch, ext)
+	w, err := drawFigure(p, o.legend, vg.Length(o.width)*vg.Inch, vg.Length(o.height)*vg.Inch, ext, curves)
 	if err != nil {
 		return err
 	}

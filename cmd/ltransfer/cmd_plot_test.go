@@ -91,7 +91,7 @@ func TestPlotCLI(t *testing.T) {
 	t2 := writePlotFile(t, dir, "ft-b", "manifest.json", fakeManifest("0:0.1", "3:0.3", "10:0.5", "20:0.8"))
 	for _, extra := range [][]string{{"--log-x"}, {"--x", "steps", "--ymin", "20", "--ymax", "90"}} {
 		out2 := filepath.Join(dir, "ft.png")
-		args := append([]string{"plot", "--out", out2, "--force", "--width", "5", "--height", "3"}, extra...)
+		args := append([]string{"plot", "--out", out2, "--force", "--fig-width", "5", "--fig-height", "3"}, extra...)
 		if _, stderr, code := run(t, append(args, "ft="+t1+","+t2)...); code != 0 {
 			t.Fatalf("plot %v: %s", extra, stderr)
 		} else if !strings.Contains(stderr, "1 x value(s)") {
@@ -147,7 +147,7 @@ func TestPlotAverage(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = d.series[0]
-	if d.kind != kindTraining || d.xLabel != "epochs" || len(s.x) != 2 || s.x[1] != 3 ||
+	if d.kind != kindTraining || d.xLabel != "epochs (passes over the training set)" || len(s.x) != 2 || s.x[1] != 3 ||
 		math.Abs(s.mean[1]-60) > 1e-9 || math.Abs(s.stddev[1]-14.142135623730951) > 1e-9 {
 		t.Errorf("loaded %+v (%s), want x [0 3], mean[1] 60 ± 14.14", s, d.xLabel)
 	}
