@@ -26,8 +26,8 @@ var flagRanges = map[string]numRange{
 	// sizes and counts
 	"width":            {min: 0, max: 1 << 16, why: "0 (the default) or a hidden width up to 65536"},
 	"bench step/width": {min: 1, max: 1 << 16},
-	"plot/width":       {min: 0, max: 100, minOpen: true, why: "inches"},
-	"plot/height":      {min: 0, max: 100, minOpen: true, why: "inches"},
+	"plot/fig-width":   {min: 0, max: 100, minOpen: true, why: "inches"},
+	"plot/fig-height":  {min: 0, max: 100, minOpen: true, why: "inches"},
 	"width-factor":     {min: 0, max: 64},
 	"depth":            {min: 0, max: 256},
 	"classes":          {min: 0, max: 1 << 16},
