@@ -289,6 +289,9 @@ func (r *trainRun) open() (*TrainResult, error) {
 	if cfg.Out == "" {
 		return nil, nil
 	}
+	if st, err := os.Stat(cfg.Out); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("nn: train: output %q exists and is not a folder", cfg.Out)
+	}
 	prev, err := ReadManifest(cfg.Out)
 	switch {
 	case err == nil && len(prev.Checkpoints) == 0:

@@ -143,6 +143,7 @@ func badInputs() []badInput {
 				os.Mkdir(filepath.Join(dir, "mine"), 0o755)
 				writeFile(t, filepath.Join(dir, "mine", "notes.txt"), []byte("mine\n"))
 			}},
+		{what: "train --out onto an existing file", args: tr("--out", "%notes.txt"), code: 1, want: "is not a folder", setup: existing("notes.txt")},
 		{what: "train --out onto a finished trajectory", args: tr("--out", "@src"), code: 1, want: "already holds a trajectory"},
 		{what: "train --resume of another run's folder", args: tr("--seed", "5", "--checkpoint-every", "3", "--epochs", "2", "--resume", "--out", "@partial"), code: 1, want: "cannot resume"},
 		{what: "transfer --out onto its own source", args: xfer("--source", "@src", "--out", "@src"), code: 1, want: "did not write"},
