@@ -151,6 +151,7 @@ func badInputs() []badInput {
 		{what: "unknown transfer method", args: xfer("--source", "@src", "--method", "magic", "--out", "%t"), code: 1, want: `unknown method "magic"`},
 		{what: "missing source folder", args: xfer("--source", "%nowhere", "--out", "%t"), code: 1, want: "no manifest.json"},
 		{what: "interrupted training run as source", args: xfer("--source", "@partial", "--out", "%t"), code: 1, want: "is an interrupted training run"},
+		{what: "interrupted training run as the matched model", args: []string{"match", "--a", "@src", "--b", "@partial", "--points", "0", "--out", "%b.safetensors"}, code: 1, want: "name one of its checkpoint files"},
 		{what: "manifest listing 2 of 5 checkpoints, complete", args: xfer("--source", "@lying", "--out", "%t"), code: 1, want: "lists no checkpoint at step"},
 		{what: "source checkpoint truncated", args: xfer("--source", "@truncated", "--out", "%t"), code: 1, want: "truncated"},
 		{what: "shard index out of range", args: []string{"transfer", "--source", "@src", "--target-init", "@tgt,@tgt", "--shard", "3/2", "--out", "%t"}, code: 1, want: "want 0 ≤ I < N"},

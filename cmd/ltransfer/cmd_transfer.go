@@ -173,6 +173,10 @@ func loadParams(path string, m nn.Model, which int) (*nn.ParamSet, error) {
 		return nil, err
 	}
 	if which < 0 {
+		// The last point of an interrupted run is not its trained model.
+		if err := checkComplete("", tr, false, nil); err != nil {
+			return nil, err
+		}
 		which = tr.Len() - 1
 	}
 	return tr.At(which)

@@ -268,8 +268,10 @@ func summaryOwns(name string) bool {
 
 // checkComplete refuses a trajectory whose training run was interrupted
 // (its manifest records total_steps and is not complete) unless allow,
-// and then warns: a partial
-// trajectory transfers a different, shorter path than the user may think.
+// and then warns on stderr: a partial trajectory is a different, shorter
+// path than the user may think. With stderr nil the caller wants the
+// run's trained model, and a partial run is always refused. flagName
+// (may be empty) names the trajectory's flag in the message.
 func checkComplete(flagName string, tr *nn.RecordedTrajectory, allow bool, stderr io.Writer) error {
 	man := tr.Manifest
 	if man.Complete || man.TotalSteps == 0 {
@@ -278,7 +280,15 @@ func checkComplete(flagName string, tr *nn.RecordedTrajectory, allow bool, stder
 		return nil
 	}
 	last := man.Checkpoints[len(man.Checkpoints)-1]
-	what := fmt.Sprintf("%s %s is an interrupted training run (%d checkpoints, the last at step %d of %d)", flagName, tr.Dir, len(man.Checkpoints), last.Step, man.TotalSteps)
+	name := tr.Dir
+	if flagName != "" {
+		name = flagName + " " + tr.Dir
+	}
+	what := fmt.Sprintf("%s is an interrupted training run (%d checkpoints, the last at step %d of %d)", name, len(man.Checkpoints), last.Step, man.TotalSteps)
+	if stderr == nil {
+		// A caller that wants the run's trained model: no partial use.
+		return fmt.Errorf("%s: finish it with ltransfer train --resume --out %s, or name one of its checkpoint files", what, tr.Dir)
+	}
 	if !allow {
 		return fmt.Errorf("%s: finish it with ltransfer train --resume --out %s, or pass --allow-incomplete to use the partial trajectory", what, tr.Dir)
 	}

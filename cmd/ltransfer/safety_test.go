@@ -234,4 +234,11 @@ func TestTransferRerunLeavesOnlyItsFiles(t *testing.T) {
 	}
 	transfer("2", "--force")
 	expect(2)
+	// An interrupted source with --allow-incomplete: transferred, with a
+	// warning.
+	_, se, code := runCLI("transfer", "--source", filepath.Join(root, "partial"), "--target-init", filepath.Join(root, "tgt"),
+		"--steps", "2", "--batch", "30", "--allow-incomplete", "--out", filepath.Join(root, "tp"))
+	if code != 0 || !strings.Contains(se, "warning: --source") {
+		t.Errorf("--allow-incomplete: code %d, %s", code, se)
+	}
 }
