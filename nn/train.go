@@ -139,18 +139,9 @@ func TrainDataset(ctx context.Context, e *kernels.Engine, m Model, train, val Da
 	if res, err := r.open(); err != nil {
 		return res, err
 	}
-	if err := r.initParams(); err != nil {
+	if err := r.run(); err != nil {
+		r.undoFailedStart(err)
 		return nil, err
-	}
-	if r.step == 0 && len(r.man.Checkpoints) == 0 {
-		if err := r.checkpoint(0); err != nil {
-			return nil, err
-		}
-	}
-	for epoch := r.step / r.spe; epoch < cfg.Epochs && r.step < r.total; epoch++ {
-		if err := r.epoch(epoch); err != nil {
-			return nil, err
-		}
 	}
 	if cfg.Out != "" && len(r.man.EpochSeconds) > 0 {
 		// Record the last epoch's time too.
@@ -161,6 +152,46 @@ func TrainDataset(ctx context.Context, e *kernels.Engine, m Model, train, val Da
 	r.res.Params = r.p
 	r.res.Checkpoints = r.man.Checkpoints
 	return r.res, nil
+}
+
+// run trains from the opened state to the end.
+func (r *trainRun) run() error {
+	if err := r.initParams(); err != nil {
+		return err
+	}
+	if r.step == 0 && len(r.man.Checkpoints) == 0 {
+		if err := r.checkpoint(0); err != nil {
+			return err
+		}
+	}
+	for epoch := r.step / r.spe; epoch < r.cfg.Epochs && r.step < r.total; epoch++ {
+		if err := r.epoch(epoch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// undoFailedStart removes what a run started in this call wrote when it
+// fails, other than by cancellation, before recording anything past its
+// initialisation (a diverging learning rate, a data error): such a folder
+// holds nothing worth resuming, and a rerun would fail the same way. An
+// interrupted run, or one with training checkpoints, is kept (resumable,
+// and the checkpoints are results).
+func (r *trainRun) undoFailedStart(err error) {
+	out := r.cfg.Out
+	if out == "" || !r.fresh || len(r.man.Checkpoints) > 1 || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	if r.createdDir {
+		_ = os.RemoveAll(out)
+		return
+	}
+	if names, ok, err := ownRunFiles(out); err == nil && ok {
+		for _, n := range names {
+			_ = os.Remove(filepath.Join(out, n))
+		}
+	}
 }
 
 // trainRun is the state of one TrainDataset call.
@@ -178,6 +209,9 @@ type trainRun struct {
 	res        *TrainResult
 	p, g       *ParamSet
 	step       int
+	// fresh: this call started the run in cfg.Out; createdDir: and made
+	// the folder.
+	fresh, createdDir bool
 	// running sums since the last checkpoint
 	runLoss, runCorrect float64
 	runN                int
@@ -358,9 +392,13 @@ func (r *trainRun) open() (*TrainResult, error) {
 // folder is recognisably this run's.
 func (r *trainRun) startFresh() error {
 	out := r.cfg.Out
+	if _, err := os.Stat(out); errors.Is(err, fs.ErrNotExist) {
+		r.createdDir = true
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("nn: train: %w", err)
 	}
+	r.fresh = true
 	if err := removeStale(out, &Manifest{}, ""); err != nil {
 		return fmt.Errorf("nn: train: %w", err)
 	}

@@ -345,3 +345,40 @@ func TestTrainRejectsNonFinite(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainFailedStartLeavesNothing: a fresh run that fails before its
+// first training checkpoint (here: the loss diverges at once) removes what
+// it wrote, its folder too when it made it; an interrupted one is kept.
+func TestTrainFailedStartLeavesNothing(t *testing.T) {
+	d, m, cfg := synthData(t)
+	tc := TrainConfig{ModelConfig: cfg, Dataset: "synth", Epochs: 1, BatchSize: 16, Optim: OptimConfig{Name: "sgd", LR: 1e6}}
+	tc.Out = filepath.Join(t.TempDir(), "new")
+	if _, err := Train(context.Background(), nil, m, d, tc); err == nil || !strings.Contains(err.Error(), "loss is") {
+		t.Fatalf("diverging run: %v", err)
+	}
+	if _, err := os.Stat(tc.Out); err == nil {
+		t.Errorf("a failed fresh run left %s", tc.Out)
+	}
+	tc.Out = t.TempDir() // exists, empty: kept, and left empty
+	if _, err := Train(context.Background(), nil, m, d, tc); err == nil {
+		t.Fatal("diverging run succeeded")
+	}
+	if got := folderFiles(t, tc.Out); len(got) != 0 {
+		t.Errorf("a failed fresh run left %v", got)
+	}
+	// Cancelled after checkpoint 0: kept, resumable.
+	tc.Optim.LR = 0.05
+	tc.Out = filepath.Join(t.TempDir(), "cancelled")
+	ctx, cancel := context.WithCancel(context.Background())
+	tc.Progress = func(p TrainProgress) {
+		if p.Phase == "train" {
+			cancel()
+		}
+	}
+	if _, err := Train(ctx, nil, m, d, tc); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	if _, err := ReadManifest(tc.Out); err != nil {
+		t.Errorf("an interrupted run's folder was not kept: %v", err)
+	}
+}

@@ -133,6 +133,7 @@ func badInputs() []badInput {
 		{what: "momentum outside [0, 1)", args: tr("--momentum", "1.5", "--out", "%run"), code: 1, want: "--momentum 1.5: want a value in [0, 1)"},
 		{what: "validation fraction of 1", args: tr("--val-fraction", "1", "--out", "%run"), code: 1, want: "--val-fraction 1"},
 		{what: "negative thread count", args: tr("--threads", "-2", "--out", "%run"), code: 1, want: "--threads -2"},
+		{what: "learning rate that makes the loss diverge", args: tr("--lr", "1e12", "--out", "%run"), code: 1, want: "loss is"},
 		{what: "unknown model", args: []string{"train", "--model", "resnet9000", "--data", "@data", "--out", "%run"}, code: 1, want: `unknown model "resnet9000"`},
 		{what: "unknown dataset", args: []string{"train", "--dataset", "imagenet", "--out", "%run"}, code: 1, want: `unknown dataset "imagenet"`},
 		{what: "missing data folder", args: []string{"train", "--data", "%nowhere", "--out", "%run"}, code: 1, want: "mnist not found"},
