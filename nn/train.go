@@ -127,7 +127,9 @@ func Train(ctx context.Context, e *kernels.Engine, m Model, data *Data, cfg Trai
 // are any Dataset: image sets (which augment training samples), float
 // tensors (TensorSet), or the caller's own. It stops with an error wrapping
 // ctx's when ctx is cancelled; the trajectory recorded so far stays valid
-// and resumable.
+// and resumable (cfg.Resume), as does one whose process was killed at any
+// point. A run this call started that fails otherwise before its first
+// training checkpoint removes what it wrote.
 func TrainDataset(ctx context.Context, e *kernels.Engine, m Model, train, val Dataset, cfg TrainConfig) (*TrainResult, error) {
 	if e == nil {
 		e = kernels.Default()
