@@ -526,10 +526,10 @@ func CheckpointFromFile(f *SafetensorsFile, m Model) (*ParamSet, error) {
 	for _, pi := range m.State() {
 		e := f.Get(pi.Name)
 		if e == nil {
-			return nil, fmt.Errorf("checkpoint %q: tensor %q missing (model %s expects %v)", f.Source, pi.Name, m.Arch(), pi.Shape)
+			return nil, missingTensorError(f, m, pi)
 		}
 		if !shapeEq(e.Shape, pi.Shape) {
-			return nil, withKind(ErrShape, fmt.Errorf("checkpoint %q: tensor %q has shape %v, model %s expects %v", f.Source, pi.Name, e.Shape, m.Arch(), pi.Shape))
+			return nil, withKind(ErrShape, shapeMismatchError(f, m, pi, e.Shape))
 		}
 		switch e.DType {
 		case "F32", "F16", "BF16", "F64":
@@ -549,7 +549,7 @@ func CheckpointFromFile(f *SafetensorsFile, m Model) (*ParamSet, error) {
 	if len(f.Entries) != p.Len() {
 		for _, e := range f.Entries {
 			if p.Get(e.Name) == nil {
-				return nil, fmt.Errorf("checkpoint %q: tensor %q is not a parameter of model %s", f.Source, e.Name, m.Arch())
+				return nil, extraTensorError(f, m, e.Name)
 			}
 		}
 	}

@@ -37,7 +37,7 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	m := &modelFlags{}
 	fs.StringVar(&m.arch, "model", "mlp", "architecture: "+strings.Join(nn.Archs(), ", "))
 	fs.IntVar(&m.width, "width", 0, "hidden width of MLPs (0: the architecture's default, 4096 for mlp; inferred from --params when given)")
-	fs.Float64Var(&m.widthFactor, "width-factor", 0, "channel multiplier of conv nets (0: 1)")
+	fs.Float64Var(&m.widthFactor, "width-factor", 0, "channel multiplier of conv nets and ResNets (0: 1; inferred from --params when given)")
 	fs.IntVar(&m.depth, "depth", 0, "hidden layers of mlp-relu (0: default 1; inferred from --params when given)")
 	fs.IntVar(&m.classes, "classes", 0, "number of classes (0: the dataset's)")
 	fs.BoolVar(&m.noFactor, "no-factor", false, "mlp: materialise the hidden layer instead of the factored products (same mathematics, other rounding, ~8× the flops; for comparisons)")
@@ -45,34 +45,19 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 }
 
 // config builds the model config; inputShape and classes come from the
-// data when known. A params file, when given, fills in an MLP's width and
-// depth if the flags leave them open.
+// data when known. A params file, when given, fills in what the flags leave
+// open: an MLP's width and depth, a conv net's or ResNet's width factor,
+// the class count.
 func (m *modelFlags) config(inputShape []int, classes int, params *nn.SafetensorsFile) nn.ModelConfig {
 	cfg := nn.ModelConfig{Width: m.width, WidthFactor: m.widthFactor, Depth: m.depth, InputShape: inputShape, NumClasses: classes, NoFactor: m.noFactor}
 	if m.classes > 0 {
 		cfg.NumClasses = m.classes
 	}
-	if params != nil && strings.HasPrefix(m.arch, "mlp") {
-		if e := params.Get("linear1.weight"); e != nil && len(e.Shape) == 2 && cfg.Width == 0 {
-			cfg.Width = e.Shape[0]
-		}
-		if m.arch == "mlp-relu" && cfg.Depth == 0 {
-			d := 0
-			for params.Get(fmt.Sprintf("linear%d.weight", d+2)) != nil {
-				d++
-			}
-			cfg.Depth = d
-		}
-		if cfg.NumClasses == 0 {
-			for i := 2; ; i++ {
-				e := params.Get(fmt.Sprintf("linear%d.weight", i))
-				if e == nil {
-					break
-				}
-				if params.Get(fmt.Sprintf("linear%d.weight", i+1)) == nil && len(e.Shape) == 2 {
-					cfg.NumClasses = e.Shape[0]
-				}
-			}
+	if params != nil {
+		// What the file cannot size stays as the flags say; a mismatch is
+		// then reported by the checkpoint load, naming the tensor.
+		if inf, err := nn.InferModelConfig(m.arch, nn.ShapesOf(params), cfg); err == nil {
+			cfg = inf
 		}
 	}
 	return cfg
