@@ -166,9 +166,10 @@ func DescribeSize(arch string, cfg ModelConfig) string {
 }
 
 // impliedModel says which model the tensors of a checkpoint fit: first
-// arch itself at the size they imply, then any other built-in model;
-// "" when none fits.
-func impliedModel(arch string, shapes TensorShapes, names []string, input []int) string {
+// model's own architecture at the size they imply (unless that is model's
+// size), then any other built-in model; "" when none fits.
+func impliedModel(model Model, shapes TensorShapes, names []string) string {
+	arch, input := model.Arch(), modelInput(model)
 	try := func(a string) (string, bool) {
 		cfg, err := InferModelConfig(a, shapes, ModelConfig{})
 		if err != nil {
@@ -190,6 +191,9 @@ func impliedModel(arch string, shapes TensorShapes, names []string, input []int)
 	}
 	size, ok := try(arch)
 	if ok {
+		if size == ownSize(model) {
+			return "" // same size: the mismatch is elsewhere (classes, input)
+		}
 		return fmt.Sprintf("the file is a %s checkpoint of %s", arch, size)
 	}
 	for _, a := range Archs() {
@@ -276,7 +280,7 @@ func missingTensorError(f *SafetensorsFile, m Model, pi ParamInfo) error {
 		return fmt.Errorf("%s; the file holds no tensors", msg)
 	}
 	msg += fmt.Sprintf("; the file has %d tensors, closest first: %s", len(names), closestNames(pi.Name, names, ShapesOf(f), nameListLimit))
-	if im := impliedModel(m.Arch(), ShapesOf(f), names, modelInput(m)); im != "" {
+	if im := impliedModel(m, ShapesOf(f), names); im != "" {
 		msg += "; " + im
 	}
 	return fmt.Errorf("%s", msg)
@@ -305,10 +309,23 @@ func shapeMismatchError(f *SafetensorsFile, m Model, pi ParamInfo, got []int) er
 	for i, e := range f.Entries {
 		names[i] = e.Name
 	}
-	if im := impliedModel(m.Arch(), ShapesOf(f), names, modelInput(m)); im != "" {
+	if im := impliedModel(m, ShapesOf(f), names); im != "" {
 		msg += "; " + im
 	}
 	return fmt.Errorf("%s", msg)
+}
+
+// ownSize is DescribeSize of the model m is.
+func ownSize(m Model) string {
+	shapes := map[string][]int{}
+	for _, pi := range m.State() {
+		shapes[pi.Name] = pi.Shape
+	}
+	cfg, err := InferModelConfig(m.Arch(), func(n string) ([]int, bool) { s, ok := shapes[n]; return s, ok }, ModelConfig{})
+	if err != nil {
+		return ""
+	}
+	return DescribeSize(m.Arch(), cfg)
 }
 
 // modelInput is m's per-sample input shape when it says (nil otherwise).
