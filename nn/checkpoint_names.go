@@ -167,8 +167,8 @@ func DescribeSize(arch string, cfg ModelConfig) string {
 
 // impliedModel says which model the tensors of a checkpoint fit: first
 // model's own architecture at the size they imply (unless that is model's
-// size), then any other built-in model; "" when none fits.
-func impliedModel(model Model, shapes TensorShapes, names []string) string {
+// size and not always), then any other built-in model; "" when none fits.
+func impliedModel(model Model, shapes TensorShapes, names []string, always bool) string {
 	arch, input := model.Arch(), modelInput(model)
 	try := func(a string) (string, bool) {
 		cfg, err := InferModelConfig(a, shapes, ModelConfig{})
@@ -191,7 +191,7 @@ func impliedModel(model Model, shapes TensorShapes, names []string) string {
 	}
 	size, ok := try(arch)
 	if ok {
-		if size == ownSize(model) {
+		if !always && size == ownSize(model) {
 			return "" // same size: the mismatch is elsewhere (classes, input)
 		}
 		return fmt.Sprintf("the file is a %s checkpoint of %s", arch, size)
@@ -204,7 +204,7 @@ func impliedModel(model Model, shapes TensorShapes, names []string) string {
 			return fmt.Sprintf("the file is a %s checkpoint of %s, not a %s (use --model %s)", a, s, arch, a)
 		}
 	}
-	if size != "" {
+	if size != "" && (always || size != ownSize(model)) {
 		return fmt.Sprintf("its tensors imply %s %s", arch, size)
 	}
 	return ""
@@ -280,7 +280,7 @@ func missingTensorError(f *SafetensorsFile, m Model, pi ParamInfo) error {
 		return fmt.Errorf("%s; the file holds no tensors", msg)
 	}
 	msg += fmt.Sprintf("; the file has %d tensors, closest first: %s", len(names), closestNames(pi.Name, names, ShapesOf(f), nameListLimit))
-	if im := impliedModel(m, ShapesOf(f), names); im != "" {
+	if im := impliedModel(m, ShapesOf(f), names, true); im != "" {
 		msg += "; " + im
 	}
 	return fmt.Errorf("%s", msg)
@@ -309,7 +309,7 @@ func shapeMismatchError(f *SafetensorsFile, m Model, pi ParamInfo, got []int) er
 	for i, e := range f.Entries {
 		names[i] = e.Name
 	}
-	if im := impliedModel(m, ShapesOf(f), names); im != "" {
+	if im := impliedModel(m, ShapesOf(f), names, false); im != "" {
 		msg += "; " + im
 	}
 	return fmt.Errorf("%s", msg)

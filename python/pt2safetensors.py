@@ -63,7 +63,7 @@ def _to_numpy(name, t):
         t = t.numpy()
     if not isinstance(t, np.ndarray):
         raise ValueError("entry %r is a %s, not a tensor" % (name, type(t).__name__))
-    a = np.ascontiguousarray(t)
+    a = t if t.flags.c_contiguous else np.array(t, order="C")  # ascontiguousarray makes 0-d arrays 1-d
     a = a.astype(a.dtype.newbyteorder("<"), copy=False)
     st = _NP_TO_ST.get(np.dtype(a.dtype.str))
     if st is None:
