@@ -194,14 +194,14 @@ func impliedModel(model Model, shapes TensorShapes, names []string, always bool)
 		if !always && size == ownSize(model) {
 			return "" // same size: the mismatch is elsewhere (classes, input)
 		}
-		return fmt.Sprintf("the file is a %s checkpoint of %s", arch, size)
+		return fmt.Sprintf("the file is %s %s checkpoint of %s", article(arch), arch, size)
 	}
 	for _, a := range Archs() {
 		if a == arch {
 			continue
 		}
 		if s, ok := try(a); ok {
-			return fmt.Sprintf("the file is a %s checkpoint of %s, not a %s (use --model %s)", a, s, arch, a)
+			return fmt.Sprintf("the file is %s %s checkpoint of %s, not %s %s (use --model %s)", article(a), a, s, article(arch), arch, a)
 		}
 	}
 	if size != "" && (always || size != ownSize(model)) {
@@ -334,4 +334,13 @@ func modelInput(m Model) []int {
 		return im.InputShape()
 	}
 	return nil
+}
+
+// article is the indefinite article of a model name as it is read aloud
+// ("an mlp", "a conv8").
+func article(arch string) string {
+	if strings.HasPrefix(arch, "mlp") {
+		return "an"
+	}
+	return "a"
 }

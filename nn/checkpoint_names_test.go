@@ -119,7 +119,7 @@ func TestCheckpointNameErrors(t *testing.T) {
 		}},
 		{"mlp width", mustModel(t, "mlp-relu", ModelConfig{Width: 32, Depth: 2}), nil, mustModel(t, "mlp-relu", ModelConfig{Width: 32}), []string{
 			`tensor "linear2.weight" has shape [32 32], model mlp-relu expects [10 32]`,
-			`the file is a mlp-relu checkpoint of width 32, depth 2`,
+			`the file is an mlp-relu checkpoint of width 32, depth 2`,
 		}},
 		{"extra", mlp, func(p *ParamSet) *ParamSet {
 			_ = p.Add("linear3.weight", NewTensor(2, 2))

@@ -131,7 +131,7 @@ func TestTrajectoryImportCLI(t *testing.T) {
 	}{
 		{"existing out", []string{"--from", src, "--out", traj}, "is not empty; not touching it"},
 		{"NaN", []string{"--from", nan, "--out", filepath.Join(dir, "x1")}, `checkpoint 2 of 2: checkpoint "` + filepath.Join(nan, "ckpt-1.safetensors") + `": tensor "linear2.weight" has a non-finite value NaN at index 5`},
-		{"other width", []string{"--from", other, "--out", filepath.Join(dir, "x2")}, `tensor "linear1.weight" has shape [32 784], model mlp expects [16 784]; the file is a mlp checkpoint of width 32`},
+		{"other width", []string{"--from", other, "--out", filepath.Join(dir, "x2")}, `tensor "linear1.weight" has shape [32 784], model mlp expects [16 784]; the file is an mlp checkpoint of width 32`},
 		{"same number", []string{"--from", dup, "--pattern", "ckpt-*", "--out", filepath.Join(dir, "x3")}, "both carry number 1"},
 		{"no number", []string{"--from", dup, "--pattern", "final*", "--out", filepath.Join(dir, "x4")}, "final.safetensors has no number in its name"},
 		{"no match", []string{"--from", dup, "--pattern", "*.pt", "--out", filepath.Join(dir, "x5")}, `no file matches "*.pt"`},
