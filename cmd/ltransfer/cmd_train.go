@@ -211,68 +211,162 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := newFlagSet("train", stderr, "train --model mlp --width 4096 --dataset mnist --epochs 10 --lr 0.01 --batch 128 --seed 101 --out DIR")
 	addSeedsFlags(fs)
-	mf := addModelFlags(fs)
-	df := addDataFlags(fs)
-	epochs := fs.Int("epochs", 10, "training epochs (0: write the initialisation only, checkpoint 0 and a complete manifest: a --target-init for ltransfer transfer)")
-	batch := fs.Int("batch", 128, "mini-batch size")
-	seed := fs.Int64("seed", 1, "seed of the initialisation, shuffling and augmentation")
-	optName := fs.String("optimizer", "sgd", "optimiser: sgd or adamw")
-	lr := fs.Float64("lr", 0.01, "learning rate")
-	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
-	wd := fs.Float64("wd", -1, "weight decay (default: 0 for sgd, 0.01 for adamw, as PyTorch)")
-	nesterov := fs.Bool("nesterov", false, "Nesterov momentum (SGD)")
-	sched := fs.String("schedule", "constant", "LR schedule: constant, cosine or multistep")
-	warmup := fs.Int("warmup", 0, "linear LR warm-up steps")
-	milestones := fs.String("milestones", "", "multistep: comma-separated epochs at which the LR is multiplied by --gamma")
-	gamma := fs.Float64("gamma", 0.1, "multistep LR factor")
-	out := fs.String("out", "", "trajectory folder to write (required)")
-	every := fs.Int("checkpoint-every", 0, "checkpoint every N steps (0: every epoch)")
-	extra := fs.String("checkpoint-steps", "", "extra checkpoints after these steps, comma-separated (e.g. 10,50,100,200)")
-	resume := fs.Bool("resume", false, "continue an interrupted run in --out (starts one if --out holds none)")
-	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
-	noTest := fs.Bool("no-test", false, "skip the final test-set evaluation")
-	asJSON := fs.Bool("json", false, "print the summary as one JSON line")
-	initFrom := fs.String("init-from", "", "start from pretrained parameters instead of a fresh initialisation: a checkpoint file, or a trajectory folder (its last checkpoint); checkpoint 0 of --out is the starting point used")
-	initScheme := fs.String("init", nn.InitPyTorch, "initialisation of a fresh run: pytorch (PyTorch's defaults) or kaiming-normal (weights N(0, 2/fan_in), zero biases: torch.nn.init.kaiming_normal_(mode=\"fan_in\", nonlinearity=\"relu\"); trains deep plain ReLU nets such as Conv8 that stay on the ln(classes) plateau, with --warmup; its larger weights make learning transfer from such a run fail, see docs/results.md)")
-	resetHead := fs.Bool("reset-head", false, "with --init-from: re-initialise the classification head (conv nets linear.4, resnets linear, the last linear of MLPs) from --seed with PyTorch's default init, keeping every other tensor; the head may then have another number of classes")
+	f := addTrainFlags(fs)
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
-	if *out == "" {
-		return fmt.Errorf("--out DIR is required (the trajectory folder)")
+	initFile, scheme, err := f.checkInit()
+	if err != nil {
+		return err
 	}
-	if *resetHead && *initFrom == "" {
-		return fmt.Errorf("--reset-head needs --init-from (the pretrained checkpoint whose head is replaced)")
+	oc, sc, extraSteps, err := f.optimisation()
+	if err != nil {
+		return err
 	}
-	scheme := strings.ToLower(*initScheme)
-	if !slices.Contains(nn.InitSchemes, scheme) {
-		return fmt.Errorf("--init %q: want %s", *initScheme, strings.Join(nn.InitSchemes, " or "))
+	e, err := engineFor(*f.threads)
+	if err != nil {
+		return err
 	}
-	if scheme != nn.InitPyTorch && *initFrom != "" {
-		return fmt.Errorf("--init %s draws a fresh initialisation; it cannot be combined with --init-from", scheme)
+	data, err := f.df.load()
+	if err != nil {
+		return err
 	}
-	var initFile *nn.SafetensorsFile
-	if *initFrom != "" {
-		p, err := initFromPath(*initFrom)
-		if err != nil {
-			return err
-		}
-		if initFile, err = nn.ReadSafetensorsFile(p); err != nil {
+	mcfg := f.mf.config(data.SampleShape, len(data.Classes), initFile)
+	model, err := nn.NewModel(f.mf.arch, mcfg)
+	if err != nil {
+		return err
+	}
+	var init *nn.ParamSet
+	var initRec *nn.InitRecord
+	if initFile != nil {
+		if init, initRec, err = nn.FineTuneInit(model, initFile, *f.resetHead, *f.seed); err != nil {
 			return fmt.Errorf("--init-from: %w", err)
 		}
 	}
-	ms, err := parseInts(*milestones)
-	if err != nil {
-		return fmt.Errorf("--milestones: %w", err)
+	ctx, stop := signalContext()
+	defer stop()
+
+	fmt.Fprintf(stderr, "train %s on %s (%s): %d train / %d val samples, %d epochs, batch %d, %s lr %g, %d threads, kernels %s\n",
+		model.Arch(), data.Name, data.Source, data.Train.Len(), valLen(data), *f.epochs, *f.batch, oc.Name, oc.LR, e.Threads(), e.Path())
+	printTrainStart(stderr, data, initRec)
+	show := newTrainDisplay(stderr, *f.batch)
+	cfg := nn.TrainConfig{
+		ModelConfig: mcfg, Dataset: data.Name, DataPath: f.df.path, Limit: f.df.limit, ValFraction: f.df.valFraction(), SplitSeed: f.df.splitSeed, Epochs: *f.epochs, BatchSize: *f.batch, Seed: *f.seed,
+		Init: init, InitFrom: initRec, InitScheme: scheme,
+		Optim: oc, Schedule: sc, CheckpointEvery: *f.every, ExtraCheckpoints: extraSteps, Out: *f.out, Resume: *f.resume,
+		Progress: show.report,
 	}
-	extraSteps, err := parseInts(*extra)
+	res, err := nn.Train(ctx, e, model, data, cfg)
+	show.bar.Finish()
 	if err != nil {
-		return fmt.Errorf("--checkpoint-steps: %w", err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; the trajectory in %s is resumable with --resume", *f.out)
+		}
+		return err
 	}
-	oc := nn.OptimConfig{Name: strings.ToLower(*optName), LR: *lr, WeightDecay: *wd}
+	sum := trainSummary{Model: model.Arch(), Dataset: data.Name, Out: *f.out, Epochs: *f.epochs, Checkpoints: len(res.Checkpoints), EpochSeconds: res.EpochSeconds}
+	if n := len(res.Checkpoints); n > 0 && res.Checkpoints[n-1].ValAcc != nil {
+		sum.ValAcc = res.Checkpoints[n-1].ValAcc
+	}
+	if !*f.noTest && data.Test != nil && data.Test.Len() > 0 {
+		if err := testTrained(ctx, e, model, data, res, *f.out, &sum, stderr); err != nil {
+			return err
+		}
+	}
+	if *f.asJSON {
+		return json.NewEncoder(stdout).Encode(sum)
+	}
+	sum.print(stdout, *f.seed)
+	return nil
+}
+
+// trainFlags are train's flags beyond the model and the data.
+type trainFlags struct {
+	mf                         *modelFlags
+	df                         *dataFlags
+	epochs, batch              *int
+	seed                       *int64
+	optName, sched, milestones *string
+	lr, momentum, wd, gamma    *float64
+	nesterov                   *bool
+	warmup                     *int
+	out, extra                 *string
+	every, threads             *int
+	resume, noTest, asJSON     *bool
+	initFrom, initScheme       *string
+	resetHead                  *bool
+}
+
+func addTrainFlags(fs *flag.FlagSet) *trainFlags {
+	f := &trainFlags{mf: addModelFlags(fs), df: addDataFlags(fs)}
+	f.epochs = fs.Int("epochs", 10, "training epochs (0: write the initialisation only, checkpoint 0 and a complete manifest: a --target-init for ltransfer transfer)")
+	f.batch = fs.Int("batch", 128, "mini-batch size")
+	f.seed = fs.Int64("seed", 1, "seed of the initialisation, shuffling and augmentation")
+	f.optName = fs.String("optimizer", "sgd", "optimiser: sgd or adamw")
+	f.lr = fs.Float64("lr", 0.01, "learning rate")
+	f.momentum = fs.Float64("momentum", 0.9, "SGD momentum")
+	f.wd = fs.Float64("wd", -1, "weight decay (default: 0 for sgd, 0.01 for adamw, as PyTorch)")
+	f.nesterov = fs.Bool("nesterov", false, "Nesterov momentum (SGD)")
+	f.sched = fs.String("schedule", "constant", "LR schedule: constant, cosine or multistep")
+	f.warmup = fs.Int("warmup", 0, "linear LR warm-up steps")
+	f.milestones = fs.String("milestones", "", "multistep: comma-separated epochs at which the LR is multiplied by --gamma")
+	f.gamma = fs.Float64("gamma", 0.1, "multistep LR factor")
+	f.out = fs.String("out", "", "trajectory folder to write (required)")
+	f.every = fs.Int("checkpoint-every", 0, "checkpoint every N steps (0: every epoch)")
+	f.extra = fs.String("checkpoint-steps", "", "extra checkpoints after these steps, comma-separated (e.g. 10,50,100,200)")
+	f.resume = fs.Bool("resume", false, "continue an interrupted run in --out (starts one if --out holds none)")
+	f.threads = fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
+	f.noTest = fs.Bool("no-test", false, "skip the final test-set evaluation")
+	f.asJSON = fs.Bool("json", false, "print the summary as one JSON line")
+	f.initFrom = fs.String("init-from", "", "start from pretrained parameters instead of a fresh initialisation: a checkpoint file, or a trajectory folder (its last checkpoint); checkpoint 0 of --out is the starting point used")
+	f.initScheme = fs.String("init", nn.InitPyTorch, "initialisation of a fresh run: pytorch (PyTorch's defaults) or kaiming-normal (weights N(0, 2/fan_in), zero biases: torch.nn.init.kaiming_normal_(mode=\"fan_in\", nonlinearity=\"relu\"); trains deep plain ReLU nets such as Conv8 that stay on the ln(classes) plateau, with --warmup; its larger weights make learning transfer from such a run fail, see docs/results.md)")
+	f.resetHead = fs.Bool("reset-head", false, "with --init-from: re-initialise the classification head (conv nets linear.4, resnets linear, the last linear of MLPs) from --seed with PyTorch's default init, keeping every other tensor; the head may then have another number of classes")
+	return f
+}
+
+// checkInit checks --out and the initialisation flags and reads the
+// --init-from checkpoint (nil without one); scheme is --init, lower case.
+func (f *trainFlags) checkInit() (initFile *nn.SafetensorsFile, scheme string, err error) {
+	if *f.out == "" {
+		return nil, "", fmt.Errorf("--out DIR is required (the trajectory folder)")
+	}
+	if *f.resetHead && *f.initFrom == "" {
+		return nil, "", fmt.Errorf("--reset-head needs --init-from (the pretrained checkpoint whose head is replaced)")
+	}
+	scheme = strings.ToLower(*f.initScheme)
+	if !slices.Contains(nn.InitSchemes, scheme) {
+		return nil, "", fmt.Errorf("--init %q: want %s", *f.initScheme, strings.Join(nn.InitSchemes, " or "))
+	}
+	if scheme != nn.InitPyTorch && *f.initFrom != "" {
+		return nil, "", fmt.Errorf("--init %s draws a fresh initialisation; it cannot be combined with --init-from", scheme)
+	}
+	if *f.initFrom != "" {
+		p, err := initFromPath(*f.initFrom)
+		if err != nil {
+			return nil, "", err
+		}
+		if initFile, err = nn.ReadSafetensorsFile(p); err != nil {
+			return nil, "", fmt.Errorf("--init-from: %w", err)
+		}
+	}
+	return initFile, scheme, nil
+}
+
+// optimisation is the optimiser, the LR schedule and the extra
+// checkpoint steps the flags ask for.
+func (f *trainFlags) optimisation() (nn.OptimConfig, nn.ScheduleConfig, []int, error) {
+	ms, err := parseInts(*f.milestones)
+	if err != nil {
+		return nn.OptimConfig{}, nn.ScheduleConfig{}, nil, fmt.Errorf("--milestones: %w", err)
+	}
+	extraSteps, err := parseInts(*f.extra)
+	if err != nil {
+		return nn.OptimConfig{}, nn.ScheduleConfig{}, nil, fmt.Errorf("--checkpoint-steps: %w", err)
+	}
+	oc := nn.OptimConfig{Name: strings.ToLower(*f.optName), LR: *f.lr, WeightDecay: *f.wd}
 	switch oc.Name {
 	case "sgd":
-		oc.Momentum, oc.Nesterov = *momentum, *nesterov
+		oc.Momentum, oc.Nesterov = *f.momentum, *f.nesterov
 		if oc.WeightDecay < 0 {
 			oc.WeightDecay = 0
 		}
@@ -281,130 +375,111 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			oc.WeightDecay = 0.01
 		}
 	default:
-		return fmt.Errorf("--optimizer %q: want sgd or adamw", *optName)
+		return nn.OptimConfig{}, nn.ScheduleConfig{}, nil, fmt.Errorf("--optimizer %q: want sgd or adamw", *f.optName)
 	}
-	sc := nn.ScheduleConfig{Name: strings.ToLower(*sched), WarmupSteps: *warmup, Milestones: ms}
+	sc := nn.ScheduleConfig{Name: strings.ToLower(*f.sched), WarmupSteps: *f.warmup, Milestones: ms}
 	if sc.Name == "multistep" {
-		sc.Gamma = *gamma
+		sc.Gamma = *f.gamma
 	}
 	if err := sc.Validate(); err != nil {
-		return err
+		return nn.OptimConfig{}, nn.ScheduleConfig{}, nil, err
 	}
-	e, err := engineFor(*threads)
-	if err != nil {
-		return err
-	}
-	data, err := df.load()
-	if err != nil {
-		return err
-	}
-	mcfg := mf.config(data.SampleShape, len(data.Classes), initFile)
-	model, err := nn.NewModel(mf.arch, mcfg)
-	if err != nil {
-		return err
-	}
-	var init *nn.ParamSet
-	var initRec *nn.InitRecord
-	if initFile != nil {
-		if init, initRec, err = nn.FineTuneInit(model, initFile, *resetHead, *seed); err != nil {
-			return fmt.Errorf("--init-from: %w", err)
-		}
-	}
-	ctx, stop := signalContext()
-	defer stop()
+	return oc, sc, extraSteps, nil
+}
 
-	fmt.Fprintf(stderr, "train %s on %s (%s): %d train / %d val samples, %d epochs, batch %d, %s lr %g, %d threads, kernels %s\n",
-		model.Arch(), data.Name, data.Source, data.Train.Len(), valLen(data), *epochs, *batch, oc.Name, oc.LR, e.Threads(), e.Path())
+// printTrainStart says which classes and which starting point a run uses.
+func printTrainStart(w io.Writer, data *nn.Data, initRec *nn.InitRecord) {
 	if data.ClassSubset != nil {
-		fmt.Fprintf(stderr, "class subset %s: classes %s relabelled 0…%d\n", nn.FormatClassSubset(data.ClassSubset), strings.Join(data.Classes, ", "), len(data.Classes)-1)
+		fmt.Fprintf(w, "class subset %s: classes %s relabelled 0…%d\n", nn.FormatClassSubset(data.ClassSubset), strings.Join(data.Classes, ", "), len(data.Classes)-1)
 	}
 	if initRec != nil {
 		msg := "starting from " + initRec.From
 		if initRec.ResetHead {
 			msg += fmt.Sprintf(" with a new head (%s, seed %d)", strings.Join(initRec.Head, ", "), initRec.HeadSeed)
 		}
-		fmt.Fprintln(stderr, msg)
+		fmt.Fprintln(w, msg)
 	}
-	var bar *progress
-	var epochBar int = -1
-	cfg := nn.TrainConfig{
-		ModelConfig: mcfg, Dataset: data.Name, DataPath: df.path, Limit: df.limit, ValFraction: df.valFraction(), SplitSeed: df.splitSeed, Epochs: *epochs, BatchSize: *batch, Seed: *seed,
-		Init: init, InitFrom: initRec, InitScheme: scheme,
-		Optim: oc, Schedule: sc, CheckpointEvery: *every, ExtraCheckpoints: extraSteps, Out: *out, Resume: *resume,
-		Progress: func(tp nn.TrainProgress) {
-			switch tp.Phase {
-			case "train":
-				if tp.Epoch != epochBar {
-					bar.Finish()
-					epochBar = tp.Epoch
-					bar = newProgress(stderr, fmt.Sprintf("epoch %d/%d", tp.Epoch+1, tp.Epochs), int64(tp.StepsPerEpoch)).Units("step", *batch)
-				}
-				bar.Set(int64(tp.Step-tp.Epoch*tp.StepsPerEpoch), fmt.Sprintf("loss %.4f acc %.2f%%", tp.Loss, 100*tp.Acc))
-			case "checkpoint":
-				c := tp.Checkpoint
-				msg := fmt.Sprintf("checkpoint %d: epoch %.3g step %d", c.Index, c.Epoch, c.Step)
-				if c.TrainAcc != nil {
-					msg += fmt.Sprintf(" train acc %.2f%% loss %.4f", 100**c.TrainAcc, *c.TrainLoss)
-				}
-				if c.ValAcc != nil {
-					msg += fmt.Sprintf(" val acc %.2f%% loss %.4f", 100**c.ValAcc, *c.ValLoss)
-				}
-				if bar != nil && !bar.done {
-					bar.Log("%s", msg)
-				} else {
-					fmt.Fprintln(stderr, msg)
-				}
-			}
-		},
-	}
-	res, err := nn.Train(ctx, e, model, data, cfg)
-	bar.Finish()
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; the trajectory in %s is resumable with --resume", *out)
+}
+
+// trainDisplay turns training progress into one bar per epoch and a line
+// per checkpoint (unless noCheckpoints); prefix names the run.
+type trainDisplay struct {
+	w             io.Writer
+	batch         int
+	prefix        string
+	noCheckpoints bool
+	bar           *progress
+	epochBar      int
+}
+
+func newTrainDisplay(w io.Writer, batch int) *trainDisplay {
+	return &trainDisplay{w: w, batch: batch, epochBar: -1}
+}
+
+func (d *trainDisplay) report(tp nn.TrainProgress) {
+	switch tp.Phase {
+	case "train":
+		if tp.Epoch != d.epochBar {
+			d.bar.Finish()
+			d.epochBar = tp.Epoch
+			d.bar = newProgress(d.w, fmt.Sprintf("%sepoch %d/%d", d.prefix, tp.Epoch+1, tp.Epochs), int64(tp.StepsPerEpoch)).Units("step", d.batch)
 		}
+		d.bar.Set(int64(tp.Step-tp.Epoch*tp.StepsPerEpoch), fmt.Sprintf("loss %.4f acc %.2f%%", tp.Loss, 100*tp.Acc))
+	case "checkpoint":
+		if d.noCheckpoints {
+			return
+		}
+		c := tp.Checkpoint
+		msg := fmt.Sprintf("checkpoint %d: epoch %.3g step %d", c.Index, c.Epoch, c.Step)
+		if c.TrainAcc != nil {
+			msg += fmt.Sprintf(" train acc %.2f%% loss %.4f", 100**c.TrainAcc, *c.TrainLoss)
+		}
+		if c.ValAcc != nil {
+			msg += fmt.Sprintf(" val acc %.2f%% loss %.4f", 100**c.ValAcc, *c.ValLoss)
+		}
+		if d.bar != nil && !d.bar.done {
+			d.bar.Log("%s", msg)
+		} else {
+			fmt.Fprintln(d.w, msg)
+		}
+	}
+}
+
+// testTrained evaluates the trained parameters on the test set and
+// records the result in the summary and the manifest in out.
+func testTrained(ctx context.Context, e *kernels.Engine, model nn.Model, data *nn.Data, res *nn.TrainResult, out string, sum *trainSummary, stderr io.Writer) error {
+	tb := newProgress(stderr, "test", int64(data.Test.Len())).Units("sample", 0)
+	ev, err := nn.Evaluate(ctx, e, model, res.Params, data.Test, func(done, total int) { tb.Set(int64(done), "") })
+	tb.Finish()
+	if err != nil {
 		return err
 	}
-	sum := trainSummary{Model: model.Arch(), Dataset: data.Name, Out: *out, Epochs: *epochs, Checkpoints: len(res.Checkpoints), EpochSeconds: res.EpochSeconds}
-	if n := len(res.Checkpoints); n > 0 && res.Checkpoints[n-1].ValAcc != nil {
-		sum.ValAcc = res.Checkpoints[n-1].ValAcc
-	}
-	if !*noTest && data.Test != nil && data.Test.Len() > 0 {
-		tb := newProgress(stderr, "test", int64(data.Test.Len())).Units("sample", 0)
-		ev, err := nn.Evaluate(ctx, e, model, res.Params, data.Test, func(done, total int) { tb.Set(int64(done), "") })
-		tb.Finish()
-		if err != nil {
-			return err
-		}
-		sum.TestAcc, sum.TestLoss = &ev.Accuracy, &ev.Loss
-		res.Manifest.TestAcc, res.Manifest.TestLoss = &ev.Accuracy, &ev.Loss
-		if err := nn.WriteManifest(*out, res.Manifest); err != nil {
-			return err
-		}
-	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(sum)
-	}
-	if *epochs == 0 {
-		fmt.Fprintf(stdout, "initialised %s for %s (seed %d, no training): checkpoint 0 in %s", sum.Model, sum.Dataset, *seed, sum.Out)
+	sum.TestAcc, sum.TestLoss = &ev.Accuracy, &ev.Loss
+	res.Manifest.TestAcc, res.Manifest.TestLoss = &ev.Accuracy, &ev.Loss
+	return nn.WriteManifest(out, res.Manifest)
+}
+
+// print writes the summary as one line of text.
+func (sum *trainSummary) print(w io.Writer, seed int64) {
+	if sum.Epochs == 0 {
+		fmt.Fprintf(w, "initialised %s for %s (seed %d, no training): checkpoint 0 in %s", sum.Model, sum.Dataset, seed, sum.Out)
 	} else {
-		fmt.Fprintf(stdout, "trained %s on %s: %d checkpoints in %s", sum.Model, sum.Dataset, sum.Checkpoints, sum.Out)
+		fmt.Fprintf(w, "trained %s on %s: %d checkpoints in %s", sum.Model, sum.Dataset, sum.Checkpoints, sum.Out)
 	}
 	if sum.ValAcc != nil {
-		fmt.Fprintf(stdout, ", val acc %.2f%%", 100**sum.ValAcc)
+		fmt.Fprintf(w, ", val acc %.2f%%", 100**sum.ValAcc)
 	}
 	if sum.TestAcc != nil {
-		fmt.Fprintf(stdout, ", test acc %.2f%% (loss %.4f)", 100**sum.TestAcc, *sum.TestLoss)
+		fmt.Fprintf(w, ", test acc %.2f%% (loss %.4f)", 100**sum.TestAcc, *sum.TestLoss)
 	}
 	if len(sum.EpochSeconds) > 0 {
 		var t float64
 		for _, s := range sum.EpochSeconds {
 			t += s
 		}
-		fmt.Fprintf(stdout, ", %.2f s/epoch", t/float64(len(sum.EpochSeconds)))
+		fmt.Fprintf(w, ", %.2f s/epoch", t/float64(len(sum.EpochSeconds)))
 	}
-	fmt.Fprintln(stdout)
-	return nil
+	fmt.Fprintln(w)
 }
 
 type trainSummary struct {
