@@ -20,7 +20,7 @@ func TestHelpExitsZero(t *testing.T) {
 	for name := range commands {
 		cmds = append(cmds, []string{name})
 	}
-	cmds = append(cmds, []string{"bench", "gemm"}, []string{"bench", "step"})
+	cmds = append(cmds, []string{"bench", "gemm"}, []string{"bench", "step"}, []string{"trajectory", "import"})
 	sort.Slice(cmds, func(i, j int) bool { return strings.Join(cmds[i], " ") < strings.Join(cmds[j], " ") })
 	if len(cmds) < 12 {
 		t.Fatalf("only %d commands registered", len(cmds))
