@@ -127,6 +127,7 @@ func badInputs() []badInput {
 		{what: "integer flag beyond its type", args: tr("--epochs", "9223372036854775808", "--out", "%run"), code: 1, want: "value out of range"},
 		{what: "epoch count whose steps overflow", args: tr("--epochs", "9223372036854775807", "--out", "%run"), code: 1, want: "--epochs 9223372036854775807: want a value in"},
 		{what: "infinite learning rate", args: tr("--lr", "Inf", "--out", "%run"), code: 1, want: "--lr +Inf: want a finite number"},
+		{what: "NaN learning rate for several seeds", args: tr("--seeds", "1-2", "--lr", "NaN", "--out", "%runs"), code: 1, want: "--lr NaN: want a finite number"},
 		{what: "NaN momentum", args: tr("--momentum", "NaN", "--out", "%run"), code: 1, want: "--momentum NaN: want a finite number"},
 		{what: "NaN weight decay", args: tr("--wd", "NaN", "--out", "%run"), code: 1, want: "--wd NaN"},
 		{what: "NaN multistep gamma", args: tr("--gamma", "NaN", "--out", "%run"), code: 1, want: "--gamma NaN"},

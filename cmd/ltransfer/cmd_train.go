@@ -192,7 +192,9 @@ func movedFlags(args []string, moved map[string]string) error {
 func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
+			// The flags before -h are checked too (train --seeds checks
+			// its shared flags this way before writing anything).
+			return true, checkNumericFlags(fs)
 		}
 		return true, err
 	}
