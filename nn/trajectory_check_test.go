@@ -112,13 +112,21 @@ func TestResumeAfterKill(t *testing.T) {
 			}
 			write(dir, "."+CheckpointFile(0)+".tmp-99", ckpt0[:100])
 		}},
+		{"manifest without checkpoints, checkpoint 0 renamed", func(dir string) {
+			m0 := *wantMan
+			m0.Checkpoints, m0.Complete, m0.OptimizerState, m0.EpochSeconds = []CheckpointRecord{}, false, "", nil
+			if err := WriteManifest(dir, &m0); err != nil {
+				t.Fatal(err)
+			}
+			write(dir, CheckpointFile(0), ckpt0)
+		}},
 		{"killed while writing checkpoint 3", func(dir string) {
 			copyDir(t, full.Out, dir)
 			for _, n := range []string{CheckpointFile(3), CheckpointFile(4), CheckpointFile(5), optimStateFile(5)} {
 				os.Remove(filepath.Join(dir, n))
 			}
-			// The optimiser state of checkpoint 2 is the one to resume from;
-			// the full run deleted it, so write it by resuming a fresh copy.
+			// The optimiser state of checkpoint 2, which the finished run
+			// deleted, is written below from a run stopped there.
 			if err := WriteManifest(dir, &mid); err != nil {
 				t.Fatal(err)
 			}
