@@ -150,6 +150,7 @@ func badInputs() []badInput {
 		{what: "train --resume of another run's folder", args: tr("--seed", "5", "--checkpoint-every", "3", "--epochs", "2", "--resume", "--out", "@partial"), code: 1, want: "cannot resume"},
 		{what: "transfer --out onto its own source", args: xfer("--source", "@src", "--out", "@src"), code: 1, want: "did not write"},
 		{what: "transfer --out onto another trajectory, with --force", args: xfer("--source", "@src", "--out", "@tgt", "--force"), code: 1, want: "not replacing it even with --force"},
+		{what: "transfer --out onto its own source transfer, with --force", args: xfer("--source", "@xfer", "--out", "@xfer", "--force"), code: 1, want: "is also an input"},
 		{what: "unknown transfer method", args: xfer("--source", "@src", "--method", "magic", "--out", "%t"), code: 1, want: `unknown method "magic"`},
 		{what: "missing source folder", args: xfer("--source", "%nowhere", "--out", "%t"), code: 1, want: "no manifest.json"},
 		{what: "interrupted training run as source", args: xfer("--source", "@partial", "--out", "%t"), code: 1, want: "is an interrupted training run"},
@@ -283,6 +284,9 @@ func makeBadFixtures(t *testing.T, root string) *badFixtures {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(root, "truncated", "ckpt-0002.safetensors"), ck[:len(ck)-100])
+	if _, se, code := runCLI(expandArgs([]string{"transfer", "--source", "@src", "--target-init", "@tgt", "--steps", "2", "--batch", "30", "--out", "@xfer"}, root, root)...); code != 0 {
+		t.Fatalf("fixture xfer: %s", se)
+	}
 	return &badFixtures{root: root, ckpt: ck}
 }
 
@@ -494,7 +498,8 @@ table differs from what the commands print. Paths are shown relative to
 the test's folder: ` + "`data`" + ` is a small dataset in MNIST's format, ` + "`src`" + ` and
 ` + "`tgt`" + ` are finished training runs, ` + "`partial`" + ` an interrupted one, ` + "`lying`" + `
 a copy of ` + "`src`" + ` whose complete manifest lists 2 of its 5 checkpoints,
-` + "`truncated`" + ` one whose third checkpoint is cut short.
+` + "`truncated`" + ` one whose third checkpoint is cut short, ` + "`xfer`" + ` a finished
+transfer of ` + "`src`" + ` onto ` + "`tgt`" + `.
 
 | # | Bad input | Command | Exit | Message |
 | --- | --- | --- | --- | --- |

@@ -278,6 +278,9 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 		if err := checkOutDir(*out, *force); err != nil {
 			return err
 		}
+		if err := checkNotInput("--out", *out, *source, *targetInit, *target); err != nil {
+			return err
+		}
 	}
 	e, err := engineFor(*threads)
 	if err != nil {

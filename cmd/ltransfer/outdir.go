@@ -217,6 +217,25 @@ func checkOutFile(flagName, path string, force bool, inputs ...string) error {
 	return nil
 }
 
+// checkNotInput refuses an output path that is one of the command's
+// inputs (a transfer folder is a trajectory, so a later transfer may read
+// it as its source: --force must not replace what the run reads).
+func checkNotInput(flagName, out string, inputs ...string) error {
+	st, err := os.Stat(out)
+	if err != nil {
+		return nil // nothing there: no input
+	}
+	for _, in := range inputs {
+		if in == "" {
+			continue
+		}
+		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
+			return fmt.Errorf("%s %s is also an input of the command; choose another path", flagName, out)
+		}
+	}
+	return nil
+}
+
 // checkOwnDir is the rule for a folder a command fills with files of known
 // names (own reports whether a name is one): the folder must be absent,
 // empty, or hold only such entries (a rerun of the command).
