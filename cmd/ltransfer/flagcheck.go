@@ -107,8 +107,7 @@ func checkNumericFlags(fs *flag.FlagSet) error {
 			r, ok = flagRanges[f.Name]
 		}
 		if !ok {
-			err = fmt.Errorf("internal: flag --%s of %s has no range", f.Name, fs.Name())
-			return
+			return // TestEveryNumericFlagHasARange fails instead
 		}
 		if !r.contains(v) {
 			err = fmt.Errorf("--%s %s: want %s", f.Name, f.Value.String(), r.describe())
