@@ -47,6 +47,7 @@ var flagRanges = map[string]numRange{
 	"points":           {min: 0, max: 1 << 16},
 	"splits":           {min: 1, max: 1 << 16},
 	"checkpoint-every": {min: 0, max: math.MaxInt32},
+	"steps-per-epoch":  {min: 0, max: math.MaxInt32},
 	"warmup":           {min: 0, max: math.MaxInt32},
 	"reps":             {min: 0, max: 1 << 20},
 	"shapes":           {min: 0, max: 1 << 16},
