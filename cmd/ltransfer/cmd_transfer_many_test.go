@@ -124,8 +124,16 @@ func TestTransferManyTargetsCLI(t *testing.T) {
 		t.Fatalf("rerun: code %d\n%s\n%s", code, o, e)
 	}
 
-	// In two shards, the second one finishing the run.
+	// In two shards, the second one finishing the run. The first finds
+	// the temporary file of another shard writing the plan at the same
+	// moment, and is not put off by it.
 	sh := filepath.Join(dir, "sharded")
+	if err := os.MkdirAll(sh, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sh, ".targets.json.tmp-1"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	o, e, code = many(sh, "--shard", "0/2")
 	if code != 0 || !strings.Contains(o, "waiting for: target-001") {
 		t.Fatalf("shard 0/2: code %d\n%s\n%s", code, o, e)
@@ -133,6 +141,7 @@ func TestTransferManyTargetsCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(sh, "summary.json")); err == nil {
 		t.Fatal("summary written before every shard finished")
 	}
+	os.Remove(filepath.Join(sh, ".targets.json.tmp-1")) // its writer would rename it
 	if _, e, code := run(t, "summary", sh); code == 0 || !strings.Contains(e, "target-001") {
 		t.Fatalf("summary of an unfinished run: code %d, %s", code, e)
 	}
