@@ -24,7 +24,7 @@ const noMax = math.MaxFloat64
 // numeric flag of every command must appear (TestEveryNumericFlagHasARange).
 var flagRanges = map[string]numRange{
 	// sizes and counts
-	"width":            {min: 0, max: 1 << 16, why: "0 (the default) or a hidden width up to 65536"},
+	"width":            {min: 0, max: 1 << 16},
 	"bench step/width": {min: 1, max: 1 << 16},
 	"plot/fig-width":   {min: 0, max: 100, minOpen: true, why: "inches"},
 	"plot/fig-height":  {min: 0, max: 100, minOpen: true, why: "inches"},
