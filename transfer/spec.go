@@ -288,8 +288,23 @@ func BuiltinSpec(arch string, state []nn.ParamInfo) (*Spec, error) {
 	if len(state) == 0 {
 		return nil, fmt.Errorf("transfer: model %q has an empty state", arch)
 	}
-	var weights []int
-	residual := false
+	weights, residual := layerWeights(state)
+	if len(weights) == 0 {
+		return nil, fmt.Errorf("transfer: model %q has no layer weights to permute", arch)
+	}
+	var axes [][]string
+	var repeat [][]int
+	if residual {
+		axes = residualAxes(state, weights)
+	} else {
+		axes, repeat = chainAxes(state, weights)
+	}
+	return specFromLayerAxes(arch, state, axes, repeat)
+}
+
+// layerWeights lists the entries with two or more axes (layer weights) and
+// says whether any entry belongs to a residual block ("…layerL.B.…").
+func layerWeights(state []nn.ParamInfo) (weights []int, residual bool) {
 	for i, e := range state {
 		if len(e.Shape) >= 2 {
 			weights = append(weights, i)
@@ -298,104 +313,135 @@ func BuiltinSpec(arch string, state []nn.ParamInfo) (*Spec, error) {
 			residual = true
 		}
 	}
-	if len(weights) == 0 {
-		return nil, fmt.Errorf("transfer: model %q has no layer weights to permute", arch)
-	}
-	axes := make([][]string, len(state))
-	repeat := make([][]int, len(state))
+	return weights, residual
+}
+
+// chainAxes gives the layer weights of a plain chain (mlp, mlp-relu,
+// conv4/6/8) one group per hidden layer: layer li writes Pli, the next
+// layer reads it; the first layer's input and the last layer's output stay
+// unpermuted. A layer that reads k times the previous layer's outputs (a
+// flatten of C channels × h×w before a linear layer) repeats each group
+// index k times along its input axis.
+func chainAxes(state []nn.ParamInfo, weights []int) (axes [][]string, repeat [][]int) {
+	axes = make([][]string, len(state))
+	repeat = make([][]int, len(state))
 	last := weights[len(weights)-1]
-	if !residual {
-		prevOut, prevN := "", 0
-		for li, i := range weights {
-			sh := state[i].Shape
-			a := make([]string, len(sh))
-			a[1] = prevOut
-			// A flatten of C channels × h×w before a linear layer.
-			if prevOut != "" && sh[1] != prevN && prevN > 0 && sh[1]%prevN == 0 {
-				repeat[i] = make([]int, len(sh))
-				repeat[i][1] = sh[1] / prevN
-			}
-			if i != last {
-				a[0] = fmt.Sprintf("P%d", li)
-			}
-			axes[i] = a
-			prevOut, prevN = a[0], sh[0]
+	prevOut, prevN := "", 0
+	for li, i := range weights {
+		sh := state[i].Shape
+		a := make([]string, len(sh))
+		a[1] = prevOut
+		if prevOut != "" && sh[1] != prevN && prevN > 0 && sh[1]%prevN == 0 {
+			repeat[i] = make([]int, len(sh))
+			repeat[i][1] = sh[1] / prevN
 		}
-	} else {
-		// Pre-scan blocks: which weights belong to each, which is the
-		// shortcut, which is the last main-path convolution.
-		type block struct {
-			main     []int
-			shortcut int
+		if i != last {
+			a[0] = fmt.Sprintf("P%d", li)
 		}
-		blocks := map[string]*block{}
-		var order []string
-		blockOf := make([]string, len(state))
-		for _, i := range weights {
-			m := blockRe.FindStringSubmatch(state[i].Name)
-			if m == nil {
-				continue
-			}
-			b := blocks[m[1]]
-			if b == nil {
-				b = &block{shortcut: -1}
-				blocks[m[1]] = b
-				order = append(order, m[1])
-			}
-			blockOf[i] = m[1]
-			rest := state[i].Name[len(m[1]):]
-			if strings.Contains(rest, "shortcut") || strings.Contains(rest, "downsample") {
-				b.shortcut = i
-			} else {
-				b.main = append(b.main, i)
-			}
+		axes[i] = a
+		prevOut, prevN = a[0], sh[0]
+	}
+	return axes, repeat
+}
+
+// resBlock is one residual block's layer weights: its main-path
+// convolutions in order and its shortcut (-1: identity).
+type resBlock struct {
+	main     []int
+	shortcut int
+}
+
+// residualBlocks groups the layer weights by block ("layer2.0"), in order
+// of appearance; blockOf[i] is the block of entry i ("" outside blocks:
+// the stem and the head).
+func residualBlocks(state []nn.ParamInfo, weights []int) (blocks map[string]*resBlock, blockOf []string) {
+	blocks = map[string]*resBlock{}
+	blockOf = make([]string, len(state))
+	for _, i := range weights {
+		m := blockRe.FindStringSubmatch(state[i].Name)
+		if m == nil {
+			continue
 		}
-		res := ""    // current residual-stream group
-		nRes := 0    // residual groups made so far
-		curBlk := "" // block being walked
-		inner := ""  // output group of the previous main conv in the block
-		blockIn := ""
-		blockOut := ""
-		for _, i := range weights {
-			a := make([]string, len(state[i].Shape))
-			switch {
-			case blockOf[i] == "" && i == last:
-				a[1] = res
-			case blockOf[i] == "":
-				// Stem: writes the first residual stream.
-				a[1] = res
-				res = fmt.Sprintf("R%d", nRes)
-				nRes++
-				a[0] = res
-			default:
-				b := blocks[blockOf[i]]
-				if blockOf[i] != curBlk {
-					curBlk = blockOf[i]
-					blockIn = res
-					blockOut = res
-					if b.shortcut >= 0 {
-						blockOut = fmt.Sprintf("R%d", nRes)
-						nRes++
-					}
-					inner = blockIn
-					res = blockOut
-				}
-				if i == b.shortcut {
-					a[1], a[0] = blockIn, blockOut
-					break
-				}
-				a[1] = inner
-				if i == b.main[len(b.main)-1] {
-					a[0] = blockOut
-				} else {
-					a[0] = strings.TrimSuffix(state[i].Name, ".weight")
-				}
-				inner = a[0]
-			}
-			axes[i] = a
+		b := blocks[m[1]]
+		if b == nil {
+			b = &resBlock{shortcut: -1}
+			blocks[m[1]] = b
+		}
+		blockOf[i] = m[1]
+		rest := state[i].Name[len(m[1]):]
+		if strings.Contains(rest, "shortcut") || strings.Contains(rest, "downsample") {
+			b.shortcut = i
+		} else {
+			b.main = append(b.main, i)
 		}
 	}
-	// One-axis entries follow the preceding layer's output group.
+	return blocks, blockOf
+}
+
+// residualAxes gives the layer weights of a residual network (resnet18,
+// resnet20) their groups: one group R per stretch of the residual stream
+// (the stem writes R0; a block with a projection shortcut starts a new
+// one, written by its shortcut and its last convolution), the block's
+// first convolution reads the stream, and each inner convolution gets a
+// group named after itself.
+func residualAxes(state []nn.ParamInfo, weights []int) [][]string {
+	blocks, blockOf := residualBlocks(state, weights)
+	axes := make([][]string, len(state))
+	last := weights[len(weights)-1]
+	res := ""    // current residual-stream group
+	nRes := 0    // residual groups made so far
+	curBlk := "" // block being walked
+	inner := ""  // output group of the previous main conv in the block
+	blockIn := ""
+	blockOut := ""
+	for _, i := range weights {
+		a := make([]string, len(state[i].Shape))
+		switch {
+		case blockOf[i] == "" && i == last:
+			a[1] = res
+		case blockOf[i] == "":
+			// Stem: writes the first residual stream.
+			a[1] = res
+			res = fmt.Sprintf("R%d", nRes)
+			nRes++
+			a[0] = res
+		default:
+			b := blocks[blockOf[i]]
+			if blockOf[i] != curBlk {
+				curBlk = blockOf[i]
+				blockIn = res
+				blockOut = res
+				if b.shortcut >= 0 {
+					blockOut = fmt.Sprintf("R%d", nRes)
+					nRes++
+				}
+				inner = blockIn
+				res = blockOut
+			}
+			if i == b.shortcut {
+				a[1], a[0] = blockIn, blockOut
+				break
+			}
+			a[1] = inner
+			if i == b.main[len(b.main)-1] {
+				a[0] = blockOut
+			} else {
+				a[0] = strings.TrimSuffix(state[i].Name, ".weight")
+			}
+			inner = a[0]
+		}
+		axes[i] = a
+	}
+	return axes
+}
+
+// specFromLayerAxes completes the axes of the layer weights into a spec
+// (repeat, when not nil, holds each entry's input repeats):
+// one-axis entries follow the preceding layer's output group, scalars are
+// not permuted; the result is checked against the shapes, so a layout the
+// family helpers do not understand (a flatten that changes the feature
+// count, say) fails now rather than during matching.
+func specFromLayerAxes(arch string, state []nn.ParamInfo, axes [][]string, repeat [][]int) (*Spec, error) {
 	out := ""
 	ts := make([]TensorSpec, len(state))
 	for i, e := range state {
@@ -407,14 +453,15 @@ func BuiltinSpec(arch string, state []nn.ParamInfo) (*Spec, error) {
 		default:
 			axes[i] = make([]string, len(e.Shape))
 		}
-		ts[i] = TensorSpec{Name: e.Name, Axes: axes[i], Repeat: repeat[i], Buffer: e.Buffer}
+		ts[i] = TensorSpec{Name: e.Name, Axes: axes[i], Buffer: e.Buffer}
+		if repeat != nil {
+			ts[i].Repeat = repeat[i]
+		}
 	}
 	s, err := NewSpec(ts)
 	if err != nil {
 		return nil, err
 	}
-	// Catch layouts this heuristic does not understand (a flatten that
-	// changes the feature count, say) now rather than during matching.
 	shapes := map[string][]int{}
 	for _, e := range state {
 		shapes[e.Name] = e.Shape
