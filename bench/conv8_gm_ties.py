@@ -49,7 +49,7 @@ def batch(tar, n, path):
 
 def grad(lt, params, bpath, out, wf):
     subprocess.run([lt, 'grad', '--model', 'conv8', '--width-factor', wf, '--params', params,
-                    '--batch', bpath, '--out', out, '--threads', '1'], check=True, stdout=subprocess.DEVNULL)
+                    '--input', bpath, '--out', out, '--threads', '1'], check=True, stdout=subprocess.DEVNULL)
     g, _ = load(out)
     g.pop('loss', None)
     return g
