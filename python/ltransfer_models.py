@@ -331,5 +331,8 @@ def infer_config(arch, state_dict):
 def load_state_dict(path):
     """A safetensors file as a state_dict of torch tensors (see
     pt2safetensors.load_safetensors)."""
-    from pt2safetensors import load_state_dict as _load
+    try:
+        from pt2safetensors import load_state_dict as _load
+    except ImportError:  # imported as part of a package
+        from .pt2safetensors import load_state_dict as _load
     return _load(path)
