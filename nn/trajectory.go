@@ -94,16 +94,21 @@ func ReadManifest(dir string) (*Manifest, error) {
 		}
 		return nil, fmt.Errorf("trajectory %q: %w", dir, err)
 	}
+	return parseManifest(dir, b)
+}
+
+// parseManifest checks the manifest b read from dir. Errors wrap ErrFormat.
+func parseManifest(dir string, b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("trajectory %q: malformed %s: %w", dir, ManifestName, err)
+		return nil, errFormatf("trajectory %q: malformed %s: %w", dir, ManifestName, err)
 	}
 	if m.Format != ManifestFormat {
-		return nil, fmt.Errorf("trajectory %q: %s has format %q, want %q", dir, ManifestName, m.Format, ManifestFormat)
+		return nil, errFormatf("trajectory %q: %s has format %q, want %q", dir, ManifestName, m.Format, ManifestFormat)
 	}
 	for i, c := range m.Checkpoints {
 		if c.Index != i || c.File == "" || strings.ContainsAny(c.File, `/\`) {
-			return nil, fmt.Errorf("trajectory %q: checkpoint record %d is inconsistent (index %d, file %q)", dir, i, c.Index, c.File)
+			return nil, errFormatf("trajectory %q: checkpoint record %d is inconsistent (index %d, file %q)", dir, i, c.Index, c.File)
 		}
 	}
 	return &m, nil
