@@ -108,7 +108,8 @@ type common struct {
 	bnOnce     sync.Once
 	bnBatches  []nn.Batch
 
-	progMu sync.Mutex
+	progMu  sync.Mutex
+	scratch sync.Pool // *nn.ParamSet: see scratchPoint
 }
 
 func newCommon(o Options) (*common, error) {

@@ -252,7 +252,9 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 		if err != nil {
 			return err
 		}
-		g, err := c.gradient(m, e, c.transferred(theta, r.from, r.base, perms), c.pointBatches(t), batchDone)
+		pt := c.transferredInto(c.scratchPoint(), theta, r.from, r.base, perms)
+		g, err := c.gradient(m, e, pt, c.pointBatches(t), batchDone)
+		c.putScratch(pt)
 		if err != nil {
 			return fmt.Errorf("target gradient at point %d: %w", t, err)
 		}
@@ -319,11 +321,25 @@ func (r *runner) newSegment(ctx context.Context, start int, last Perms) error {
 // segment), permuting on the fly where a tensor has one grouped axis (the
 // same arithmetic as subtracting, permuting, then adding).
 func (c *common) transferred(theta, from, base *nn.ParamSet, perms Perms) *nn.ParamSet {
-	out := nn.NewParamSet()
+	return c.transferredInto(nil, theta, from, base, perms)
+}
+
+// transferredInto is transferred writing into out, a set of the model's
+// layout whose values are all overwritten (nil: a new set).
+func (c *common) transferredInto(out, theta, from, base *nn.ParamSet, perms Perms) *nn.ParamSet {
+	fresh := out == nil
+	if fresh {
+		out = nn.NewParamSet()
+	}
 	var tmp []float32
 	for _, name := range theta.Names() {
 		a, b, z := theta.Get(name), from.Get(name), base.Get(name)
-		y := &nn.Tensor{Shape: a.Shape, Data: make([]float32, len(a.Data))}
+		var y *nn.Tensor
+		if fresh {
+			y = &nn.Tensor{Shape: a.Shape, Data: make([]float32, len(a.Data))}
+		} else {
+			y = out.Get(name)
+		}
 		ts := c.spec.Tensor(name)
 		ax, grouped := -1, 0
 		if ts != nil {
@@ -335,9 +351,7 @@ func (c *common) transferred(theta, from, base *nn.ParamSet, perms Perms) *nn.Pa
 		}
 		switch grouped {
 		case 0:
-			for i, v := range a.Data {
-				y.Data[i] = (v - b.Data[i]) + z.Data[i]
-			}
+			sub3(y.Data, a.Data, b.Data, z.Data)
 		case 1:
 			pi := perms[ts.Axes[ax]]
 			outer, _, inner := ts.axisView(a.Shape, ax)
@@ -345,12 +359,8 @@ func (c *common) transferred(theta, from, base *nn.ParamSet, perms Perms) *nn.Pa
 			for o := 0; o < outer; o++ {
 				base := o * n * inner
 				for i, j := range pi {
-					dst := y.Data[base+i*inner : base+(i+1)*inner]
-					src, sub := a.Data[base+j*inner:base+(j+1)*inner], b.Data[base+j*inner:base+(j+1)*inner]
-					add := z.Data[base+i*inner : base+(i+1)*inner]
-					for k := range dst {
-						dst[k] = (src[k] - sub[k]) + add[k]
-					}
+					sub3(y.Data[base+i*inner:base+(i+1)*inner], a.Data[base+j*inner:base+(j+1)*inner],
+						b.Data[base+j*inner:base+(j+1)*inner], z.Data[base+i*inner:base+(i+1)*inner])
 				}
 			}
 		default:
@@ -362,10 +372,33 @@ func (c *common) transferred(theta, from, base *nn.ParamSet, perms Perms) *nn.Pa
 				y.Data[i] += z.Data[i]
 			}
 		}
-		_ = out.Add(name, y)
+		if fresh {
+			_ = out.Add(name, y)
+		}
 	}
 	return out
 }
+
+// sub3 sets dst[k] = (a[k] − b[k]) + z[k]; the slices have dst's length.
+func sub3(dst, a, b, z []float32) {
+	a, b, z = a[:len(dst)], b[:len(dst)], z[:len(dst)]
+	for k := range dst {
+		dst[k] = (a[k] - b[k]) + z[k]
+	}
+}
+
+// scratchPoint returns a set of the model's layout with arbitrary values
+// for a point that lives only while its gradient is computed; putScratch
+// returns it. Reusing them spares a fresh allocation (and its page faults)
+// per gradient pair.
+func (c *common) scratchPoint() *nn.ParamSet {
+	if p, ok := c.scratch.Get().(*nn.ParamSet); ok {
+		return p
+	}
+	return nil
+}
+
+func (c *common) putScratch(p *nn.ParamSet) { c.scratch.Put(p) }
 
 // pendingStep is a transferred point being evaluated in the background.
 type pendingStep struct {
