@@ -2,7 +2,7 @@
 #
 #   /usr/bin/python3 bench/conv8_planted.py plant SRC/ckpt-0000.safetensors planted.safetensors
 #   ltransfer transfer --source SRC --target-init planted.safetensors --method gmt --steps 30 \
-#       --schedule cosine --gm-batches 2 --batch 128 --out OUT
+#       --spacing cosine --gm-batches 2 --batch 128 --out OUT
 #   /usr/bin/python3 bench/conv8_planted.py check OUT/perms.json
 #   /usr/bin/python3 bench/conv8_planted.py ratio TRAJECTORY_DIR   # ‖θᵀ − θ⁰‖ / ‖θ⁰‖ per weight
 #

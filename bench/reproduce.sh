@@ -11,7 +11,7 @@
 #      lr 1e-4, against the target's init trained with the same recipe
 #      ("scratch") and against the target's own SGD run.
 #   2. The same pairs ($E2_PAIRS): real (recorded per-epoch checkpoints) vs
-#      linear trajectory, uniform vs cosine schedule, for GMT and FGMT.
+#      linear trajectory, uniform vs cosine spacing, for GMT and FGMT.
 #   3. Fine-tuning scenario: Conv8 A and B pretrained on classes 0-4 (seeds of
 #      the pair), each fine-tuned on classes 5-9 with a new head ($FT3_EPOCHS
 #      epochs, $FT3_ARGS); A's fine-tuning transferred onto B with its new head.
@@ -192,7 +192,7 @@ transfer_all() {
 		# shellcheck disable=SC2206 # GM_ARGS is a list of flags
 		if [ "$m" = gmt ] || [ "$m" = fgmt ]; then extra=($GM_ARGS); fi
 		xfer "$pd/$m" --source "$src" --target-init "$tgt/ckpt-0000.safetensors" --method "$m" \
-			--steps "$steps" --schedule cosine --gm-batches "$gm" --batch 128 "${extra[@]}"
+			--steps "$steps" --spacing cosine --gm-batches "$gm" --batch 128 "${extra[@]}"
 	done
 }
 
@@ -241,14 +241,14 @@ exp2() {
 			xfer "$pd/$m-recorded" --source "$b/src-$s" --target-init "$b/tgt-$t/ckpt-0000.safetensors" --method "$m" \
 				--trajectory recorded --gm-batches "$GM_BATCHES" --batch 128 $GM_ARGS
 			xfer "$pd/$m-linear-uniform" --source "$b/src-$s" --target-init "$b/tgt-$t/ckpt-0000.safetensors" --method "$m" \
-				--steps "$T_CIFAR" --schedule uniform --gm-batches "$GM_BATCHES" --batch 128 $GM_ARGS
+				--steps "$T_CIFAR" --spacing uniform --gm-batches "$GM_BATCHES" --batch 128 $GM_ARGS
 			# Linear + cosine is experiment 1's transfer: link it.
 			if [ -f "$b/$s-$t/$m/report.json" ]; then
 				ln -sfn "../../e1-conv8/$s-$t/$m" "$pd/$m-linear-cosine"
 				if [ -f "$b/$s-$t/$m.time" ]; then cp "$b/$s-$t/$m.time" "$pd/$m-linear-cosine.time"; fi
 			else
 				xfer "$pd/$m-linear-cosine" --source "$b/src-$s" --target-init "$b/tgt-$t/ckpt-0000.safetensors" --method "$m" \
-					--steps "$T_CIFAR" --schedule cosine --gm-batches "$GM_BATCHES" --batch 128 $GM_ARGS
+					--steps "$T_CIFAR" --spacing cosine --gm-batches "$GM_BATCHES" --batch 128 $GM_ARGS
 			fi
 		done
 	done

@@ -23,7 +23,7 @@ last=$(ls "$src"/ckpt-*.safetensors | sort | tail -1)
 field() { /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["timings_s"]["total"] if sys.argv[2]=="total" else d[sys.argv[2]])' "$1" "$2"; }
 for m in $methods; do
 	ours=$(GOMAXPROCS=$threads /usr/bin/time -f "%M" -o "$tmp/rss" "$tmp/ltransfer" transfer --source "$src" --target-init "$tgt/ckpt-0000.safetensors" \
-		--method "$m" --steps 10 --schedule cosine --gm-batches 1 --threads "$threads" --data "$data" --out "$tmp/out-$m" --json 2>/dev/null)
+		--method "$m" --steps 10 --spacing cosine --gm-batches 1 --threads "$threads" --data "$data" --out "$tmp/out-$m" --json 2>/dev/null)
 	ours_rss=$(($(cat "$tmp/rss") / 1024))
 	peer=$(OMP_NUM_THREADS=$threads /usr/bin/time -f "%M" -o "$tmp/rss" /usr/bin/python3 bench/transfer_peer.py --source-init "$src/ckpt-0000.safetensors" \
 		--source-final "$last" --target-init "$tgt/ckpt-0000.safetensors" --data "$data" --method "$m" --threads "$threads" ${PEER_ARGS:-})

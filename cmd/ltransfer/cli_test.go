@@ -76,6 +76,18 @@ func TestMovedFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, %s", args, code, errs)
 		}
 	}
+	// --schedule is a learning-rate schedule (train, synced); the spacing
+	// of transfer's and demo's linear trajectory is --spacing.
+	for _, args := range [][]string{
+		{"transfer", "--source", "s", "--targets", "2", "--schedule", "uniform", "--out", "o"},
+		{"transfer", "--schedule=cosine"},
+		{"demo", "--schedule", "uniform"},
+	} {
+		_, errs, code := runCLI(args...)
+		if code == 0 || !strings.Contains(errs, "use --spacing cosine|uniform") {
+			t.Errorf("%v: exit %d, %s", args, code, errs)
+		}
+	}
 	if err := movedFlags([]string{"--", "--batch"}, map[string]string{"batch": "x"}); err != nil {
 		t.Errorf("a flag after -- is an argument: %v", err)
 	}

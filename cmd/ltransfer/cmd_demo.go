@@ -155,7 +155,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (f *demoFlags, done bool, e
 	seedS := fs.Int64("seed-source", 101, "seed of the source network")
 	seedT := fs.Int64("seed-target", 102, "seed of the target network (its initialisation receives the transfer)")
 	steps := fs.Int("steps", 10, "points T of the linear trajectory")
-	sched := fs.String("schedule", "cosine", "trajectory spacing: cosine or uniform")
+	sched := fs.String("spacing", "cosine", "spacing of the linear trajectory's points: cosine or uniform")
 	gm := fs.Int("gm-batches", 1, "mini-batches per gradient pair")
 	methods := fs.String("methods", "gmt,fgmt,naive,oracle", "transfer methods to run, comma-separated")
 	ftFrom := fs.String("finetune-from", "gmt,fgmt", "methods whose best transferred point is fine-tuned, comma-separated (empty: none)")
@@ -163,6 +163,9 @@ func parseDemoFlags(args []string, stderr io.Writer) (f *demoFlags, done bool, e
 	cache := fs.String("cache", "ltransfer-demo", "cache folder: trained networks, transfers and fine-tuning runs are reused from here (a rerun resumes)")
 	out := fs.String("out", "", "folder for the table and PNG plots (default: the cache folder)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
+	if err := movedFlags(args, spacingMoved); err != nil {
+		return nil, true, err
+	}
 	if done, err := parseFlags(fs, args); done {
 		return nil, true, err
 	}
@@ -187,7 +190,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (f *demoFlags, done bool, e
 			f.ftFrom = append(f.ftFrom, m)
 		}
 	}
-	if _, err := transfer.ParseSchedule(*sched); err != nil {
+	if _, err := parseSpacing(*sched); err != nil {
 		return nil, true, err
 	}
 	if f.out == "" {

@@ -34,6 +34,7 @@ func readPlan(dir string) (*targetPlan, error) {
 	if p.Format != planFormat {
 		return nil, fmt.Errorf("%s/targets.json has format %q, want %q", dir, p.Format, planFormat)
 	}
+	p.upgradeSettings()
 	if len(p.Targets) == 0 {
 		return nil, fmt.Errorf("%s/targets.json lists no targets", dir)
 	}

@@ -182,12 +182,26 @@ func loadParams(path string, m nn.Model, which int) (*nn.ParamSet, error) {
 	return tr.At(which)
 }
 
+// spacingMoved is the error for --schedule in the commands where the
+// trajectory's spacing is --spacing: --schedule is a learning-rate schedule
+// in train and synced.
+var spacingMoved = map[string]string{"schedule": "--spacing cosine|uniform for the spacing of the linear trajectory's points (--schedule is the learning-rate schedule of train and synced)"}
+
+// parseSpacing parses --spacing.
+func parseSpacing(v string) (transfer.Schedule, error) {
+	s, err := transfer.ParseSchedule(v)
+	if err != nil {
+		return "", fmt.Errorf("--spacing %q: want cosine or uniform", v)
+	}
+	return s, nil
+}
+
 // sourceTrajectory is the linear path from a recorded trajectory's first
 // to its last checkpoint with T steps, or the recorded checkpoints.
 func sourceTrajectory(tr *nn.RecordedTrajectory, kind string, T int, sched string) (transfer.Trajectory, error) {
 	switch kind {
 	case "linear":
-		s, err := transfer.ParseSchedule(sched)
+		s, err := parseSpacing(sched)
 		if err != nil {
 			return nil, err
 		}
@@ -210,7 +224,7 @@ func sourceTrajectory(tr *nn.RecordedTrajectory, kind string, T int, sched strin
 }
 
 func runTransfer(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("transfer", stderr, "transfer --source DIR --target-init FILE[,FILE…] | --targets N [--target-seed S] --method gmt|fgmt|naive|oracle|random [--target DIR] --steps 10 --schedule cosine --gm-batches 1 [--dataset NAME] [--shard I/N] --out DIR")
+	fs := newFlagSet("transfer", stderr, "transfer --source DIR --target-init FILE[,FILE…] | --targets N [--target-seed S] --method gmt|fgmt|naive|oracle|random [--target DIR] --steps 10 --spacing cosine --gm-batches 1 [--dataset NAME] [--shard I/N] --out DIR")
 	source := fs.String("source", "", "source trajectory folder (written by ltransfer train; required)")
 	targetInit := fs.String("target-init", "", "target initialisation: a checkpoint file, or a trajectory folder (its first checkpoint); several, comma-separated, or a folder of trajectory folders, transfer onto each (--out then holds one folder per target and a summary)")
 	target := fs.String("target", "", "oracle: the trained target, a trajectory folder (first and last checkpoints) or a checkpoint file (its final point, started from --target-init); comma-separated, one per --target-init, with several targets")
@@ -222,7 +236,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "memory bound: at most this many model workspaces at once, and with several targets at most this many targets at a time (0: --threads)")
 	method := fs.String("method", "gmt", "transfer method: gmt, fgmt, naive, oracle, or random (one random permutation from --seed: the ablation baseline)")
 	steps := fs.Int("steps", 10, "points T of the linear trajectory (the paper: 10 on MNIST, 30 on CIFAR-10)")
-	sched := fs.String("schedule", "cosine", "spacing of the linear trajectory: cosine or uniform")
+	sched := fs.String("spacing", "cosine", "spacing of the linear trajectory's points: cosine or uniform")
 	kind := fs.String("trajectory", "linear", "source trajectory: linear (first to last checkpoint, --steps points) or recorded (every checkpoint)")
 	gm := fs.Int("gm-batches", 1, "mini-batches per gradient pair")
 	gmAugment := fs.Bool("gm-augment", false, "gmt/fgmt: apply the dataset's training augmentation (CIFAR-10: pad-4 crop, flip) to the gradient batches, as the paper's code does")
@@ -244,6 +258,9 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	force := fs.Bool("force", false, "overwrite a finished transfer in --out")
 	asJSON := fs.Bool("json", false, "print report.json to stdout instead of a table")
 	allowIncomplete := fs.Bool("allow-incomplete", false, "accept an interrupted training run as --source (its partial trajectory), with a warning")
+	if err := movedFlags(args, spacingMoved); err != nil {
+		return err
+	}
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}

@@ -182,6 +182,17 @@ func transferSettings(fs *flag.FlagSet, tr *nn.RecordedTrajectory) map[string]st
 	return s
 }
 
+// upgradeSettings renames the settings of plans written when transfer's
+// --spacing was called --schedule, so their folders resume and summarise.
+func (p *targetPlan) upgradeSettings() {
+	if v, ok := p.Settings["schedule"]; ok {
+		if _, dup := p.Settings["spacing"]; !dup {
+			delete(p.Settings, "schedule")
+			p.Settings["spacing"] = v
+		}
+	}
+}
+
 // shardFlag is --shard I/N.
 type shardFlag struct {
 	set  bool
@@ -309,6 +320,7 @@ func preparePlan(dir string, plan *targetPlan, sh shardFlag, force bool) error {
 		if err := json.Unmarshal(b, &old); err != nil || old.Format != planFormat {
 			return fmt.Errorf("%s/targets.json is not a many-target plan (%v)", dir, err)
 		}
+		old.upgradeSettings()
 		if why := planDiff(&old, plan); why != "" {
 			return fmt.Errorf("%s holds a many-target transfer with other settings (%s); choose another --out", dir, why)
 		}

@@ -123,6 +123,22 @@ func TestTransferManyTargetsCLI(t *testing.T) {
 	if o, e, code := many(whole); code != 0 || !strings.Contains(e, "0 to run, 3 finished") {
 		t.Fatalf("rerun: code %d\n%s\n%s", code, o, e)
 	}
+	// A plan that records the spacing under its former name, "schedule",
+	// is the same plan.
+	planFile := filepath.Join(whole, "targets.json")
+	pb, err := os.ReadFile(planFile)
+	if err != nil || !bytes.Contains(pb, []byte(`"spacing": "cosine"`)) {
+		t.Fatalf("targets.json records no spacing: %v\n%s", err, pb)
+	}
+	if err := os.WriteFile(planFile, bytes.Replace(pb, []byte(`"spacing": "cosine"`), []byte(`"schedule": "cosine"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, e, code := many(whole); code != 0 || !strings.Contains(e, "0 to run, 3 finished") {
+		t.Fatalf("rerun over a plan with \"schedule\": code %d\n%s\n%s", code, o, e)
+	}
+	if err := os.WriteFile(planFile, pb, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	// In two shards, the second one finishing the run. The first finds
 	// the temporary file of another shard writing the plan at the same

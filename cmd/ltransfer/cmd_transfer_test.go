@@ -105,7 +105,7 @@ func TestTransferMatchDemoCLI(t *testing.T) {
 		{[]string{"transfer", "--source", src, "--target-init", init, "--out", filepath.Join(dir, "gmt")}, "already holds a finished transfer"},
 		{[]string{"transfer", "--source", src, "--target-init", filepath.Join(dir, "nope"), "--out", filepath.Join(dir, "x")}, "--target-init"},
 		{[]string{"transfer", "--source", dir, "--target-init", init, "--out", filepath.Join(dir, "x")}, "manifest.json"},
-		{[]string{"transfer", "--source", src, "--target-init", init, "--schedule", "square", "--out", filepath.Join(dir, "x")}, "unknown schedule"},
+		{[]string{"transfer", "--source", src, "--target-init", init, "--spacing", "square", "--out", filepath.Join(dir, "x")}, `--spacing "square": want cosine or uniform`},
 		{[]string{"transfer", "--source", src, "--target-init", init, "--steps", "0", "--out", filepath.Join(dir, "x")}, "--steps 0"},
 		{[]string{"transfer", "--source", src, "--target-init", init, "--normalize=cosine", "--out", filepath.Join(dir, "x")}, "want pair or tensor"},
 		{[]string{"match", "--a", init}, "--a, --b and --out are required"},
