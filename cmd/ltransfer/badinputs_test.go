@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
 	"flag"
@@ -247,6 +248,53 @@ func badInputs() []badInput {
 			setup: existing("cpu.prof")},
 		{what: "demo --cache onto a folder of other files", args: []string{"demo", "--cache", "@src"}, code: 1, want: "which this command did not write"},
 		{what: "summary of a folder that is no many-target transfer", args: []string{"summary", "@src"}, code: 1, want: "no targets.json"},
+		{what: "an endless stream of zeros as a checkpoint", args: evalArgs("/dev/zero"), code: 1, want: "/dev/zero"},
+		{what: ".npy declaring 0×50000000 in 128 bytes", args: lapArgs("%cost.npy"), code: 1, want: "(0, 50000000)",
+			setup: func(t *testing.T, dir string, fx *badFixtures) {
+				writeFile(t, filepath.Join(dir, "cost.npy"), npyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 50000000), }", make([]byte, 64)))
+			}},
+		{what: "MNIST images of 16 bytes: a header declaring 1000 images of 4096×4096", args: []string{"train", "--data", "%mnist", "--out", "%run"}, code: 1, want: "holds only 0 pixel bytes",
+			setup: func(t *testing.T, dir string, fx *badFixtures) {
+				writeIdxHeaders(t, filepath.Join(dir, "mnist"), 1000, 4096)
+			}},
+		{what: "transfer shard count other than the output folder's", args: manyArgs("@src", "--shard", "1/3", "--out", "@many"), code: 1, want: "started with 2 shards"},
+		{what: "summary over folders of different sources", args: []string{"summary", "@many", "@many-other-source"}, code: 1, want: "different sources or settings (source"},
+		{what: "summary over folders of different settings", args: []string{"summary", "@many", "@many-other-seed"}, code: 1, want: `different sources or settings (--seed "1" vs "9")`},
+		{what: "train --seeds shard index out of range", args: tr("--seeds", "1-2", "--shard", "2/2", "--out", "%runs"), code: 1, want: "want 0 ≤ I < N"},
+		{what: "train --seeds shard count other than the output folder's", args: tr("--seeds", "1-2", "--shard", "0/3", "--epochs", "1", "--out", "@seeds"), code: 1, want: "started with 2 shards"},
+		{what: "--schedule (a learning-rate schedule) for the trajectory's spacing", args: xfer("--source", "@src", "--schedule", "uniform", "--out", "%t"), code: 1, want: "use --spacing cosine|uniform"},
+		{what: "train --shard without --seeds", args: tr("--shard", "0/2", "--out", "%run"), code: 1, want: "--seeds"},
+	}
+}
+
+// manyArgs is a many-target transfer from source onto two targets.
+func manyArgs(source string, extra ...string) []string {
+	src, tgt := "@src", "@tgt"
+	if source != "@src" {
+		src, tgt = source, "@src"
+	}
+	return append([]string{"transfer", "--source", src, "--target-init", tgt + "," + tgt, "--steps", "2", "--batch", "30"}, extra...)
+}
+
+// writeIdxHeaders writes the four MNIST files into dir: image files that
+// are only their 16-byte header (n images of side×side), label files that
+// announce n labels and hold them.
+func writeIdxHeaders(t *testing.T, dir string, n, side int) {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	img := binary.BigEndian.AppendUint32(nil, 0x803)
+	img = binary.BigEndian.AppendUint32(img, uint32(n))
+	img = binary.BigEndian.AppendUint32(img, uint32(side))
+	img = binary.BigEndian.AppendUint32(img, uint32(side))
+	lbl := binary.BigEndian.AppendUint32(nil, 0x801)
+	lbl = binary.BigEndian.AppendUint32(lbl, uint32(n))
+	lbl = append(lbl, make([]byte, n)...)
+	for name, b := range map[string][]byte{nn.IdxTrainImages: img, nn.IdxTestImages: img, nn.IdxTrainLabels: lbl, nn.IdxTestLabels: lbl} {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		writeFile(t, filepath.Join(dir, name), buf.Bytes())
 	}
 }
 
@@ -286,6 +334,17 @@ func makeBadFixtures(t *testing.T, root string) *badFixtures {
 	writeFile(t, filepath.Join(root, "truncated", "ckpt-0002.safetensors"), ck[:len(ck)-100])
 	if _, se, code := runCLI(expandArgs([]string{"transfer", "--source", "@src", "--target-init", "@tgt", "--steps", "2", "--batch", "30", "--out", "@xfer"}, root, root)...); code != 0 {
 		t.Fatalf("fixture xfer: %s", se)
+	}
+	// Many-target transfers, each its first shard of two: one target.
+	for _, args := range [][]string{
+		manyArgs("@src", "--shard", "0/2", "--out", "@many"),
+		manyArgs("@src", "--shard", "0/2", "--seed", "9", "--out", "@many-other-seed"),
+		manyArgs("@tgt", "--shard", "0/2", "--out", "@many-other-source"),
+		tr("--seeds", "1-2", "--shard", "0/2", "--epochs", "1", "--out", "@seeds"),
+	} {
+		if _, se, code := runCLI(expandArgs(args, root, root)...); code != 0 {
+			t.Fatalf("fixture %v: %s", args, se)
+		}
 	}
 	return &badFixtures{root: root, ckpt: ck}
 }
@@ -499,7 +558,10 @@ the test's folder: ` + "`data`" + ` is a small dataset in MNIST's format, ` + "`
 ` + "`tgt`" + ` are finished training runs, ` + "`partial`" + ` an interrupted one, ` + "`lying`" + `
 a copy of ` + "`src`" + ` whose complete manifest lists 2 of its 5 checkpoints,
 ` + "`truncated`" + ` one whose third checkpoint is cut short, ` + "`xfer`" + ` a finished
-transfer of ` + "`src`" + ` onto ` + "`tgt`" + `.
+transfer of ` + "`src`" + ` onto ` + "`tgt`" + `; ` + "`many`" + ` is shard 0 of 2 of a many-target
+transfer of ` + "`src`" + ` onto two targets, ` + "`many-other-seed`" + ` the same with
+` + "`--seed 9`" + `, ` + "`many-other-source`" + ` one of ` + "`tgt`" + ` onto ` + "`src`" + `, and ` + "`seeds`" + ` shard 0
+of 2 of a two-seed training run.
 
 | # | Bad input | Command | Exit | Message |
 | --- | --- | --- | --- | --- |
