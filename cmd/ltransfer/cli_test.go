@@ -88,6 +88,22 @@ func TestMovedFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, %s", args, code, errs)
 		}
 	}
+	// The spellings another command uses for the same thing.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"transfer", "--seed-target", "3"}, "use --target-seed"},
+		{[]string{"transfer", "--mode", "gmt"}, "use --method"},
+		{[]string{"synced", "--target-seed", "3"}, "use --seed-target"},
+		{[]string{"synced", "--method", "gmt"}, "use --mode"},
+		{[]string{"demo", "--method=gmt"}, "use --methods"},
+	} {
+		_, errs, code := runCLI(c.args...)
+		if code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, %s", c.args, code, errs)
+		}
+	}
 	if err := movedFlags([]string{"--", "--batch"}, map[string]string{"batch": "x"}); err != nil {
 		t.Errorf("a flag after -- is an argument: %v", err)
 	}

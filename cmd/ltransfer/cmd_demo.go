@@ -163,7 +163,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (f *demoFlags, done bool, e
 	cache := fs.String("cache", "ltransfer-demo", "cache folder: trained networks, transfers and fine-tuning runs are reused from here (a rerun resumes)")
 	out := fs.String("out", "", "folder for the table and PNG plots (default: the cache folder)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
-	if err := movedFlags(args, spacingMoved); err != nil {
+	if err := movedFlags(args, map[string]string{"schedule": spacingMoved["schedule"], "target-seed": "--seed-target S", "method": "--methods LIST"}); err != nil {
 		return nil, true, err
 	}
 	if done, err := parseFlags(fs, args); done {

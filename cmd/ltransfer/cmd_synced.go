@@ -37,6 +37,9 @@ func runSynced(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output folder: report.json, synced.png, source/target/transferred.safetensors, perms.json (required)")
 	force := fs.Bool("force", false, "replace a finished synced transfer in --out")
 	asJSON := fs.Bool("json", false, "print report.json to stdout instead of a table")
+	if err := movedFlags(args, map[string]string{"target-seed": "--seed-target S", "method": "--mode gmt|fgmt|true-grads|random"}); err != nil {
+		return err
+	}
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}

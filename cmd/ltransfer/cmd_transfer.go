@@ -187,6 +187,14 @@ func loadParams(path string, m nn.Model, which int) (*nn.ParamSet, error) {
 // in train and synced.
 var spacingMoved = map[string]string{"schedule": "--spacing cosine|uniform for the spacing of the linear trajectory's points (--schedule is the learning-rate schedule of train and synced)"}
 
+// transferMoved adds, for transfer, the spellings synced and demo use
+// for its flags.
+var transferMoved = map[string]string{
+	"schedule":    spacingMoved["schedule"],
+	"seed-target": "--target-seed S (with --targets N, the first target's seed)",
+	"mode":        "--method gmt|fgmt|naive|oracle|random",
+}
+
 // parseSpacing parses --spacing.
 func parseSpacing(v string) (transfer.Schedule, error) {
 	s, err := transfer.ParseSchedule(v)
@@ -258,7 +266,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	force := fs.Bool("force", false, "overwrite a finished transfer in --out")
 	asJSON := fs.Bool("json", false, "print report.json to stdout instead of a table")
 	allowIncomplete := fs.Bool("allow-incomplete", false, "accept an interrupted training run as --source (its partial trajectory), with a warning")
-	if err := movedFlags(args, spacingMoved); err != nil {
+	if err := movedFlags(args, transferMoved); err != nil {
 		return err
 	}
 	if done, err := parseFlags(fs, args); done {
