@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Thread scaling of ltransfer on this machine: one prepared script, at most
-# about 8 minutes on 16 cores. For 1, 2, 4, 8, 16 threads (as many as the
-# machine has) it prints the speed-up over one thread of
+# about 8 minutes on 16 cores. For 1, 2, 4, 8, … threads up to the core count (and
+# the core count itself) it prints the speed-up over one thread of
 #   - GEMM 2048³ (ltransfer bench gemm),
 #   - one Conv8 ×1 training step, batch 128 (ltransfer bench step),
 #   - one GMT transfer of the paper's MNIST MLP (W = 4096, T = 10),
@@ -14,7 +14,9 @@
 #
 # MNIST: a folder with the four idx .gz files (default: the GoMNIST module's);
 # CIFAR: the CIFAR-10 JPEG tar or binary folder (default ../shared/data/cifar10-jpeg.tar;
-# the Conv8 rows are skipped when it is absent). Writes log.txt and table.md to $OUT.
+# the Conv8 rows are skipped when it is absent). DATA: a folder of trained inputs
+# (bench/many_core_inputs.sh: mlp-101, mlp-102, c8/1, c8/2) used instead of training
+# them here. Writes log.txt and table.md to $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ltransfer-scaling}
@@ -29,7 +31,15 @@ if [ -z "${MNIST:-}" ]; then
 fi
 CIFAR=${CIFAR:-../shared/data/cifar10-jpeg.tar}
 cores=$(nproc)
-THREADS=${THREADS:-$(for t in 1 2 4 8 16; do [ "$t" -le "$cores" ] && printf '%s ' "$t"; done)}
+# Powers of two up to the core count, and the core count itself when it is not one.
+if [ -z "${THREADS:-}" ]; then
+	THREADS=""
+	for t in 1 2 4 8 16 32 64 128; do
+		if [ "$t" -le "$cores" ]; then THREADS="$THREADS $t"; fi
+	done
+	case " $THREADS " in *" $cores "*) ;; *) THREADS="$THREADS $cores" ;; esac
+	THREADS=${THREADS# }
+fi
 log="$OUT/log.txt"
 : >"$log"
 say() { echo "$*" | tee -a "$log"; }
@@ -37,6 +47,13 @@ say "$(date -u) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: 
 
 W=$OUT/work
 mkdir -p "$W"
+if [ -n "${DATA:-}" ]; then
+	for p in mlp:mlp-101 mlp-t:mlp-102 c8-201:c8/1 c8-202:c8/2; do
+		if [ -f "$DATA/${p#*:}/manifest.json" ] && [ ! -e "$W/${p%%:*}" ]; then
+			ln -s "$(cd "$DATA/${p#*:}" && pwd)" "$W/${p%%:*}"
+		fi
+	done
+fi
 # Networks: the MNIST MLP trained for 1 epoch (the transfer's cost does not
 # depend on how well it is trained), Conv8 ×0.25 for 1 epoch on 5,000 images.
 [ -f "$W/mlp/manifest.json" ] || "$LT" train --model mlp --width 4096 --epochs 1 --seed 101 --data "$MNIST" --no-test --out "$W/mlp" >>"$log" 2>&1
