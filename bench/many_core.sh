@@ -7,7 +7,9 @@
 #           (bar 1.9×), and vs the same 8 targets as single-target 1-thread processes
 #           run 2 at a time, what a user can do without --targets (bar 1.15×); the
 #           targets' results are checked byte-identical between the two;
-#   resnet: one ResNet-20 ×0.5 GMT transfer (T = 30), 1 vs 2 threads (bar 1.8×);
+#   resnet: one ResNet-20 ×0.5 GMT transfer, 1 vs 2 threads (bar 1.8× at T = 30; the
+#           default RESNET_STEPS=15 does a quarter of T = 30's gradient pairs, and
+#           the 1-thread run of T = 30 alone takes about 7 minutes);
 #   conv8:  Conv8 ×0.25 GMT and FGMT (T = 30, 2 gradient batches) on 2 threads
 #           (bars 58 s and 23 s, peak RSS 1.5 GB);
 #   memory: ResNet-20 ×1 GMT peak RSS on 1 and 2 threads (bars 3 GB at 2 threads, and
@@ -33,7 +35,7 @@
 #   c8/1, c8/2        Conv8 ×0.25 CIFAR-10 trajectories.
 # SRC, TGT, R05, R1, C8 override single inputs; CIFAR is the CIFAR-10 data
 # (default: the source manifest's). Writes log.txt and table.md to $OUT; about
-# 12 minutes on a quiet 2-core machine with the default REPS.
+# 14 minutes on a quiet 2-core machine with the defaults (REPS=1: about 11).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/perfdata}
@@ -47,6 +49,7 @@ PARTS=${PARTS:-"mnist many resnet conv8 memory"}
 REPS=${REPS:-2}
 LONG_REPS=${LONG_REPS:-1}
 MEM_STEPS=${MEM_STEPS:-6}
+RESNET_STEPS=${RESNET_STEPS:-15}
 mkdir -p "$OUT"
 LT=${LT:-}
 if [ -z "$LT" ]; then
@@ -144,11 +147,11 @@ for part in $PARTS; do
 		need "$R05/1/manifest.json" "$R05/2/ckpt-0000.safetensors" || continue
 		a=() b=()
 		for r in $(seq "$LONG_REPS"); do
-			a+=("$(run "resnet20 x0.5 1 thread" "$LT" transfer --source "$R05/1" --target-init "$R05/2/ckpt-0000.safetensors" --method gmt --steps 30 --threads 1 "${dataflag[@]}" --out "$OUT/r05" --force | cut -d' ' -f1)")
-			b+=("$(run "resnet20 x0.5 2 threads" "$LT" transfer --source "$R05/1" --target-init "$R05/2/ckpt-0000.safetensors" --method gmt --steps 30 --threads 2 "${dataflag[@]}" --out "$OUT/r05" --force | cut -d' ' -f1)")
+			a+=("$(run "resnet20 x0.5 1 thread" "$LT" transfer --source "$R05/1" --target-init "$R05/2/ckpt-0000.safetensors" --method gmt --steps "$RESNET_STEPS" --threads 1 "${dataflag[@]}" --out "$OUT/r05" --force | cut -d' ' -f1)")
+			b+=("$(run "resnet20 x0.5 2 threads" "$LT" transfer --source "$R05/1" --target-init "$R05/2/ckpt-0000.safetensors" --method gmt --steps "$RESNET_STEPS" --threads 2 "${dataflag[@]}" --out "$OUT/r05" --force | cut -d' ' -f1)")
 		done
 		s1=$(best "${a[@]}") s2=$(best "${b[@]}")
-		bar "one ResNet-20 ×0.5 GMT transfer (T=30), 2 threads vs 1" "$(ratio "$s1" "$s2")" ">=" 1.8 "×" "1 thread ${s1} s, 2 threads ${s2} s; 2-thread phases: $(phases "$OUT/r05/report.json")"
+		bar "one ResNet-20 ×0.5 GMT transfer (T=$RESNET_STEPS), 2 threads vs 1" "$(ratio "$s1" "$s2")" ">=" 1.8 "×" "1 thread ${s1} s, 2 threads ${s2} s; 2-thread phases: $(phases "$OUT/r05/report.json")"
 		;;
 	conv8)
 		need "$C8/1/manifest.json" "$C8/2/ckpt-0000.safetensors" || continue
