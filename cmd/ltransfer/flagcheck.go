@@ -60,10 +60,6 @@ var flagRanges = map[string]numRange{
 	"wd":       {min: 0, max: noMax},
 	"train/wd": {min: 0, max: noMax, also: []float64{-1}, why: "≥ 0, or -1 for the optimiser's default"},
 	"gamma":    {min: 0, max: 1, minOpen: true},
-	"min-lr":   {min: 0, max: noMax},
-	"beta1":    {min: 0, max: 1, maxOpen: true},
-	"beta2":    {min: 0, max: 1, maxOpen: true},
-	"eps":      {min: 0, max: noMax, minOpen: true},
 	"ymin":     {min: -noMax, max: noMax},
 	"ymax":     {min: -noMax, max: noMax},
 	// seeds: any value of their type

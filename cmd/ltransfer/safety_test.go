@@ -125,6 +125,7 @@ func TestEveryNumericFlagHasARange(t *testing.T) {
 		invocations = append(invocations, []string{name, "-h"})
 	}
 	checked := 0
+	used := map[string]bool{} // flag names and command/name pairs
 	for _, inv := range invocations {
 		_, se, _ := runCLI(inv...)
 		fsName := strings.Join(inv[:len(inv)-1], " ")
@@ -134,6 +135,7 @@ func TestEveryNumericFlagHasARange(t *testing.T) {
 				continue // a bool, string or custom flag
 			}
 			checked++
+			used[m[1]], used[fsName+"/"+m[1]] = true, true
 			if _, ok := flagRanges[fsName+"/"+m[1]]; ok {
 				continue
 			}
@@ -144,6 +146,12 @@ func TestEveryNumericFlagHasARange(t *testing.T) {
 	}
 	if checked < 50 {
 		t.Errorf("only %d numeric flags found in the commands' help", checked)
+	}
+	// A range no flag has is a flag that was removed or renamed.
+	for k := range flagRanges {
+		if !used[k] {
+			t.Errorf("flagRanges has %q, which no command's numeric flag is", k)
+		}
 	}
 }
 
