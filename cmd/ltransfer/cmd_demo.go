@@ -133,7 +133,7 @@ type demoFlags struct {
 	lr, momentum    float64
 	seedS, seedT    int64
 	steps, gm       int
-	sched           string
+	spacing         string
 	methods, ftFrom []transfer.Method
 	ftEpochs        int
 	cache, out      string
@@ -155,7 +155,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (f *demoFlags, done bool, e
 	seedS := fs.Int64("seed-source", 101, "seed of the source network")
 	seedT := fs.Int64("seed-target", 102, "seed of the target network (its initialisation receives the transfer)")
 	steps := fs.Int("steps", 10, "points T of the linear trajectory")
-	sched := fs.String("spacing", "cosine", "spacing of the linear trajectory's points: cosine or uniform")
+	spacing := fs.String("spacing", "cosine", "spacing of the linear trajectory's points: cosine or uniform")
 	gm := fs.Int("gm-batches", 1, "mini-batches per gradient pair")
 	methods := fs.String("methods", "gmt,fgmt,naive,oracle", "transfer methods to run, comma-separated")
 	ftFrom := fs.String("finetune-from", "gmt,fgmt", "methods whose best transferred point is fine-tuned, comma-separated (empty: none)")
@@ -173,7 +173,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (f *demoFlags, done bool, e
 		return nil, true, fmt.Errorf("--epochs, --steps, --gm-batches and --batch must be ≥ 1, --finetune-epochs ≥ 0")
 	}
 	f = &demoFlags{arch: *arch, width: *width, widthFactor: *widthFactor, df: df, epochs: *epochs, batch: *batch, lr: *lr, momentum: *momentum,
-		seedS: *seedS, seedT: *seedT, steps: *steps, gm: *gm, sched: *sched, ftEpochs: *ftEpochs, cache: *cache, out: *out, threads: *threads}
+		seedS: *seedS, seedT: *seedT, steps: *steps, gm: *gm, spacing: *spacing, ftEpochs: *ftEpochs, cache: *cache, out: *out, threads: *threads}
 	for _, s := range strings.Split(*methods, ",") {
 		m, err := transfer.ParseMethod(strings.TrimSpace(s))
 		if err != nil {
@@ -190,7 +190,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (f *demoFlags, done bool, e
 			f.ftFrom = append(f.ftFrom, m)
 		}
 	}
-	if _, err := parseSpacing(*sched); err != nil {
+	if _, err := parseSpacing(*spacing); err != nil {
 		return nil, true, err
 	}
 	if f.out == "" {
@@ -270,7 +270,7 @@ func (d *demoRun) interrupted(err error) error {
 
 // transferDir is the cache folder of method m's transfer.
 func (d *demoRun) transferDir(m transfer.Method) string {
-	return filepath.Join(d.cache, fmt.Sprintf("transfer-%s-s%d-s%d-T%d-%s-k%d-%s", d.key, d.seedS, d.seedT, d.steps, d.sched, d.gm, m))
+	return filepath.Join(d.cache, fmt.Sprintf("transfer-%s-s%d-s%d-T%d-%s-k%d-%s", d.key, d.seedS, d.seedT, d.steps, d.spacing, d.gm, m))
 }
 
 // trainPair trains (or reuses) the source and the target and takes the
@@ -293,7 +293,7 @@ func (d *demoRun) trainPair() error {
 	if err != nil {
 		return err
 	}
-	if d.source, err = sourceTrajectory(srcTr, "linear", d.steps, d.sched); err != nil {
+	if d.source, err = sourceTrajectory(srcTr, "linear", d.steps, d.spacing); err != nil {
 		return err
 	}
 	if d.tgtInit, err = tgtTr.At(0); err != nil {
@@ -354,7 +354,7 @@ func (d *demoRun) fineTune() ([]demoCurve, error) {
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(d.cache, fmt.Sprintf("finetune-%s-s%d-s%d-T%d-%s-k%d-%s-e%d", d.key, d.seedS, d.seedT, d.steps, d.sched, d.gm, m, d.ftEpochs))
+		dir := filepath.Join(d.cache, fmt.Sprintf("finetune-%s-s%d-s%d-T%d-%s-k%d-%s-e%d", d.key, d.seedS, d.seedT, d.steps, d.spacing, d.gm, m, d.ftEpochs))
 		man, err := env.trainCached(dir, "fine-tune "+string(m), d.seedT, d.ftEpochs, best)
 		if err != nil {
 			return nil, err
@@ -373,7 +373,7 @@ func (d *demoRun) table(curves []demoCurve) string {
 		srcAcc = *d.srcMan.Checkpoints[n-1].ValAcc
 	}
 	fmt.Fprintf(&b, "%s W=%d on %s, seeds %d → %d, linear trajectory T=%d %s, %d gradient batch(es) of %d; trained source val acc %.2f%%\n\n",
-		d.env.model.Arch(), d.env.mcfg.Width, d.env.data.Name, d.seedS, d.seedT, d.steps, d.sched, d.gm, d.batch, 100*srcAcc)
+		d.env.model.Arch(), d.env.mcfg.Width, d.env.data.Name, d.seedS, d.seedT, d.steps, d.spacing, d.gm, d.batch, 100*srcAcc)
 	fmt.Fprintf(&b, "| method | final val acc | best val acc (step) | transfer time (s) | LAP (s) | cost matrices (s) |\n|---|---|---|---|---|---|\n")
 	for _, m := range d.methods {
 		r := d.reports[m]

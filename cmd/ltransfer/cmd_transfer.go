@@ -206,10 +206,10 @@ func parseSpacing(v string) (transfer.Schedule, error) {
 
 // sourceTrajectory is the linear path from a recorded trajectory's first
 // to its last checkpoint with T steps, or the recorded checkpoints.
-func sourceTrajectory(tr *nn.RecordedTrajectory, kind string, T int, sched string) (transfer.Trajectory, error) {
+func sourceTrajectory(tr *nn.RecordedTrajectory, kind string, T int, spacing string) (transfer.Trajectory, error) {
 	switch kind {
 	case "linear":
-		s, err := parseSpacing(sched)
+		s, err := parseSpacing(spacing)
 		if err != nil {
 			return nil, err
 		}
@@ -244,7 +244,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "memory bound: at most this many model workspaces at once, and with several targets at most this many targets at a time (0: --threads)")
 	method := fs.String("method", "gmt", "transfer method: gmt, fgmt, naive, oracle, or random (one random permutation from --seed: the ablation baseline)")
 	steps := fs.Int("steps", 10, "points T of the linear trajectory (the paper: 10 on MNIST, 30 on CIFAR-10)")
-	sched := fs.String("spacing", "cosine", "spacing of the linear trajectory's points: cosine or uniform")
+	spacing := fs.String("spacing", "cosine", "spacing of the linear trajectory's points: cosine or uniform")
 	kind := fs.String("trajectory", "linear", "source trajectory: linear (first to last checkpoint, --steps points) or recorded (every checkpoint)")
 	gm := fs.Int("gm-batches", 1, "mini-batches per gradient pair")
 	gmAugment := fs.Bool("gm-augment", false, "gmt/fgmt: apply the dataset's training augmentation (CIFAR-10: pad-4 crop, flip) to the gradient batches, as the paper's code does")
@@ -358,7 +358,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 			ValFraction: man.ValFraction, SplitSeed: man.SplitSeed})
 		dataDone <- loaded{d, err}
 	}()
-	if j.source, err = sourceTrajectory(tr, *kind, *steps, *sched); err != nil {
+	if j.source, err = sourceTrajectory(tr, *kind, *steps, *spacing); err != nil {
 		return err
 	}
 	if *specFile != "" {
