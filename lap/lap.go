@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/ltransfer/ltransfer/asm"
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 )
 
 // Options tune one solve. The zero value (or a nil *Options) minimises with
@@ -258,7 +259,11 @@ func sense(maximize bool) string {
 // grow returns (*p)[:n], reallocating when the capacity is short.
 func grow[T any](p *[]T, n int) []T {
 	if cap(*p) < n {
-		*p = make([]T, n)
+		if f, ok := any(p).(*[]float32); ok {
+			*f = hugemem.Float32s(n) // the n×m cost copy: huge pages save its faults
+		} else {
+			*p = make([]T, n)
+		}
 	}
 	return (*p)[:n]
 }

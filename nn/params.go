@@ -1,6 +1,10 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ltransfer/ltransfer/internal/hugemem"
+)
 
 // Tensor is a dense float32 array in row-major (C) order.
 //
@@ -13,7 +17,7 @@ type Tensor struct {
 
 // NewTensor returns a zeroed tensor of the given shape.
 func NewTensor(shape ...int) *Tensor {
-	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, Numel(shape))}
+	return &Tensor{Shape: append([]int(nil), shape...), Data: hugemem.Float32s(Numel(shape))}
 }
 
 // Numel is the number of elements of a shape.
@@ -27,7 +31,7 @@ func Numel(shape []int) int {
 
 // Clone returns a deep copy.
 func (t *Tensor) Clone() *Tensor {
-	return &Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
+	return &Tensor{Shape: append([]int(nil), t.Shape...), Data: hugemem.Clone(t.Data)}
 }
 
 // ParamSet is an ordered set of named tensors: a model's state_dict

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 	"github.com/ltransfer/ltransfer/kernels"
 	"github.com/ltransfer/ltransfer/nn"
 )
@@ -73,7 +74,7 @@ func lowRankBasis(e *kernels.Engine, b []float32, n, k int) *factor {
 			e.Sgemm(false, false, n, r, k, 1, b, k, qf, r, 0, bq, r)
 		}
 		// Residual B − (B·Q)·Qᵀ.
-		res := append([]float32(nil), b[:n*k]...)
+		res := hugemem.Clone(b[:n*k])
 		if r > 0 {
 			e.Sgemm(false, true, n, k, r, -1, bq, r, qf, r, 1, res, k)
 		}
@@ -170,8 +171,8 @@ func (f *factorCols) apply(e *kernels.Engine, c []float32, overwrite bool) {
 		return
 	}
 	n, K := f.n, f.k
-	l := make([]float32, n*K)
-	r := make([]float32, n*K)
+	l := hugemem.Float32s(n * K)
+	r := hugemem.Float32s(n * K)
 	off := 0
 	for bi, blk := range f.blocks {
 		w := f.widths[bi]
@@ -205,7 +206,7 @@ func (m *Matcher) factorContribution(fc *factorCols, n int, ref axisRef, ts *Ten
 		return unfold(x, outer, n, inner)
 	}
 	if k <= skinnyK {
-		a := append([]float32(nil), unf(t.Data)...)
+		a := hugemem.Clone(unf(t.Data))
 		if coef != 1 {
 			m.e.Scale(coef, a)
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 	"github.com/ltransfer/ltransfer/kernels"
 	"github.com/ltransfer/ltransfer/lap"
 	"github.com/ltransfer/ltransfer/nn"
@@ -429,7 +430,7 @@ func (m *Matcher) costMatrix(g string, perms Perms, cs [][]float32) []float32 {
 	fresh := false
 	if gc == nil || !gc.deps.Equal(depPerms) || gc.npairs > len(m.pairs) {
 		if gc == nil {
-			gc = &groupCache{c: make([]float32, n*n)}
+			gc = &groupCache{c: hugemem.Float32s(n * n)}
 			m.cache[g] = gc
 		}
 		fresh = true
