@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 )
 
 // Dataset is a labelled set of samples of one shape. Sample writes sample
@@ -226,7 +228,7 @@ func (t *TensorSet) Sample(i int, x []float32, _ *rand.Rand) int32 {
 func (t *TensorSet) Batch(idx []int) Batch {
 	shape := t.SampleShape()
 	n := Numel(shape)
-	x := &Tensor{Shape: append([]int{len(idx)}, shape...), Data: make([]float32, len(idx)*n)}
+	x := &Tensor{Shape: append([]int{len(idx)}, shape...), Data: hugemem.Float32s(len(idx) * n)}
 	y := make([]int32, len(idx))
 	for k, i := range idx {
 		y[k] = t.Sample(i, x.Data[k*n:(k+1)*n], nil)

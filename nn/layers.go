@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 	"github.com/ltransfer/ltransfer/kernels"
 )
 
@@ -87,7 +88,7 @@ func Ensure(t *Tensor, shape ...int) *Tensor {
 	}
 	n := Numel(shape)
 	if cap(t.Data) < n {
-		t.Data = make([]float32, n)
+		t.Data = hugemem.Float32s(n)
 	}
 	t.Data = t.Data[:n]
 	t.Shape = append(t.Shape[:0], shape...)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 	"github.com/ltransfer/ltransfer/kernels"
 )
 
@@ -74,7 +75,7 @@ func NewOptimizer(cfg OptimConfig, state []ParamInfo) (Optimizer, error) {
 		if cfg.Momentum != 0 {
 			o.buf = make([][]float32, len(names))
 			for i, s := range shapes {
-				o.buf[i] = make([]float32, Numel(s))
+				o.buf[i] = hugemem.Float32s(Numel(s))
 			}
 			o.shapes = shapes
 		}
@@ -96,8 +97,8 @@ func NewOptimizer(cfg OptimConfig, state []ParamInfo) (Optimizer, error) {
 		o.m = make([][]float32, len(names))
 		o.v = make([][]float32, len(names))
 		for i, s := range shapes {
-			o.m[i] = make([]float32, Numel(s))
-			o.v[i] = make([]float32, Numel(s))
+			o.m[i] = hugemem.Float32s(Numel(s))
+			o.v[i] = hugemem.Float32s(Numel(s))
 		}
 		return o, nil
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 )
 
 // maxHeader bounds the JSON header, as the reference implementation does.
@@ -277,7 +279,7 @@ func (e *SafetensorsEntry) Numel() int { return Numel(e.Shape) }
 // and integers round to nearest).
 func (e *SafetensorsEntry) Float32() []float32 {
 	n := e.Numel()
-	out := make([]float32, n)
+	out := hugemem.Float32s(n)
 	d := e.Data
 	le := binary.LittleEndian
 	switch e.DType {

@@ -54,22 +54,22 @@ func lowRankBasis(e *kernels.Engine, b []float32, n, k int) *factor {
 	}
 	rng := rand.New(rand.NewPCG(uint64(n)*31+uint64(k), 0x6a09e667f3bcc908))
 	for w := 16; w <= k/4; w *= 4 {
-		om := make([]float32, n*w)
+		om := hugemem.Float32s(n * w)
 		for i := range om {
 			om[i] = float32(rng.NormFloat64())
 		}
-		y := make([]float32, k*w) // Y = Bᵀ·Ω, k×w
+		y := hugemem.Float32s(k * w) // Y = Bᵀ·Ω, k×w
 		e.Sgemm(true, false, k, w, n, 1, b, k, om, w, 0, y, w)
 		q := orthonormalColumns(y, k, w)
 		r := len(q) / k
 		if r == w {
 			continue // the sketch is saturated: the rank may be higher
 		}
-		qf := make([]float32, k*r)
+		qf := hugemem.Float32s(k * r)
 		for i := range qf {
 			qf[i] = float32(q[i])
 		}
-		bq := make([]float32, n*r)
+		bq := hugemem.Float32s(n * r)
 		if r > 0 {
 			e.Sgemm(false, false, n, r, k, 1, b, k, qf, r, 0, bq, r)
 		}
@@ -223,7 +223,7 @@ func (m *Matcher) factorContribution(fc *factorCols, n int, ref axisRef, ts *Ten
 	if f.r == 0 {
 		return true
 	}
-	aq := make([]float32, n*f.r)
+	aq := hugemem.Float32s(n * f.r)
 	m.e.Sgemm(false, false, n, f.r, k, coef, unf(t.Data), k, f.q, f.r, 0, aq, f.r)
 	fc.add(aq, f.bq, f.r)
 	return true

@@ -498,7 +498,7 @@ func (m *Matcher) addContribution(c []float32, n int, ref axisRef, ts *TensorSpe
 
 // unfold moves the middle axis of an [outer, n, inner] array to the front.
 func unfold(x []float32, outer, n, inner int) []float32 {
-	out := make([]float32, len(x))
+	out := hugemem.Float32s(len(x))
 	k := outer * inner
 	for o := 0; o < outer; o++ {
 		for i := 0; i < n; i++ {

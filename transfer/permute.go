@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sort"
 
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 	"github.com/ltransfer/ltransfer/nn"
 )
 
@@ -161,7 +162,7 @@ func permuteAxes(x *nn.Tensor, ts *TensorSpec, axes []string, perms Perms, tmp [
 			continue
 		}
 		if cap(tmp) < len(x.Data) {
-			tmp = make([]float32, len(x.Data))
+			tmp = hugemem.Float32s(len(x.Data))
 		}
 		tmp = tmp[:len(x.Data)]
 		outer, _, inner := ts.axisView(x.Shape, a)

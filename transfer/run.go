@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 	"github.com/ltransfer/ltransfer/kernels"
 	"github.com/ltransfer/ltransfer/nn"
 )
@@ -50,7 +51,7 @@ type Examples = nn.TensorSet
 func gather(d nn.Dataset, idx []int, aug *rand.Rand) nn.Batch {
 	shape := d.SampleShape()
 	per := nn.Numel(shape)
-	x := &nn.Tensor{Shape: append([]int{len(idx)}, shape...), Data: make([]float32, len(idx)*per)}
+	x := &nn.Tensor{Shape: append([]int{len(idx)}, shape...), Data: hugemem.Float32s(len(idx) * per)}
 	y := make([]int32, len(idx))
 	for i, j := range idx {
 		y[i] = d.Sample(j, x.Data[i*per:(i+1)*per], aug)
