@@ -112,17 +112,44 @@ type common struct {
 	scratch sync.Pool // *nn.ParamSet: see scratchPoint
 }
 
+// newCommon checks o, fills in its defaults and sets up what every target
+// shares: the model's layout, the spec, the source side, the scheduler and
+// the per-point caches.
 func newCommon(o Options) (*common, error) {
+	o, err := withDefaults(o)
+	if err != nil {
+		return nil, err
+	}
+	m0, err := firstModel(o)
+	if err != nil {
+		return nil, err
+	}
+	c := &common{o: o, T: o.Source.Len() - 1}
+	c.setLayout(m0)
+	if err := c.setSource(m0); err != nil {
+		return nil, err
+	}
+	if err := c.checkInputs(); err != nil {
+		return nil, err
+	}
+	c.setWorkspaces(m0)
+	return c, nil
+}
+
+// withDefaults checks o and returns it with its defaults filled in. The
+// checks come in a fixed order, so one bad option always gives the same
+// error.
+func withDefaults(o Options) (Options, error) {
 	switch o.Method {
 	case GMT, FGMT, Naive, Oracle, Random:
 	default:
-		return nil, fmt.Errorf("transfer: unknown method %q (want gmt, fgmt, naive, oracle or random)", o.Method)
+		return o, fmt.Errorf("transfer: unknown method %q (want gmt, fgmt, naive, oracle or random)", o.Method)
 	}
 	if o.NewModel == nil {
-		return nil, errors.New("transfer: Options.NewModel is required")
+		return o, errors.New("transfer: Options.NewModel is required")
 	}
 	if o.Source == nil || o.Source.Len() < 2 {
-		return nil, errors.New("transfer: source trajectory needs at least 2 points")
+		return o, errors.New("transfer: source trajectory needs at least 2 points")
 	}
 	if o.GradBatches == 0 {
 		o.GradBatches = 1
@@ -137,25 +164,15 @@ func newCommon(o Options) (*common, error) {
 		o.BNBatches = 10
 	}
 	if o.GradBatches < 0 || o.BatchSize < 0 || o.EvalBatch < 0 || o.BNBatches < 0 || o.Workers < 0 {
-		return nil, fmt.Errorf("transfer: negative counts (gm batches %d, batch %d, eval batch %d, BN batches %d, workers %d)",
+		return o, fmt.Errorf("transfer: negative counts (gm batches %d, batch %d, eval batch %d, BN batches %d, workers %d)",
 			o.GradBatches, o.BatchSize, o.EvalBatch, o.BNBatches, o.Workers)
 	}
-	T := o.Source.Len() - 1
-	switch {
-	case o.Segments < 0:
-		return nil, fmt.Errorf("transfer: %d segments", o.Segments)
-	case o.Segments > 1 && !o.Method.matchesGradients():
-		return nil, fmt.Errorf("transfer: segments are for GMT and FGMT, not %s", o.Method)
-	case o.Segments > 1 && T%o.Segments != 0:
-		return nil, fmt.Errorf("transfer: %d steps do not split into %d segments of equal length", T, o.Segments)
-	case o.BranchAtBest && o.Segments < 2:
-		return nil, errors.New("transfer: BranchAtBest needs at least 2 segments")
-	case o.BranchAtBest && o.Val == nil:
-		return nil, errors.New("transfer: BranchAtBest needs validation data to find the best point")
+	if err := checkSegments(o); err != nil {
+		return o, err
 	}
 	// Fail before any gradient is computed.
 	if err := o.Match.check(); err != nil {
-		return nil, err
+		return o, err
 	}
 	if o.Match.Seed == 0 {
 		o.Match.Seed = o.Seed
@@ -166,6 +183,31 @@ func newCommon(o Options) (*common, error) {
 	if o.Workers == 0 {
 		o.Workers = o.Engine.Threads()
 	}
+	return o, nil
+}
+
+// checkSegments checks Options.Segments and BranchAtBest against the
+// method and the number of steps.
+func checkSegments(o Options) error {
+	T := o.Source.Len() - 1
+	switch {
+	case o.Segments < 0:
+		return fmt.Errorf("transfer: %d segments", o.Segments)
+	case o.Segments > 1 && !o.Method.matchesGradients():
+		return fmt.Errorf("transfer: segments are for GMT and FGMT, not %s", o.Method)
+	case o.Segments > 1 && T%o.Segments != 0:
+		return fmt.Errorf("transfer: %d steps do not split into %d segments of equal length", T, o.Segments)
+	case o.BranchAtBest && o.Segments < 2:
+		return errors.New("transfer: BranchAtBest needs at least 2 segments")
+	case o.BranchAtBest && o.Val == nil:
+		return errors.New("transfer: BranchAtBest needs validation data to find the best point")
+	}
+	return nil
+}
+
+// firstModel makes the model the layout is read from; the scheduler then
+// keeps it as its first workspace.
+func firstModel(o Options) (nn.Model, error) {
 	var m0 nn.Model
 	if err := guard(func() (err error) { m0, err = o.NewModel(); return err }); err != nil {
 		return nil, err
@@ -173,59 +215,80 @@ func newCommon(o Options) (*common, error) {
 	if m0 == nil {
 		return nil, errors.New("transfer: Options.NewModel returned no model")
 	}
-	c := &common{o: o, arch: m0.Arch(), T: o.Source.Len() - 1, like: nn.NewParamSet()}
+	return m0, nil
+}
+
+// setLayout records the model's architecture, parameter layout and
+// whether it has buffers (BN statistics).
+func (c *common) setLayout(m0 nn.Model) {
+	c.arch, c.like = m0.Arch(), nn.NewParamSet()
 	for _, pi := range m0.State() {
 		_ = c.like.Add(pi.Name, &nn.Tensor{Shape: pi.Shape})
 		if pi.Buffer {
 			c.hasBuf = true
 		}
 	}
+}
+
+// setSource sets the spec (Options.Spec or the built-in one) and reads and
+// checks source point 0, which gives the permutation sizes.
+func (c *common) setSource(m0 nn.Model) error {
 	var err error
-	if c.spec = o.Spec; c.spec == nil {
+	if c.spec = c.o.Spec; c.spec == nil {
 		if c.spec, err = BuiltinSpec(m0.Arch(), m0.State()); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := guard(func() (err error) { c.src0, err = o.Source.At(0); return err }); err != nil {
-		return nil, err
+	if err := guard(func() (err error) { c.src0, err = c.o.Source.At(0); return err }); err != nil {
+		return err
 	}
 	if err := c.checkModel(c.src0, "source trajectory point 0"); err != nil {
-		return nil, err
+		return err
 	}
-	if c.sizes, err = c.spec.Validate(c.src0); err != nil {
-		return nil, err
-	}
+	c.sizes, err = c.spec.Validate(c.src0)
+	return err
+}
+
+// checkInputs checks the data sets the method will read.
+func (c *common) checkInputs() error {
+	o := c.o
 	if o.Method.matchesGradients() {
 		if err := checkData(o.Train, "gradient (train)"); err != nil {
-			return nil, err
+			return err
 		}
 		if o.Train.Len() < o.BatchSize {
-			return nil, fmt.Errorf("transfer: train data has %d examples, fewer than the batch size %d", o.Train.Len(), o.BatchSize)
+			return fmt.Errorf("transfer: train data has %d examples, fewer than the batch size %d", o.Train.Len(), o.BatchSize)
 		}
 	}
 	if o.Val != nil {
 		if err := checkData(o.Val, "validation"); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if c.hasBuf && o.Train != nil {
 		if err := checkData(o.Train, "BN statistics (train)"); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	c.sc = newSched(o.Engine, o.Workers, o.Engine.Threads(), o.NewModel)
+	return nil
+}
+
+// setWorkspaces makes the scheduler, with m0 as its first model, and the
+// per-point caches.
+func (c *common) setWorkspaces(m0 nn.Model) {
+	c.sc = newSched(c.o.Engine, c.o.Workers, c.o.Engine.Threads(), c.o.NewModel)
 	c.sc.putModel(m0)
 	c.sc.made = 1
-	c.pointOnce = make([]sync.Once, c.T+1)
-	c.points = make([]*nn.ParamSet, c.T+1)
-	c.pointErr = make([]error, c.T+1)
-	c.batchOnce = make([]sync.Once, c.T+1)
-	c.batches = make([][]nn.Batch, c.T+1)
-	c.gradOnce = make([]sync.Once, c.T+1)
-	c.srcGrads = make([]*nn.ParamSet, c.T+1)
-	c.gradErr = make([]error, c.T+1)
-	c.gradStarted = make([]atomic.Bool, c.T+1)
-	return c, nil
+	n := c.T + 1
+	c.pointOnce = make([]sync.Once, n)
+	c.points = make([]*nn.ParamSet, n)
+	c.pointErr = make([]error, n)
+	c.batchOnce = make([]sync.Once, n)
+	c.batches = make([][]nn.Batch, n)
+	c.gradOnce = make([]sync.Once, n)
+	c.srcGrads = make([]*nn.ParamSet, n)
+	c.gradErr = make([]error, n)
+	c.gradStarted = make([]atomic.Bool, n)
 }
 
 // checkModel checks p against the model's layout and for non-finite values.
@@ -266,21 +329,14 @@ func (c *common) checkTarget(t *Target) error {
 	return nil
 }
 
+// runTargets is Run and RunMany after their own checks.
 func runTargets(ctx context.Context, o Options, targets []Target) ([]*Report, error) {
 	c, err := newCommon(o)
 	if err != nil {
 		return nil, err
 	}
-	for i := range targets {
-		if targets[i].Load != nil {
-			continue // checked when loaded
-		}
-		if err := c.checkTarget(&targets[i]); err != nil {
-			if len(targets) > 1 {
-				return nil, &TargetError{Target: i, Err: err}
-			}
-			return nil, err
-		}
+	if err := c.checkTargets(targets); err != nil {
+		return nil, err
 	}
 	if len(targets) == 1 {
 		rep, err := c.runTarget(ctx, 0, targets[0])
@@ -289,6 +345,29 @@ func runTargets(ctx context.Context, o Options, targets []Target) ([]*Report, er
 		}
 		return []*Report{rep}, nil
 	}
+	return c.runConcurrently(ctx, targets)
+}
+
+// checkTargets checks the targets given in memory; the others are checked
+// when loaded.
+func (c *common) checkTargets(targets []Target) error {
+	for i := range targets {
+		if targets[i].Load != nil {
+			continue // checked when loaded
+		}
+		if err := c.checkTarget(&targets[i]); err != nil {
+			if len(targets) > 1 {
+				return &TargetError{Target: i, Err: err}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// runConcurrently runs the targets, up to Workers (and the engine's
+// threads) at a time; a target's error does not stop the others.
+func (c *common) runConcurrently(ctx context.Context, targets []Target) ([]*Report, error) {
 	reps := make([]*Report, len(targets))
 	errs := make([]error, len(targets))
 	conc := min(len(targets), c.o.Workers, c.o.Engine.Threads())

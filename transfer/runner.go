@@ -26,9 +26,18 @@ type runner struct {
 	bestPerms Perms
 	bestPoint *nn.ParamSet
 	rep       *Report
-	bg        sync.WaitGroup // background evaluations and prefetches
-	mu        sync.Mutex     // guards rep.Timings against background work
+	// pending holds the points waiting for (or in) evaluation, oldest
+	// first. A point's evaluation runs beside the next steps' work; a step
+	// is finished (reported, streamed) once it and every earlier one are
+	// evaluated, and the loop waits only when maxPending points are queued.
+	pending []*pendingStep
+	bg      sync.WaitGroup // background evaluations and prefetches
+	mu      sync.Mutex     // guards rep.Timings against background work
 }
+
+// maxPending is how many points may wait for evaluation before the step
+// loop waits for the oldest.
+const maxPending = 3
 
 func (r *runner) progress(p Progress) {
 	p.Target = r.idx
@@ -41,87 +50,110 @@ func (r *runner) addTime(f *float64, since time.Time) {
 	r.mu.Unlock()
 }
 
+// run transfers the source trajectory onto the target: it sets up the
+// report and the starting permutation, runs steps 1…T with each point
+// evaluated in the background, and waits for the last evaluations.
 func (r *runner) run(ctx context.Context) (*Report, error) {
-	c, o := r.c, r.c.o
-	r.rep = &Report{Method: o.Method, Threads: o.Engine.Threads(), BestStep: -1,
-		GradAugment: o.GradAugment && o.Method.matchesGradients(), BranchAtBest: o.BranchAtBest}
-	if o.Segments > 1 {
-		r.rep.Segments = o.Segments
+	r.rep = r.newReport()
+	if err := r.newMatcher(); err != nil {
+		return nil, err
 	}
-	switch {
-	case o.Match.Normalize:
-		r.rep.Normalize = "pair"
-	case o.Match.NormalizeTensors:
-		r.rep.Normalize = "tensor"
-	}
-	perms := Identity(c.sizes)
-	if o.Method == Random {
-		perms = RandomPerms(c.sizes, o.Seed)
-	}
-	var err error
-	if o.Method.matchesGradients() || o.Method == Oracle {
-		if r.matcher, err = NewMatcher(c.spec, r.tgt.Init, o.Engine); err != nil {
-			return nil, err
-		}
-	}
-	oracleObj := 0.0
-	if o.Method == Oracle {
-		srcT, err := o.Source.At(c.T)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.matcher.AddPair(1, diff(r.tgt.Final, r.tgt.Start), diff(srcT, c.src0)); err != nil {
-			return nil, err
-		}
-		r.progress(Progress{Phase: "matching", Step: 0, Steps: c.T, Done: 0, Total: 1})
-		err = c.sc.serial(ctx, func() (err error) {
-			perms, oracleObj, err = r.matcher.Solve(ctx, nil, o.Match)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	perms, oracleObj, err := r.initialPerms(ctx)
+	if err != nil {
+		return nil, err
 	}
 	// Step 0: the target initialisation itself. Each point is evaluated
 	// in the background while the next step's permutation is computed;
 	// steps are still completed (reported, streamed) in order.
 	init := r.tgt.Init
-	if c.hasBuf {
+	if r.c.hasBuf {
 		init = init.Clone() // BN statistics are recomputed in place
 	}
-	// Points waiting for (or in) evaluation, oldest first. A point's
-	// evaluation runs beside the next steps' work; a step is finished
-	// (reported, streamed) once it and every earlier one are evaluated, and
-	// the loop waits only when maxPending points are queued.
-	const maxPending = 3
-	queue := []*pendingStep{r.newPending(0, init, perms, 0)}
-	defer func() {
-		for _, ps := range queue {
-			if ps.started {
-				<-ps.done
-			}
-		}
-	}()
-	settle := func(wait bool) error {
-		for len(queue) > 0 {
-			ps := queue[0]
-			if !wait && len(queue) <= maxPending {
-				if !ps.started {
-					return nil
-				}
-				select {
-				case <-ps.done:
-				default:
-					return nil
-				}
-			}
-			queue = queue[1:]
-			if err := r.finishStep(ctx, ps); err != nil {
-				return err
-			}
-		}
+	r.pending = []*pendingStep{r.newPending(0, init, perms, 0)}
+	defer r.waitPending()
+	if perms, err = r.steps(ctx, perms, oracleObj); err != nil {
+		return nil, err
+	}
+	if err := r.settle(ctx, true); err != nil {
+		return nil, err
+	}
+	r.finishReport(perms)
+	return r.rep, nil
+}
+
+// newReport is the report before any step is done.
+func (r *runner) newReport() *Report {
+	o := r.c.o
+	rep := &Report{Method: o.Method, Threads: o.Engine.Threads(), BestStep: -1,
+		GradAugment: o.GradAugment && o.Method.matchesGradients(), BranchAtBest: o.BranchAtBest}
+	if o.Segments > 1 {
+		rep.Segments = o.Segments
+	}
+	switch {
+	case o.Match.Normalize:
+		rep.Normalize = "pair"
+	case o.Match.NormalizeTensors:
+		rep.Normalize = "tensor"
+	}
+	return rep
+}
+
+// newMatcher makes the matcher of the methods that solve assignment
+// problems.
+func (r *runner) newMatcher() error {
+	o := r.c.o
+	if !o.Method.matchesGradients() && o.Method != Oracle {
 		return nil
 	}
+	var err error
+	r.matcher, err = NewMatcher(r.c.spec, r.tgt.Init, o.Engine)
+	return err
+}
+
+// initialPerms returns the permutation the steps start from: the identity,
+// a random one, or the oracle's with its objective (which every step
+// reports).
+func (r *runner) initialPerms(ctx context.Context) (Perms, float64, error) {
+	c, o := r.c, r.c.o
+	switch o.Method {
+	case Random:
+		return RandomPerms(c.sizes, o.Seed), 0, nil
+	case Oracle:
+		return r.oraclePerms(ctx)
+	}
+	return Identity(c.sizes), 0, nil
+}
+
+// oraclePerms matches the trained target's update to the source's.
+func (r *runner) oraclePerms(ctx context.Context) (Perms, float64, error) {
+	c := r.c
+	srcT, err := c.o.Source.At(c.T)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.matcher.AddPair(1, diff(r.tgt.Final, r.tgt.Start), diff(srcT, c.src0)); err != nil {
+		return nil, 0, err
+	}
+	r.progress(Progress{Phase: "matching", Step: 0, Steps: c.T, Done: 0, Total: 1})
+	var (
+		perms Perms
+		obj   float64
+	)
+	err = c.sc.serial(ctx, func() (err error) {
+		perms, obj, err = r.matcher.Solve(ctx, nil, c.o.Match)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return perms, obj, nil
+}
+
+// steps runs steps 1…T from perms and returns the last permutation. Each
+// step's point is queued for evaluation; steps before it are finished as
+// their evaluations end.
+func (r *runner) steps(ctx context.Context, perms Perms, oracleObj float64) (Perms, error) {
+	c, o := r.c, r.c.o
 	r.base, r.from = r.tgt.Init, c.src0
 	segLen := c.T / max(1, o.Segments)
 	for s := 1; s <= c.T; s++ {
@@ -129,75 +161,124 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 		if o.Segments > 1 && s > 1 && (s-1)%segLen == 0 {
-			if o.BranchAtBest {
-				// The best point so far must be known: finish every step.
-				if err := settle(true); err != nil {
-					return nil, err
-				}
-			}
 			if err := r.newSegment(ctx, s-1, perms); err != nil {
 				return nil, err
 			}
 		}
 		obj := oracleObj
 		if o.Method.matchesGradients() {
-			first := s - 1
-			if o.Method == GMT {
-				r.matcher.Reset()
-				first = r.segStart
-			}
-			if (o.Method == GMT || s-1 == r.segStart) && r.tie != nil {
-				if o.Method == FGMT {
-					r.matcher.Reset()
-				}
-				if err := r.matcher.addPair(1, r.tie[0], r.tie[1], false); err != nil {
-					return nil, err
-				}
-			}
-			// The previous point's evaluation and the next point's source
-			// gradient overlap this step's (single-threaded) assignment
-			// problems.
-			before := func() {
-				for _, ps := range queue {
-					r.start(ctx, ps)
-				}
-				if s < c.T {
-					r.prefetchSourceGradient(ctx, s)
-				}
-			}
-			if perms, obj, err = r.matchStep(ctx, s, first, perms, before); err != nil {
+			var err error
+			if perms, obj, err = r.gradientPerms(ctx, s, perms); err != nil {
 				return nil, err
 			}
 		}
-		var p *nn.ParamSet
-		err := c.sc.serial(ctx, func() error {
-			theta, err := c.point(s)
-			if err != nil {
-				return err
-			}
-			p = c.transferred(theta, r.from, r.base, perms)
-			return nil
-		})
+		p, err := r.transferPoint(ctx, s, perms)
 		if err != nil {
 			return nil, err
 		}
 		ps := r.newPending(s, p, perms, obj)
-		queue = append(queue, ps)
+		r.pending = append(r.pending, ps)
 		r.start(ctx, ps)
-		if err := settle(false); err != nil {
+		if err := r.settle(ctx, false); err != nil {
 			return nil, err
 		}
 	}
-	if err := settle(true); err != nil {
+	return perms, nil
+}
+
+// gradientPerms returns step s's permutation for GMT and FGMT and its
+// objective: GMT matches the gradient pairs of every point of the segment
+// so far, FGMT adds the newest pair to those it has.
+func (r *runner) gradientPerms(ctx context.Context, s int, perms Perms) (Perms, float64, error) {
+	o := r.c.o
+	first := s - 1
+	if o.Method == GMT {
+		r.matcher.Reset()
+		first = r.segStart
+	}
+	if (o.Method == GMT || s-1 == r.segStart) && r.tie != nil {
+		if o.Method == FGMT {
+			r.matcher.Reset()
+		}
+		if err := r.matcher.addPair(1, r.tie[0], r.tie[1], false); err != nil {
+			return nil, 0, err
+		}
+	}
+	return r.matchStep(ctx, s, first, perms)
+}
+
+// transferPoint returns step s's point, base + π(θ₁ˢ − from).
+func (r *runner) transferPoint(ctx context.Context, s int, perms Perms) (*nn.ParamSet, error) {
+	c := r.c
+	var p *nn.ParamSet
+	err := c.sc.serial(ctx, func() error {
+		theta, err := c.point(s)
+		if err != nil {
+			return err
+		}
+		p = c.transferred(theta, r.from, r.base, perms)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
+	return p, nil
+}
+
+// finishReport records the final permutation and the matcher's timings.
+func (r *runner) finishReport(perms Perms) {
 	r.rep.Perms = perms
 	if r.matcher != nil {
 		r.rep.Timings.CostMatrices = r.matcher.Stats.CostSeconds
 		r.rep.Timings.LAP = r.matcher.Stats.LAPSeconds
 		r.rep.LAPCalls = r.matcher.Stats.LAPCalls
 	}
-	return r.rep, nil
+}
+
+// settle finishes the queued steps in order: all of them with wait, else
+// those already evaluated, waiting only while more than maxPending are
+// queued.
+func (r *runner) settle(ctx context.Context, wait bool) error {
+	for len(r.pending) > 0 {
+		ps := r.pending[0]
+		if !wait && len(r.pending) <= maxPending {
+			if !ps.started {
+				return nil
+			}
+			select {
+			case <-ps.done:
+			default:
+				return nil
+			}
+		}
+		r.pending = r.pending[1:]
+		if err := r.finishStep(ctx, ps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitPending waits for the evaluations still running, so none outlives a
+// failed run.
+func (r *runner) waitPending() {
+	for _, ps := range r.pending {
+		if ps.started {
+			<-ps.done
+		}
+	}
+}
+
+// overlapSolve starts the queued evaluations and the next point's source
+// gradient, so they overlap step s's (single-threaded) assignment
+// problems.
+func (r *runner) overlapSolve(ctx context.Context, s int) {
+	for _, ps := range r.pending {
+		r.start(ctx, ps)
+	}
+	if s < r.c.T {
+		r.prefetchSourceGradient(ctx, s)
+	}
 }
 
 // prefetchSourceGradient computes the source gradient of point t in the
@@ -220,7 +301,39 @@ func (r *runner) prefetchSourceGradient(ctx context.Context, t int) {
 }
 
 // matchStep adds the gradient pairs of points first … s−1 and solves.
-func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, beforeSolve func()) (Perms, float64, error) {
+func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms) (Perms, float64, error) {
+	c := r.c
+	tg, err := r.targetGradients(ctx, s, first, perms)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i, g := range tg {
+		// Both gradients were checked finite when computed.
+		if err := r.matcher.addPair(1, g, c.srcGrads[first+i], false); err != nil {
+			return nil, 0, err
+		}
+	}
+	r.overlapSolve(ctx, s)
+	r.progress(Progress{Phase: "matching", Step: s, Steps: c.T, Done: 0, Total: 1})
+	init := perms
+	if c.o.FreshStart {
+		init = nil
+	}
+	var obj float64
+	err = c.sc.serial(ctx, func() (err error) {
+		perms, obj, err = r.matcher.Solve(ctx, init, c.o.Match)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	r.progress(Progress{Phase: "matching", Step: s, Steps: c.T, Done: 1, Total: 1})
+	return perms, obj, nil
+}
+
+// targetGradients returns the target's gradients at points first … s−1
+// transferred with perms (and makes sure their source gradients exist).
+func (r *runner) targetGradients(ctx context.Context, s, first int, perms Perms) ([]*nn.ParamSet, error) {
 	c := r.c
 	t0 := time.Now()
 	n := s - first
@@ -262,31 +375,10 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	r.addTime(&r.rep.Timings.Gradients, t0)
-	for i := 0; i < n; i++ {
-		// Both gradients were checked finite when computed.
-		if err := r.matcher.addPair(1, tg[i], c.srcGrads[first+i], false); err != nil {
-			return nil, 0, err
-		}
-	}
-	beforeSolve()
-	r.progress(Progress{Phase: "matching", Step: s, Steps: c.T, Done: 0, Total: 1})
-	init := perms
-	if c.o.FreshStart {
-		init = nil
-	}
-	var obj float64
-	err = c.sc.serial(ctx, func() (err error) {
-		perms, obj, err = r.matcher.Solve(ctx, init, c.o.Match)
-		return err
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	r.progress(Progress{Phase: "matching", Step: s, Steps: c.T, Done: 1, Total: 1})
-	return perms, obj, nil
+	return tg, nil
 }
 
 // newSegment starts the segment at point start (Options.Segments): its
@@ -295,6 +387,12 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms, befor
 // the previous segment's source update, as the paper's code does.
 func (r *runner) newSegment(ctx context.Context, start int, last Perms) error {
 	c := r.c
+	if c.o.BranchAtBest {
+		// The best point so far must be known: finish every step.
+		if err := r.settle(ctx, true); err != nil {
+			return err
+		}
+	}
 	return c.sc.serial(ctx, func() error {
 		theta, err := c.point(start)
 		if err != nil {
