@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 	"github.com/ltransfer/ltransfer/kernels"
 	"github.com/ltransfer/ltransfer/nn"
 )
@@ -434,7 +435,7 @@ func (c *common) transferredInto(out, theta, from, base *nn.ParamSet, perms Perm
 		a, b, z := theta.Get(name), from.Get(name), base.Get(name)
 		var y *nn.Tensor
 		if fresh {
-			y = &nn.Tensor{Shape: a.Shape, Data: make([]float32, len(a.Data))}
+			y = &nn.Tensor{Shape: a.Shape, Data: hugemem.Float32s(len(a.Data))}
 		} else {
 			y = out.Get(name)
 		}
@@ -572,7 +573,7 @@ func diff(a, b *nn.ParamSet) *nn.ParamSet {
 	d := nn.NewParamSet()
 	for _, name := range a.Names() {
 		x, y := a.Get(name), b.Get(name)
-		z := &nn.Tensor{Shape: x.Shape, Data: make([]float32, len(x.Data))}
+		z := &nn.Tensor{Shape: x.Shape, Data: hugemem.Float32s(len(x.Data))}
 		for i, v := range x.Data {
 			z.Data[i] = v - y.Data[i]
 		}
