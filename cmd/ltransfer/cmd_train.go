@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,8 +134,20 @@ func engineFor(threads int) (*kernels.Engine, error) {
 	opts := []kernels.Option{kernels.WithSpin(kernels.ThroughputSpin)}
 	if threads > 0 {
 		opts = append(opts, kernels.WithThreads(threads))
+		capProcs(threads)
 	}
 	return kernels.New(opts...)
+}
+
+// capProcs makes --threads T mean T cores for the whole process: the Go
+// runtime's own work (the garbage collector, checkpoint writes, evaluation
+// overlapped with the next step) runs on at most T of them too, so that a
+// task given one CPU by a batch scheduler without CPU binding does not
+// take a second from its neighbour. GOMAXPROCS set in the environment wins.
+func capProcs(threads int) {
+	if os.Getenv("GOMAXPROCS") == "" && threads < runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(threads)
+	}
 }
 
 // signalContext is cancelled on SIGINT/SIGTERM, so long commands stop
