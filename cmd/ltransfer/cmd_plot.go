@@ -129,7 +129,7 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 	yMax := fs.Float64("ymax", 100, "upper end of the y axis in percent (default: zoomed to the data)")
 	fs.Float64Var(&o.width, "fig-width", 7, "figure width in inches (PNG at 96 dpi)")
 	fs.Float64Var(&o.height, "fig-height", 4.5, "figure height in inches")
-	fs.StringVar(&o.legend, "legend", legendAuto, "legend place: auto (a corner of the plot no curve enters, else outside), outside (right of the plot), top-left, top-right, bottom-left or bottom-right")
+	fs.StringVar(&o.legend, "legend", legendAuto, "legend place: auto (a corner or side of the plot no curve enters, else outside), outside (right of the plot), top-left, top-right, bottom-left, bottom-right, middle-left or middle-right")
 	force := fs.Bool("force", false, "replace --out if it exists")
 	var hl hlineFlag
 	fs.Var(&hl, "hline", "horizontal reference line LABEL=PERCENT, e.g. scratch-10ep=71.3 (repeatable)")
@@ -211,9 +211,9 @@ func (o *plotOptions) check() error {
 		return fmt.Errorf("--x %q: want steps or epochs", o.xMode)
 	}
 	switch o.legend {
-	case legendAuto, legendOutside, "top-left", "top-right", "bottom-left", "bottom-right":
+	case legendAuto, legendOutside, "top-left", "top-right", "bottom-left", "bottom-right", "middle-left", "middle-right":
 	default:
-		return fmt.Errorf("--legend %q: want auto, outside, top-left, top-right, bottom-left or bottom-right", o.legend)
+		return fmt.Errorf("--legend %q: want auto, outside, top-left, top-right, bottom-left, bottom-right, middle-left or middle-right", o.legend)
 	}
 	for _, v := range []float64{o.yMin, o.yMax, o.width, o.height} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -146,12 +146,14 @@ func (t trainingStepTicks) Ticks(min, max float64) []plot.Tick {
 
 // Legend placements.
 const (
-	legendAuto    = "auto"    // the corner of the data area no curve enters, else outside
+	legendAuto    = "auto"    // a corner (or side) of the data area no curve enters, else outside
 	legendOutside = "outside" // right of the data area
 )
 
-// legendCorners are the in-plot placements, in the order auto tries them.
-var legendCorners = []string{"top-left", "bottom-right", "top-right", "bottom-left"}
+// legendCorners are the in-plot placements, in the order auto tries them:
+// the corners, then half-way up either side (where accuracy curves that
+// rise early and level off, or stay near chance, leave room).
+var legendCorners = []string{"top-left", "bottom-right", "top-right", "bottom-left", "middle-right", "middle-left"}
 
 // drawFigure draws p on a w×h canvas of format ext with its legend where
 // placement says (auto, outside or a corner); curves are the plotted
@@ -193,10 +195,11 @@ func drawFigure(p *plot.Plot, placement string, w, h vg.Length, ext string, curv
 	return cw, nil
 }
 
-// autoLegend is the first corner of the data area where a legend of size
-// covers no curve, or outside when there is none or the legend is wide.
+// autoLegend is the first place in the data area where a legend of size
+// covers no curve, or outside when there is none or the legend is wider
+// than half the figure.
 func autoLegend(p *plot.Plot, dc draw.Canvas, size vg.Point, pad vg.Length, curves []plotter.XYs) string {
-	if size.X >= dc.Size().X/3 {
+	if size.X >= dc.Size().X/2 {
 		return legendOutside
 	}
 	da := p.DataCanvas(dc)
@@ -212,7 +215,7 @@ func autoLegend(p *plot.Plot, dc draw.Canvas, size vg.Point, pad vg.Length, curv
 func legendBox(da draw.Canvas, c string, size vg.Point, pad vg.Length) vg.Rectangle {
 	var r vg.Rectangle
 	switch c {
-	case "top-left", "bottom-left":
+	case "top-left", "bottom-left", "middle-left":
 		r.Min.X = da.Min.X + pad
 	default:
 		r.Min.X = da.Max.X - pad - size.X
@@ -220,6 +223,8 @@ func legendBox(da draw.Canvas, c string, size vg.Point, pad vg.Length) vg.Rectan
 	switch c {
 	case "top-left", "top-right":
 		r.Min.Y = da.Max.Y - pad - size.Y
+	case "middle-left", "middle-right":
+		r.Min.Y = (da.Min.Y+da.Max.Y)/2 - size.Y/2
 	default:
 		r.Min.Y = da.Min.Y + pad
 	}

@@ -99,7 +99,9 @@ func TestAutoLegend(t *testing.T) {
 		{"falling", []plotter.XYs{{{X: 0, Y: 95}, {X: 10, Y: 5}}}, "top-right"},
 		{"along the top and the right", []plotter.XYs{{{X: 0, Y: 95}, {X: 10, Y: 95}}, {{X: 9.5, Y: 0}, {X: 9.5, Y: 100}}}, "bottom-left"},
 		{"flat in the middle", []plotter.XYs{{{X: 0, Y: 50}, {X: 10, Y: 50}}}, "top-left"},
-		{"every corner", []plotter.XYs{{{X: 0, Y: 99}, {X: 10, Y: 99}}, {{X: 0, Y: 1}, {X: 10, Y: 1}}}, legendOutside},
+		{"every corner", []plotter.XYs{{{X: 0, Y: 99}, {X: 10, Y: 99}}, {{X: 0, Y: 1}, {X: 10, Y: 1}}}, "middle-right"},
+		{"every corner, and the middle on the right", []plotter.XYs{{{X: 0, Y: 99}, {X: 10, Y: 99}}, {{X: 0, Y: 1}, {X: 10, Y: 1}}, {{X: 9.5, Y: 0}, {X: 9.5, Y: 100}}}, "middle-left"},
+		{"every corner and the middle", []plotter.XYs{{{X: 0, Y: 99}, {X: 10, Y: 99}}, {{X: 0, Y: 1}, {X: 10, Y: 1}}, {{X: 0, Y: 50}, {X: 10, Y: 50}}}, legendOutside},
 	} {
 		p, dc := newPlot(c.curves...)
 		if got := autoLegend(p, dc, size, pad, c.curves); got != c.want {
@@ -108,6 +110,6 @@ func TestAutoLegend(t *testing.T) {
 	}
 	p, dc := newPlot(rising)
 	if got := autoLegend(p, dc, vg.Point{X: 4 * vg.Inch, Y: vg.Inch / 2}, pad, []plotter.XYs{rising}); got != legendOutside {
-		t.Errorf("a legend wider than a third of the figure: %s, want outside", got)
+		t.Errorf("a legend wider than half the figure: %s, want outside", got)
 	}
 }
