@@ -316,13 +316,7 @@ func prepareSeedsPlan(dir string, plan *seedsPlan, sh shardFlag) error {
 				return fmt.Errorf("%s holds a multi-seed training with other settings (%s); choose another --out", dir, why)
 			}
 		} else {
-			if sh.set && old.Shards != 0 && old.Shards != sh.n {
-				return fmt.Errorf("%s was started with %d shards, this run has %d: use --shard I/%d", dir, old.Shards, sh.n, old.Shards)
-			}
-			if old.Shards != 0 {
-				plan.Shards = old.Shards
-			}
-			return nil
+			return sh.adopt(dir, old.Shards, &plan.Shards)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return err

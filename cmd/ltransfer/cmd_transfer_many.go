@@ -199,6 +199,19 @@ type shardFlag struct {
 	i, n int
 }
 
+// adopt takes the shard count an existing plan in dir was started with
+// (started; 0 when it records none) into shards, and refuses a --shard
+// whose count disagrees with it.
+func (f *shardFlag) adopt(dir string, started int, shards *int) error {
+	if f.set && started != 0 && started != f.n {
+		return fmt.Errorf("%s was started with %d shards, this run has %d: use --shard I/%d", dir, started, f.n, started)
+	}
+	if started != 0 {
+		*shards = started
+	}
+	return nil
+}
+
 func (f *shardFlag) String() string {
 	if !f.set {
 		return ""
@@ -324,13 +337,7 @@ func preparePlan(dir string, plan *targetPlan, sh shardFlag, force bool) error {
 		if why := planDiff(&old, plan); why != "" {
 			return fmt.Errorf("%s holds a many-target transfer with other settings (%s); choose another --out", dir, why)
 		}
-		if sh.set && old.Shards != 0 && old.Shards != sh.n {
-			return fmt.Errorf("%s was started with %d shards, this run has %d: use --shard I/%d", dir, old.Shards, sh.n, old.Shards)
-		}
-		if old.Shards != 0 {
-			plan.Shards = old.Shards
-		}
-		return nil
+		return sh.adopt(dir, old.Shards, &plan.Shards)
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
