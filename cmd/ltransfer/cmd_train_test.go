@@ -18,7 +18,26 @@ import (
 // has class i%10, shown as a bright band of rows 2c…2c+2 over noise.
 func writeBandsIdx(t *testing.T, dir string, nTrain, nTest int) {
 	t.Helper()
+	writeIdx(t, dir, nTrain, nTest, func(k, i int, pix []byte) byte {
+		c := (i*7 + k) % 10
+		for j := range pix {
+			v := (i*31 + j*17 + (i*j)%13) % 90
+			if r := j / 28; r >= 2*c && r < 2*c+3 {
+				v += 150
+			}
+			pix[j] = byte(v)
+		}
+		return byte(c)
+	})
+}
+
+// writeIdx writes MNIST's four gzipped idx files of 28×28 images into
+// dir: sample fills image i of split k (0 train, 1 test) and returns its
+// label, called in order.
+func writeIdx(t *testing.T, dir string, nTrain, nTest int, sample func(k, i int, pix []byte) byte) {
+	t.Helper()
 	files := [4]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+	pix := make([]byte, 784)
 	for k, n := range []int{nTrain, nTest} {
 		img := binary.BigEndian.AppendUint32(nil, 0x803)
 		img = binary.BigEndian.AppendUint32(img, uint32(n))
@@ -27,15 +46,8 @@ func writeBandsIdx(t *testing.T, dir string, nTrain, nTest int) {
 		lbl := binary.BigEndian.AppendUint32(nil, 0x801)
 		lbl = binary.BigEndian.AppendUint32(lbl, uint32(n))
 		for i := 0; i < n; i++ {
-			c := (i*7 + k) % 10
-			for j := 0; j < 784; j++ {
-				v := (i*31 + j*17 + (i*j)%13) % 90
-				if r := j / 28; r >= 2*c && r < 2*c+3 {
-					v += 150
-				}
-				img = append(img, byte(v))
-			}
-			lbl = append(lbl, byte(c))
+			lbl = append(lbl, sample(k, i, pix))
+			img = append(img, pix...)
 		}
 		for f, b := range map[string][]byte{files[2*k]: img, files[2*k+1]: lbl} {
 			var buf bytes.Buffer

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,30 +31,12 @@ func torchOrSkip(t *testing.T) {
 // writeRandomIdx writes MNIST idx files of random pixels and labels.
 func writeRandomIdx(t *testing.T, dir string, nTrain, nTest int, r *rand.Rand) {
 	t.Helper()
-	files := [4]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
-	for k, n := range []int{nTrain, nTest} {
-		img := binary.BigEndian.AppendUint32(nil, 0x803)
-		img = binary.BigEndian.AppendUint32(img, uint32(n))
-		img = binary.BigEndian.AppendUint32(img, 28)
-		img = binary.BigEndian.AppendUint32(img, 28)
-		lbl := binary.BigEndian.AppendUint32(nil, 0x801)
-		lbl = binary.BigEndian.AppendUint32(lbl, uint32(n))
-		for i := 0; i < n; i++ {
-			for j := 0; j < 784; j++ {
-				img = append(img, byte(r.IntN(256)))
-			}
-			lbl = append(lbl, byte(r.IntN(10)))
+	writeIdx(t, dir, nTrain, nTest, func(_, _ int, pix []byte) byte {
+		for j := range pix {
+			pix[j] = byte(r.IntN(256))
 		}
-		for f, b := range map[string][]byte{files[2*k]: img, files[2*k+1]: lbl} {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			zw.Write(b)
-			zw.Close()
-			if err := os.WriteFile(filepath.Join(dir, f), buf.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+		return byte(r.IntN(10))
+	})
 }
 
 // writeRandomCIFAR writes CIFAR-10 binary batches of random pixels and
@@ -288,23 +268,11 @@ func TestPyTorchRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, name := range src.Names() {
-			if !equalF32(got.Get(name).Data, src.Get(name).Data) {
+			if !slices.Equal(got.Get(name).Data, src.Get(name).Data) {
 				t.Errorf("checkpoint %d of the imported trajectory is not ckpt-%d (%s)", i, step, name)
 			}
 		}
 	}
-}
-
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // closeLogits compares logits with a tolerance relative to their scale:
