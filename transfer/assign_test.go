@@ -108,7 +108,11 @@ func TestLAPAgreesWithReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := &Matcher{e: kernels.Default(), duals: map[string][]float64{}}
-			got, err := m.solveLAP(context.Background(), "g", n, c, nil, MatchOptions{})
+			neg := make([]float32, len(c)) // solveLAP takes −C, as costMatrix makes it
+			for i, x := range c {
+				neg[i] = -x
+			}
+			got, err := m.solveLAP(context.Background(), "g", n, neg, nil, MatchOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

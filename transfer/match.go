@@ -87,6 +87,11 @@ type Matcher struct {
 	scratch  []float32
 	scratch2 []float32
 	factors  map[factorKey]*factor
+	// borrow, when set, returns the engine to build cost matrices with
+	// (as many threads as are free now) and a function that gives them
+	// back; the transfer sets it so that a solve never runs more threads
+	// than it holds while other work shares the cores.
+	borrow func() (*kernels.Engine, func())
 	// NoFactor turns off the factored (low-rank) cost matrices, for
 	// testing and measurement.
 	NoFactor bool
@@ -309,7 +314,7 @@ func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perm
 			}
 			n := m.sizes[g]
 			t0 := time.Now()
-			c := m.costMatrix(g, perms, cs)
+			c := m.costMatrixBorrowed(g, perms, cs)
 			t1 := time.Now()
 			newPi, err := m.solveLAP(ctx, g, n, c, perms[g], opt)
 			m.Stats.LAPSeconds += time.Since(t1).Seconds()
@@ -318,10 +323,10 @@ func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perm
 			if err != nil {
 				return nil, 0, fmt.Errorf("group %q: %w", g, err)
 			}
-			var oldL, newL float64
+			var oldL, newL float64 // c is −C
 			for i := 0; i < n; i++ {
-				oldL += float64(c[i*n+perms[g][i]])
-				newL += float64(c[i*n+newPi[i]])
+				oldL -= float64(c[i*n+perms[g][i]])
+				newL -= float64(c[i*n+newPi[i]])
 			}
 			clock++
 			solvedAt[g] = clock
@@ -414,10 +419,25 @@ func hasGroup(axes []string) bool {
 	return false
 }
 
-// costMatrix returns C (n×n, row-major) for group g:
-// C[i][j] = Σₖ Σ_{(w,a)∈g} cₖ,w Σ_rest Tₖ,w[…i…]·S̃ₖ,w[…j…], where S̃ is S with
-// every other grouped axis permuted by perms. The returned slice belongs to
-// the matcher's cache and must not be modified.
+// costMatrixBorrowed is costMatrix on the engine borrow lends, if any.
+func (m *Matcher) costMatrixBorrowed(g string, perms Perms, cs [][]float32) []float32 {
+	if m.borrow == nil {
+		return m.costMatrix(g, perms, cs)
+	}
+	e0 := m.e
+	e, done := m.borrow()
+	m.e = e
+	defer func() { m.e = e0; done() }()
+	return m.costMatrix(g, perms, cs)
+}
+
+// costMatrix returns −C (n×n, row-major) for group g, where
+// C[i][j] = Σₖ Σ_{(w,a)∈g} cₖ,w Σ_rest Tₖ,w[…i…]·S̃ₖ,w[…j…] and S̃ is S with
+// every other grouped axis permuted by perms. It is negated as it is
+// summed (exactly: every term flips sign), so the assignment solver
+// minimises it in place instead of copying a negated matrix each solve.
+// The returned slice belongs to the matcher's cache and must not be
+// modified.
 func (m *Matcher) costMatrix(g string, perms Perms, cs [][]float32) []float32 {
 	n := m.sizes[g]
 	gc := m.cache[g]
@@ -443,14 +463,14 @@ func (m *Matcher) costMatrix(g string, perms Perms, cs [][]float32) []float32 {
 		for _, ref := range m.members[g] {
 			ts, t, s := m.spec.Tensor(ref.tensor), p.t.Get(ref.tensor), p.s.Get(ref.tensor)
 			coef := cs[k][m.tidx[ref.tensor]]
-			if !m.NoFactor && m.factorContribution(fc, n, ref, ts, t, s, coef) {
+			if !m.NoFactor && m.factorContribution(fc, n, ref, ts, t, s, -coef) {
 				continue
 			}
 			if fresh {
 				clear(gc.c)
 				fresh = false
 			}
-			m.addContribution(gc.c, n, ref, ts, t, s, perms, coef)
+			m.addContribution(gc.c, n, ref, ts, t, s, perms, -coef)
 		}
 	}
 	if fresh && fc.k == 0 {
@@ -508,8 +528,9 @@ func unfold(x []float32, outer, n, inner int) []float32 {
 	return out
 }
 
-// solveLAP maximises the assignment of the n×n matrix c, warm-started from
-// the group's current permutation and the column duals of its last solve.
+// solveLAP minimises the assignment of the n×n matrix c (−C, see
+// costMatrix), warm-started from the group's current permutation and the
+// column duals of its last solve.
 func (m *Matcher) solveLAP(ctx context.Context, g string, n int, c []float32, warm []int, opt MatchOptions) ([]int, error) {
 	if m.solver == nil {
 		s, err := lap.NewSolver(m.e.Path())
@@ -518,7 +539,7 @@ func (m *Matcher) solveLAP(ctx context.Context, g string, n int, c []float32, wa
 		}
 		m.solver = s
 	}
-	lo := &lap.Options{Maximize: true}
+	lo := &lap.Options{} // c is −C: minimising it maximises C
 	if !opt.NoWarmStart {
 		lo.RowToCol = warm
 		if d := m.duals[g]; len(d) == n {

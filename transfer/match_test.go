@@ -128,10 +128,9 @@ func TestMatcherRejectsBadPairs(t *testing.T) {
 
 func zero() float64 { return 0 }
 
-// TestFactoredCostMatchesDirect compares the factored (low-rank and
-// skinny) cost matrices with the direct products, on gradients of a
-// mini-batch (low rank) and on random tensors (full rank, direct path).
-func TestFactoredCostMatchesDirect(t *testing.T) {
+// lowRankPairs returns the MLP spec and three matching pairs: gradients
+// of two mini-batches (low rank) and random tensors (full rank).
+func lowRankPairs(t *testing.T) (*Spec, [][2]*nn.ParamSet) {
 	const seed = 21
 	t.Logf("seed %d", seed)
 	m, err := nn.NewModel("mlp", nn.ModelConfig{Width: 160, InputShape: []int{300}, NumClasses: 10})
@@ -163,6 +162,15 @@ func TestFactoredCostMatchesDirect(t *testing.T) {
 		{grad(m.Init(3), b2), grad(m.Init(4), b2)},
 		{noise(), noise()},
 	}
+	return spec, pairs
+}
+
+// TestFactoredCostMatchesDirect compares the factored (low-rank and
+// skinny) cost matrices with the direct products, on gradients of a
+// mini-batch (low rank) and on random tensors (full rank, direct path).
+func TestFactoredCostMatchesDirect(t *testing.T) {
+	spec, pairs := lowRankPairs(t)
+	e, _ := kernels.New(kernels.WithThreads(2))
 	var got [2][]float32
 	for v, nofactor := range []bool{false, true} {
 		mt, _ := NewMatcher(spec, pairs[0][0], e)

@@ -108,6 +108,11 @@ func (r *runner) newMatcher() error {
 	}
 	var err error
 	r.matcher, err = NewMatcher(r.c.spec, r.tgt.Init, o.Engine)
+	if err == nil {
+		// Solves run holding one token (sched.serial); their cost
+		// matrices use the threads free at the time.
+		r.matcher.borrow = r.c.sc.lend
+	}
 	return err
 }
 

@@ -14,9 +14,11 @@ import (
 // sched hands out the two resources a transfer spends: threads (tokens,
 // one per engine thread) and model workspaces (at most maxModels models
 // exist, each owning the activation buffers of one forward/backward pass).
-// Every goroutine that computes holds at least one token while it does;
-// nothing blocks on another resource while holding a model, so the waits
-// cannot form a cycle. Targets of RunMany and background evaluations all
+// Every goroutine that computes holds at least one token while it does.
+// A goroutine takes its first model before any token, and one that holds
+// tokens never waits for a model (it only takes idle ones), so the waits
+// cannot form a cycle; and a goroutine waiting for a workspace leaves the
+// threads to those that can use them. Targets of RunMany and background evaluations all
 // draw from the same sched, so the cores stay busy without fork-join
 // barriers between targets.
 type sched struct {
@@ -59,6 +61,22 @@ func (s *sched) tryAcquire() bool {
 	default:
 		return false
 	}
+}
+
+// tryMore takes up to n tokens that are free now and returns how many.
+func (s *sched) tryMore(n int) int {
+	k := 0
+	for k < n && s.tryAcquire() {
+		k++
+	}
+	return k
+}
+
+// lend returns an engine with one thread (the token its caller holds)
+// plus the tokens free now, and the function that gives those back.
+func (s *sched) lend() (*kernels.Engine, func()) {
+	k := s.tryMore(s.e.Threads() - 1)
+	return s.e.WithThreads(1 + k), func() { s.release(k) }
 }
 
 func (s *sched) release(n int) {
@@ -132,11 +150,9 @@ func (s *sched) parallel(ctx context.Context, n int, job func(m nn.Model, e *ker
 	if n == 0 {
 		return nil
 	}
-	tok, err := s.grab(ctx, s.e.Threads())
-	if err != nil {
-		return err
-	}
-	defer func() { s.release(tok) }()
+	// The first model is taken before any token: a goroutine waiting for
+	// a workspace holds no thread, so with fewer workspaces than threads
+	// the one that has a workspace gets every free thread.
 	var models []nn.Model
 	defer func() {
 		for _, m := range models {
@@ -148,6 +164,11 @@ func (s *sched) parallel(ctx context.Context, n int, job func(m nn.Model, e *ker
 		return err
 	}
 	models = append(models, m)
+	tok, err := s.grab(ctx, s.e.Threads())
+	if err != nil {
+		return err
+	}
+	defer func() { s.release(tok) }()
 	for len(models) < min(n, tok) {
 		m, ok, err := s.model(ctx, false)
 		if err != nil {
