@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 )
 
 var idxFiles = [4]string{IdxTrainImages, IdxTrainLabels, IdxTestImages, IdxTestLabels}
@@ -52,27 +54,76 @@ func loadIdxDataset(name, dir string, mean, std float32, limit int) (train, test
 		}
 		return &ImageSet{Name: name, C: 1, H: h, W: w, Pix: pix, Labels: lbl, Classes: classes, Mean: []float32{mean}, Std: []float32{std}}, nil
 	}
-	if train, err = load(idxFiles[0], idxFiles[1]); err != nil {
+	// The test files inflate beside the training files.
+	var testErr error
+	testDone := make(chan struct{})
+	go func() {
+		defer close(testDone)
+		test, testErr = load(idxFiles[2], idxFiles[3])
+	}()
+	train, err = load(idxFiles[0], idxFiles[1])
+	<-testDone
+	if err != nil {
 		return nil, nil, "", err
 	}
-	if test, err = load(idxFiles[2], idxFiles[3]); err != nil {
-		return nil, nil, "", err
+	if testErr != nil {
+		return nil, nil, "", testErr
 	}
 	return train, test, dir, nil
 }
 
+// gzipStream is the inflated stream of a gzip file. size is the inflated
+// length its trailer states (ISIZE, modulo 2³²) when the file is a
+// regular file that could hold that much (deflate inflates at most
+// 1032-fold), else −1. It is a hint: the readers trust it only where it
+// agrees with the idx header, and the data must still be there.
+type gzipStream struct {
+	io.Reader
+	size int64
+}
+
+// maxDeflateRatio bounds the inflated size of a deflate stream by its
+// compressed size.
+const maxDeflateRatio = 1032
+
 // openGzip opens a gzip file for streaming.
-func openGzip(path string) (io.Reader, func(), error) {
+func openGzip(path string) (*gzipStream, func(), error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("nn: %w", err)
+	}
+	size := int64(-1)
+	var tail [4]byte
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() >= 22 {
+		if _, err := f.ReadAt(tail[:], st.Size()-4); err == nil {
+			if n := int64(binary.LittleEndian.Uint32(tail[:])); n <= maxDeflateRatio*st.Size() {
+				size = n
+			}
+		}
 	}
 	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<16))
 	if err != nil {
 		f.Close()
 		return nil, nil, errFormatf("nn: %s: not a gzip file: %w", path, err)
 	}
-	return zr, func() { f.Close() }, nil
+	return &gzipStream{zr, size}, func() { f.Close() }, nil
+}
+
+// maxExact is the largest buffer an idx reader allocates at once on the
+// word of a gzip trailer that agrees with the header; larger ones grow
+// with the data.
+const maxExact = 256 << 20
+
+// capacityFor is the buffer to read n payload bytes into after a header
+// of hdr bytes: all n at once when r is a gzip stream whose trailer says
+// the file holds exactly header and payload (full, not a limited read),
+// so the common case makes one allocation and no copies; else 0 (grow).
+func capacityFor(r io.Reader, hdr, n int, full bool) int {
+	gs, ok := r.(*gzipStream)
+	if !ok || !full || gs.size < 0 || n > maxExact || int64(uint32(hdr+n)) != gs.size {
+		return 0
+	}
+	return n
 }
 
 // readIdxImages reads an idx3-ubyte file (magic 0x00000803, N, H, W,
@@ -106,7 +157,7 @@ func parseIdxImages(r io.Reader, path string, limit int) (pix []uint8, h, w int,
 	if limit > 0 && limit < n {
 		want = limit
 	}
-	pix, err = readUpTo(r, want*h*w)
+	pix, err = readUpTo(r, want*h*w, capacityFor(r, len(hdr), n*h*w, want == n))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, 0, 0, errFormatf("nn: %s: header says %d images of %d×%d but the file holds only %d pixel bytes (truncated?)", path, n, h, w, len(pix))
@@ -147,7 +198,7 @@ func parseIdxLabels(r io.Reader, path string, limit int) ([]int32, error) {
 	if limit > 0 && limit < n {
 		want = limit
 	}
-	b, err := readUpTo(r, want)
+	b, err := readUpTo(r, want, capacityFor(r, len(hdr), n, want == n))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, errFormatf("nn: %s: header says %d labels but the file holds %d (truncated?)", path, n, len(b))
@@ -163,10 +214,17 @@ func parseIdxLabels(r io.Reader, path string, limit int) ([]int32, error) {
 
 // readUpTo reads exactly n bytes from r into a buffer that grows with
 // the data read (doubling from 64 KiB), so a header declaring more than
-// the stream holds allocates no more than three times what arrived. It
-// returns what it read and io.ErrUnexpectedEOF when r ends early.
-func readUpTo(r io.Reader, n int) ([]byte, error) {
-	buf := make([]byte, 0, min(n, 64<<10))
+// the stream holds allocates no more than three times what arrived; with
+// capacity > 0 (a size the file vouches for, see capacityFor) the buffer
+// starts that large. It returns what it read and io.ErrUnexpectedEOF
+// when r ends early.
+func readUpTo(r io.Reader, n, capacity int) ([]byte, error) {
+	var buf []byte
+	if capacity > 0 {
+		buf = hugemem.Bytes(min(n, capacity))[:0]
+	} else {
+		buf = make([]byte, 0, min(n, 64<<10))
+	}
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
 			nb := make([]byte, len(buf), min(n, 2*cap(buf)))

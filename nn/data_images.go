@@ -283,7 +283,7 @@ func readTarImagesFrom(r io.Reader) ([]imageFile, error) {
 		if hd.Size > maxImageFile {
 			return nil, withKind(ErrTooLarge, fmt.Errorf("%s: %d bytes, more than the %d-byte limit for an image", hd.Name, hd.Size, maxImageFile))
 		}
-		b, err := readUpTo(tr, int(hd.Size))
+		b, err := readUpTo(tr, int(hd.Size), 0)
 		if err != nil {
 			return nil, errFormatf("%s: %w", hd.Name, err)
 		}

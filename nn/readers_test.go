@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"image/color"
@@ -118,5 +120,65 @@ func TestCIFARTarWithoutTest(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "train", "cat", "0.png"), writePNG(t, 2, 2, color.White), 0o644)
 	if _, err := LoadData(DataConfig{Name: CIFAR10, Path: dir}); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "no test images") {
 		t.Errorf("%v", err)
+	}
+}
+
+// TestIdxTrailerSizesTheBuffer: when a gzip file's trailer agrees with its
+// idx header, the pixels are read into one buffer of the right size (a
+// buffer grown by doubling allocates about twice the payload); a trailer
+// that promises more than the file could inflate to is ignored, and a
+// trailer and header that agree on more than the file holds still give a
+// format error.
+func TestIdxTrailerSizesTheBuffer(t *testing.T) {
+	dir := t.TempDir()
+	const n, side = 10000, 28
+	pix := make([]byte, n*side*side)
+	x := uint32(1)
+	for i := range pix {
+		x = x*1664525 + 1013904223
+		pix[i] = byte(x>>28) & 3
+	}
+	good := filepath.Join(dir, "good.gz")
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw.Write(idxImages(n, side, side, pix))
+	zw.Close()
+	if err := os.WriteFile(good, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint8
+	var err error
+	if a := allocated(func() { got, _, _, err = readIdxImages(good, 0) }); err != nil || a > uint64(len(pix))*5/4+allocSlack {
+		t.Errorf("read %d pixel bytes allocating %d bytes (err %v), want one buffer of %d", len(got), a, err, len(pix))
+	}
+	if !bytes.Equal(got, pix) {
+		t.Error("pixels differ from those written")
+	}
+
+	// Trailer patched to agree with a header promising 512³ bytes.
+	lie := func(name string, payload []byte) string {
+		b := gz(t, append(idxImages(512, 512, 512, nil), payload...))
+		binary.LittleEndian.PutUint32(b[len(b)-4:], 16+512*512*512)
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	small := lie("small.gz", make([]byte, 100))
+	if a := allocated(func() { _, _, _, err = readIdxImages(small, 0) }); a > allocSlack {
+		t.Errorf("a %d-byte file whose trailer promises 128 MiB allocated %d bytes", 100, a)
+	}
+	if !errors.Is(err, ErrFormat) {
+		t.Errorf("small lying file: %v", err)
+	}
+	noise := make([]byte, 200<<10)
+	for i := range noise {
+		x = x*1664525 + 1013904223
+		noise[i] = byte(x >> 24)
+	}
+	big := lie("big.gz", noise)
+	if _, _, _, err = readIdxImages(big, 0); !errors.Is(err, ErrFormat) {
+		t.Errorf("lying file of 200 KiB: %v", err)
 	}
 }

@@ -9,15 +9,16 @@ import (
 
 const hugePage = 2 << 20
 
-// advise marks the 2 MiB-aligned interior of s MADV_HUGEPAGE. Errors (a
-// kernel without transparent huge pages, EINVAL on an odd mapping) are
-// ignored: the advice only changes how the pages are mapped.
-func advise(s []float32) {
-	if len(s) == 0 {
+// advise marks the 2 MiB-aligned interior of the n bytes at p
+// MADV_HUGEPAGE. Errors (a kernel without transparent huge pages, EINVAL
+// on an odd mapping) are ignored: the advice only changes how the pages
+// are mapped.
+func advise(p unsafe.Pointer, n int) {
+	if n == 0 {
 		return
 	}
-	start := uintptr(unsafe.Pointer(&s[0]))
-	end := start + uintptr(len(s))*4
+	start := uintptr(p)
+	end := start + uintptr(n)
 	lo := (start + hugePage - 1) &^ (hugePage - 1)
 	hi := end &^ (hugePage - 1)
 	if hi <= lo {

@@ -17,6 +17,8 @@
 // split the heap's mappings.
 package hugemem
 
+import "unsafe"
+
 // MinBytes is the smallest buffer that is advised: a 2 MiB huge page must
 // fit inside it at least once, with room for alignment.
 const MinBytes = 4 << 20
@@ -27,7 +29,16 @@ const MinBytes = 4 << 20
 func Float32s(n int) []float32 {
 	s := make([]float32, n)
 	if n*4 >= MinBytes {
-		advise(s)
+		advise(unsafe.Pointer(&s[0]), n*4)
+	}
+	return s
+}
+
+// Bytes is Float32s for a byte buffer (decoded image pixels).
+func Bytes(n int) []byte {
+	s := make([]byte, n)
+	if n >= MinBytes {
+		advise(unsafe.Pointer(&s[0]), n)
 	}
 	return s
 }
