@@ -165,14 +165,18 @@ func (f *factorCols) add(a, b []float32, r int) {
 	f.k += r
 }
 
-// apply adds L·Rᵀ to c (n×n), or with overwrite writes it there.
-func (f *factorCols) apply(e *kernels.Engine, c []float32, overwrite bool) {
+// apply adds L·Rᵀ to c (n×n), or with overwrite writes it there. l and r
+// are buffers for L and R, reused when large enough; it returns the
+// buffers it used.
+func (f *factorCols) apply(e *kernels.Engine, c []float32, overwrite bool, l, r []float32) ([]float32, []float32) {
 	if f.k == 0 {
-		return
+		return l, r
 	}
 	n, K := f.n, f.k
-	l := hugemem.Float32s(n * K)
-	r := hugemem.Float32s(n * K)
+	if cap(l) < n*K {
+		l, r = hugemem.Float32s(n*K), hugemem.Float32s(n*K)
+	}
+	l, r = l[:n*K], r[:n*K]
 	off := 0
 	for bi, blk := range f.blocks {
 		w := f.widths[bi]
@@ -187,6 +191,7 @@ func (f *factorCols) apply(e *kernels.Engine, c []float32, overwrite bool) {
 		beta = 0
 	}
 	e.Sgemm(false, true, n, n, K, 1, l, K, r, K, beta, c, n)
+	return l, r
 }
 
 // factorContribution tries to express coef·T_(a)·S̃_(a)ᵀ as factor columns;

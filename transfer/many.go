@@ -110,6 +110,34 @@ type common struct {
 
 	progMu  sync.Mutex
 	scratch sync.Pool // *nn.ParamSet: see scratchPoint
+	// spareGrads are gradient sets GMT has finished with (its matcher
+	// dropped them), for the next gradients to overwrite instead of
+	// faulting in fresh pages.
+	spareMu    sync.Mutex
+	spareGrads []*nn.ParamSet
+}
+
+// gradSet returns a set of p's layout for a gradient to be written into:
+// a spare one or a new one of zeros. Either way its entries that the
+// backward pass does not write (buffers) are zero: gradient sets only
+// ever receive what Forward writes and sums and scalings of such sets.
+func (c *common) gradSet(p *nn.ParamSet) *nn.ParamSet {
+	c.spareMu.Lock()
+	defer c.spareMu.Unlock()
+	if k := len(c.spareGrads); k > 0 {
+		g := c.spareGrads[k-1]
+		c.spareGrads = c.spareGrads[:k-1]
+		return g
+	}
+	return p.ZerosLike()
+}
+
+// putGrads hands gradient sets made by gradient back for reuse; nothing
+// may use them afterwards.
+func (c *common) putGrads(gs []*nn.ParamSet) {
+	c.spareMu.Lock()
+	c.spareGrads = append(c.spareGrads, gs...)
+	c.spareMu.Unlock()
 }
 
 // newCommon checks o, fills in its defaults and sets up what every target
@@ -513,9 +541,18 @@ func (c *common) gradient(m nn.Model, e *kernels.Engine, p *nn.ParamSet, batches
 	if c.hasBuf {
 		p = p.Clone()
 	}
-	var sum *nn.ParamSet
-	for _, b := range batches {
-		g := p.ZerosLike()
+	var sum, tmp *nn.ParamSet
+	for k, b := range batches {
+		var g *nn.ParamSet
+		switch {
+		case k == 0:
+			g = c.gradSet(p)
+		case tmp == nil:
+			tmp = c.gradSet(p)
+			g = tmp
+		default:
+			g = tmp
+		}
 		if _, err := m.Forward(e, p, b, g, true); err != nil {
 			return nil, err
 		}
@@ -529,6 +566,9 @@ func (c *common) gradient(m nn.Model, e *kernels.Engine, p *nn.ParamSet, batches
 		for _, name := range g.Names() {
 			e.Axpy(1, g.Get(name).Data, sum.Get(name).Data)
 		}
+	}
+	if tmp != nil {
+		c.putGrads([]*nn.ParamSet{tmp})
 	}
 	if len(batches) > 1 {
 		for _, name := range sum.Names() {

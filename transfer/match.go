@@ -86,6 +86,7 @@ type Matcher struct {
 	solver   *lap.Solver
 	scratch  []float32
 	scratch2 []float32
+	fcl, fcr []float32 // factorCols.apply's factor matrices, reused
 	factors  map[factorKey]*factor
 	// borrow, when set, returns the engine to build cost matrices with
 	// (as many threads as are free now) and a function that gives them
@@ -189,7 +190,11 @@ func (m *Matcher) NumPairs() int { return len(m.pairs) }
 // tensors (keyed by tensor: a source tensor added again must be unchanged).
 func (m *Matcher) Reset() {
 	m.pairs = nil
-	m.cache = map[string]*groupCache{}
+	// The cost matrices' buffers stay (a 4096² matrix is 64 MB of fresh
+	// pages to fault in again); their sums are marked stale.
+	for _, gc := range m.cache {
+		gc.npairs = math.MaxInt
+	}
 	m.lastObj = map[string]float64{}
 }
 
@@ -476,7 +481,7 @@ func (m *Matcher) costMatrix(g string, perms Perms, cs [][]float32) []float32 {
 	if fresh && fc.k == 0 {
 		clear(gc.c)
 	}
-	fc.apply(m.e, gc.c, fresh)
+	m.fcl, m.fcr = fc.apply(m.e, gc.c, fresh, m.fcl, m.fcr)
 	gc.npairs = len(m.pairs)
 	return gc.c
 }

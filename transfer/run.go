@@ -165,10 +165,13 @@ type Options struct {
 	// goroutines the transfer starts, but never concurrently.
 	Progress func(Progress)
 	// OnStep, if set, receives every transferred point θ₂ˢ (s = 0 … T)
-	// in order, with the permutations used; the set must not be kept.
+	// in order, with the permutations used. The transfer does not change
+	// the set after the call: the callee may keep it, but must not modify
+	// it (it may be Report.BestParams, and step 0's is TargetInit itself
+	// unless the model has buffers).
 	// Run only; RunMany takes one per Target.
 	OnStep func(step int, params *nn.ParamSet, perms Perms) error
-	// KeepBest keeps a copy of the best point in Report.BestParams.
+	// KeepBest keeps the best point in Report.BestParams.
 	KeepBest bool
 }
 

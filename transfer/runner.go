@@ -26,6 +26,9 @@ type runner struct {
 	tie       *[2]*nn.ParamSet
 	bestPerms Perms
 	bestPoint *nn.ParamSet
+	// matched are GMT's target gradients in the matcher now, handed back
+	// for reuse when the next step resets it.
+	matched []*nn.ParamSet
 	rep       *Report
 	// pending holds the points waiting for (or in) evaluation, oldest
 	// first. A point's evaluation runs beside the next steps' work; a step
@@ -200,6 +203,8 @@ func (r *runner) gradientPerms(ctx context.Context, s int, perms Perms) (Perms, 
 	first := s - 1
 	if o.Method == GMT {
 		r.matcher.Reset()
+		r.c.putGrads(r.matched)
+		r.matched = nil
 		first = r.segStart
 	}
 	if (o.Method == GMT || s-1 == r.segStart) && r.tie != nil {
@@ -318,6 +323,9 @@ func (r *runner) matchStep(ctx context.Context, s, first int, perms Perms) (Perm
 		if err := r.matcher.addPair(1, g, c.srcGrads[first+i], false); err != nil {
 			return nil, 0, err
 		}
+	}
+	if c.o.Method == GMT {
+		r.matched = tg
 	}
 	r.overlapSolve(ctx, s)
 	r.progress(Progress{Phase: "matching", Step: s, Steps: c.T, Done: 0, Total: 1})
@@ -559,7 +567,7 @@ func (r *runner) finishStep(ctx context.Context, ps *pendingStep) error {
 	if s > 0 && (r.rep.BestStep < 0 || acc > r.rep.BestValAcc) {
 		r.rep.BestStep, r.rep.BestValAcc = s, acc
 		if r.c.o.KeepBest {
-			r.rep.BestParams = p.Clone()
+			r.rep.BestParams = p // no one changes a finished point
 		}
 		if r.c.o.BranchAtBest {
 			r.bestPerms, r.bestPoint = ps.perms, p.Clone()

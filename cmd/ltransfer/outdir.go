@@ -106,7 +106,7 @@ func (w *stepWriter) add(s int, p *nn.ParamSet, perms transfer.Perms) error {
 	default:
 	}
 	w.records = append(w.records, nn.CheckpointRecord{Index: s, File: nn.CheckpointFile(s), Epoch: float64(s), Step: s})
-	w.ch <- writeItem{s, p.Clone(), perms.Clone()}
+	w.ch <- writeItem{s, p, perms.Clone()} // the transfer leaves p alone (Options.OnStep)
 	return nil
 }
 
