@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -451,6 +452,9 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 		mu      sync.Mutex
 		stepsOK int
 		failed  []string
+		// digests of the targets finished by this run, hashed by each
+		// target as it ends (beside the others' work) for the summary
+		digests = map[string]string{}
 	)
 	targets := make([]transfer.Target, len(mine))
 	writers := make([]*stepWriter, len(mine))
@@ -475,7 +479,18 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 			tg.OnDone = func(rep *transfer.Report) error {
 				err := w.finish(rep)
 				rep.BestParams = nil // written; no need to keep every target's
-				return err
+				if err != nil {
+					return err
+				}
+				dir := filepath.Join(j.out, t.Name)
+				d, err := targetDigest(dir)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				digests[dir] = d
+				mu.Unlock()
+				return nil
 			}
 			return nil
 		}
@@ -529,7 +544,7 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 		return err
 	}
 	if len(st.missing)+len(st.failed) == 0 {
-		sum, err := summarize(ctx, j, plan, []string{j.out})
+		sum, err := summarize(ctx, j, plan, []string{j.out}, digests)
 		if err != nil {
 			return err
 		}
@@ -618,41 +633,103 @@ type manySummary struct {
 	// Timings are per-target wall-clock seconds (they vary from run to
 	// run; everything else in the summary does not).
 	Timings stat `json:"timings_s"`
-	// ResultsSHA256 is the SHA-256 of every target's files in plan order
-	// (names and bytes; report.json without its timings, peak RSS and
-	// thread count): equal digests mean identical results, however the
-	// targets were sharded, threaded or interrupted.
+	// ResultsSHA256 digests every target's files in plan order (names and
+	// bytes; report.json without its timings, peak RSS and thread count),
+	// through one SHA-256 per target (resultsDigest): equal digests mean
+	// identical results, however the targets were sharded, threaded or
+	// interrupted.
 	ResultsSHA256 string `json:"results_sha256"`
 }
 
-// resultsDigest hashes the files of the finished target folders dirs (in
-// plan order), with the run-dependent fields of report.json removed.
-func resultsDigest(dirs []string) (string, error) {
-	h := sha256.New()
-	for _, dir := range dirs {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return "", err
+// resultsDigest combines the digests of the finished target folders dirs
+// (in plan order): the SHA-256 of one line "target NAME DIGEST" per
+// folder. known holds digests already computed (by the targets as they
+// finished, see targetDigest), keyed by folder; the others are computed
+// here, several at a time.
+func resultsDigest(dirs []string, known map[string]string) (string, error) {
+	digests := make([]string, len(dirs))
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, dir := range dirs {
+		if d, ok := known[dir]; ok {
+			digests[i] = d
+			continue
 		}
-		fmt.Fprintf(h, "target %s %d\n", filepath.Base(dir), len(ents))
-		for _, e := range ents { // sorted by name
-			if e.IsDir() {
-				return "", fmt.Errorf("%s/%s: a target folder holds no folders", dir, e.Name())
-			}
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			digests[i], errs[i] = targetDigest(dir)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for i, dir := range dirs {
+		fmt.Fprintf(h, "target %s %s\n", filepath.Base(dir), digests[i])
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// targetDigest hashes the files of a finished target folder (names,
+// lengths and bytes, sorted by name), with the run-dependent fields of
+// report.json removed.
+func targetDigest(dir string) (string, error) {
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(h, "target %s %d\n", filepath.Base(dir), len(ents))
+	for _, e := range ents { // sorted by name
+		if e.IsDir() {
+			return "", fmt.Errorf("%s/%s: a target folder holds no folders", dir, e.Name())
+		}
+		path := filepath.Join(dir, e.Name())
+		if e.Name() == "report.json" {
+			b, err := os.ReadFile(path)
 			if err != nil {
 				return "", err
 			}
-			if e.Name() == "report.json" {
-				if b, err = stripRunFields(b); err != nil {
-					return "", fmt.Errorf("%s/report.json: %v", dir, err)
-				}
+			if b, err = stripRunFields(b); err != nil {
+				return "", fmt.Errorf("%s/report.json: %v", dir, err)
 			}
 			fmt.Fprintf(h, "file %s %d\n", e.Name(), len(b))
 			h.Write(b)
+			continue
+		}
+		// Streamed: a checkpoint is hashed without a buffer of its size.
+		if err := hashFile(h, path, e.Name(), buf); err != nil {
+			return "", err
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashFile writes "file NAME LEN\n" and the file's bytes to h.
+func hashFile(h io.Writer, path, name string, buf []byte) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(h, "file %s %d\n", name, st.Size())
+	n, err := io.CopyBuffer(h, io.LimitReader(f, st.Size()), buf)
+	if err != nil {
+		return err
+	}
+	if n != st.Size() {
+		return fmt.Errorf("%s: read %d of its %d bytes: changed while being read", path, n, st.Size())
+	}
+	return nil
 }
 
 // stripRunFields removes the fields of a report that depend on the run
@@ -703,8 +780,9 @@ func statOf(xs []float64) stat {
 }
 
 // summarize gathers the reports and best points of every target of plan
-// (found in dirs) and evaluates their ensemble.
-func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []string) (*manySummary, error) {
+// (found in dirs) and evaluates their ensemble. digests holds the target
+// folders' digests already computed (nil: none).
+func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []string, digests map[string]string) (*manySummary, error) {
 	st, err := planStatus(dirs[0], plan, dirs[1:]...)
 	if err != nil {
 		return nil, err
@@ -738,7 +816,7 @@ func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []str
 	for _, t := range plan.Targets {
 		folders = append(folders, filepath.Join(st.where[t.Name], t.Name))
 	}
-	if sum.ResultsSHA256, err = resultsDigest(folders); err != nil {
+	if sum.ResultsSHA256, err = resultsDigest(folders, digests); err != nil {
 		return nil, err
 	}
 	val := nn.Dataset(j.data.Val)
