@@ -153,6 +153,9 @@ func newCommon(o Options) (*common, error) {
 		return nil, err
 	}
 	c := &common{o: o, T: o.Source.Len() - 1}
+	if c.o.EvalBatch == 0 {
+		c.o.EvalBatch = defaultEvalBatch(m0, o.BatchSize)
+	}
 	c.setLayout(m0)
 	if err := c.setSource(m0); err != nil {
 		return nil, err
@@ -162,6 +165,21 @@ func newCommon(o Options) (*common, error) {
 	}
 	c.setWorkspaces(m0)
 	return c, nil
+}
+
+// defaultEvalBatch is Options.EvalBatch's default for m: 512 for a fully
+// connected model (no parameter of rank 3 or more), whose forward GEMMs
+// pack the whole weight matrix on every call (the 4096-unit MNIST MLP
+// evaluates 3.5 times as many images per second in slices of 512 as of
+// 128, with 8 MB of activations per layer), else batch, so a convolutional
+// network's evaluation needs no larger workspace than its gradients.
+func defaultEvalBatch(m nn.Model, batch int) int {
+	for _, p := range m.State() {
+		if len(p.Shape) >= 3 {
+			return batch
+		}
+	}
+	return max(batch, 512)
 }
 
 // withDefaults checks o and returns it with its defaults filled in. The
@@ -184,9 +202,6 @@ func withDefaults(o Options) (Options, error) {
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = 128
-	}
-	if o.EvalBatch == 0 {
-		o.EvalBatch = o.BatchSize
 	}
 	if o.BNBatches == 0 {
 		o.BNBatches = 10

@@ -13,9 +13,10 @@ import (
 // TestRunSameForAnyThreadCount checks that one transfer of a model with
 // convolutions and batch norm (a narrow ResNet-20) streams the same points
 // and permutations, and reports the same accuracies and objectives, on 1, 2
-// and 3 threads and with the workspaces bounded to one model: gradients of
-// several pairs, BN statistics and evaluation slices are computed
-// concurrently, and none of it may change a bit of the result.
+// and 3 threads, with the workspaces bounded to one model and with other
+// evaluation slices: gradients of several pairs, BN statistics and
+// evaluation slices are computed concurrently, and none of it may change a
+// bit of the result.
 func TestRunSameForAnyThreadCount(t *testing.T) {
 	const seed = 11
 	t.Logf("seed %d", seed)
@@ -42,12 +43,13 @@ func TestRunSameForAnyThreadCount(t *testing.T) {
 	for _, method := range []Method{GMT, FGMT} {
 		var want []stepRecord
 		var wantRep *Report
-		for _, c := range []struct{ threads, workers int }{{1, 0}, {2, 0}, {3, 0}, {2, 1}} {
+		// The last two change the evaluation slices: accuracies must not move.
+		for _, c := range []struct{ threads, workers, evalBatch int }{{1, 0, 16}, {2, 0, 16}, {3, 0, 16}, {2, 1, 16}, {2, 0, 5}, {1, 0, 64}} {
 			e, _ := kernels.New(kernels.WithThreads(c.threads))
 			var got []stepRecord
 			var mu sync.Mutex
 			rep, err := Run(context.Background(), Options{Method: method, NewModel: newModel, Source: traj, TargetInit: m.Init(2),
-				Train: data, Val: data, GradBatches: 2, BatchSize: 8, EvalBatch: 16, BNBatches: 2, Seed: seed,
+				Train: data, Val: data, GradBatches: 2, BatchSize: 8, EvalBatch: c.evalBatch, BNBatches: 2, Seed: seed,
 				Engine: e, Workers: c.workers, OnStep: recordSteps(&got, &mu)})
 			if err != nil {
 				t.Fatalf("%s %+v: %v", method, c, err)
