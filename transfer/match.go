@@ -287,6 +287,8 @@ func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perm
 			active = append(active, g)
 		}
 	}
+	// gain[g] is Σᵢ C[i][π_g(i)] of g's last solve, for the permutation kept.
+	gain := map[string]float64{}
 	r := rand.New(rand.NewPCG(opt.Seed, 0x5851f42d4c957f2d))
 	// version counters: a group needs re-solving only when a group it
 	// depends on changed since its own last solve.
@@ -335,27 +337,56 @@ func (m *Matcher) Solve(ctx context.Context, init Perms, opt MatchOptions) (Perm
 			}
 			clock++
 			solvedAt[g] = clock
+			gain[g] = oldL
 			if newL > oldL+opt.Epsilon*math.Max(math.Abs(oldL), math.Abs(newL)) {
 				perms[g] = newPi
 				changedAt[g] = clock
 				progress = true
+				gain[g] = newL
 			}
 		}
 		if !progress {
 			break
 		}
 	}
-	obj := m.objective(perms, cs)
-	return perms, obj, nil
+	if len(active) == 1 && m.whollyInCost(active[0]) {
+		// The group's last cost matrix was built with the final
+		// permutations (nothing else changes): its assignment's sum is
+		// the part of the objective of the tensors it covers.
+		g := active[0]
+		return perms, gain[g] + m.objectiveWithout(perms, cs, g), nil
+	}
+	return perms, m.objective(perms, cs), nil
+}
+
+// whollyInCost reports whether every tensor group g acts on has g on one
+// axis and no other group, so that g's cost matrix holds the tensor's
+// whole contribution to the objective.
+func (m *Matcher) whollyInCost(g string) bool {
+	for _, ref := range m.members[g] {
+		ts := m.spec.Tensor(ref.tensor)
+		for a, h := range ts.Axes {
+			if h != "" && a != ref.axis {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // objective computes Σₖ Σ_w cₖ,w·⟨Tₖ,w, π(Sₖ,w)⟩ over the matched tensors w.
 func (m *Matcher) objective(perms Perms, cs [][]float32) float64 {
+	return m.objectiveWithout(perms, cs, "")
+}
+
+// objectiveWithout is objective over the tensors group skip does not act
+// on (all of them when skip is "").
+func (m *Matcher) objectiveWithout(perms Perms, cs [][]float32, skip string) float64 {
 	var total float64
 	var tmp []float32
 	for k, p := range m.pairs {
 		for i, t := range m.spec.Tensors {
-			if t.Buffer {
+			if t.Buffer || (skip != "" && slices.Contains(t.Axes, skip)) {
 				continue
 			}
 			a, b := p.t.Get(t.Name), p.s.Get(t.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -279,5 +280,58 @@ func TestMatcherNormalizeTensors(t *testing.T) {
 	if _, _, err := mt.Solve(context.Background(), nil, MatchOptions{Normalize: true, NormalizeTensors: true}); err == nil ||
 		!strings.Contains(err.Error(), "exclude each other") {
 		t.Fatalf("Normalize with NormalizeTensors: error %v", err)
+	}
+}
+
+// TestSolveObjectiveFromCost: with one group, Solve reads the objective of
+// the tensors the group acts on off its last cost matrix and adds the
+// others (mlp-relu's output bias, given a large share here); the sum must
+// agree with the objective summed over every tensor.
+func TestSolveObjectiveFromCost(t *testing.T) {
+	const seed = 5
+	t.Logf("seed %d", seed)
+	model, err := nn.NewModel("mlp-relu", nn.ModelConfig{Width: 24, InputShape: []int{20}, NumClasses: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := BuiltinSpec("mlp-relu", model.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, 3))
+	noise := func() *nn.ParamSet {
+		p := model.Init(1).ZerosLike()
+		for _, name := range p.Names() {
+			for i := range p.Get(name).Data {
+				p.Get(name).Data[i] = float32(r.NormFloat64())
+			}
+		}
+		if b := p.Get("linear2.bias"); b != nil {
+			for i := range b.Data {
+				b.Data[i] = 10
+			}
+		}
+		return p
+	}
+	e, _ := kernels.New(kernels.WithThreads(1))
+	m, err := NewMatcher(spec, model.Init(1), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.Groups) != 1 || !m.whollyInCost(spec.Groups[0]) || !slices.ContainsFunc(spec.Tensors, func(ts TensorSpec) bool { return !slices.Contains(ts.Axes, spec.Groups[0]) }) {
+		t.Fatalf("want one group whose tensors its cost matrix covers and a tensor outside it: %+v", spec.Tensors)
+	}
+	for k := 0; k < 3; k++ {
+		if err := m.AddPair(float32(k+1), noise(), noise()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perms, obj, err := m.Solve(context.Background(), nil, MatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := m.objective(perms, m.coefs(MatchOptions{}))
+	if math.Abs(obj-want) > 1e-5*math.Abs(want) || want == 0 {
+		t.Errorf("objective %v, summed over the tensors %v", obj, want)
 	}
 }

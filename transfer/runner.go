@@ -29,7 +29,7 @@ type runner struct {
 	// matched are GMT's target gradients in the matcher now, handed back
 	// for reuse when the next step resets it.
 	matched []*nn.ParamSet
-	rep       *Report
+	rep     *Report
 	// pending holds the points waiting for (or in) evaluation, oldest
 	// first. A point's evaluation runs beside the next steps' work; a step
 	// is finished (reported, streamed) once it and every earlier one are
