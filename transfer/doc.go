@@ -32,10 +32,13 @@
 // every phase of every target (gradients, assignment problems, evaluation)
 // takes the threads that are free when it starts, so a target's
 // single-threaded assignment problems run beside another target's
-// gradients or the evaluation of earlier points, and at most
-// Options.Workers models exist whatever the thread count. Results do not
-// depend on either: the same options give the same points, permutations
-// and report on any number of threads and workers, alone or in RunMany.
+// gradients or the evaluation of earlier points. At most Options.Workers
+// models exist whatever the thread count, and a second or later one only
+// while the workspaces fit Options.WorkspaceMemory (1 GiB by default: one
+// ResNet-20 ×1 workspace, whose jobs then run with every free thread).
+// Results do not depend on either: the same options give the same points,
+// permutations and report on any number of threads and workers, alone or
+// in RunMany.
 //
 // # Concurrency and errors
 //

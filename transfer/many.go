@@ -223,6 +223,9 @@ func withDefaults(o Options) (Options, error) {
 	if o.Engine == nil {
 		o.Engine = kernels.Default()
 	}
+	if o.WorkspaceMemory == 0 {
+		o.WorkspaceMemory = DefaultWorkspaceMemory
+	}
 	if o.Workers == 0 {
 		o.Workers = o.Engine.Threads()
 	}
@@ -319,7 +322,7 @@ func (c *common) checkInputs() error {
 // setWorkspaces makes the scheduler, with m0 as its first model, and the
 // per-point caches.
 func (c *common) setWorkspaces(m0 nn.Model) {
-	c.sc = newSched(c.o.Engine, c.o.Workers, c.o.Engine.Threads(), c.o.NewModel)
+	c.sc = newSched(c.o.Engine, c.o.Workers, c.o.Engine.Threads(), c.o.WorkspaceMemory, c.o.NewModel)
 	c.sc.putModel(m0)
 	c.sc.made = 1
 	n := c.T + 1

@@ -93,6 +93,12 @@ type Progress struct {
 	Done, Total int
 }
 
+// DefaultWorkspaceMemory is Options.WorkspaceMemory's default, 1 GiB:
+// one ResNet-20 ×1 workspace (batch 128, about 580 MB), three of ResNet-20
+// ×0.5 (290 MB), ten of Conv8 ×0.25 (100 MB), and one per thread of the
+// MNIST MLP (about 1 MB) on any machine.
+const DefaultWorkspaceMemory = 1 << 30
+
 // Options configures Run. Zero values take the documented defaults.
 type Options struct {
 	Method Method
@@ -163,6 +169,13 @@ type Options struct {
 	// (default: the engine's thread count; at least 1). Results do not
 	// depend on it.
 	Workers int
+	// WorkspaceMemory bounds the models' activation workspaces together,
+	// in bytes (default DefaultWorkspaceMemory; negative: no bound): a
+	// second or later workspace is made only while one more of the
+	// largest measured so far (nn.WorkspaceBytes) fits, so a large model
+	// runs its gradients on fewer workspaces, with more threads each,
+	// instead of one workspace per thread. Results do not depend on it.
+	WorkspaceMemory int64
 	// Progress, if set, receives progress reports. It may be called from
 	// goroutines the transfer starts, but never concurrently.
 	Progress func(Progress)

@@ -31,11 +31,17 @@ type sched struct {
 	made      int
 	maxModels int
 	freed     chan struct{} // signalled when a model is returned
+	// budget bounds the models' workspaces together (bytes; ≤ 0: no
+	// bound): a model beyond the first is made only while one more of the
+	// largest workspace measured so far fits (wsMax, measured as models
+	// come back; none is made before one has been measured).
+	budget int64
+	wsMax  int64
 }
 
-func newSched(e *kernels.Engine, maxModels, maxGrab int, newModel func() (nn.Model, error)) *sched {
+func newSched(e *kernels.Engine, maxModels, maxGrab int, budget int64, newModel func() (nn.Model, error)) *sched {
 	s := &sched{e: e, tokens: make(chan struct{}, e.Threads()),
-		newModel: newModel, maxModels: max(1, maxModels), freed: make(chan struct{}, 1)}
+		newModel: newModel, maxModels: max(1, maxModels), freed: make(chan struct{}, 1), budget: budget}
 	s.maxGrab.Store(int32(max(1, maxGrab)))
 	for i := 0; i < e.Threads(); i++ {
 		s.tokens <- struct{}{}
@@ -108,7 +114,7 @@ func (s *sched) model(ctx context.Context, wait bool) (nn.Model, bool, error) {
 			s.mu.Unlock()
 			return m, true, nil
 		}
-		if s.made < s.maxModels {
+		if s.made < s.maxModels && s.fits() {
 			s.made++
 			s.mu.Unlock()
 			m, err := s.newModel()
@@ -132,8 +138,24 @@ func (s *sched) model(ctx context.Context, wait bool) (nn.Model, bool, error) {
 	}
 }
 
+// fits reports whether one more workspace fits the budget; s.mu is held.
+func (s *sched) fits() bool {
+	switch {
+	case s.budget <= 0 || s.made == 0:
+		return true
+	case s.wsMax == 0:
+		return false // the first model has not come back yet
+	}
+	return int64(s.made+1)*s.wsMax <= s.budget
+}
+
 func (s *sched) putModel(m nn.Model) {
+	var b int64
+	if s.budget > 0 {
+		b = nn.WorkspaceBytes(m)
+	}
 	s.mu.Lock()
+	s.wsMax = max(s.wsMax, b)
 	s.idle = append(s.idle, m)
 	s.mu.Unlock()
 	select {

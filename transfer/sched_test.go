@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestSchedWaitsForModelWithoutThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s := newSched(e, 1, 2, func() (nn.Model, error) { return nn.NewModel("mlp", nn.ModelConfig{}) })
+	s := newSched(e, 1, 2, 0, func() (nn.Model, error) { return nn.NewModel("mlp", nn.ModelConfig{}) })
 	// The test holds one token, so the first job gets one thread.
 	if err := s.acquire(ctx); err != nil {
 		t.Fatal(err)
@@ -90,5 +91,51 @@ func TestSolveBorrowsFreeThreads(t *testing.T) {
 	}
 	if !p1.Equal(p2) || o1 != o2 {
 		t.Errorf("borrowed threads changed the result: objective %v vs %v", o2, o1)
+	}
+}
+
+// TestSchedWorkspaceBudget: a second workspace is made only when two of the
+// largest measured so far fit the budget; with one, a job of two tasks
+// runs on that workspace with both threads, with two on one thread each.
+func TestSchedWorkspaceBudget(t *testing.T) {
+	e, err := kernels.New(kernels.WithThreads(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := nn.ModelConfig{Width: 64, InputShape: []int{32}, NumClasses: 4}
+	newModel := func() (nn.Model, error) { return nn.NewModel("mlp-relu", cfg) }
+	m0, _ := newModel()
+	p := m0.Init(1)
+	b := nn.Batch{X: nn.NewTensor(16, 32), Y: make([]int32, 16)}
+	if _, err := m0.Forward(e, p, b, p.ZerosLike(), true); err != nil {
+		t.Fatal(err)
+	}
+	ws := nn.WorkspaceBytes(m0)
+	for _, c := range []struct {
+		budget int64
+		models int
+	}{{ws * 3 / 2, 1}, {ws * 2, 2}, {-1, 2}} {
+		s := newSched(e, 2, 2, c.budget, newModel)
+		s.putModel(m0)
+		s.made = 1
+		var mu sync.Mutex
+		seen := map[nn.Model]int{}
+		err := s.parallel(context.Background(), 2, func(m nn.Model, e *kernels.Engine, _ int) error {
+			mu.Lock()
+			seen[m] = e.Threads()
+			mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.made != c.models {
+			t.Errorf("budget %d for workspaces of %d bytes: %d models made, want %d", c.budget, ws, s.made, c.models)
+		}
+		for _, threads := range seen {
+			if threads != 2/c.models {
+				t.Errorf("budget %d: a workspace ran on %d threads, want %d", c.budget, threads, 2/c.models)
+			}
+		}
 	}
 }

@@ -38,6 +38,8 @@ type transferJob struct {
 	fresh     bool
 	e         *kernels.Engine
 	workers   int
+	// workspaceMem is transfer.Options.WorkspaceMemory (bytes).
+	workspaceMem int64
 	// segments and branchAtBest are transfer.Options' Segments and BranchAtBest.
 	segments     int
 	branchAtBest bool
@@ -65,7 +67,7 @@ func (j *transferJob) options() transfer.Options {
 		NewModel: func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
 		Train:    j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, GradAugment: j.gmAugment, BatchSize: j.batch,
 		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm},
-		FreshStart: j.fresh, Segments: j.segments, BranchAtBest: j.branchAtBest, Engine: j.e, Workers: j.workers, KeepBest: true,
+		FreshStart: j.fresh, Segments: j.segments, BranchAtBest: j.branchAtBest, Engine: j.e, Workers: j.workers, WorkspaceMemory: j.workspaceMem, KeepBest: true,
 	}
 	if j.data.Val == nil || j.data.Val.Len() == 0 {
 		o.Val = j.data.Test // no validation split: report test accuracy
@@ -242,6 +244,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&shard, "shard", "with several targets: run only shard I of N (0 ≤ I < N): the targets whose index is I mod N; default from SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count")
 	shardCount := fs.Int("shard-count", 0, "the number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) or SLURM_ARRAY_TASK_ID taken as is (a rerun of some tasks of an array); default LTRANSFER_SHARD_COUNT")
 	workers := fs.Int("workers", 0, "memory bound: at most this many model workspaces at once, and with several targets at most this many targets at a time (0: --threads)")
+	workspaceMB := fs.Int("workspace-mb", 0, "memory bound: the model workspaces together stay within this many MiB (a second one is made only while it fits; 0: 1024, -1: no bound)")
 	method := fs.String("method", "gmt", "transfer method: gmt, fgmt, naive, oracle, or random (one random permutation from --seed: the ablation baseline)")
 	steps := fs.Int("steps", 10, "points T of the linear trajectory (the paper: 10 on MNIST, 30 on CIFAR-10)")
 	spacing := fs.String("spacing", "cosine", "spacing of the linear trajectory's points: cosine or uniform")
@@ -321,7 +324,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	model := tr.Model()
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: uint64(*seed),
-		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, out: *out, force: *force, stderr: stderr,
+		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, workspaceMem: int64(*workspaceMB) << 20, out: *out, force: *force, stderr: stderr,
 		segments: *segments, branchAtBest: *branchAtBest}
 	j.dataset, j.dataPath = man.Dataset, man.DataPath
 	if *dataset != "" {

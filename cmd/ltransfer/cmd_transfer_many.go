@@ -171,7 +171,7 @@ func newTargetPlan(tr *nn.RecordedTrajectory, inits, finals string, n int, seed 
 // transferSettings records every flag that changes a transfer's result
 // (not threads, workers, output or shard), with its value.
 func transferSettings(fs *flag.FlagSet, tr *nn.RecordedTrajectory) map[string]string {
-	skip := map[string]bool{"threads": true, "workers": true, "out": true, "force": true, "json": true, "shard": true,
+	skip := map[string]bool{"threads": true, "workers": true, "workspace-mb": true, "out": true, "force": true, "json": true, "shard": true,
 		"shard-count": true, "target-init": true, "target": true, "targets": true, "target-seed": true, "source": true}
 	s := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {

@@ -43,6 +43,7 @@ var flagRanges = map[string]numRange{
 	"targets":          {min: 0, max: 1 << 16},
 	"shard-count":      {min: 0, max: 1 << 16},
 	"workers":          {min: 0, max: 1 << 12},
+	"workspace-mb":     {min: 0, max: 1 << 30, also: []float64{-1}, why: "MiB ≥ 0, or -1 for no bound"},
 	"threads":          {min: 0, max: 1 << 12},
 	"points":           {min: 0, max: 1 << 16},
 	"splits":           {min: 1, max: 1 << 16},
