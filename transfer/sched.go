@@ -18,9 +18,9 @@ import (
 // A goroutine takes its first model before any token, and one that holds
 // tokens never waits for a model (it only takes idle ones), so the waits
 // cannot form a cycle; and a goroutine waiting for a workspace leaves the
-// threads to those that can use them. Targets of RunMany and background evaluations all
-// draw from the same sched, so the cores stay busy without fork-join
-// barriers between targets.
+// threads to those that can use them. Targets of RunMany and background
+// evaluations all draw from the same sched, so the cores stay busy without
+// fork-join barriers between targets.
 type sched struct {
 	e         *kernels.Engine
 	tokens    chan struct{}
