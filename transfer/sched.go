@@ -151,7 +151,10 @@ func (s *sched) fits() bool {
 
 func (s *sched) putModel(m nn.Model) {
 	var b int64
-	if s.budget > 0 {
+	s.mu.Lock()
+	measure := s.budget > 0 && s.made < s.maxModels // else fits is never asked again
+	s.mu.Unlock()
+	if measure {
 		b = nn.WorkspaceBytes(m)
 	}
 	s.mu.Lock()
