@@ -107,6 +107,12 @@ type common struct {
 	valBatches []nn.Batch
 	bnOnce     sync.Once
 	bnBatches  []nn.Batch
+	repOnce    sync.Once
+	repBatches []nn.Batch
+	// per source point: its unit statistics for Options.Repair
+	repStatOnce []sync.Once
+	repStats    [][]nn.UnitStats
+	repStatErr  []error
 
 	progMu  sync.Mutex
 	scratch sync.Pool // *nn.ParamSet: see scratchPoint
@@ -163,6 +169,13 @@ func newCommon(o Options) (*common, error) {
 	if err := c.checkInputs(); err != nil {
 		return nil, err
 	}
+	if o.Repair {
+		if err := nn.CanRepair(m0); err != nil {
+			return nil, fmt.Errorf("transfer: Repair: %w", err)
+		}
+		n := c.T + 1
+		c.repStatOnce, c.repStats, c.repStatErr = make([]sync.Once, n), make([][]nn.UnitStats, n), make([]error, n)
+	}
 	c.setWorkspaces(m0)
 	return c, nil
 }
@@ -206,9 +219,12 @@ func withDefaults(o Options) (Options, error) {
 	if o.BNBatches == 0 {
 		o.BNBatches = 10
 	}
-	if o.GradBatches < 0 || o.BatchSize < 0 || o.EvalBatch < 0 || o.BNBatches < 0 || o.Workers < 0 {
-		return o, fmt.Errorf("transfer: negative counts (gm batches %d, batch %d, eval batch %d, BN batches %d, workers %d)",
-			o.GradBatches, o.BatchSize, o.EvalBatch, o.BNBatches, o.Workers)
+	if o.RepairBatches == 0 {
+		o.RepairBatches = 4
+	}
+	if o.GradBatches < 0 || o.BatchSize < 0 || o.EvalBatch < 0 || o.BNBatches < 0 || o.Workers < 0 || o.RepairBatches < 0 {
+		return o, fmt.Errorf("transfer: negative counts (gm batches %d, batch %d, eval batch %d, BN batches %d, workers %d, repair batches %d)",
+			o.GradBatches, o.BatchSize, o.EvalBatch, o.BNBatches, o.Workers, o.RepairBatches)
 	}
 	if err := checkSegments(o); err != nil {
 		return o, err
@@ -313,6 +329,11 @@ func (c *common) checkInputs() error {
 	}
 	if c.hasBuf && o.Train != nil {
 		if err := checkData(o.Train, "BN statistics (train)"); err != nil {
+			return err
+		}
+	}
+	if o.Repair {
+		if err := checkData(o.Train, "repair calibration (train)"); err != nil {
 			return err
 		}
 	}
@@ -620,17 +641,78 @@ func (c *common) evalBatches() []nn.Batch {
 // bnStatBatches returns the fixed training batches BN statistics are
 // recomputed on (the same for every step and target).
 func (c *common) bnStatBatches() []nn.Batch {
-	c.bnOnce.Do(func() {
-		rng := rand.New(rand.NewPCG(c.o.Seed, 0xb7e151628aed2a6b))
-		for k := 0; k < c.o.BNBatches; k++ {
-			idx := make([]int, c.o.BatchSize)
-			for i := range idx {
-				idx[i] = rng.IntN(c.o.Train.Len())
-			}
-			c.bnBatches = append(c.bnBatches, gather(c.o.Train, idx, nil))
-		}
-	})
+	c.bnOnce.Do(func() { c.bnBatches = c.fixedBatches(c.o.BNBatches, 0xb7e151628aed2a6b) })
 	return c.bnBatches
+}
+
+// repairBatches returns the fixed training batches Repair calibrates on
+// (the same for every step and target).
+func (c *common) repairBatches() []nn.Batch {
+	c.repOnce.Do(func() { c.repBatches = c.fixedBatches(c.o.RepairBatches, 0x243f6a8885a308d3) })
+	return c.repBatches
+}
+
+// fixedBatches draws n training batches of BatchSize from Seed and stream.
+func (c *common) fixedBatches(n int, stream uint64) []nn.Batch {
+	rng := rand.New(rand.NewPCG(c.o.Seed, stream))
+	var out []nn.Batch
+	for k := 0; k < n; k++ {
+		idx := make([]int, c.o.BatchSize)
+		for i := range idx {
+			idx[i] = rng.IntN(c.o.Train.Len())
+		}
+		out = append(out, gather(c.o.Train, idx, nil))
+	}
+	return out
+}
+
+// repaired returns a renormalised copy of step s's point p (Options.Repair):
+// its units given the statistics of the permuted source point π(θ₁ˢ), which
+// are the source point's own statistics permuted (computed once per point
+// for every step and target).
+func (c *common) repaired(ctx context.Context, s int, p *nn.ParamSet, perms Perms) (*nn.ParamSet, error) {
+	q := p.Clone()
+	err := c.sc.parallel(ctx, 1, func(m nn.Model, e *kernels.Engine, _ int) error {
+		c.repStatOnce[s].Do(func() {
+			c.repStatErr[s] = guard(func() error {
+				theta, err := c.point(s)
+				if err == nil {
+					c.repStats[s], err = nn.UnitStatistics(ctx, e, m, theta, c.repairBatches())
+				}
+				return err
+			})
+		})
+		if c.repStatErr[s] != nil {
+			return c.repStatErr[s]
+		}
+		return nn.RepairTo(ctx, e, m, q, c.permutedStats(c.repStats[s], perms), c.repairBatches())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("transfer: repairing step %d: %w", s, err)
+	}
+	return q, nil
+}
+
+// permutedStats returns the unit statistics of π(θ) from those of θ: unit
+// i of a permuted layer is unit π[i] of the original.
+func (c *common) permutedStats(st []nn.UnitStats, perms Perms) []nn.UnitStats {
+	out := make([]nn.UnitStats, len(st))
+	for k, u := range st {
+		out[k] = u
+		ts := c.spec.Tensor(u.Layer)
+		if ts == nil || len(ts.Axes) == 0 || ts.Axes[0] == "" {
+			continue
+		}
+		pi, ok := perms[ts.Axes[0]]
+		if !ok || len(pi) != len(u.Mean) {
+			continue
+		}
+		out[k].Mean, out[k].Dev = make([]float64, len(pi)), make([]float64, len(pi))
+		for i, j := range pi {
+			out[k].Mean[i], out[k].Dev[i] = u.Mean[j], u.Dev[j]
+		}
+	}
+	return out
 }
 
 // evaluate returns the accuracy of p on the validation set, with slices

@@ -188,6 +188,18 @@ type Options struct {
 	OnStep func(step int, params *nn.ParamSet, perms Perms) error
 	// KeepBest keeps the best point in Report.BestParams.
 	KeepBest bool
+	// Repair renormalises every transferred point θ₂ˢ (s ≥ 1) before it is
+	// evaluated and handed over: each hidden unit's pre-activation is given
+	// the mean and deviation the same unit of the permuted source point
+	// π(θ₁ˢ) has on RepairBatches fixed training batches (nn.Repair, after
+	// REPAIR for merged networks). The permutations, and the points the
+	// gradients are taken at, are the method's own; only the reported,
+	// streamed and kept points change. For models without normalisation
+	// layers (MLPs, Conv4/6/8); models with BN recompute their statistics
+	// at every point instead.
+	Repair bool
+	// RepairBatches mini-batches of BatchSize calibrate Repair (default 4).
+	RepairBatches int
 }
 
 // StepReport is one point of the transferred trajectory.
@@ -205,7 +217,9 @@ type Timings struct {
 	CostMatrices float64 `json:"cost_matrices"`
 	LAP          float64 `json:"lap"`
 	Eval         float64 `json:"eval"`
-	Total        float64 `json:"total"`
+	// Repair is the part of Eval spent renormalising points (Options.Repair).
+	Repair float64 `json:"repair,omitempty"`
+	Total  float64 `json:"total"`
 }
 
 // Report is the result of a transfer.
@@ -226,6 +240,8 @@ type Report struct {
 	// Segments and BranchAtBest are the options of the same names.
 	Segments     int  `json:"segments,omitempty"`
 	BranchAtBest bool `json:"branch_at_best,omitempty"`
+	// Repair is Options.Repair.
+	Repair bool `json:"repair,omitempty"`
 	// PeakRSSMB is the process's peak resident memory in MiB, for callers
 	// that run one transfer per process (the CLI sets it); the library
 	// leaves it zero.

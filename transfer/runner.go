@@ -89,7 +89,8 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 func (r *runner) newReport() *Report {
 	o := r.c.o
 	rep := &Report{Method: o.Method, Threads: o.Engine.Threads(), BestStep: -1,
-		GradAugment: o.GradAugment && o.Method.matchesGradients(), BranchAtBest: o.BranchAtBest}
+		GradAugment: o.GradAugment && o.Method.matchesGradients(), BranchAtBest: o.BranchAtBest,
+		Repair: o.Repair}
 	if o.Segments > 1 {
 		rep.Segments = o.Segments
 	}
@@ -514,8 +515,12 @@ func (c *common) putScratch(p *nn.ParamSet) { c.scratch.Put(p) }
 
 // pendingStep is a transferred point being evaluated in the background.
 type pendingStep struct {
-	s       int
-	p       *nn.ParamSet
+	s int
+	p *nn.ParamSet
+	// out is the point reported and handed over: p, or its renormalised
+	// copy with Options.Repair.
+	out     *nn.ParamSet
+	repair  float64
 	perms   Perms
 	obj     float64
 	acc     float64
@@ -543,7 +548,14 @@ func (r *runner) start(ctx context.Context, ps *pendingStep) {
 		defer close(ps.done)
 		t0 := time.Now()
 		ps.err = guard(func() (err error) {
-			ps.acc, err = r.c.evaluate(ctx, ps.p)
+			ps.out = ps.p
+			if r.c.o.Repair && ps.s > 0 {
+				if ps.out, err = r.c.repaired(ctx, ps.s, ps.p, ps.perms); err != nil {
+					return err
+				}
+				ps.repair = time.Since(t0).Seconds()
+			}
+			ps.acc, err = r.c.evaluate(ctx, ps.out)
 			return err
 		})
 		ps.seconds = time.Since(t0).Seconds()
@@ -558,9 +570,10 @@ func (r *runner) finishStep(ctx context.Context, ps *pendingStep) error {
 	if ps.err != nil {
 		return ps.err
 	}
-	s, p, acc := ps.s, ps.p, ps.acc
+	s, p, acc := ps.s, ps.out, ps.acc
 	r.mu.Lock()
 	r.rep.Timings.Eval += ps.seconds
+	r.rep.Timings.Repair += ps.repair
 	r.mu.Unlock()
 	r.rep.Steps = append(r.rep.Steps, StepReport{Step: s, ValAcc: acc, Objective: ps.obj})
 	// The best point is chosen among the transferred ones (s ≥ 1).
@@ -570,7 +583,7 @@ func (r *runner) finishStep(ctx context.Context, ps *pendingStep) error {
 			r.rep.BestParams = p // no one changes a finished point
 		}
 		if r.c.o.BranchAtBest {
-			r.bestPerms, r.bestPoint = ps.perms, p.Clone()
+			r.bestPerms, r.bestPoint = ps.perms, ps.p.Clone()
 		}
 	}
 	if r.tgt.OnStep != nil {

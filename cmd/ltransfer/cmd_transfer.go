@@ -43,6 +43,8 @@ type transferJob struct {
 	// segments and branchAtBest are transfer.Options' Segments and BranchAtBest.
 	segments     int
 	branchAtBest bool
+	// repair is transfer.Options.Repair.
+	repair bool
 	// out, when set, receives the transferred trajectory, permutations,
 	// manifest.json and report.json. They are written into a hidden
 	// sibling folder that is renamed to out when the transfer is complete,
@@ -67,7 +69,7 @@ func (j *transferJob) options() transfer.Options {
 		NewModel: func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
 		Train:    j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, GradAugment: j.gmAugment, BatchSize: j.batch,
 		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm},
-		FreshStart: j.fresh, Segments: j.segments, BranchAtBest: j.branchAtBest, Engine: j.e, Workers: j.workers, WorkspaceMemory: j.workspaceMem, KeepBest: true,
+		FreshStart: j.fresh, Segments: j.segments, BranchAtBest: j.branchAtBest, Repair: j.repair, Engine: j.e, Workers: j.workers, WorkspaceMemory: j.workspaceMem, KeepBest: true,
 	}
 	if j.data.Val == nil || j.data.Val.Len() == 0 {
 		o.Val = j.data.Test // no validation split: report test accuracy
@@ -262,6 +264,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&normalize, "normalize", "normalise the matching objective: --normalize (or =pair) counts each gradient pair as one cosine similarity; =tensor counts each tensor of each pair as one, as the paper's code's normalized_matching")
 	segments := fs.Int("segments", 1, "gmt/fgmt: split the trajectory into K segments of equal length, each with its own permutation tied to the previous one (the paper code's num_perms); --steps must be a multiple of K")
 	branchAtBest := fs.Bool("branch-at-best", false, "with --segments: start each segment from the best point so far instead of the last (the paper code's branch_at_best)")
+	repair := fs.Bool("repair", false, "renormalise every transferred point: each hidden unit's pre-activation gets the mean and deviation of the same unit of the permuted source point on 512 training images (REPAIR); the permutations are the method's own. MLPs and Conv4/6/8 (ResNets recompute their BN statistics instead)")
 	fresh := fs.Bool("fresh-start", false, "gmt/fgmt: start every step's permutation search from the identity, as the paper's code does, instead of from the previous step's permutations")
 	noWarm := fs.Bool("no-warm-start", false, "solve every assignment problem from scratch (for measurements)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
@@ -325,7 +328,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: uint64(*seed),
 		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, workspaceMem: int64(*workspaceMB) << 20, out: *out, force: *force, stderr: stderr,
-		segments: *segments, branchAtBest: *branchAtBest}
+		segments: *segments, branchAtBest: *branchAtBest, repair: *repair}
 	j.dataset, j.dataPath = man.Dataset, man.DataPath
 	if *dataset != "" {
 		j.dataset, j.dataPath = *dataset, ""
@@ -441,8 +444,13 @@ func printReport(w io.Writer, rep *transfer.Report) {
 		fmt.Fprintf(w, "%-6d %7.2f%%  %.6g\n", s.Step, 100*s.ValAcc, s.Objective)
 	}
 	t := rep.Timings
-	fmt.Fprintf(w, "%s: best val acc %.2f%% at step %d; %.2f s (gradients %.2f, cost matrices %.2f, LAP %.2f in %d calls, eval %.2f)\n",
-		strings.ToUpper(string(rep.Method)), 100*rep.BestValAcc, rep.BestStep, t.Total, t.Gradients, t.CostMatrices, t.LAP, rep.LAPCalls, t.Eval)
+	name, eval := strings.ToUpper(string(rep.Method)), fmt.Sprintf("%.2f", t.Eval)
+	if rep.Repair {
+		name += " with repair"
+		eval += fmt.Sprintf(", of which repair %.2f", t.Repair)
+	}
+	fmt.Fprintf(w, "%s: best val acc %.2f%% at step %d; %.2f s (gradients %.2f, cost matrices %.2f, LAP %.2f in %d calls, eval %s)\n",
+		name, 100*rep.BestValAcc, rep.BestStep, t.Total, t.Gradients, t.CostMatrices, t.LAP, rep.LAPCalls, eval)
 }
 
 // normalizeFlag is --normalize: a boolean flag (bare --normalize means

@@ -184,13 +184,17 @@ func transferSettings(fs *flag.FlagSet, tr *nn.RecordedTrajectory) map[string]st
 }
 
 // upgradeSettings renames the settings of plans written when transfer's
-// --spacing was called --schedule, so their folders resume and summarise.
+// --spacing was called --schedule, and adds --repair's default to plans
+// written before it, so their folders resume and summarise.
 func (p *targetPlan) upgradeSettings() {
 	if v, ok := p.Settings["schedule"]; ok {
 		if _, dup := p.Settings["spacing"]; !dup {
 			delete(p.Settings, "schedule")
 			p.Settings["spacing"] = v
 		}
+	}
+	if _, ok := p.Settings["repair"]; !ok && len(p.Settings) > 0 {
+		p.Settings["repair"] = "false" // plans from before --repair
 	}
 }
 
