@@ -119,31 +119,34 @@ func CanRepair(m Model) error {
 func repairPass(ctx context.Context, e *kernels.Engine, leaves []Layer, last int, p *ParamSet,
 	batches []Batch, want []UnitStats) ([]UnitStats, error) {
 	pass := &Pass{E: e, P: p}
-	acts := make([]*Tensor, len(batches))
-	for b := range batches {
-		acts[b] = batches[b].X
-	}
-	next := make([]*Tensor, len(batches))
+	// acts holds every batch's output of the last hidden layer done: only
+	// those are kept, each segment of layers up to the next hidden affine
+	// layer runs batch by batch on them. Nothing after the last hidden
+	// layer needs to run.
+	var acts, next []*Tensor
 	var stats []UnitStats
-	k := 0
-	for i, l := range leaves {
+	k, from := 0, 0
+	for i := 0; i < last; i++ {
+		if !isAffine(leaves[i]) {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		for b, x := range acts {
-			y := l.Forward(pass, x)
-			next[b] = Ensure(next[b], y.Shape...)
-			copy(next[b].Data, y.Data)
+		l := leaves[i]
+		next = growList(next, len(batches))
+		for b := range batches {
+			x := batches[b].X
+			if acts != nil {
+				x = acts[b]
+			}
+			for _, seg := range leaves[from : i+1] {
+				x = seg.Forward(pass, x)
+			}
+			next[b] = Ensure(next[b], x.Shape...)
+			copy(next[b].Data, x.Data)
 		}
-		// Both lists own their tensors after the first layer; the input
-		// batches are never written.
-		if i == 0 {
-			acts = make([]*Tensor, len(batches))
-		}
-		acts, next = next, acts
-		if i == last || !isAffine(l) {
-			continue
-		}
+		acts, next, from = next, acts, i+1
 		wn, bias := affineNames(l)
 		st := measureUnits(acts, bias)
 		st.Layer = wn
@@ -162,6 +165,14 @@ func repairPass(ctx context.Context, e *kernels.Engine, leaves []Layer, last int
 	return stats, nil
 }
 
+// growList returns l with n entries (new ones nil).
+func growList(l []*Tensor, n int) []*Tensor {
+	if len(l) < n {
+		l = append(l, make([]*Tensor, n-len(l))...)
+	}
+	return l
+}
+
 // measureUnits returns the per-unit statistics of layer outputs [N, C, …].
 func measureUnits(acts []*Tensor, bias bool) UnitStats {
 	c := acts[0].Shape[1]
@@ -172,11 +183,7 @@ func measureUnits(acts []*Tensor, bias bool) UnitStats {
 		n += a.Shape[0] * inner
 		for s := 0; s < a.Shape[0]; s++ {
 			for ch := 0; ch < c; ch++ {
-				var su, q float64
-				for _, v := range a.Data[(s*c+ch)*inner : (s*c+ch+1)*inner] {
-					su += float64(v)
-					q += float64(v) * float64(v)
-				}
+				su, q := moments(a.Data[(s*c+ch)*inner : (s*c+ch+1)*inner])
 				sum[ch] += su
 				sq[ch] += q
 			}
@@ -194,6 +201,22 @@ func measureUnits(acts []*Tensor, bias bool) UnitStats {
 		}
 	}
 	return st
+}
+
+// moments returns Σv and Σv² in float64, in four interleaved partial sums.
+func moments(x []float32) (sum, sq float64) {
+	var s0, s1, s2, s3, q0, q1, q2, q3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+		s0, s1, s2, s3 = s0+a, s1+b, s2+c, s3+d
+		q0, q1, q2, q3 = q0+a*a, q1+b*b, q2+c*c, q3+d*d
+	}
+	for ; i < len(x); i++ {
+		a := float64(x[i])
+		s0, q0 = s0+a, q0+a*a
+	}
+	return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
 }
 
 // renormalise maps layer l's units from statistics got to want, in p and
