@@ -33,7 +33,7 @@
 # FT_EPOCHS, PRE_EPOCHS, FT3_EPOCHS, T_CIFAR, T_MNIST, GM_BATCHES, CONV_WF,
 # RES_WF, MLP_WIDTH, LR, RES_LR, WARMUP, E3_WARMUP, RES_WARMUP (steps),
 # THREADS, CIFAR (data path),
-# LIMIT, EXPERIMENTS, FT_METHODS, E4_PAIRS, E4_FT_METHODS, FT3_ARGS,
+# LIMIT, EXPERIMENTS, FT_METHODS, E1_REPAIR, E4_PAIRS, E4_FT_METHODS, FT3_ARGS,
 # RES_EPOCHS, E4_FT_EPOCHS, CONV_INIT, E3_INIT, RES_INIT, TABLES_ONLY,
 # EARLY_STEPS (extra checkpoints inside the first epoch), GM_ARGS (extra
 # flags of every GMT and FGMT transfer, e.g. "--normalize" or "--gm-augment";
@@ -128,6 +128,10 @@ THREADS=${THREADS:-0}
 CIFAR=${CIFAR:-../shared/data/cifar10-jpeg.tar}
 EXPERIMENTS=${EXPERIMENTS:-"1 2 3 4 5"}
 FT_METHODS=${FT_METHODS:-"gmt fgmt naive"}
+# Experiment 1's transfers with --repair (their folders are METHOD-repair;
+# FT_METHODS may name them, e.g. "gmt gmt-repair").
+E1_REPAIR=${E1_REPAIR:-"gmt fgmt naive oracle"}
+GM_ARGS=${GM_ARGS:-}
 FT3_ARGS=${FT3_ARGS:-"--optimizer sgd --lr 0.01 --momentum 0.9 --wd 1e-4 --schedule cosine"}
 METHODS="gmt fgmt naive oracle"
 
@@ -207,6 +211,9 @@ finetune_all() {
 		train "$pd/ft-$m" "$@" "${ft[@]}" --init-from "$pd/$m/best.safetensors"
 	done
 	train "$pd/ft-scratch" "$@" "${ft[@]}" --init-from "$tgt/ckpt-0000.safetensors"
+	# Scratch with the source's own recipe (SGD, cosine) for as many epochs.
+	train "$pd/ft-scratch-sgd" "$@" --momentum 0.9 --wd 1e-4 --schedule cosine --epochs "$epochs" --batch 128 \
+		--checkpoint-steps "$EARLY_STEPS" --seed 7 --init-from "$tgt/ckpt-0000.safetensors"
 }
 
 # randinit EXP PAIRS FTMETHODS EPOCHS FTEPOCHS WARMUP MODELARGS...:
@@ -224,6 +231,14 @@ randinit() {
 		local pd="$base/$s-$t"
 		mkdir -p "$pd"
 		transfer_all "$pd" "$base/src-$s" "$base/tgt-$t" "$T_CIFAR" "$GM_BATCHES"
+		if [ "$exp" = e1-conv8 ]; then
+			for m in $E1_REPAIR; do
+				local extra=()
+				if [ "$m" = oracle ]; then extra=(--target "$base/tgt-$t"); fi
+				xfer "$pd/$m-repair" --source "$base/src-$s" --target-init "$base/tgt-$t/ckpt-0000.safetensors" --method "$m" \
+					--steps "$T_CIFAR" --spacing cosine --gm-batches "$GM_BATCHES" --batch 128 --repair "${extra[@]}"
+			done
+		fi
 		# The fine-tuning runs start from checkpoints: no --init.
 		finetune_all "$pd" "$base/tgt-$t" "$ftm" "$ftepochs" "${data[@]}" "${@:1:$#-2}"
 	done
