@@ -13,7 +13,8 @@ import (
 // ErrRepairUnsupported reports a network Repair cannot renormalise: one
 // with batch normalisation or residual blocks (their BN statistics are
 // recomputed instead, RecomputeBNStats), or a layer kind it does not know.
-var ErrRepairUnsupported = errors.New("nn: repair needs a plain feed-forward network of linear, convolution, ReLU, pooling and reshaping layers")
+var ErrRepairUnsupported = errors.New("nn: repair needs a plain feed-forward network of linear, convolution, ReLU, pooling and reshaping layers; " +
+	"a network with batch normalisation has its BN statistics recomputed at every point instead")
 
 // Repair renormalises the hidden units of p in place so that, on the
 // calibration batches, every hidden unit's pre-activation has the mean and

@@ -325,6 +325,11 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	model := tr.Model()
+	if *repair {
+		if err := nn.CanRepair(model); err != nil {
+			return fmt.Errorf("--repair: %w", err)
+		}
+	}
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: uint64(*seed),
 		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, workspaceMem: int64(*workspaceMB) << 20, out: *out, force: *force, stderr: stderr,
