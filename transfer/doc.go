@@ -35,9 +35,10 @@
 // with, and its units' activations drift in scale layer after layer; the
 // renormalisation puts them back where the source's are. The permutations
 // are the method's own and unchanged. On Conv8 ×0.25 / CIFAR-10 it lifts
-// GMT from 31 % to 61 % on one pair (docs/results.md); on the bias-free
-// linear MNIST MLP it changes little; models with BN already recompute
-// their statistics at every point and refuse it.
+// GMT from 34 % to 62 % (mean of three seed pairs, docs/results.md) for
+// about an eighth more time; on the bias-free linear MNIST MLP it changes
+// little; models with BN already recompute their statistics at every point
+// and refuse it.
 //
 // # Threads and memory
 //
