@@ -136,6 +136,20 @@ func TestTransferManyTargetsCLI(t *testing.T) {
 	if o, e, code := many(whole); code != 0 || !strings.Contains(e, "0 to run, 3 finished") {
 		t.Fatalf("rerun over a plan with \"schedule\": code %d\n%s\n%s", code, o, e)
 	}
+	// A plan from before --repair (no "repair" setting) is a plan without
+	// it; one with repair on is another plan.
+	if !bytes.Contains(pb, []byte(`"repair": "false",`)) {
+		t.Fatalf("targets.json records no repair setting:\n%s", pb)
+	}
+	if err := os.WriteFile(planFile, bytes.Replace(pb, []byte(`"repair": "false",`), nil, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, e, code := many(whole); code != 0 || !strings.Contains(e, "0 to run, 3 finished") {
+		t.Fatalf("rerun over a plan without \"repair\": code %d\n%s\n%s", code, o, e)
+	}
+	if o, e, code := many(whole, "--repair"); code == 0 || !strings.Contains(e, "repair") {
+		t.Fatalf("rerun with --repair over a plan without: code %d\n%s\n%s", code, o, e)
+	}
 	if err := os.WriteFile(planFile, pb, 0o644); err != nil {
 		t.Fatal(err)
 	}
