@@ -60,9 +60,13 @@ func TestRunManyMatchesRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	inits := []*nn.ParamSet{p.tgt0, p.m.Init(103), p.m.Init(104), p.m.Init(105), p.m.Init(106)}
-	for _, method := range []Method{GMT, FGMT, Naive, Oracle} {
+	for _, mc := range []struct {
+		m      Method
+		repair bool
+	}{{GMT, false}, {FGMT, false}, {Naive, false}, {Oracle, false}, {GMT, true}, {Naive, true}} {
+		method := mc.m
 		base := Options{Method: method, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet,
-			GradBatches: 2, BatchSize: 32, Seed: seed}
+			GradBatches: 2, BatchSize: 32, Seed: seed, Repair: mc.repair, RepairBatches: 2}
 		// The reference: each target alone, one thread.
 		e1, _ := kernels.New(kernels.WithThreads(1))
 		want := make([][]stepRecord, len(inits))
