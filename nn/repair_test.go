@@ -79,14 +79,7 @@ func TestRepairUndoesUnitRescaling(t *testing.T) {
 			if err := Repair(context.Background(), e, m, p, ref, batches); err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range ref.Names() {
-				x, y := ref.Get(name).Data, p.Get(name).Data
-				for k := range x {
-					if d := math.Abs(float64(x[k] - y[k])); d > 1e-4*(1+math.Abs(float64(x[k]))) {
-						t.Fatalf("%s[%d]: repaired %g, reference %g", name, k, y[k], x[k])
-					}
-				}
-			}
+			closeParams(t, ref, p, "reference", "repaired")
 		})
 	}
 }
@@ -126,14 +119,7 @@ func TestRepairIdempotentAndThreadFree(t *testing.T) {
 			if err := Repair(context.Background(), e1, m, again, ref, batches); err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range p1.Names() {
-				x, y := p1.Get(name).Data, again.Get(name).Data
-				for k := range x {
-					if d := math.Abs(float64(x[k] - y[k])); d > 1e-4*(1+math.Abs(float64(x[k]))) {
-						t.Fatalf("%s[%d]: %g after one repair, %g after two", name, k, x[k], y[k])
-					}
-				}
-			}
+			closeParams(t, p1, again, "after one repair", "after two")
 		})
 	}
 }
@@ -153,5 +139,18 @@ func TestRepairRefusesBN(t *testing.T) {
 	b := randBatch(NewRand(1, 1), 2, []int{3, 32, 32}, 10)
 	if err := Repair(context.Background(), e, m, p.Clone(), p, []Batch{b}); !errors.Is(err, ErrRepairUnsupported) {
 		t.Fatalf("Repair(resnet20) = %v", err)
+	}
+}
+
+// closeParams fails unless every entry of b is within 1e-4 (relative) of a's.
+func closeParams(t *testing.T, a, b *ParamSet, aName, bName string) {
+	t.Helper()
+	for _, name := range a.Names() {
+		x, y := a.Get(name).Data, b.Get(name).Data
+		for k := range x {
+			if d := math.Abs(float64(x[k] - y[k])); d > 1e-4*(1+math.Abs(float64(x[k]))) {
+				t.Fatalf("%s[%d]: %g %s, %g %s", name, k, x[k], aName, y[k], bName)
+			}
+		}
 	}
 }

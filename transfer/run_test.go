@@ -223,14 +223,7 @@ func TestRunBatchNormModel(t *testing.T) {
 	if err != nil {
 		t.Skipf("resnet20 not available: %v", err)
 	}
-	r := rand.New(rand.NewPCG(seed, 1))
-	data := &Examples{X: nn.NewTensor(48, 3, 32, 32), Y: make([]int32, 48), Classes: 4}
-	for i := range data.X.Data {
-		data.X.Data[i] = float32(r.NormFloat64())
-	}
-	for i := range data.Y {
-		data.Y[i] = int32(i % 4)
-	}
+	data := noiseExamples(seed, 48, []int{3, 32, 32}, 4)
 	src0, tgt0 := m.Init(1), m.Init(2)
 	src1 := train(t, m, src0, data, 3, 8, 0.05, 1)
 	tgt1 := train(t, m, tgt0, data, 3, 8, 0.05, 2)

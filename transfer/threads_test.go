@@ -28,14 +28,7 @@ func TestRunSameForAnyThreadCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(seed, 1))
-	data := &Examples{X: nn.NewTensor(64, 3, 16, 16), Y: make([]int32, 64), Classes: 4}
-	for i := range data.X.Data {
-		data.X.Data[i] = float32(r.NormFloat64())
-	}
-	for i := range data.Y {
-		data.Y[i] = int32(i % 4)
-	}
+	data := noiseExamples(seed, 64, []int{3, 16, 16}, 4)
 	src0 := m.Init(1)
 	src1 := train(t, m, src0, data, 3, 8, 0.05, 1)
 	traj, err := Linear(src0, src1, 4, Cosine)
@@ -87,14 +80,7 @@ func TestRunRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(seed, 1))
-	data := &Examples{X: nn.NewTensor(48, 3, 32, 32), Y: make([]int32, 48), Classes: 4}
-	for i := range data.X.Data {
-		data.X.Data[i] = float32(r.NormFloat64())
-	}
-	for i := range data.Y {
-		data.Y[i] = int32(i % 4)
-	}
+	data := noiseExamples(seed, 48, []int{3, 32, 32}, 4)
 	src0 := m.Init(1)
 	src1 := train(t, m, src0, data, 3, 8, 0.05, 1)
 	traj, err := Linear(src0, src1, 3, Cosine)
@@ -191,4 +177,18 @@ func TestPermutedUnitStats(t *testing.T) {
 			}
 		}
 	}
+}
+
+// noiseExamples returns n standard-normal samples of the given shape with
+// labels cycling through the classes.
+func noiseExamples(seed uint64, n int, shape []int, classes int) *Examples {
+	r := rand.New(rand.NewPCG(seed, 1))
+	data := &Examples{X: nn.NewTensor(append([]int{n}, shape...)...), Y: make([]int32, n), Classes: classes}
+	for i := range data.X.Data {
+		data.X.Data[i] = float32(r.NormFloat64())
+	}
+	for i := range data.Y {
+		data.Y[i] = int32(i % classes)
+	}
+	return data
 }
