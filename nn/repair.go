@@ -82,13 +82,9 @@ func RepairTo(ctx context.Context, e *kernels.Engine, m Model, p *ParamSet, want
 // repairPlan returns m's layers in order and the index of the last affine
 // one (the output layer, never renormalised).
 func repairPlan(m Model, batches []Batch) ([]Layer, int, error) {
-	lm, ok := m.(*LayerModel)
-	if !ok {
-		return nil, 0, fmt.Errorf("%w (model %s)", ErrRepairUnsupported, m.Arch())
-	}
-	leaves, err := repairLeaves(lm.Net())
+	leaves, err := modelLeaves(m)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w (model %s)", err, m.Arch())
+		return nil, 0, err
 	}
 	if len(batches) == 0 {
 		return nil, 0, errors.New("nn: repair needs at least one calibration batch")
@@ -104,14 +100,22 @@ func repairPlan(m Model, batches []Batch) ([]Layer, int, error) {
 
 // CanRepair reports whether Repair can renormalise m's parameters.
 func CanRepair(m Model) error {
+	_, err := modelLeaves(m)
+	return err
+}
+
+// modelLeaves returns m's layers in network order, or why Repair cannot
+// run them one at a time.
+func modelLeaves(m Model) ([]Layer, error) {
 	lm, ok := m.(*LayerModel)
 	if !ok {
-		return fmt.Errorf("%w (model %s)", ErrRepairUnsupported, m.Arch())
+		return nil, fmt.Errorf("%w (model %s)", ErrRepairUnsupported, m.Arch())
 	}
-	if _, err := repairLeaves(lm.Net()); err != nil {
-		return fmt.Errorf("%w (model %s)", err, m.Arch())
+	leaves, err := repairLeaves(lm.Net())
+	if err != nil {
+		return nil, fmt.Errorf("%w (model %s)", err, m.Arch())
 	}
-	return nil
+	return leaves, nil
 }
 
 // repairPass runs the batches through the leaves on p. Without want it
@@ -237,7 +241,7 @@ func renormalise(l Layer, p *ParamSet, acts []*Tensor, got, want UnitStats) erro
 			t = want.Mean[ch] - s*got.Mean[ch]
 		}
 		if math.IsNaN(s) || math.IsInf(s, 0) || math.IsNaN(t) || math.IsInf(t, 0) {
-			return fmt.Errorf("nn: repair: unit %d of a layer has non-finite statistics", ch)
+			return fmt.Errorf("nn: repair: unit %d of %s has non-finite statistics", ch, want.Layer)
 		}
 		scale[ch], shift[ch] = float32(s), float32(t)
 		for i := ch * rows; i < (ch+1)*rows; i++ {

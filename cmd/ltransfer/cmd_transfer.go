@@ -264,7 +264,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&normalize, "normalize", "normalise the matching objective: --normalize (or =pair) counts each gradient pair as one cosine similarity; =tensor counts each tensor of each pair as one, as the paper's code's normalized_matching")
 	segments := fs.Int("segments", 1, "gmt/fgmt: split the trajectory into K segments of equal length, each with its own permutation tied to the previous one (the paper code's num_perms); --steps must be a multiple of K")
 	branchAtBest := fs.Bool("branch-at-best", false, "with --segments: start each segment from the best point so far instead of the last (the paper code's branch_at_best)")
-	repair := fs.Bool("repair", false, "renormalise every transferred point: each hidden unit's pre-activation gets the mean and deviation of the same unit of the permuted source point on 512 training images (REPAIR); the permutations are the method's own. MLPs and Conv4/6/8 (ResNets recompute their BN statistics instead)")
+	repair := fs.Bool("repair", false, "renormalise every transferred point: each hidden unit's pre-activation gets the mean and deviation of the same unit of the permuted source point on 4 training batches of --batch (REPAIR); the permutations are the method's own. MLPs and Conv4/6/8 (ResNets recompute their BN statistics instead)")
 	fresh := fs.Bool("fresh-start", false, "gmt/fgmt: start every step's permutation search from the identity, as the paper's code does, instead of from the previous step's permutations")
 	noWarm := fs.Bool("no-warm-start", false, "solve every assignment problem from scratch (for measurements)")
 	threads := fs.Int("threads", 0, "worker threads (0: GOMAXPROCS)")
