@@ -42,13 +42,8 @@ func Ensemble(ctx context.Context, e *kernels.Engine, newModel func() (nn.Model,
 	if err != nil {
 		return nil, err
 	}
-	k := len(members)
-	classes := data.NumClasses()
-	rep := &EnsembleReport{Members: k, MemberAccuracy: make([]float64, k), N: data.Len()}
-	var correct int
-	memberCorrect := make([]int, k)
-	var disagree int64
-	pred := make([]int, k)
+	t := newTally(len(members), data.NumClasses())
+	logits := make([][]float32, len(members))
 	for lo := 0; lo < data.Len(); lo += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -58,68 +53,150 @@ func Ensemble(ctx context.Context, e *kernels.Engine, newModel func() (nn.Model,
 			idx = append(idx, i)
 		}
 		b := gather(data, idx, nil)
-		n := len(idx)
-		probs := make([]float64, n*classes)
-		preds := make([][]int, k)
 		for j, p := range members {
-			logits, err := nn.Logits(e, m, p, b)
-			if err != nil {
+			if logits[j], err = nn.Logits(e, m, p, b); err != nil {
 				return nil, fmt.Errorf("transfer: ensemble member %d: %w", j, err)
 			}
-			if len(logits) != n*classes {
-				return nil, fmt.Errorf("transfer: ensemble member %d has %d outputs per example, the data %d classes", j, len(logits)/n, classes)
+		}
+		if err := t.add(logits, b.Y); err != nil {
+			return nil, err
+		}
+	}
+	return t.report(), nil
+}
+
+// EnsembleOfLogits scores an ensemble from its members' logits on the
+// examples labelled labels (each member's len(labels) × classes,
+// row-major, as Report.BestLogits holds them): the same report as
+// Ensemble gives for the members whose logits these are, without a
+// forward pass.
+func EnsembleOfLogits(members [][]float32, labels []int32, classes int) (*EnsembleReport, error) {
+	if len(members) == 0 {
+		return nil, errors.New("transfer: an ensemble needs at least one member")
+	}
+	if len(labels) == 0 || classes < 1 {
+		return nil, fmt.Errorf("transfer: ensemble of %d examples of %d classes", len(labels), classes)
+	}
+	for i, y := range labels {
+		if y < 0 || int(y) >= classes {
+			return nil, fmt.Errorf("transfer: label %d of example %d outside [0, %d)", y, i, classes)
+		}
+	}
+	t := newTally(len(members), classes)
+	if err := t.add(members, labels); err != nil {
+		return nil, err
+	}
+	return t.report(), nil
+}
+
+// tally accumulates an ensemble's counts over batches of examples.
+type tally struct {
+	classes, n    int
+	correct       int
+	memberCorrect []int
+	disagree      int64
+	probs         []float64
+	pred          []int
+}
+
+func newTally(members, classes int) *tally {
+	return &tally{classes: classes, memberCorrect: make([]int, members), pred: make([]int, members)}
+}
+
+// add counts the examples labelled y, given each member's logits on them.
+func (t *tally) add(logits [][]float32, y []int32) error {
+	n, classes, k := len(y), t.classes, len(logits)
+	for j, l := range logits {
+		if len(l) != n*classes {
+			return fmt.Errorf("transfer: ensemble member %d has %d outputs for %d examples of %d classes", j, len(l), n, classes)
+		}
+	}
+	if cap(t.probs) < classes {
+		t.probs = make([]float64, classes)
+	}
+	probs := t.probs[:classes]
+	for i := 0; i < n; i++ {
+		clear(probs)
+		for j, l := range logits {
+			row := l[i*classes : (i+1)*classes]
+			mx, arg := row[0], 0
+			for c, v := range row {
+				if v > mx {
+					mx, arg = v, c
+				}
 			}
-			preds[j] = make([]int, n)
-			for i := 0; i < n; i++ {
-				row := logits[i*classes : (i+1)*classes]
-				mx := row[0]
-				arg := 0
-				for c, v := range row {
-					if v > mx {
-						mx, arg = v, c
-					}
-				}
-				var z float64
-				for _, v := range row {
-					z += math.Exp(float64(v - mx))
-				}
-				for c, v := range row {
-					probs[i*classes+c] += math.Exp(float64(v-mx)) / z
-				}
-				preds[j][i] = arg
-				if int32(arg) == b.Y[i] {
-					memberCorrect[j]++
-				}
+			var z float64
+			for _, v := range row {
+				z += math.Exp(float64(v - mx))
+			}
+			for c, v := range row {
+				probs[c] += math.Exp(float64(v-mx)) / z
+			}
+			t.pred[j] = arg
+			if int32(arg) == y[i] {
+				t.memberCorrect[j]++
 			}
 		}
-		for i := 0; i < n; i++ {
-			arg := 0
-			for c := 1; c < classes; c++ {
-				if probs[i*classes+c] > probs[i*classes+arg] {
-					arg = c
-				}
+		arg := 0
+		for c := 1; c < classes; c++ {
+			if probs[c] > probs[arg] {
+				arg = c
 			}
-			if int32(arg) == b.Y[i] {
-				correct++
-			}
-			for j := range pred {
-				pred[j] = preds[j][i]
-			}
-			for a := 0; a < k; a++ {
-				for c := a + 1; c < k; c++ {
-					if pred[a] != pred[c] {
-						disagree++
-					}
+		}
+		if int32(arg) == y[i] {
+			t.correct++
+		}
+		for a := 0; a < k; a++ {
+			for c := a + 1; c < k; c++ {
+				if t.pred[a] != t.pred[c] {
+					t.disagree++
 				}
 			}
 		}
 	}
-	rep.Accuracy = float64(correct) / float64(rep.N)
-	for j := range memberCorrect {
-		rep.MemberAccuracy[j] = float64(memberCorrect[j]) / float64(rep.N)
+	t.n += n
+	return nil
+}
+
+func (t *tally) report() *EnsembleReport {
+	k := len(t.memberCorrect)
+	rep := &EnsembleReport{Members: k, MemberAccuracy: make([]float64, k), N: t.n}
+	if t.n == 0 {
+		return rep
+	}
+	rep.Accuracy = float64(t.correct) / float64(t.n)
+	for j, c := range t.memberCorrect {
+		rep.MemberAccuracy[j] = float64(c) / float64(t.n)
 	}
 	if k > 1 {
-		rep.Disagreement = float64(disagree) / (float64(k*(k-1)/2) * float64(rep.N))
+		rep.Disagreement = float64(t.disagree) / (float64(k*(k-1)/2) * float64(t.n))
 	}
-	return rep, nil
+	return rep
+}
+
+// Logits returns the logits of p (parameters of m) on data in evaluation
+// mode, data.Len() × classes row-major, batch examples at a time.
+func Logits(ctx context.Context, e *kernels.Engine, m nn.Model, p *nn.ParamSet, data nn.Dataset, batch int) ([]float32, error) {
+	if err := checkData(data, "logits"); err != nil {
+		return nil, err
+	}
+	if batch < 1 {
+		batch = 250
+	}
+	out := make([]float32, 0, data.Len()*data.NumClasses())
+	for lo := 0; lo < data.Len(); lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		idx := make([]int, 0, batch)
+		for i := lo; i < min(lo+batch, data.Len()); i++ {
+			idx = append(idx, i)
+		}
+		l, err := nn.Logits(e, m, p, gather(data, idx, nil))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l...)
+	}
+	return out, nil
 }

@@ -86,8 +86,11 @@ type common struct {
 	src0   *nn.ParamSet
 	T      int
 	hasBuf bool
-	sc     *sched
-	active atomic.Int32 // targets running now
+	// keepLogits: Options.KeepBestLogits, with validation data and a
+	// model that exposes its logits (nn.HasLogits)
+	keepLogits bool
+	sc         *sched
+	active     atomic.Int32 // targets running now
 
 	// per source point t: the point, its fixed batches and its source
 	// gradient, each computed once (GMT needs every earlier point at
@@ -176,6 +179,7 @@ func newCommon(o Options) (*common, error) {
 		n := c.T + 1
 		c.repStatOnce, c.repStats, c.repStatErr = make([]sync.Once, n), make([][]nn.UnitStats, n), make([]error, n)
 	}
+	c.keepLogits = o.KeepBestLogits && o.Val != nil && o.Val.Len() > 0 && nn.HasLogits(m0)
 	c.setWorkspaces(m0)
 	return c, nil
 }
@@ -717,13 +721,14 @@ func (c *common) permutedStats(st []nn.UnitStats, perms Perms) []nn.UnitStats {
 
 // evaluate returns the accuracy of p on the validation set, with slices
 // evaluated concurrently and counts summed in a fixed order. For a model
-// with BN it first recomputes p's running statistics in place.
-func (c *common) evaluate(ctx context.Context, p *nn.ParamSet) (float64, error) {
-	return c.evaluateWith(ctx, p, true)
+// with BN it first recomputes p's running statistics in place. With
+// logits non-nil (Val.Len() × classes) it also writes p's logits there.
+func (c *common) evaluate(ctx context.Context, p *nn.ParamSet, logits []float32) (float64, error) {
+	return c.evaluateWith(ctx, p, true, logits)
 }
 
 // evaluateWith is evaluate, recomputing the BN statistics only with bn.
-func (c *common) evaluateWith(ctx context.Context, p *nn.ParamSet, bn bool) (float64, error) {
+func (c *common) evaluateWith(ctx context.Context, p *nn.ParamSet, bn bool, logits []float32) (float64, error) {
 	if c.o.Val == nil {
 		return 0, nil
 	}
@@ -747,9 +752,24 @@ func (c *common) evaluateWith(ctx context.Context, p *nn.ParamSet, bn bool) (flo
 	vb := c.evalBatches()
 	correct := make([]int, len(vb))
 	err := c.sc.parallel(ctx, len(vb), func(m nn.Model, e *kernels.Engine, i int) error {
-		res, err := m.Forward(e, p, vb[i], nil, false)
-		correct[i] = res.Correct
-		return err
+		if logits == nil {
+			res, err := m.Forward(e, p, vb[i], nil, false)
+			correct[i] = res.Correct
+			return err
+		}
+		// The same forward pass, its logits kept: slice i holds examples
+		// i·EvalBatch onwards.
+		out, err := nn.Logits(e, m, p, vb[i])
+		if err != nil {
+			return err
+		}
+		n, k := len(vb[i].Y), c.o.Val.NumClasses()
+		if len(out) != n*k {
+			return fmt.Errorf("transfer: the model gives %d outputs for %d examples of %d classes", len(out), n, k)
+		}
+		copy(logits[i*c.o.EvalBatch*k:], out)
+		_, correct[i] = nn.SoftmaxCrossEntropy(out, n, k, vb[i].Y, nil)
+		return nil
 	})
 	if err != nil {
 		return 0, err

@@ -188,6 +188,11 @@ type Options struct {
 	OnStep func(step int, params *nn.ParamSet, perms Perms) error
 	// KeepBest keeps the best point in Report.BestParams.
 	KeepBest bool
+	// KeepBestLogits keeps the best point's logits on Val in
+	// Report.BestLogits, taken from the evaluation that chose it (no
+	// extra forward pass), so that an ensemble of transferred points can
+	// be scored without evaluating them again (EnsembleOfLogits).
+	KeepBestLogits bool
 	// Repair renormalises every transferred point θ₂ˢ (s ≥ 1) before it is
 	// evaluated and handed over: each hidden unit's pre-activation is given
 	// the mean and deviation the same unit of the permuted source point
@@ -250,4 +255,7 @@ type Report struct {
 	Perms Perms `json:"-"`
 	// BestParams is θ₂ at BestStep (with Options.KeepBest).
 	BestParams *nn.ParamSet `json:"-"`
+	// BestLogits are the logits of the best point on Options.Val, one row
+	// of NumClasses per example in order (with Options.KeepBestLogits).
+	BestLogits []float32 `json:"-"`
 }

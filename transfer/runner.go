@@ -519,11 +519,13 @@ type pendingStep struct {
 	p *nn.ParamSet
 	// out is the point reported and handed over: p, or its renormalised
 	// copy with Options.Repair.
-	out     *nn.ParamSet
-	repair  float64
-	perms   Perms
-	obj     float64
-	acc     float64
+	out    *nn.ParamSet
+	repair float64
+	perms  Perms
+	obj    float64
+	acc    float64
+	// logits of out on Val (Options.KeepBestLogits, s ≥ 1).
+	logits  []float32
 	seconds float64
 	err     error
 	started bool
@@ -555,7 +557,10 @@ func (r *runner) start(ctx context.Context, ps *pendingStep) {
 				}
 				ps.repair = time.Since(t0).Seconds()
 			}
-			ps.acc, err = r.c.evaluate(ctx, ps.out)
+			if r.c.keepLogits && ps.s > 0 {
+				ps.logits = make([]float32, r.c.o.Val.Len()*r.c.o.Val.NumClasses())
+			}
+			ps.acc, err = r.c.evaluate(ctx, ps.out, ps.logits)
 			return err
 		})
 		ps.seconds = time.Since(t0).Seconds()
@@ -582,6 +587,7 @@ func (r *runner) finishStep(ctx context.Context, ps *pendingStep) error {
 		if r.c.o.KeepBest {
 			r.rep.BestParams = p // no one changes a finished point
 		}
+		r.rep.BestLogits = ps.logits
 		if r.c.o.BranchAtBest {
 			r.bestPerms, r.bestPoint = ps.perms, ps.p.Clone()
 		}

@@ -270,13 +270,13 @@ func Synced(ctx context.Context, o SyncedOptions) (*SyncedReport, error) {
 		se := SyncedEpoch{Epoch: ep + 1}
 		if o.Val != nil {
 			// The trained networks keep their own BN statistics.
-			if se.Source, err = c.evaluateWith(ctx, ps, false); err != nil {
+			if se.Source, err = c.evaluateWith(ctx, ps, false, nil); err != nil {
 				return nil, err
 			}
-			if se.Target, err = c.evaluateWith(ctx, pt, false); err != nil {
+			if se.Target, err = c.evaluateWith(ctx, pt, false, nil); err != nil {
 				return nil, err
 			}
-			if se.Transferred, err = c.evaluate(ctx, tr); err != nil {
+			if se.Transferred, err = c.evaluate(ctx, tr, nil); err != nil {
 				return nil, err
 			}
 		}

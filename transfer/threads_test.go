@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -45,9 +46,14 @@ func TestRunSameForAnyThreadCount(t *testing.T) {
 			var mu sync.Mutex
 			rep, err := Run(context.Background(), Options{Method: method, NewModel: newModel, Source: traj, TargetInit: m.Init(2),
 				Train: data, Val: data, GradBatches: 2, BatchSize: 8, EvalBatch: c.evalBatch, BNBatches: 2, Seed: seed,
-				Engine: e, Workers: c.workers, OnStep: recordSteps(&got, &mu)})
+				Engine: e, Workers: c.workers, OnStep: recordSteps(&got, &mu), KeepBest: true, KeepBestLogits: true})
 			if err != nil {
 				t.Fatalf("%s %+v: %v", method, c, err)
+			}
+			// The kept logits are those of the best point, BN statistics
+			// recomputed, in the evaluation's slices.
+			if l := logitsIn(t, m, rep.BestParams, data, c.evalBatch); !slices.Equal(rep.BestLogits, l) {
+				t.Fatalf("%s %+v: the kept logits are not the best point's (%d values, want %d)", method, c, len(rep.BestLogits), len(l))
 			}
 			if want == nil {
 				want, wantRep = got, rep
@@ -63,6 +69,9 @@ func TestRunSameForAnyThreadCount(t *testing.T) {
 				if rep.Steps[s] != wantRep.Steps[s] {
 					t.Fatalf("%s %+v: step %+v, 1 thread %+v", method, c, rep.Steps[s], wantRep.Steps[s])
 				}
+			}
+			if c.evalBatch == 16 && !slices.Equal(rep.BestLogits, wantRep.BestLogits) {
+				t.Fatalf("%s %+v: kept logits differ from 1 thread's", method, c)
 			}
 		}
 	}

@@ -71,10 +71,17 @@ func (j *transferJob) options() transfer.Options {
 		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm},
 		FreshStart: j.fresh, Segments: j.segments, BranchAtBest: j.branchAtBest, Repair: j.repair, Engine: j.e, Workers: j.workers, WorkspaceMemory: j.workspaceMem, KeepBest: true,
 	}
-	if j.data.Val == nil || j.data.Val.Len() == 0 {
-		o.Val = j.data.Test // no validation split: report test accuracy
-	}
+	o.Val = j.valSet()
 	return o
+}
+
+// valSet is the data a transfer's points are scored on: the validation
+// split, or the test split when there is none.
+func (j *transferJob) valSet() *nn.ImageSet {
+	if j.data.Val == nil || j.data.Val.Len() == 0 {
+		return j.data.Test
+	}
+	return j.data.Val
 }
 
 func (j *transferJob) run(ctx context.Context) (*transfer.Report, error) {

@@ -500,6 +500,7 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 		}
 	}
 	o := j.options()
+	o.KeepBestLogits = true // for the summary's ensemble
 	o.Progress = func(p transfer.Progress) {
 		if p.Phase == "step" && p.Step > 0 {
 			mu.Lock()
@@ -795,9 +796,10 @@ func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []str
 		return nil, fmt.Errorf("%d of %d targets are not finished: %s", n, len(plan.Targets), strings.Join(append(st.missing, st.failed...), ", "))
 	}
 	sum := &manySummary{Format: "ltransfer-summary/1", Source: plan.Source, Method: plan.Method}
+	val := j.valSet()
 	var best, final, secs []float64
-	var points []*nn.ParamSet
-	for _, t := range plan.Targets {
+	logits := make([][]float32, len(plan.Targets))
+	for k, t := range plan.Targets {
 		dir := filepath.Join(st.where[t.Name], t.Name)
 		rep, err := readReport(filepath.Join(dir, "report.json"))
 		if err != nil {
@@ -806,11 +808,9 @@ func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []str
 		if len(rep.Steps) == 0 {
 			return nil, fmt.Errorf("%s/report.json lists no steps", dir)
 		}
-		p, err := nn.LoadCheckpoint(filepath.Join(dir, "best.safetensors"), j.model)
-		if err != nil {
+		if logits[k], err = bestLogits(ctx, j, dir, val); err != nil {
 			return nil, err
 		}
-		points = append(points, p)
 		fa := rep.Steps[len(rep.Steps)-1].ValAcc
 		sum.Targets = append(sum.Targets, targetSummary{Name: t.Name, BestStep: rep.BestStep, BestValAcc: rep.BestValAcc, FinalAcc: fa})
 		best, final, secs = append(best, rep.BestValAcc), append(final, fa), append(secs, rep.Timings.Total)
@@ -823,15 +823,59 @@ func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []str
 	if sum.ResultsSHA256, err = resultsDigest(folders, digests); err != nil {
 		return nil, err
 	}
-	val := nn.Dataset(j.data.Val)
-	if j.data.Val == nil || j.data.Val.Len() == 0 {
-		val = j.data.Test
+	labels := make([]int32, val.Len())
+	for i := range labels {
+		labels[i] = val.Label(i)
 	}
-	newModel := func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) }
-	if sum.Ensemble, err = transfer.Ensemble(ctx, j.e, newModel, points, val, 250); err != nil {
+	if sum.Ensemble, err = transfer.EnsembleOfLogits(logits, labels, val.NumClasses()); err != nil {
 		return nil, err
 	}
 	return sum, nil
+}
+
+// bestLogitsFile holds a target's best point's logits on the validation
+// set (float32, examples × classes), kept from the evaluation that chose
+// it (transfer.Options.KeepBestLogits).
+const bestLogitsFile = "best-logits.npy"
+
+// bestLogits returns the logits of the best point of the target folder
+// dir on val: its best-logits.npy, or, in a folder written without one,
+// those of its best.safetensors, evaluated here.
+func bestLogits(ctx context.Context, j *transferJob, dir string, val *nn.ImageSet) ([]float32, error) {
+	path := filepath.Join(dir, bestLogitsFile)
+	f, err := os.Open(path)
+	if err == nil {
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		mat, err := lapReadNpy(f, st.Size())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if mat.n != val.Len() || mat.m != val.NumClasses() || mat.f32 == nil {
+			return nil, fmt.Errorf("%s: %w: holds %d × %d values%s, the validation set %d examples of %d classes (float32)",
+				path, nn.ErrShape, mat.n, mat.m, map[bool]string{true: " of float64"}[mat.f32 == nil], val.Len(), val.NumClasses())
+		}
+		return mat.f32, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	p, err := nn.LoadCheckpoint(filepath.Join(dir, "best.safetensors"), j.model)
+	if err != nil {
+		return nil, err
+	}
+	m, err := nn.NewModel(j.model.Arch(), j.mcfg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := transfer.Logits(ctx, j.e, m, p, val, 250)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return l, nil
 }
 
 func writeSummary(dir string, sum *manySummary) error {

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -234,6 +237,55 @@ func TestTransferManyTargetsCLI(t *testing.T) {
 	y, _ := os.ReadFile(filepath.Join(whole, "summary.json"))
 	if !bytes.Equal(stripTimings(t, x), stripTimings(t, y)) {
 		t.Error("ltransfer summary differs from the run's own summary")
+	}
+	// The ensemble comes from each target's kept logits (best-logits.npy);
+	// a folder without them (written before they were kept) gives the same
+	// ensemble from its best point, and a file that lies about its shape
+	// or is cut short is refused by name, with the summary left alone.
+	noLogits := filepath.Join(dir, "nologits")
+	if err := os.CopyFS(noLogits, os.DirFS(whole)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []string{"target-000", "target-001", "target-002"} {
+		if err := os.Remove(filepath.Join(noLogits, tn, bestLogitsFile)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, e, code := run(t, "summary", "--out", filepath.Join(dir, "g2"), noLogits); code != 0 {
+		t.Fatalf("summary without kept logits: %s", e)
+	}
+	var s2 manySummary
+	b, _ = os.ReadFile(filepath.Join(dir, "g2", "summary.json"))
+	if err := json.Unmarshal(b, &s2); err != nil || !reflect.DeepEqual(s2.Ensemble, sum.Ensemble) {
+		t.Errorf("ensemble from the best points %+v, from the kept logits %+v (%v)", s2.Ensemble, sum.Ensemble, err)
+	}
+	lf := filepath.Join(whole, "target-001", bestLogitsFile)
+	good, err := os.ReadFile(lf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sumBefore, _ := os.ReadFile(filepath.Join(whole, "summary.json"))
+	for name, bad := range map[string][]byte{
+		"cut short": good[:len(good)-4],
+		// as many values, as twice the examples of half the classes
+		"other shape": regexp.MustCompile(`'shape': \(\d+, 10\)`).ReplaceAllFunc(good, func(m []byte) []byte {
+			var n int
+			fmt.Sscanf(string(m), "'shape': (%d", &n)
+			return fmt.Appendf(nil, "'shape': (%d, 5)", 2*n)
+		}),
+	} {
+		if err := os.WriteFile(lf, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, e, code := run(t, "summary", whole); code == 0 || !strings.Contains(e, "target-001/"+bestLogitsFile) {
+			t.Errorf("summary over best logits %s: code %d, %s", name, code, e)
+		}
+		if after, _ := os.ReadFile(filepath.Join(whole, "summary.json")); !bytes.Equal(after, sumBefore) {
+			t.Errorf("a refused summary (%s) rewrote summary.json", name)
+		}
+	}
+	if err := os.WriteFile(lf, good, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	// Folders of different plans are refused.
 	other := filepath.Join(dir, "other")

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -136,6 +138,12 @@ func (w *stepWriter) finish(rep *transfer.Report) error {
 	}
 	if err := transfer.SavePerms(filepath.Join(w.tmp, "perms.json"), rep.Perms); err != nil {
 		return err
+	}
+	if rep.BestLogits != nil {
+		v := j.valSet()
+		if err := writeNpyF32(filepath.Join(w.tmp, bestLogitsFile), rep.BestLogits, v.Len(), v.NumClasses()); err != nil {
+			return err
+		}
 	}
 	rep.PeakRSSMB = peakRSSMB()
 	if err := writeJSONAtomic(filepath.Join(w.tmp, "report.json"), rep); err != nil {
@@ -313,4 +321,24 @@ func checkComplete(flagName string, tr *nn.RecordedTrajectory, allow bool, stder
 	}
 	fmt.Fprintf(stderr, "warning: %s; using the partial trajectory (--allow-incomplete)\n", what)
 	return nil
+}
+
+// writeNpyF32 writes x, an r × c float32 matrix, as a .npy file (format
+// 1.0, little-endian, C order) that numpy.load reads.
+func writeNpyF32(path string, x []float32, r, c int) error {
+	if len(x) != r*c {
+		return fmt.Errorf("%s: %d values for a %d × %d matrix", path, len(x), r, c)
+	}
+	h := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", r, c)
+	// The magic, version and length take 10 bytes; the header ends in a
+	// newline and pads the whole to a multiple of 64.
+	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
+	b := make([]byte, 0, 10+len(h)+4*len(x))
+	b = append(b, "\x93NUMPY\x01\x00"...)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(h)))
+	b = append(b, h...)
+	for _, v := range x {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return os.WriteFile(path, b, 0o644)
 }

@@ -132,6 +132,7 @@ MinJobAge=600
 KillWait=5
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
+${SLURM_EXTRA_CONF:-}
 CONF
   slurmctld -D -i -f "$SLURM_CONF" >"$tmp/log/slurmctld.out" 2>&1 &
   pids+=($!)
@@ -148,8 +149,11 @@ CONF
 
 # --- helpers -------------------------------------------------------------------
 submit() { # OUT folder, tasks → job id
-  sbatch --parsable --array=0-$(($2 - 1)) --cpus-per-task=1 --chdir="$tmp/work" --output="$tmp/log/%x-%A_%a.log" \
-    --export=ALL,OUT="$1" "$sbatch_script"
+  # OUT travels in the environment with a plain --export=ALL: a variable
+  # named in --export (ALL,OUT=…) makes slurmd load the user's login
+  # environment (su - user) before each task, 1–2 s here.
+  OUT="$1" sbatch --parsable --array=0-$(($2 - 1)) --cpus-per-task=1 --chdir="$tmp/work" \
+    --output="$tmp/log/%x-%A_%a.log" --export=ALL "$sbatch_script"
 }
 job_done() { # job id → 0 when no task is pending or running
   [ -z "$(squeue -h -j "$1" -t PENDING,RUNNING,CONFIGURING,COMPLETING,REQUEUED,RESIZING,SUSPENDED 2>/dev/null)" ]
@@ -164,8 +168,8 @@ wait_job() { # job id, seconds
     sleep 0.3
   done
 }
-same_as_reference() { # folder
-  local a=$tmp/work/one b=$1 f n=0
+same_as_reference() { # folder [reference folder, default work/one]
+  local a=${2:-$tmp/work/one} b=$1 f n=0
   [ -f "$b/summary.json" ] || { echo "$b has no summary.json"; exit 1; }
   diff <(cd "$a" && find . -type f | sort) <(cd "$b" && find . -type f | sort) ||
     { echo "$b holds other files than the reference"; exit 1; }
