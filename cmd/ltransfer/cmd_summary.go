@@ -101,7 +101,7 @@ func runSummary(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	sum, err := summarize(ctx, j, plan, dirs, nil)
+	sum, err := summarize(ctx, j, plan, dirs, nil, false) // every folder hashed again
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -457,7 +459,8 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 		stepsOK int
 		failed  []string
 		// digests of the targets finished by this run, hashed by each
-		// target as it ends (beside the others' work) for the summary
+		// target as it ends (beside the others' work) for the summary;
+		// those of other runs (shards) are read from their digestFile
 		digests = map[string]string{}
 	)
 	targets := make([]transfer.Target, len(mine))
@@ -475,6 +478,7 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 			if err != nil {
 				return err
 			}
+			w.withDigest = true
 			mu.Lock()
 			writers[k] = w
 			mu.Unlock()
@@ -486,13 +490,8 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 				if err != nil {
 					return err
 				}
-				dir := filepath.Join(j.out, t.Name)
-				d, err := targetDigest(dir)
-				if err != nil {
-					return err
-				}
 				mu.Lock()
-				digests[dir] = d
+				digests[filepath.Join(j.out, t.Name)] = w.digest
 				mu.Unlock()
 				return nil
 			}
@@ -549,7 +548,7 @@ func runManyTargets(ctx context.Context, j *transferJob, plan *targetPlan, sh sh
 		return err
 	}
 	if len(st.missing)+len(st.failed) == 0 {
-		sum, err := summarize(ctx, j, plan, []string{j.out}, digests)
+		sum, err := summarize(ctx, j, plan, []string{j.out}, digests, true)
 		if err != nil {
 			return err
 		}
@@ -649,9 +648,10 @@ type manySummary struct {
 // resultsDigest combines the digests of the finished target folders dirs
 // (in plan order): the SHA-256 of one line "target NAME DIGEST" per
 // folder. known holds digests already computed (by the targets as they
-// finished, see targetDigest), keyed by folder; the others are computed
-// here, several at a time.
-func resultsDigest(dirs []string, known map[string]string) (string, error) {
+// finished, see targetDigest), keyed by folder; with stored, a folder's
+// digestFile (written by the run that finished it) stands for the others;
+// the rest are computed here, several at a time.
+func resultsDigest(dirs []string, known map[string]string, stored bool) (string, error) {
 	digests := make([]string, len(dirs))
 	errs := make([]error, len(dirs))
 	var wg sync.WaitGroup
@@ -660,6 +660,12 @@ func resultsDigest(dirs []string, known map[string]string) (string, error) {
 		if d, ok := known[dir]; ok {
 			digests[i] = d
 			continue
+		}
+		if stored {
+			if b, err := os.ReadFile(filepath.Join(dir, digestFile)); err == nil && digestLine.Match(b) {
+				digests[i] = string(b[:64])
+				continue
+			}
 		}
 		wg.Add(1)
 		sem <- struct{}{}
@@ -679,17 +685,30 @@ func resultsDigest(dirs []string, known map[string]string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// digestFile holds a many-target run's target folder's digest
+// (targetDigest), written into it before it is renamed into place.
+const digestFile = "digest.sha256"
+
+var digestLine = regexp.MustCompile(`^[0-9a-f]{64}\n$`)
+
 // targetDigest hashes the files of a finished target folder (names,
 // lengths and bytes, sorted by name), with the run-dependent fields of
-// report.json removed.
+// report.json removed and digestFile left out.
 func targetDigest(dir string) (string, error) {
+	return targetDigestAs(dir, filepath.Base(dir))
+}
+
+// targetDigestAs is targetDigest of the folder dir as it will be named
+// (name) once renamed into place.
+func targetDigestAs(dir, name string) (string, error) {
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(h, "target %s %d\n", filepath.Base(dir), len(ents))
+	ents = slices.DeleteFunc(ents, func(e os.DirEntry) bool { return e.Name() == digestFile })
+	fmt.Fprintf(h, "target %s %d\n", name, len(ents))
 	for _, e := range ents { // sorted by name
 		if e.IsDir() {
 			return "", fmt.Errorf("%s/%s: a target folder holds no folders", dir, e.Name())
@@ -787,7 +806,7 @@ func statOf(xs []float64) stat {
 // summarize gathers the reports and best points of every target of plan
 // (found in dirs) and evaluates their ensemble. digests holds the target
 // folders' digests already computed (nil: none).
-func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []string, digests map[string]string) (*manySummary, error) {
+func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []string, digests map[string]string, stored bool) (*manySummary, error) {
 	st, err := planStatus(dirs[0], plan, dirs[1:]...)
 	if err != nil {
 		return nil, err
@@ -820,7 +839,7 @@ func summarize(ctx context.Context, j *transferJob, plan *targetPlan, dirs []str
 	for _, t := range plan.Targets {
 		folders = append(folders, filepath.Join(st.where[t.Name], t.Name))
 	}
-	if sum.ResultsSHA256, err = resultsDigest(folders, digests); err != nil {
+	if sum.ResultsSHA256, err = resultsDigest(folders, digests, stored); err != nil {
 		return nil, err
 	}
 	labels := make([]int32, val.Len())

@@ -116,6 +116,16 @@ func TestTransferManyTargetsCLI(t *testing.T) {
 	if len(sum.Targets) != 3 || sum.Ensemble == nil || sum.Ensemble.Members != 3 || sum.BestValAcc.Mean <= 0.1 {
 		t.Fatalf("summary: %+v", sum)
 	}
+	// Each target folder carries its own digest, the one the summary uses.
+	for _, tn := range []string{"target-000", "target-001", "target-002"} {
+		d, err := targetDigest(filepath.Join(whole, tn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(filepath.Join(whole, tn, digestFile)); err != nil || string(b) != d+"\n" {
+			t.Errorf("%s/%s holds %q, the folder's digest is %s (%v)", tn, digestFile, b, d, err)
+		}
+	}
 	// The same with one thread.
 	one := filepath.Join(dir, "one")
 	if _, e, code := many(one, "--threads", "1"); code != 0 {

@@ -61,6 +61,10 @@ type stepWriter struct {
 	done    chan struct{}
 	err     error
 	records []nn.CheckpointRecord
+	// withDigest: finish also writes the folder's digest (targetDigest)
+	// into it, as digestFile, and keeps it in digest (many-target runs).
+	withDigest bool
+	digest     string
 }
 
 type writeItem struct {
@@ -148,6 +152,16 @@ func (w *stepWriter) finish(rep *transfer.Report) error {
 	rep.PeakRSSMB = peakRSSMB()
 	if err := writeJSONAtomic(filepath.Join(w.tmp, "report.json"), rep); err != nil {
 		return err
+	}
+	if w.withDigest {
+		d, err := targetDigestAs(w.tmp, filepath.Base(w.dir))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(w.tmp, digestFile), []byte(d+"\n"), 0o644); err != nil {
+			return err
+		}
+		w.digest = d
 	}
 	return replaceDir(w.tmp, w.dir)
 }
