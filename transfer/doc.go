@@ -23,6 +23,10 @@
 //     targets at once, computing what does not depend on the target (the
 //     points, their gradient batches, the source gradients, the validation
 //     and BN batches) once for all of them.
+//   - Ensemble scores the ensemble of several parameter sets (mean of
+//     their softmax outputs, pairwise disagreement); EnsembleOfLogits does
+//     so from logits already computed, such as the best point's logits a
+//     transfer keeps with Options.KeepBestLogits, without a forward pass.
 //
 // # Repaired transfer
 //
