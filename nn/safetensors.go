@@ -440,6 +440,11 @@ func WriteSafetensors(w io.Writer, p *ParamSet, opt SaveOptions) error {
 	bw.Write(lenb[:])
 	bw.Write(hdr.Bytes())
 	var scratch [8]byte
+	longest := 1
+	for _, name := range p.Names() {
+		longest = max(longest, len(p.Get(name).Data))
+	}
+	enc := make([]byte, 4*min(longest, 1<<18))
 	for _, name := range p.Names() {
 		t := p.Get(name)
 		if opt.Int64[name] {
@@ -449,9 +454,13 @@ func WriteSafetensors(w io.Writer, p *ParamSet, opt SaveOptions) error {
 			}
 			continue
 		}
-		for _, v := range t.Data {
-			binary.LittleEndian.PutUint32(scratch[:], math.Float32bits(v))
-			bw.Write(scratch[:4])
+		// Encoded a chunk at a time: one Write per 256 Ki values, not per value.
+		for lo := 0; lo < len(t.Data); lo += len(enc) / 4 {
+			chunk := t.Data[lo:min(len(t.Data), lo+len(enc)/4)]
+			for i, v := range chunk {
+				binary.LittleEndian.PutUint32(enc[4*i:], math.Float32bits(v))
+			}
+			bw.Write(enc[:4*len(chunk)])
 		}
 	}
 	return bw.Flush()
