@@ -44,25 +44,35 @@ func Ensemble(ctx context.Context, e *kernels.Engine, newModel func() (nn.Model,
 	}
 	t := newTally(len(members), data.NumClasses())
 	logits := make([][]float32, len(members))
+	err = inBatches(ctx, data, batch, func(b nn.Batch) (err error) {
+		for j, p := range members {
+			if logits[j], err = nn.Logits(e, m, p, b); err != nil {
+				return fmt.Errorf("transfer: ensemble member %d: %w", j, err)
+			}
+		}
+		return t.add(logits, b.Y)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t.report(), nil
+}
+
+// inBatches calls f with the examples of data in order, batch at a time.
+func inBatches(ctx context.Context, data nn.Dataset, batch int, f func(nn.Batch) error) error {
 	for lo := 0; lo < data.Len(); lo += batch {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		idx := make([]int, 0, batch)
 		for i := lo; i < min(lo+batch, data.Len()); i++ {
 			idx = append(idx, i)
 		}
-		b := gather(data, idx, nil)
-		for j, p := range members {
-			if logits[j], err = nn.Logits(e, m, p, b); err != nil {
-				return nil, fmt.Errorf("transfer: ensemble member %d: %w", j, err)
-			}
-		}
-		if err := t.add(logits, b.Y); err != nil {
-			return nil, err
+		if err := f(gather(data, idx, nil)); err != nil {
+			return err
 		}
 	}
-	return t.report(), nil
+	return nil
 }
 
 // EnsembleOfLogits scores an ensemble from its members' logits on the
@@ -184,19 +194,13 @@ func Logits(ctx context.Context, e *kernels.Engine, m nn.Model, p *nn.ParamSet, 
 		batch = 250
 	}
 	out := make([]float32, 0, data.Len()*data.NumClasses())
-	for lo := 0; lo < data.Len(); lo += batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		idx := make([]int, 0, batch)
-		for i := lo; i < min(lo+batch, data.Len()); i++ {
-			idx = append(idx, i)
-		}
-		l, err := nn.Logits(e, m, p, gather(data, idx, nil))
-		if err != nil {
-			return nil, err
-		}
+	err := inBatches(ctx, data, batch, func(b nn.Batch) error {
+		l, err := nn.Logits(e, m, p, b)
 		out = append(out, l...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
