@@ -6,12 +6,6 @@ import (
 	"github.com/ltransfer/ltransfer/kernels"
 )
 
-// HasLogits reports whether Logits can run m.
-func HasLogits(m Model) bool {
-	_, ok := m.(*LayerModel)
-	return ok
-}
-
 // Logits runs b through m in evaluation mode and returns the logits,
 // len(b.Y) × classes row-major, in a fresh slice (b.Y only gives the batch
 // size). m must be a *LayerModel, as every built-in architecture is.

@@ -87,7 +87,7 @@ type common struct {
 	T      int
 	hasBuf bool
 	// keepLogits: Options.KeepBestLogits, with validation data and a
-	// model that exposes its logits (nn.HasLogits)
+	// model that exposes its logits (nn.Logits), one per class of Val
 	keepLogits bool
 	sc         *sched
 	active     atomic.Int32 // targets running now
@@ -179,7 +179,9 @@ func newCommon(o Options) (*common, error) {
 		n := c.T + 1
 		c.repStatOnce, c.repStats, c.repStatErr = make([]sync.Once, n), make([][]nn.UnitStats, n), make([]error, n)
 	}
-	c.keepLogits = o.KeepBestLogits && o.Val != nil && o.Val.Len() > 0 && nn.HasLogits(m0)
+	if lm, ok := m0.(*nn.LayerModel); ok && o.KeepBestLogits && o.Val != nil && o.Val.Len() > 0 {
+		c.keepLogits = lm.NumClasses() == o.Val.NumClasses()
+	}
 	c.setWorkspaces(m0)
 	return c, nil
 }

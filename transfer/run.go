@@ -191,7 +191,9 @@ type Options struct {
 	// KeepBestLogits keeps the best point's logits on Val in
 	// Report.BestLogits, taken from the evaluation that chose it (no
 	// extra forward pass), so that an ensemble of transferred points can
-	// be scored without evaluating them again (EnsembleOfLogits).
+	// be scored without evaluating them again (EnsembleOfLogits). For
+	// models that expose their logits (nn.Logits: every built-in one)
+	// with one output per class of Val; for others BestLogits stays nil.
 	KeepBestLogits bool
 	// Repair renormalises every transferred point θ₂ˢ (s ≥ 1) before it is
 	// evaluated and handed over: each hidden unit's pre-activation is given
