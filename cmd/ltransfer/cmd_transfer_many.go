@@ -873,9 +873,12 @@ func bestLogits(ctx context.Context, j *transferJob, dir string, val *nn.ImageSe
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if mat.n != val.Len() || mat.m != val.NumClasses() || mat.f32 == nil {
-			return nil, fmt.Errorf("%s: %w: holds %d × %d values%s, the validation set %d examples of %d classes (float32)",
-				path, nn.ErrShape, mat.n, mat.m, map[bool]string{true: " of float64"}[mat.f32 == nil], val.Len(), val.NumClasses())
+		if mat.f32 == nil {
+			return nil, fmt.Errorf("%s: %w: holds float64 values, want float32", path, nn.ErrShape)
+		}
+		if mat.n != val.Len() || mat.m != val.NumClasses() {
+			return nil, fmt.Errorf("%s: %w: holds %d × %d values, the validation set %d examples of %d classes",
+				path, nn.ErrShape, mat.n, mat.m, val.Len(), val.NumClasses())
 		}
 		return mat.f32, nil
 	}
