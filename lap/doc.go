@@ -49,6 +49,14 @@
 // matrix) from one call to the next; the package-level functions allocate
 // afresh. Result.Stats counts the work of each phase.
 //
+// Threads: the phases that treat rows independently and read the whole
+// matrix (the warm start's check of every pair, building the candidate
+// lists) split the rows over the goroutines Options.Parallel grants when
+// the matrix has at least 2^20 entries; each row's result depends on the
+// row alone, so the outcome is the same for any grant. On the MNIST
+// transfer's warm-started 4096² solves two threads take 15–25 % off a
+// solve; the augmentations that remain are sequential.
+//
 // Concurrency: the package-level functions may be called from any number
 // of goroutines; a Solver may not (one per goroutine). Options are only
 // read. Errors: infeasible problems wrap ErrInfeasible, cancelled solves

@@ -27,6 +27,13 @@ type Options struct {
 	// of a previous solve of a similar matrix (Result.ColDual), in the
 	// minimisation form of this solve.
 	ColDual []float64
+	// Parallel, when set, is asked at the start of each phase that treats
+	// the rows independently (the warm start's check of every pair, the
+	// candidate lists of a large matrix: reads of the whole matrix) how
+	// many goroutines the phase may use; the phase calls release when it
+	// ends. A caller that shares its cores can answer with the threads
+	// free at the time. The result does not depend on it. nil: one.
+	Parallel func() (threads int, release func())
 }
 
 // Result is an optimal assignment with its dual certificate.

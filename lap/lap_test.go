@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -607,5 +608,72 @@ func TestTieHeavy(t *testing.T) {
 			t.Fatalf("%s: objective %v, Jonker–Volgenant route %v", s, res.Objective, ref.Objective)
 		}
 		certify(t, n, n, cost, false, res, 0)
+	}
+}
+
+// TestParallelSameResult checks that Options.Parallel changes nothing:
+// cold and warm solves of float32 and float64 matrices large enough for
+// the row-parallel phases (and the candidate lists) give the same
+// assignment, duals and work counts with 1, 2, 3 and 4 goroutines, and
+// that each phase gives back what it was granted.
+func TestParallelSameResult(t *testing.T) {
+	r := newRand(t, 11)
+	n := 1536 // float32 at this size solves on candidate lists
+	c64 := lowRank(r, n, n, 10)
+	c32 := make([]float32, len(c64))
+	for k, x := range c64 {
+		c32[k] = float32(x)
+	}
+	s, err := NewSolver(asm.Selected())
+	if err != nil {
+		t.Fatal(err)
+	}
+	solve := func(threads int, warm *Result, f32 bool) (*Result, int) {
+		granted, asked := 0, 0
+		opt := &Options{Parallel: func() (int, func()) {
+			asked++
+			granted += threads
+			return threads, func() { granted -= threads }
+		}}
+		if warm != nil {
+			opt.RowToCol, opt.ColDual = warm.RowToCol, warm.ColDual
+		}
+		var res *Result
+		var err error
+		if f32 {
+			res, err = s.SolveFloat32(n, n, c32, opt)
+		} else {
+			res, err = s.SolveFloat64(n, n, c64, opt)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if granted != 0 {
+			t.Fatalf("%d goroutines' worth of grants not given back", granted)
+		}
+		return res, asked
+	}
+	for _, f32 := range []bool{true, false} {
+		cold, _ := solve(1, nil, f32)
+		// A warm start from a shifted assignment and the cold duals.
+		shifted := &Result{RowToCol: append([]int(nil), cold.RowToCol...), ColDual: cold.ColDual}
+		for i := 0; i < n/2; i += 2 {
+			shifted.RowToCol[i], shifted.RowToCol[i+1] = shifted.RowToCol[i+1], shifted.RowToCol[i]
+		}
+		warm, _ := solve(1, shifted, f32)
+		for _, threads := range []int{2, 3, 4} {
+			for _, c := range []struct {
+				from, want *Result
+			}{{nil, cold}, {shifted, warm}} {
+				got, asked := solve(threads, c.from, f32)
+				if asked == 0 {
+					t.Fatalf("f32 %v, %d threads: Parallel never asked", f32, threads)
+				}
+				if !slices.Equal(got.RowToCol, c.want.RowToCol) || !slices.Equal(got.ColDual, c.want.ColDual) || got.Stats != c.want.Stats {
+					t.Fatalf("f32 %v, warm %v, %d threads: result differs from 1 thread (stats %+v, want %+v)",
+						f32, c.from != nil, threads, got.Stats, c.want.Stats)
+				}
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/ltransfer/ltransfer/asm"
 )
@@ -24,6 +25,7 @@ type workspace struct {
 	count   []int
 	infs    []float64 // m × +Inf, copied over d between searches
 	sp      sparseState
+	par     []rowScratch // the row-parallel phases' other workers
 }
 
 // state is one solve in progress: the minimisation matrix c (n×m, row
@@ -44,6 +46,53 @@ type state struct {
 	stats   Stats
 	mins    asm.LapMins
 	sp      *sparseState // candidate lists, nil while the solve runs dense
+	// parallel: Options.Parallel
+	parallel func() (int, func())
+}
+
+// The row-parallel phases split the rows only when each worker gets at
+// least parMinRows rows and the matrix has parMinCells entries: below that
+// starting goroutines costs more than it saves.
+const (
+	parMinRows  = 256
+	parMinCells = 1 << 20
+)
+
+// rows runs f over the rows [0, n) split into contiguous ranges, one per
+// goroutine that Options.Parallel grants, each with its own scratch. The
+// phases that use it compute each row from the matrix and v alone and
+// write only that row's entries, so the split does not change the result.
+func (st *state) rows(f func(lo, hi int, rs *rowScratch)) {
+	n, ws := st.n, st.ws
+	w := 1
+	if st.parallel != nil && n >= 2*parMinRows && n*st.m >= parMinCells {
+		var release func()
+		w, release = st.parallel()
+		if release != nil {
+			defer release()
+		}
+		w = min(w, n/parMinRows)
+	}
+	if w <= 1 {
+		f(0, n, &ws.sp.rowScratch)
+		return
+	}
+	if len(ws.par) < w-1 {
+		ws.par = append(ws.par, make([]rowScratch, w-1-len(ws.par))...)
+	}
+	k := min(sparseK, st.m)
+	var wg sync.WaitGroup
+	for q := 1; q < w; q++ {
+		rs := &ws.par[q-1]
+		rs.grow(st.m, k)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi, rs)
+		}(q*n/w, (q+1)*n/w)
+	}
+	f(0, n/w, &ws.sp.rowScratch)
+	wg.Wait()
 }
 
 var inf = math.Inf(1)
@@ -53,7 +102,7 @@ func (s *Solver) solve(ctx context.Context, n, m int, c64 []float64, c32 []float
 		return nil, fmt.Errorf("lap: %d×%d solve not started: %w", n, m, err)
 	}
 	ws := &s.ws
-	st := &state{path: s.path, n: n, m: m, c64: c64, c32: c32, ws: ws}
+	st := &state{path: s.path, n: n, m: m, c64: c64, c32: c32, ws: ws, parallel: opt.Parallel}
 	st.x = grow(&ws.x, n)
 	st.y = grow(&ws.y, m)
 	st.v = grow(&ws.v, m)
@@ -249,6 +298,12 @@ func (st *state) min2(i int) (u1 float64, j1 int, u2 float64, j2 int) {
 	if st.sp != nil {
 		return st.min2Sparse(i)
 	}
+	return st.min2Dense(i, &st.mins)
+}
+
+// min2Dense is min2 from a full pass over row i, with o as the kernel's
+// scratch (one per goroutine).
+func (st *state) min2Dense(i int, o *asm.LapMins) (u1 float64, j1 int, u2 float64, j2 int) {
 	m := st.m
 	mb := m &^ (asm.LapLanes - 1)
 	u1, u2, j1, j2 = inf, inf, -1, -1
@@ -264,7 +319,6 @@ func (st *state) min2(i int) (u1 float64, j1 int, u2 float64, j2 int) {
 		}
 	}
 	if mb > 0 {
-		o := &st.mins
 		if st.c32 != nil {
 			asm.LapMin2F32(st.path, st.c32[i*m:i*m+mb], st.v, o)
 		} else {

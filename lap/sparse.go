@@ -86,16 +86,32 @@ type sparseState struct {
 	costs       []float64 // n×k their costs c[i][j], so a visit reads no matrix row
 	theta       []float64 // per row bound outside the list (+Inf: list holds every allowed column)
 	lo          []float64 // per row smallest listed reduced cost when the list was built
-	imp         []int     // LapExpand outputs (m + LapLanes)
-	cand        []int
 	touchedMark []bool
 	nans        []float64 // m × NaN: distances that make LapExpand only gather
-	small       []float64
 	heap        []colItem
 	pend        []rowItem
 	touched     []int
-	topv        []float64
-	topj        []int32
+	rowScratch  // the searches' scratch (and the first worker's)
+}
+
+// rowScratch is what one goroutine needs to refresh lists and find row
+// minima; the row-parallel phases give each worker its own.
+type rowScratch struct {
+	mins  asm.LapMins
+	imp   []int // LapExpand outputs (m + LapLanes)
+	cand  []int
+	pred  []int // LapExpand's pred when it only gathers (never written)
+	small []float64
+	topv  []float64
+	topj  []int32
+}
+
+func (rs *rowScratch) grow(m, k int) {
+	rs.imp = grow(&rs.imp, m+asm.LapLanes)
+	rs.cand = grow(&rs.cand, m+asm.LapLanes)
+	rs.pred = grow(&rs.pred, m)
+	rs.topv = grow(&rs.topv, k)
+	rs.topj = grow(&rs.topj, k)
 }
 
 // buildLists computes every row's candidate list under the current v and
@@ -112,22 +128,19 @@ func (st *state) buildLists() bool {
 	sp.costs = grow(&sp.costs, n*k)
 	sp.theta = grow(&sp.theta, n)
 	sp.lo = grow(&sp.lo, n)
-	sp.imp = grow(&sp.imp, st.m+asm.LapLanes)
-	sp.cand = grow(&sp.cand, st.m+asm.LapLanes)
 	sp.touchedMark = grow(&sp.touchedMark, st.m)
 	sp.nans = grow(&sp.nans, st.m)
 	for j := range sp.nans {
 		sp.nans[j] = math.NaN()
 	}
 	clear(sp.touchedMark)
-	sp.topv = grow(&sp.topv, k)
-	sp.topj = grow(&sp.topj, k)
+	sp.rowScratch.grow(st.m, k)
 	const samples = 64
 	if n >= 2*samples {
 		degenerate := 0
 		for q := 0; q < samples; q++ {
 			i := q * n / samples
-			st.refreshList(i)
+			st.refreshList(i, &sp.rowScratch)
 			if sp.theta[i] == sp.lo[i] {
 				degenerate++
 			}
@@ -136,9 +149,11 @@ func (st *state) buildLists() bool {
 			return false
 		}
 	}
-	for i := 0; i < n; i++ {
-		st.refreshList(i)
-	}
+	st.rows(func(lo, hi int, rs *rowScratch) {
+		for i := lo; i < hi; i++ {
+			st.refreshList(i, rs)
+		}
+	})
 	st.sp = sp
 	return true
 }
@@ -203,13 +218,13 @@ func (st *state) tieHeavy() bool {
 // least the row's k-th smallest; asm.LapExpand then gathers every column
 // with reduced cost ≤ tau0 (relaxing nothing: its distances are NaN), and
 // the k smallest of those few are the list.
-func (st *state) refreshList(i int) {
+func (st *state) refreshList(i int, rs *rowScratch) {
 	sp := &st.ws.sp
 	k, m := sp.k, st.m
 	mb := m &^ (asm.LapLanes - 1)
-	small := sp.small[:0]
+	small := rs.small[:0]
 	if mb > 0 {
-		o := &st.mins
+		o := &rs.mins
 		if st.c32 != nil {
 			asm.LapMin2F32(st.path, st.c32[i*m:i*m+mb], st.v, o)
 		} else {
@@ -234,14 +249,14 @@ func (st *state) refreshList(i int) {
 		slices.Sort(small)
 		tau = math.Nextafter(small[k-1], inf)
 	}
-	sp.small = small
-	cand := sp.cand
+	rs.small = small
+	cand := rs.cand
 	nc := 0
 	if mb > 0 {
 		if st.c32 != nil {
-			_, nc = asm.LapExpandF32(st.path, st.c32[i*m:i*m+mb], st.v, sp.nans, st.pred, 0, 0, tau, sp.imp, cand)
+			_, nc = asm.LapExpandF32(st.path, st.c32[i*m:i*m+mb], st.v, sp.nans, rs.pred, 0, 0, tau, rs.imp, cand)
 		} else {
-			_, nc = asm.LapExpand(st.path, st.c64[i*m:i*m+mb], st.v, sp.nans, st.pred, 0, 0, tau, sp.imp, cand)
+			_, nc = asm.LapExpand(st.path, st.c64[i*m:i*m+mb], st.v, sp.nans, rs.pred, 0, 0, tau, rs.imp, cand)
 		}
 	}
 	for j := mb; j < m; j++ {
@@ -250,16 +265,15 @@ func (st *state) refreshList(i int) {
 			nc++
 		}
 	}
-	cnt, worst := st.selectK(i, cand[:nc])
-	st.storeList(i, cnt, worst)
+	cnt, worst := st.selectK(i, cand[:nc], rs)
+	st.storeList(i, cnt, worst, rs)
 }
 
 // selectK gathers in sp.topv, sp.topj the k smallest reduced costs of row i
 // among the columns cand, and returns how many it kept and the largest.
-func (st *state) selectK(i int, cand []int) (int, float64) {
-	sp := &st.ws.sp
-	k := sp.k
-	vals, idx := sp.topv, sp.topj
+func (st *state) selectK(i int, cand []int, rs *rowScratch) (int, float64) {
+	k := st.ws.sp.k
+	vals, idx := rs.topv, rs.topj
 	cnt := 0
 	worst, wpos := math.Inf(-1), 0
 	for _, j := range cand {
@@ -287,15 +301,15 @@ func (st *state) selectK(i int, cand []int) (int, float64) {
 
 // storeList saves the cnt candidates gathered in sp.topj as row i's list,
 // with bound worst (their largest reduced cost) when the list is full.
-func (st *state) storeList(i, cnt int, worst float64) {
+func (st *state) storeList(i, cnt int, worst float64, rs *rowScratch) {
 	sp := &st.ws.sp
 	k := sp.k
 	out, oc := sp.cols[i*k:(i+1)*k], sp.costs[i*k:(i+1)*k]
-	copy(out, sp.topj[:cnt])
+	copy(out, rs.topj[:cnt])
 	lo := inf
 	for q := 0; q < cnt; q++ {
 		oc[q] = st.at(i, int(out[q]))
-		lo = math.Min(lo, sp.topv[q])
+		lo = math.Min(lo, rs.topv[q])
 	}
 	sp.lo[i] = lo
 	for q := cnt; q < k; q++ {
@@ -456,14 +470,14 @@ func (st *state) expand(i int, off float64) {
 	}
 	// The K smallest candidates become the list.
 	k := sp.k
-	cnt, worst := st.selectK(i, cand[:nc])
+	cnt, worst := st.selectK(i, cand[:nc], &sp.rowScratch)
 	if cnt < k {
-		st.storeList(i, cnt, tau)
+		st.storeList(i, cnt, tau, &sp.rowScratch)
 		if !math.IsInf(tau, 1) {
 			sp.theta[i] = tau
 		}
 	} else {
-		st.storeList(i, cnt, worst)
+		st.storeList(i, cnt, worst, &sp.rowScratch)
 	}
 	st.stats.Expansions++
 }
@@ -542,7 +556,7 @@ func (st *state) min2Sparse(i int) (u1 float64, j1 int, u2 float64, j2 int) {
 	if ok {
 		return
 	}
-	st.refreshList(i)
+	st.refreshList(i, &st.sp.rowScratch)
 	st.stats.ListRefreshes++
 	u1, j1, u2, j2, _ = st.min2List(i)
 	return

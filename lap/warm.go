@@ -3,6 +3,8 @@ package lap
 import (
 	"fmt"
 	"math"
+
+	"github.com/ltransfer/ltransfer/asm"
 )
 
 // warmStart installs the caller's starting duals and assignment and returns
@@ -45,18 +47,22 @@ func (st *state) warmStart(rowToCol []int, colDual []float64) ([]int, error) {
 		st.x[i], st.y[j] = j, i
 	}
 	// Keep the pairs that are row minima of the reduced costs.
-	keepTight := func(i int) {
+	// Row i writes only x[i] and y[x[i]] (distinct columns), so rows
+	// are checked in parallel.
+	keepTight := func(i int, o *asm.LapMins) {
 		j := st.x[i]
 		if j < 0 {
 			return
 		}
-		if u1, j1, _, _ := st.min2(i); j1 < 0 || st.at(i, j)-st.v[j] > u1 {
+		if u1, j1, _, _ := st.min2Dense(i, o); j1 < 0 || st.at(i, j)-st.v[j] > u1 {
 			st.x[i], st.y[j] = -1, -1
 		}
 	}
-	for i := 0; i < n; i++ {
-		keepTight(i)
-	}
+	st.rows(func(lo, hi int, rs *rowScratch) {
+		for i := lo; i < hi; i++ {
+			keepTight(i, &rs.mins)
+		}
+	})
 	if n < m {
 		f := math.Inf(1)
 		for j, i := range st.y {
@@ -74,7 +80,7 @@ func (st *state) warmStart(rowToCol []int, colDual []float64) ([]int, error) {
 			}
 		}
 		for _, i := range clamped {
-			keepTight(i)
+			keepTight(i, &st.mins)
 		}
 		for j := range st.v {
 			st.v[j] -= f

@@ -3,6 +3,7 @@ package transfer
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/ltransfer/ltransfer/internal/hugemem"
 	"github.com/ltransfer/ltransfer/kernels"
@@ -137,17 +138,82 @@ func orthonormalColumns(y []float32, k, w int) []float64 {
 	return out
 }
 
-// factorFor returns the cached basis of the source unfolding of s along
-// axis (only for axes whose tensor has no other grouped axis, so the
-// unfolding does not depend on other permutations).
-func (m *Matcher) factorFor(s *nn.Tensor, axis, n, k int, su []float32) *factor {
+// factorCache holds the low-rank bases of source unfoldings, keyed by
+// tensor and axis (a tensor added again must be unchanged). It is safe for
+// concurrent use, so the targets of one run share it and a source
+// gradient's bases can be found in the background, beside the step that
+// will need them; each basis is computed once.
+type factorCache struct {
+	mu sync.Mutex
+	m  map[factorKey]*factorEntry
+}
+
+type factorEntry struct {
+	once sync.Once
+	f    *factor
+}
+
+func newFactorCache() *factorCache { return &factorCache{m: map[factorKey]*factorEntry{}} }
+
+// get returns the basis of the n×k unfolding of s along axis, computing it
+// with e the first time (unf gives the unfolding).
+func (fc *factorCache) get(e *kernels.Engine, s *nn.Tensor, axis, n, k int, unf func() []float32) *factor {
 	key := factorKey{s, axis}
-	if f, ok := m.factors[key]; ok {
-		return f
+	fc.mu.Lock()
+	en := fc.m[key]
+	if en == nil {
+		en = &factorEntry{}
+		fc.m[key] = en
 	}
-	f := lowRankBasis(m.e, su, n, k)
-	m.factors[key] = f
-	return f
+	fc.mu.Unlock()
+	en.once.Do(func() { en.f = lowRankBasis(e, unf(), n, k) })
+	return en.f
+}
+
+// lowRankShape reports whether the contribution of tensor ts (of shape
+// shape) along its grouped axis is a candidate for a low-rank basis, and
+// the unfolding's sizes: the tensor has no other grouped axis and the
+// unfolding is wide (k > skinnyK) and large enough to gain from it.
+func lowRankShape(ts *TensorSpec, shape []int, axis int) (outer, n, inner int, ok bool) {
+	for b, h := range ts.Axes {
+		if b != axis && h != "" {
+			return 0, 0, 0, false // the unfolding depends on other permutations
+		}
+	}
+	outer, n, inner = ts.axisView(shape, axis)
+	k := outer * inner
+	return outer, n, inner, k > skinnyK && k >= 4*16 && n >= 2*skinnyK
+}
+
+// warmFactors computes the bases the matchers will ask for when src (a
+// source gradient or weight set) is added as a pair's source.
+func (fc *factorCache) warmFactors(e *kernels.Engine, spec *Spec, src *nn.ParamSet) {
+	for _, ts := range spec.Tensors {
+		if ts.Buffer {
+			continue
+		}
+		s := src.Get(ts.Name)
+		if s == nil {
+			continue
+		}
+		for a, g := range ts.Axes {
+			if g == "" {
+				continue
+			}
+			outer, n, inner, ok := lowRankShape(&ts, s.Shape, a)
+			if !ok {
+				continue
+			}
+			fc.get(e, s, a, n, outer*inner, func() []float32 { return unfoldIfNeeded(s.Data, outer, n, inner) })
+		}
+	}
+}
+
+func unfoldIfNeeded(x []float32, outer, n, inner int) []float32 {
+	if outer == 1 {
+		return x
+	}
+	return unfold(x, outer, n, inner)
 }
 
 // factorCols collects the factor columns of one group's contributions:
@@ -204,24 +270,18 @@ func (m *Matcher) factorContribution(fc *factorCols, n int, ref axisRef, ts *Ten
 	}
 	outer, _, inner := ts.axisView(t.Shape, ref.axis)
 	k := outer * inner
-	unf := func(x []float32) []float32 {
-		if outer == 1 {
-			return x
-		}
-		return unfold(x, outer, n, inner)
-	}
 	if k <= skinnyK {
-		a := hugemem.Clone(unf(t.Data))
+		a := hugemem.Clone(unfoldIfNeeded(t.Data, outer, n, inner))
 		if coef != 1 {
 			m.e.Scale(coef, a)
 		}
-		fc.add(a, unf(s.Data), k)
+		fc.add(a, unfoldIfNeeded(s.Data, outer, n, inner), k)
 		return true
 	}
-	if k < 4*16 || n < 2*skinnyK {
+	if _, _, _, ok := lowRankShape(ts, t.Shape, ref.axis); !ok {
 		return false
 	}
-	f := m.factorFor(s, ref.axis, n, k, unf(s.Data))
+	f := m.factors.get(m.e, s, ref.axis, n, k, func() []float32 { return unfoldIfNeeded(s.Data, outer, n, inner) })
 	if !f.ok {
 		return false
 	}
@@ -229,7 +289,7 @@ func (m *Matcher) factorContribution(fc *factorCols, n int, ref axisRef, ts *Ten
 		return true
 	}
 	aq := hugemem.Float32s(n * f.r)
-	m.e.Sgemm(false, false, n, f.r, k, coef, unf(t.Data), k, f.q, f.r, 0, aq, f.r)
+	m.e.Sgemm(false, false, n, f.r, k, coef, unfoldIfNeeded(t.Data, outer, n, inner), k, f.q, f.r, 0, aq, f.r)
 	fc.add(aq, f.bq, f.r)
 	return true
 }

@@ -103,6 +103,9 @@ type common struct {
 	gradOnce  []sync.Once
 	srcGrads  []*nn.ParamSet
 	gradErr   []error
+	// factors: the low-rank bases of the source gradients, shared by
+	// every target's matcher
+	factors *factorCache
 	// gradStarted marks the points whose source gradient some job took on.
 	gradStarted []atomic.Bool
 
@@ -118,7 +121,8 @@ type common struct {
 	repStatErr  []error
 
 	progMu  sync.Mutex
-	scratch sync.Pool // *nn.ParamSet: see scratchPoint
+	scratchMu sync.Mutex
+	scratch   []*nn.ParamSet // see scratchPoint
 	// spareGrads are gradient sets GMT has finished with (its matcher
 	// dropped them), for the next gradients to overwrite instead of
 	// faulting in fresh pages.
@@ -361,6 +365,7 @@ func (c *common) setWorkspaces(m0 nn.Model) {
 	c.gradOnce = make([]sync.Once, n)
 	c.srcGrads = make([]*nn.ParamSet, n)
 	c.gradErr = make([]error, n)
+	c.factors = newFactorCache()
 	c.gradStarted = make([]atomic.Bool, n)
 }
 
@@ -573,6 +578,9 @@ func (c *common) sourceGradient(m nn.Model, e *kernels.Engine, t int) (*nn.Param
 				return fmt.Errorf("source gradient at point %d: %w", t, err)
 			}
 			c.srcGrads[t] = g
+			// The bases the matchers will ask for, while the gradient is
+			// at hand (off the steps' path when prefetched).
+			c.factors.warmFactors(e, c.spec, g)
 			return nil
 		})
 	})

@@ -87,7 +87,7 @@ type Matcher struct {
 	scratch  []float32
 	scratch2 []float32
 	fcl, fcr []float32 // factorCols.apply's factor matrices, reused
-	factors  map[factorKey]*factor
+	factors  *factorCache // shared by the targets of a run
 	// borrow, when set, returns the engine to build cost matrices with
 	// (as many threads as are free now) and a function that gives them
 	// back; the transfer sets it so that a solve never runs more threads
@@ -112,7 +112,7 @@ func NewMatcher(spec *Spec, like *nn.ParamSet, e *kernels.Engine) (*Matcher, err
 		e = kernels.Default()
 	}
 	m := &Matcher{spec: spec, sizes: sizes, members: map[string][]axisRef{}, deps: map[string][]string{}, tidx: map[string]int{},
-		e: e, cache: map[string]*groupCache{}, factors: map[factorKey]*factor{}, lastObj: map[string]float64{}, duals: map[string][]float64{}}
+		e: e, cache: map[string]*groupCache{}, factors: newFactorCache(), lastObj: map[string]float64{}, duals: map[string][]float64{}}
 	for i, t := range spec.Tensors {
 		m.tidx[t.Name] = i
 		if t.Buffer {
@@ -576,6 +576,15 @@ func (m *Matcher) solveLAP(ctx context.Context, g string, n int, c []float32, wa
 		m.solver = s
 	}
 	lo := &lap.Options{} // c is −C: minimising it maximises C
+	// The solver's row-parallel phases take the threads free when each
+	// starts (all of the matcher's engine when nothing lends them).
+	lo.Parallel = func() (int, func()) { return m.e.Threads(), nil }
+	if m.borrow != nil {
+		lo.Parallel = func() (int, func()) {
+			e, done := m.borrow()
+			return e.Threads(), done
+		}
+	}
 	if !opt.NoWarmStart {
 		lo.RowToCol = warm
 		if d := m.duals[g]; len(d) == n {

@@ -185,8 +185,8 @@ func TestFactoredCostMatchesDirect(t *testing.T) {
 		got[v] = append([]float32(nil), mt.costMatrix("P0", perms, mt.coefs(MatchOptions{}))...)
 		if !nofactor {
 			lr := 0
-			for _, f := range mt.factors {
-				if f.ok {
+			for _, en := range mt.factors.m {
+				if en.f.ok {
 					lr++
 				}
 			}
@@ -202,6 +202,46 @@ func TestFactoredCostMatchesDirect(t *testing.T) {
 	}
 	if maxDiff > 1e-4*maxAbs {
 		t.Fatalf("factored cost differs from direct by %g (max |C| %g)", maxDiff, maxAbs)
+	}
+}
+
+// TestWarmFactors checks that warmFactors computes, on another engine,
+// exactly the bases a matcher asks for: a matcher sharing the warmed cache
+// adds no entry to it and builds the same cost matrix, bit for bit, as one
+// with a cache of its own.
+func TestWarmFactors(t *testing.T) {
+	spec, pairs := lowRankPairs(t)
+	e2, _ := kernels.New(kernels.WithThreads(2))
+	e1, _ := kernels.New(kernels.WithThreads(1))
+	shared := newFactorCache()
+	for _, p := range pairs {
+		shared.warmFactors(e1, spec, p[1])
+	}
+	warmed := len(shared.m)
+	if warmed == 0 {
+		t.Fatal("warmFactors computed no basis")
+	}
+	var got [2][]float32
+	for v := range got {
+		mt, _ := NewMatcher(spec, pairs[0][0], e2)
+		if v == 1 {
+			mt.factors = shared
+		}
+		for i, p := range pairs {
+			if err := mt.AddPair(float32(i+1), p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got[v] = append([]float32(nil), mt.costMatrix("P0", Identity(mt.Sizes()), mt.coefs(MatchOptions{}))...)
+		if v == 0 && len(mt.factors.m) != warmed {
+			t.Fatalf("the matcher asked for %d bases, warmFactors computed %d", len(mt.factors.m), warmed)
+		}
+	}
+	if len(shared.m) != warmed {
+		t.Fatalf("the matcher added %d bases to the warmed cache", len(shared.m)-warmed)
+	}
+	if !slices.Equal(got[0], got[1]) {
+		t.Fatal("cost matrix with the warmed cache differs from the matcher's own")
 	}
 }
 

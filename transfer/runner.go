@@ -116,6 +116,7 @@ func (r *runner) newMatcher() error {
 		// Solves run holding one token (sched.serial); their cost
 		// matrices use the threads free at the time.
 		r.matcher.borrow = r.c.sc.lend
+		r.matcher.factors = r.c.factors
 	}
 	return err
 }
@@ -504,14 +505,26 @@ func sub3(dst, a, b, z []float32) {
 // for a point that lives only while its gradient is computed; putScratch
 // returns it. Reusing them spares a fresh allocation (and its page faults)
 // per gradient pair.
+// They are kept in a list of their own, not a sync.Pool: the collector
+// empties a pool at every cycle, and a transfer allocates fast enough to
+// run several cycles a step (each miss faulted in a fresh 13 MB point for
+// the W = 4096 MLP). At most one exists per gradient in flight.
 func (c *common) scratchPoint() *nn.ParamSet {
-	if p, ok := c.scratch.Get().(*nn.ParamSet); ok {
+	c.scratchMu.Lock()
+	defer c.scratchMu.Unlock()
+	if k := len(c.scratch); k > 0 {
+		p := c.scratch[k-1]
+		c.scratch = c.scratch[:k-1]
 		return p
 	}
 	return nil
 }
 
-func (c *common) putScratch(p *nn.ParamSet) { c.scratch.Put(p) }
+func (c *common) putScratch(p *nn.ParamSet) {
+	c.scratchMu.Lock()
+	c.scratch = append(c.scratch, p)
+	c.scratchMu.Unlock()
+}
 
 // pendingStep is a transferred point being evaluated in the background.
 type pendingStep struct {
