@@ -77,3 +77,41 @@ func BenchmarkWarmStart(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWarmParallel solves 3 warm-started float32 matrices per op (a
+// sequence of 4 slowly changing low-rank ones, the first solved cold
+// outside the timing), with Options.Parallel granting 1 or 2 goroutines:
+// go test ./lap -run '^$' -bench WarmParallel -benchtime 5x
+func BenchmarkWarmParallel(b *testing.B) {
+	for _, n := range []int{2048, 4096} {
+		seq64 := warmSequence("lowrank10", n, 4, 1e-2)
+		seq := make([][]float32, len(seq64))
+		for s, c := range seq64 {
+			seq[s] = make([]float32, len(c))
+			for k, x := range c {
+				seq[s][k] = float32(x)
+			}
+		}
+		seq64 = nil
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("n=%d/threads=%d", n, threads), func(b *testing.B) {
+				s, _ := NewSolver(solversMode(b, sparseAuto)[len(solversMode(b, sparseAuto))-1].path)
+				par := func() (int, func()) { return threads, nil }
+				first, err := s.SolveFloat32(n, n, seq[0], &Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					prev := first
+					for _, c := range seq[1:] {
+						res, err := s.SolveFloat32(n, n, c, &Options{RowToCol: prev.RowToCol, ColDual: prev.ColDual, Parallel: par})
+						if err != nil {
+							b.Fatal(err)
+						}
+						prev = res
+					}
+				}
+			})
+		}
+	}
+}
