@@ -375,3 +375,35 @@ func TestSolveObjectiveFromCost(t *testing.T) {
 		t.Errorf("objective %v, summed over the tensors %v", obj, want)
 	}
 }
+
+// TestFirstNonFinite puts a NaN, +Inf or −Inf at every position of
+// slices around the vector kernel's block size (in the blocks and in the
+// tail) and checks that the first one is found, and that the largest
+// finite values are not.
+func TestFirstNonFinite(t *testing.T) {
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, n := range []int{0, 1, 15, 16, 17, 33, 100} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = math.MaxFloat32
+			if i%2 == 1 {
+				x[i] = -math.MaxFloat32
+			}
+		}
+		if got := firstNonFinite(x); got != -1 {
+			t.Fatalf("n %d, all finite: got %d", n, got)
+		}
+		for i := 0; i < n; i++ {
+			for _, b := range bad {
+				y := slices.Clone(x)
+				y[i] = b
+				if i+3 < n {
+					y[i+3] = bad[0]
+				}
+				if got := firstNonFinite(y); got != i {
+					t.Fatalf("n %d, %v at %d: got %d", n, b, i, got)
+				}
+			}
+		}
+	}
+}
