@@ -120,7 +120,7 @@ type common struct {
 	repStats    [][]nn.UnitStats
 	repStatErr  []error
 
-	progMu  sync.Mutex
+	progMu    sync.Mutex
 	scratchMu sync.Mutex
 	scratch   []*nn.ParamSet // see scratchPoint
 	// spareGrads are gradient sets GMT has finished with (its matcher
