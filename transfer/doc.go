@@ -21,8 +21,8 @@
 //   - Run drives a whole transfer (GMT, FGMT, Naive, Oracle) along a source
 //     Trajectory and returns a Report; RunMany does the same for many
 //     targets at once, computing what does not depend on the target (the
-//     points, their gradient batches, the source gradients, the validation
-//     and BN batches) once for all of them.
+//     points, their gradient batches, the source gradients and their
+//     low-rank bases, the validation and BN batches) once for all of them.
 //   - Ensemble scores the ensemble of several parameter sets (mean of
 //     their softmax outputs, pairwise disagreement); EnsembleOfLogits does
 //     so from logits already computed, such as the best point's logits a
