@@ -40,32 +40,32 @@
 # use a new OUT, as finished transfers are not redone).
 #
 # Expected time of the full run on 2 Zen 4 cores, 2 threads, from measured
-# per-epoch times (2026-11-27, second session; bench/RESULTS.md):
+# per-epoch times (bench/RESULTS.md):
 #   - Conv8 ×0.25 on CIFAR-10: 22–27 s per epoch of 352 steps with validation
-#     (was 36 s); about half that on the 5-class halves of experiment 3.
-#   - ResNet-20 ×1: 97–102 s per epoch with validation (was 3.2 min).
+#     about half that on the 5-class halves of experiment 3.
+#   - ResNet-20 ×1: 97–102 s per epoch with validation.
 #   - Conv8 x0.25 transfer, T = 30, 2 batches of 128, 5,000 validation images
-#     at 31 points, measured (third session): GMT 96 s, FGMT 39 s, Naive
+#     at 31 points, measured: GMT 96 s, FGMT 39 s, Naive
 #     and Oracle 29 s (evaluation).
 # Per experiment:
 #   1. per pair 60 training epochs (25 min) + 4 x 10 fine-tuning epochs
 #      (17 min) + transfers (~5 min): about 45 min, 2.3 h for three pairs
-#      (measured, fourth session, FT_METHODS=gmt: 35–44 min per pair).
+#      (measured, FT_METHODS=gmt: 35–44 min per pair).
 #   2. 4 more transfers per pair (linear+cosine is linked from 1): ~5 min
 #      per pair.
 #   3. per pair 60 pretraining epochs on classes 0-4 (13 min) + 20 fine-tuning
 #      epochs on 5-9 (4 min) + transfers (~7 min): about 25 min, 1.2 h in all.
 #   4. one pair: 60 epochs (1.7 h) + 2 × 10 fine-tuning epochs (35 min) +
-#      transfers (measured at width 1, 30 epochs, seventh session: GMT 390 s,
+#      transfers (measured at width 1, 30 epochs: GMT 390 s,
 #      FGMT 171 s, Naive and Oracle 137-139 s, 15 min): about 2.5 h. Measured
-#      (seventh session, E4_FT_EPOCHS=2, the two networks trained side by
+#      (E4_FT_EPOCHS=2, the two networks trained side by
 #      side on one thread each, about 160 s per epoch): 2 h 1 min; with
-#      E4_FT_EPOCHS=10 (eighth session): 2 h 19 min.
+#      E4_FT_EPOCHS=10: 2 h 19 min.
 #      At width 0.5 for 8 epochs (RES_WF=0.5 RES_EPOCHS=8
-#      E4_FT_EPOCHS=10, sixth session, measured): 58 s per epoch, transfers
+#      E4_FT_EPOCHS=10, measured): 58 s per epoch, transfers
 #      GMT 259 s, FGMT 117 s, Naive and Oracle 95 s, about 46 min per pair.
 #   5. 549 s measured for three pairs of both datasets.
-#   Experiment 1 at width 0.5 (CONV_WF=0.5, fifth session, one pair): 126 s per
+#   Experiment 1 at width 0.5 (CONV_WF=0.5, one pair, measured): 126 s per
 #   epoch per network on one thread (both side by side: 63 min), transfers
 #   GMT 287 s, FGMT 118 s, Naive and Oracle 83 s, fine-tuning 2 x 10 epochs
 #   (27 min): about 1 h 45 min per pair (measured: 1 h 41 min).
