@@ -624,10 +624,12 @@ func TestParallelSameResult(t *testing.T) {
 	for k, x := range c64 {
 		c32[k] = float32(x)
 	}
-	s, err := NewSolver(asm.Selected())
-	if err != nil {
-		t.Fatal(err)
+	for _, s := range solversMode(t, sparseAuto) {
+		testParallelSameResult(t, s, n, c64, c32)
 	}
+}
+
+func testParallelSameResult(t *testing.T, s *Solver, n int, c64 []float64, c32 []float32) {
 	solve := func(threads int, warm *Result, f32 bool) (*Result, int) {
 		granted, asked := 0, 0
 		opt := &Options{Parallel: func() (int, func()) {
@@ -667,11 +669,11 @@ func TestParallelSameResult(t *testing.T) {
 			}{{nil, cold}, {shifted, warm}} {
 				got, asked := solve(threads, c.from, f32)
 				if asked == 0 {
-					t.Fatalf("f32 %v, %d threads: Parallel never asked", f32, threads)
+					t.Fatalf("%s, f32 %v, %d threads: Parallel never asked", s, f32, threads)
 				}
 				if !slices.Equal(got.RowToCol, c.want.RowToCol) || !slices.Equal(got.ColDual, c.want.ColDual) || got.Stats != c.want.Stats {
-					t.Fatalf("f32 %v, warm %v, %d threads: result differs from 1 thread (stats %+v, want %+v)",
-						f32, c.from != nil, threads, got.Stats, c.want.Stats)
+					t.Fatalf("%s, f32 %v, warm %v, %d threads: result differs from 1 thread (stats %+v, want %+v)",
+						s, f32, c.from != nil, threads, got.Stats, c.want.Stats)
 				}
 			}
 		}
