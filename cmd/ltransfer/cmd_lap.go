@@ -31,6 +31,7 @@ func runLap(args []string, stdout, stderr io.Writer) error {
 	outPath := fs.String("out", "", "write the assignment as JSON to this file (atomically)")
 	force := fs.Bool("force", false, "replace --out if it exists")
 	asJSON := fs.Bool("json", false, `print one JSON line {"n","m","objective","seconds"} instead of text`)
+	threads := fs.Int("threads", 1, "goroutines for the solver's phases that read the whole matrix row by row (the candidate lists of a matrix of 2^20 entries or more); the assignment is the same for any value")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ltransfer lap --cost FILE [--maximize] [--out FILE] [--json]\n\n"+
 			"Solves the assignment problem exactly. An n×m matrix with n > m is solved transposed;\n"+
@@ -53,6 +54,9 @@ func runLap(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("--cost is required")
 	}
+	if *threads < 1 || *threads > 4096 {
+		return fmt.Errorf("--threads %d: want 1 to 4096", *threads)
+	}
 	if *outPath != "" {
 		if err := checkOutFile("--out", *outPath, *force, *costPath); err != nil {
 			return err
@@ -67,7 +71,7 @@ func runLap(args []string, stdout, stderr io.Writer) error {
 	// timed solve.
 	runtime.GC()
 	start := time.Now()
-	rowToCol, obj, err := lapSolveMatrix(mat, *maximize)
+	rowToCol, obj, err := lapSolveMatrix(mat, *maximize, *threads)
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		return fmt.Errorf("%s: %w", *costPath, err)
@@ -122,8 +126,8 @@ func (c *lapMatrix) at(i, j int) float64 {
 
 // lapSolveMatrix solves mat, transposed when it has more rows than columns,
 // and returns the row → column assignment of mat (-1 for unassigned rows).
-func lapSolveMatrix(mat *lapMatrix, maximize bool) ([]int, float64, error) {
-	opt := &lap.Options{Maximize: maximize}
+func lapSolveMatrix(mat *lapMatrix, maximize bool, threads int) ([]int, float64, error) {
+	opt := &lap.Options{Maximize: maximize, Parallel: func() (int, func()) { return threads, nil }}
 	n, m := mat.n, mat.m
 	transpose := n > m
 	negated := false

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,6 +170,7 @@ func TestLapCLIErrors(t *testing.T) {
 		{"st-dtype", []string{"--cost", write("y.safetensors", lapSafetensors("cost", "I64", []int{3, 3}, lapF64Bytes(lapCost3)))}, "want F32 or F64"},
 		{"infeasible", []string{"--cost", write("inf2.npy", lapNpy("<f8", false, "(2, 2)", lapF64Bytes([]float64{1, math.Inf(1), 2, math.Inf(1)})))}, "no feasible assignment"},
 		{"extra", []string{"--cost", "a", "b"}, "unexpected argument"},
+		{"threads", []string{"--threads", "0", "--cost", write("t.npy", lapNpy("<f8", false, "(3, 3)", lapF64Bytes(lapCost3)))}, "--threads 0: want 1 to 4096"},
 	}
 	for _, tc := range cases {
 		_, errs, code := runLapCLI(t, tc.args...)
@@ -195,4 +197,31 @@ func FuzzLapNpy(f *testing.F) {
 			t.Fatalf("matrix %d×%d holds %d values", mat.n, mat.m, got)
 		}
 	})
+}
+
+// TestLapCLIThreads solves a matrix large enough for the candidate lists
+// with --threads 1 and 3: the same assignment, byte for byte.
+func TestLapCLIThreads(t *testing.T) {
+	dir := t.TempDir()
+	n := 1300 // float32: 6.8 MB, past the size where the lists are built
+	r := rand.New(rand.NewPCG(3, 4))
+	c := make([]float32, n*n)
+	for k := range c {
+		c[k] = float32(r.Float64())
+	}
+	cost := filepath.Join(dir, "c.npy")
+	if err := os.WriteFile(cost, lapNpy("<f4", false, fmt.Sprintf("(%d, %d)", n, n), lapF32Bytes(c)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got [2][]byte
+	for i, th := range []string{"1", "3"} {
+		out := filepath.Join(dir, "a"+th+".json")
+		if _, errs, code := runLapCLI(t, "--threads", th, "--cost", cost, "--out", out); code != 0 {
+			t.Fatalf("--threads %s: exit %d: %s", th, code, errs)
+		}
+		got[i], _ = os.ReadFile(out)
+	}
+	if len(got[0]) == 0 || !bytes.Equal(got[0], got[1]) {
+		t.Fatal("--threads 3 gave another assignment than --threads 1")
+	}
 }
