@@ -56,6 +56,15 @@ type DataConfig struct {
 	// keeps every class. With ClassSubset the subset is taken first and
 	// Limit counts the kept samples.
 	Limit int
+	// CacheDir, when set, keeps the decoded images in this folder and reads
+	// them from there while the source files keep their size and
+	// modification time: decoding takes about 0.3 s for MNIST and 5 s of
+	// CPU for the CIFAR-10 JPEG tar, reading the cache tens of
+	// milliseconds. One file per dataset and source (MNIST 55 MB, CIFAR-10
+	// 184 MB), written atomically; a damaged or stale one is written anew,
+	// and a folder that cannot be written is ignored. Folders of CIFAR-10
+	// binary batches and image folders are read directly.
+	CacheDir string
 	// ClassSubset, when non-nil, keeps only these classes (indices into
 	// the dataset's classes) in train, validation and test, relabelled by
 	// their position: ClassSubset[k] becomes label k. See
@@ -121,15 +130,22 @@ func LoadData(cfg DataConfig) (*Data, error) {
 	if cfg.Path == "" {
 		return nil, fmt.Errorf("nn: dataset %s: DataConfig.Path is empty: give the folder or file that holds the data", name)
 	}
-	switch name {
-	case MNIST:
-		train, test, src, err = loadIdxDataset(MNIST, cfg.Path, 0.1307, 0.3081, readLimit)
-	case FashionMNIST:
-		train, test, src, err = loadIdxDataset(FashionMNIST, cfg.Path, 0.2860, 0.3530, readLimit)
-	case CIFAR10:
-		train, test, src, err = loadCIFAR10(cfg.Path)
-	case ImageFolder:
-		train, test, src, err = loadImageFolder(cfg.Path)
+	load := func() (*ImageSet, *ImageSet, string, error) {
+		switch name {
+		case MNIST:
+			return loadIdxDataset(MNIST, cfg.Path, 0.1307, 0.3081, readLimit)
+		case FashionMNIST:
+			return loadIdxDataset(FashionMNIST, cfg.Path, 0.2860, 0.3530, readLimit)
+		case CIFAR10:
+			return loadCIFAR10(cfg.Path)
+		}
+		return loadImageFolder(cfg.Path)
+	}
+	if readLimit == 0 || (name != MNIST && name != FashionMNIST) {
+		// Whole sets only: an idx file read as far as Limit is not cached.
+		train, test, src, err = loadCached(cfg.CacheDir, name, cfg.Path, load)
+	} else {
+		train, test, src, err = load()
 	}
 	if err != nil {
 		return nil, err

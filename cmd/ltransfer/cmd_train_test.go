@@ -221,3 +221,34 @@ func TestGradCLIMatchesPyTorch(t *testing.T) {
 		t.Errorf("missing --out: code %d, %s", code, se)
 	}
 }
+
+// TestDataCacheEnv checks where the commands keep decoded data: the folder
+// LTRANSFER_DATA_CACHE names (a second run reads the same file), none with
+// "off", and the user's cache folder by default.
+func TestDataCacheEnv(t *testing.T) {
+	data := t.TempDir()
+	writeBandsIdx(t, data, 200, 50)
+	cache := t.TempDir()
+	for _, c := range []struct{ env, want string }{{cache, "one file"}, {"off", "none"}} {
+		t.Setenv(envDataCache, c.env)
+		for k := 0; k < 2; k++ {
+			out := filepath.Join(t.TempDir(), "run")
+			if _, errs, code := runCLI("train", "--model", "mlp", "--width", "16", "--data", data, "--epochs", "0", "--no-test", "--out", out); code != 0 {
+				t.Fatalf("%s=%s: exit %d: %s", envDataCache, c.env, code, errs)
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(cache, "*.ltdata"))
+	if len(files) != 1 {
+		t.Fatalf("cache folder holds %v, want one file", files)
+	}
+	t.Setenv(envDataCache, "")
+	t.Setenv("XDG_CACHE_HOME", "/x/cache")
+	if got := dataCacheDir(); got != "/x/cache/ltransfer/data" {
+		t.Errorf("default cache folder %q, want /x/cache/ltransfer/data", got)
+	}
+	t.Setenv(envDataCache, "off")
+	if got := dataCacheDir(); got != "" {
+		t.Errorf("off: cache folder %q", got)
+	}
+}

@@ -34,13 +34,37 @@ const mnistModule = "github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10
 // fashionMNISTDir is where Debian's dataset-fashion-mnist installs it.
 const fashionMNISTDir = "/usr/share/datasets/fashion-mnist"
 
-// loadData finds the dataset's files (dataPath) and loads them.
+// envDataCache names the folder of the decoded-data cache
+// (nn.DataConfig.CacheDir); "off" turns it off. Default: ltransfer/data
+// in the user's cache folder ($XDG_CACHE_HOME, else ~/.cache).
+const envDataCache = "LTRANSFER_DATA_CACHE"
+
+// dataCacheDir is the cache folder the commands hand to nn.LoadData, or
+// "" for none.
+func dataCacheDir() string {
+	switch d := os.Getenv(envDataCache); d {
+	case "off":
+		return ""
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		return filepath.Join(base, "ltransfer", "data")
+	default:
+		return d
+	}
+}
+
+// loadData finds the dataset's files (dataPath) and loads them, through
+// the decoded-data cache.
 func loadData(cfg nn.DataConfig) (*nn.Data, error) {
 	p, err := dataPath(cfg.Name, cfg.Path)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Path = p
+	cfg.CacheDir = dataCacheDir()
 	return nn.LoadData(cfg)
 }
 

@@ -23,7 +23,18 @@ func TestMain(m *testing.M) {
 	if os.Getenv("LTRANSFER_TEST_CLI") == "1" {
 		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// The decoded-data cache of the tests goes to a folder of their own,
+	// not the user's cache folder (a test that sets the variable itself
+	// overrides it).
+	dir, err := os.MkdirTemp("", "ltransfer-test-data-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(envDataCache, dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // TestKill9Resume kills a training process with SIGKILL at several points,
