@@ -31,6 +31,8 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+
+	"github.com/ltransfer/ltransfer/internal/hugemem"
 )
 
 const dataCacheMagic = "ltransfer-data-cache/1\n"
@@ -155,7 +157,7 @@ func readDataCache(file, name string, stamp []string) (train, test *ImageSet, sr
 	if want != h.Payload {
 		return nil, nil, "", false
 	}
-	payload := make([]byte, h.Payload)
+	payload := hugemem.Bytes(int(h.Payload))
 	if _, err := io.ReadFull(f, payload); err != nil || crc32.Checksum(payload, castagnoli) != h.CRC32C {
 		return nil, nil, "", false
 	}
