@@ -29,7 +29,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync/atomic"
 
 	"github.com/ltransfer/ltransfer/internal/hugemem"
@@ -272,7 +271,7 @@ func loadCached(dir, name, path string, load func() (*ImageSet, *ImageSet, strin
 		return nil, nil, "", err
 	}
 	// The source must not have changed while it was read.
-	if now, ok := dataStamp(name, path); ok && slices.Equal(now, stamp) && !strings.ContainsRune(src, 0) {
+	if now, ok := dataStamp(name, path); ok && slices.Equal(now, stamp) {
 		writeDataCache(file, name, src, stamp, train, test)
 	}
 	return train, test, src, nil
