@@ -194,19 +194,18 @@ func writeDataCache(file, name, src string, stamp []string, train, test *ImageSe
 	}
 	h := dataCacheHeader{Dataset: name, Source: src, Stamp: stamp}
 	crc := crc32.New(castagnoli)
-	var lbl []byte
-	for _, s := range sets {
+	lbls := make([][]byte, len(sets)) // each set's labels as written
+	for i, s := range sets {
 		if s.idx != nil || s.Len()*s.C*s.H*s.W != len(s.Pix) {
 			return // only whole sets as a loader returns them
 		}
 		h.Sets = append(h.Sets, dataCacheSet{N: s.Len(), C: s.C, H: s.H, W: s.W, Classes: s.Classes, Mean: s.Mean, Std: s.Std})
 		h.Payload += int64(len(s.Pix)) + 4*int64(s.Len())
-		crc.Write(s.Pix)
-		lbl = lbl[:0]
 		for _, l := range s.Labels {
-			lbl = binary.LittleEndian.AppendUint32(lbl, uint32(l))
+			lbls[i] = binary.LittleEndian.AppendUint32(lbls[i], uint32(l))
 		}
-		crc.Write(lbl)
+		crc.Write(s.Pix)
+		crc.Write(lbls[i])
 	}
 	h.CRC32C = crc.Sum32()
 	hb, err := json.Marshal(h)
@@ -235,15 +234,11 @@ func writeDataCache(file, name, src string, stamp []string, train, test *ImageSe
 	if _, err := f.Write(pre.Bytes()); err != nil {
 		return
 	}
-	for _, s := range sets {
+	for i, s := range sets {
 		if _, err := f.Write(s.Pix); err != nil {
 			return
 		}
-		lbl = lbl[:0]
-		for _, l := range s.Labels {
-			lbl = binary.LittleEndian.AppendUint32(lbl, uint32(l))
-		}
-		if _, err := f.Write(lbl); err != nil {
+		if _, err := f.Write(lbls[i]); err != nil {
 			return
 		}
 	}
