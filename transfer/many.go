@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,8 @@ type common struct {
 	bnBatches  []nn.Batch
 	repOnce    sync.Once
 	repBatches []nn.Batch
+	selOnce    sync.Once
+	selBatches []nn.Batch
 	// per source point: its unit statistics for Options.Repair
 	repStatOnce []sync.Once
 	repStats    [][]nn.UnitStats
@@ -232,9 +235,18 @@ func withDefaults(o Options) (Options, error) {
 	if o.RepairBatches == 0 {
 		o.RepairBatches = 4
 	}
-	if o.GradBatches < 0 || o.BatchSize < 0 || o.EvalBatch < 0 || o.BNBatches < 0 || o.Workers < 0 || o.RepairBatches < 0 {
-		return o, fmt.Errorf("transfer: negative counts (gm batches %d, batch %d, eval batch %d, BN batches %d, workers %d, repair batches %d)",
-			o.GradBatches, o.BatchSize, o.EvalBatch, o.BNBatches, o.Workers, o.RepairBatches)
+	if o.SelectBatches == 0 {
+		o.SelectBatches = 20
+	}
+	if o.GradBatches < 0 || o.BatchSize < 0 || o.EvalBatch < 0 || o.BNBatches < 0 || o.Workers < 0 || o.RepairBatches < 0 || o.SelectBatches < 0 {
+		return o, fmt.Errorf("transfer: negative counts (gm batches %d, batch %d, eval batch %d, BN batches %d, workers %d, repair batches %d, select batches %d)",
+			o.GradBatches, o.BatchSize, o.EvalBatch, o.BNBatches, o.Workers, o.RepairBatches, o.SelectBatches)
+	}
+	switch {
+	case o.SelectPerms && !o.Method.matchesGradients():
+		return o, fmt.Errorf("transfer: SelectPerms is for GMT and FGMT, not %s", o.Method)
+	case o.SelectPerms && o.Segments > 1:
+		return o, errors.New("transfer: SelectPerms and Segments do not combine: a segment's permutation transfers only its own part of the update")
 	}
 	if err := checkSegments(o); err != nil {
 		return o, err
@@ -664,6 +676,66 @@ func (c *common) bnStatBatches() []nn.Batch {
 func (c *common) repairBatches() []nn.Batch {
 	c.repOnce.Do(func() { c.repBatches = c.fixedBatches(c.o.RepairBatches, 0x243f6a8885a308d3) })
 	return c.repBatches
+}
+
+// selectBatches returns the fixed training batches SelectPerms scores
+// permutations on (the same for every step and target).
+func (c *common) selectBatches() []nn.Batch {
+	c.selOnce.Do(func() { c.selBatches = c.fixedBatches(c.o.SelectBatches, 0x452821e638d01377) })
+	return c.selBatches
+}
+
+// endpointLoss returns the mean training loss, on the select batches, of
+// the endpoint θ₂⁰ + π(θ₁ᵀ − θ₁⁰) of target init (Options.SelectPerms),
+// prepared as evaluation prepares a point (renormalised with Repair, BN
+// statistics recomputed). Per-batch losses are summed in a fixed order.
+func (c *common) endpointLoss(ctx context.Context, init *nn.ParamSet, perms Perms) (float64, error) {
+	thetaT, err := c.point(c.T)
+	if err != nil {
+		return 0, err
+	}
+	p := c.transferred(thetaT, c.src0, init, perms)
+	if c.o.Repair {
+		if p, err = c.repaired(ctx, c.T, p, perms); err != nil {
+			return 0, err
+		}
+	}
+	if c.hasBuf {
+		bs := c.bnStatBatches()
+		err := c.sc.parallel(ctx, 1, func(m nn.Model, e *kernels.Engine, _ int) error {
+			k := 0
+			_, err := nn.RecomputeBNStats(ctx, e, m, p, func() (nn.Batch, bool) {
+				if k >= len(bs) {
+					return nn.Batch{}, false
+				}
+				k++
+				return bs[k-1], true
+			})
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	sb := c.selectBatches()
+	losses := make([]float64, len(sb))
+	err = c.sc.parallel(ctx, len(sb), func(m nn.Model, e *kernels.Engine, i int) error {
+		res, err := m.Forward(e, p, sb[i], nil, false)
+		losses[i] = res.Loss
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("transfer: scoring a permutation: %w", err)
+	}
+	var sum float64
+	for _, l := range losses {
+		sum += l
+	}
+	loss := sum / float64(len(sb))
+	if math.IsNaN(loss) {
+		loss = math.Inf(1) // a diverged endpoint is never chosen
+	}
+	return loss, nil
 }
 
 // fixedBatches draws n training batches of BatchSize from Seed and stream.

@@ -61,12 +61,13 @@ func TestRunManyMatchesRun(t *testing.T) {
 	}
 	inits := []*nn.ParamSet{p.tgt0, p.m.Init(103), p.m.Init(104), p.m.Init(105), p.m.Init(106)}
 	for _, mc := range []struct {
-		m      Method
-		repair bool
-	}{{GMT, false}, {FGMT, false}, {Naive, false}, {Oracle, false}, {GMT, true}, {Naive, true}} {
+		m           Method
+		repair, sel bool
+	}{{GMT, false, false}, {FGMT, false, false}, {Naive, false, false}, {Oracle, false, false}, {GMT, true, false}, {Naive, true, false},
+		{GMT, false, true}, {FGMT, true, true}} {
 		method := mc.m
 		base := Options{Method: method, NewModel: p.newModel, Source: traj, Train: p.trainSet, Val: p.valSet,
-			GradBatches: 2, BatchSize: 32, Seed: seed, Repair: mc.repair, RepairBatches: 2}
+			GradBatches: 2, BatchSize: 32, Seed: seed, Repair: mc.repair, RepairBatches: 2, SelectPerms: mc.sel, SelectBatches: 2}
 		// The reference: each target alone, one thread.
 		e1, _ := kernels.New(kernels.WithThreads(1))
 		want := make([][]stepRecord, len(inits))

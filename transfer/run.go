@@ -207,6 +207,22 @@ type Options struct {
 	Repair bool
 	// RepairBatches mini-batches of BatchSize calibrate Repair (default 4).
 	RepairBatches int
+	// SelectPerms (GMT and FGMT) gives every point the permutation, of
+	// those the method has found up to that step, that carries the whole
+	// source update across best: the one whose endpoint
+	// θ₂⁰ + π(θ₁ᵀ − θ₁⁰) has the lowest mean training loss on
+	// SelectBatches fixed training batches (BN statistics recomputed, and
+	// renormalised with Repair, as for evaluation). Successive GMT
+	// permutations score almost alike on the gradient-matching objective
+	// yet transfer to networks several points apart; the training loss of
+	// the transferred endpoint tells them apart. The method's own
+	// permutations, and the points its gradients are taken at, are
+	// unchanged: only the points reported, streamed and kept are. Not
+	// with Segments.
+	SelectPerms bool
+	// SelectBatches mini-batches of BatchSize score SelectPerms' candidates
+	// (default 20).
+	SelectBatches int
 }
 
 // StepReport is one point of the transferred trajectory.
@@ -214,6 +230,11 @@ type StepReport struct {
 	Step      int     `json:"step"`
 	ValAcc    float64 `json:"val_acc"`
 	Objective float64 `json:"objective"`
+	// With Options.SelectPerms: the endpoint loss of the permutation the
+	// method found at this step, and the step whose permutation the point
+	// uses (the one with the lowest endpoint loss so far).
+	EndpointLoss float64 `json:"endpoint_loss,omitempty"`
+	PermsFrom    int     `json:"perms_from,omitempty"`
 }
 
 // Timings are wall-clock seconds per phase. The evaluation of a point
@@ -226,6 +247,8 @@ type Timings struct {
 	Eval         float64 `json:"eval"`
 	// Repair is the part of Eval spent renormalising points (Options.Repair).
 	Repair float64 `json:"repair,omitempty"`
+	// Select is the time spent scoring permutations (Options.SelectPerms).
+	Select float64 `json:"select,omitempty"`
 	Total  float64 `json:"total"`
 }
 
@@ -249,6 +272,8 @@ type Report struct {
 	BranchAtBest bool `json:"branch_at_best,omitempty"`
 	// Repair is Options.Repair.
 	Repair bool `json:"repair,omitempty"`
+	// SelectPerms is Options.SelectPerms.
+	SelectPerms bool `json:"select_perms,omitempty"`
 	// PeakRSSMB is the process's peak resident memory in MiB, for callers
 	// that run one transfer per process (the CLI sets it); the library
 	// leaves it zero.

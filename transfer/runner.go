@@ -26,6 +26,13 @@ type runner struct {
 	tie       *[2]*nn.ParamSet
 	bestPerms Perms
 	bestPoint *nn.ParamSet
+	// sel is Options.SelectPerms' state: the permutation with the lowest
+	// endpoint loss so far, the step that found it, and the last scored.
+	sel struct {
+		perms, last    Perms
+		loss, lastLoss float64
+		step           int
+	}
 	// matched are GMT's target gradients in the matcher now, handed back
 	// for reuse when the next step resets it.
 	matched []*nn.ParamSet
@@ -81,6 +88,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if err := r.settle(ctx, true); err != nil {
 		return nil, err
 	}
+	if r.sel.perms != nil {
+		perms = r.sel.perms
+	}
 	r.finishReport(perms)
 	return r.rep, nil
 }
@@ -90,7 +100,7 @@ func (r *runner) newReport() *Report {
 	o := r.c.o
 	rep := &Report{Method: o.Method, Threads: o.Engine.Threads(), BestStep: -1,
 		GradAugment: o.GradAugment && o.Method.matchesGradients(), BranchAtBest: o.BranchAtBest,
-		Repair: o.Repair}
+		Repair: o.Repair, SelectPerms: o.SelectPerms}
 	if o.Segments > 1 {
 		rep.Segments = o.Segments
 	}
@@ -176,18 +186,28 @@ func (r *runner) steps(ctx context.Context, perms Perms, oracleObj float64) (Per
 				return nil, err
 			}
 		}
-		obj := oracleObj
+		obj, emit := oracleObj, perms
+		var endLoss float64
 		if o.Method.matchesGradients() {
 			var err error
 			if perms, obj, err = r.gradientPerms(ctx, s, perms); err != nil {
 				return nil, err
 			}
+			emit = perms
+			if o.SelectPerms {
+				if emit, endLoss, err = r.selectPerms(ctx, s, perms); err != nil {
+					return nil, err
+				}
+			}
 		}
-		p, err := r.transferPoint(ctx, s, perms)
+		p, err := r.transferPoint(ctx, s, emit)
 		if err != nil {
 			return nil, err
 		}
-		ps := r.newPending(s, p, perms, obj)
+		ps := r.newPending(s, p, emit, obj)
+		if o.SelectPerms {
+			ps.endLoss, ps.permsFrom = endLoss, r.sel.step
+		}
 		r.pending = append(r.pending, ps)
 		r.start(ctx, ps)
 		if err := r.settle(ctx, false); err != nil {
@@ -218,6 +238,26 @@ func (r *runner) gradientPerms(ctx context.Context, s int, perms Perms) (Perms, 
 		}
 	}
 	return r.matchStep(ctx, s, first, perms)
+}
+
+// selectPerms scores step s's permutation by its endpoint loss
+// (Options.SelectPerms) and returns the best one so far, with the loss of
+// step s's own.
+func (r *runner) selectPerms(ctx context.Context, s int, perms Perms) (Perms, float64, error) {
+	if r.sel.last != nil && perms.Equal(r.sel.last) {
+		return r.sel.perms, r.sel.lastLoss, nil
+	}
+	t0 := time.Now()
+	loss, err := r.c.endpointLoss(ctx, r.tgt.Init, perms)
+	r.addTime(&r.rep.Timings.Select, t0)
+	if err != nil {
+		return nil, 0, err
+	}
+	r.sel.last, r.sel.lastLoss = perms, loss
+	if r.sel.perms == nil || loss < r.sel.loss {
+		r.sel.perms, r.sel.loss, r.sel.step = perms, loss, s
+	}
+	return r.sel.perms, loss, nil
 }
 
 // transferPoint returns step s's point, base + π(θ₁ˢ − from).
@@ -537,6 +577,9 @@ type pendingStep struct {
 	perms  Perms
 	obj    float64
 	acc    float64
+	// endLoss and permsFrom: Options.SelectPerms' StepReport fields.
+	endLoss   float64
+	permsFrom int
 	// logits of out on Val (Options.KeepBestLogits, s ≥ 1).
 	logits  []float32
 	seconds float64
@@ -593,7 +636,7 @@ func (r *runner) finishStep(ctx context.Context, ps *pendingStep) error {
 	r.rep.Timings.Eval += ps.seconds
 	r.rep.Timings.Repair += ps.repair
 	r.mu.Unlock()
-	r.rep.Steps = append(r.rep.Steps, StepReport{Step: s, ValAcc: acc, Objective: ps.obj})
+	r.rep.Steps = append(r.rep.Steps, StepReport{Step: s, ValAcc: acc, Objective: ps.obj, EndpointLoss: ps.endLoss, PermsFrom: ps.permsFrom})
 	// The best point is chosen among the transferred ones (s ≥ 1).
 	if s > 0 && (r.rep.BestStep < 0 || acc > r.rep.BestValAcc) {
 		r.rep.BestStep, r.rep.BestValAcc = s, acc

@@ -16,7 +16,7 @@ import (
 // TestRunSameForAnyThreadCount checks that one transfer of a model with
 // convolutions and batch norm (a narrow ResNet-20) streams the same points
 // and permutations, and reports the same accuracies and objectives, on 1, 2
-// and 3 threads, with the workspaces bounded to one model and with other
+// and 3 threads (also with SelectPerms), with the workspaces bounded to one model and with other
 // evaluation slices: gradients of several pairs, BN statistics and
 // evaluation slices are computed concurrently, and none of it may change a
 // bit of the result.
@@ -36,7 +36,13 @@ func TestRunSameForAnyThreadCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, method := range []Method{GMT, FGMT} {
+	// GMT with SelectPerms as well: its endpoint scoring recomputes BN
+	// statistics and sums batch losses, concurrently.
+	for _, mc := range []struct {
+		method Method
+		sel    bool
+	}{{GMT, false}, {FGMT, false}, {GMT, true}} {
+		method := mc.method
 		var want []stepRecord
 		var wantRep *Report
 		// The last two change the evaluation slices: accuracies must not move.
@@ -46,7 +52,8 @@ func TestRunSameForAnyThreadCount(t *testing.T) {
 			var mu sync.Mutex
 			rep, err := Run(context.Background(), Options{Method: method, NewModel: newModel, Source: traj, TargetInit: m.Init(2),
 				Train: data, Val: data, GradBatches: 2, BatchSize: 8, EvalBatch: c.evalBatch, BNBatches: 2, Seed: seed,
-				Engine: e, Workers: c.workers, OnStep: recordSteps(&got, &mu), KeepBest: true, KeepBestLogits: true})
+				Engine: e, Workers: c.workers, OnStep: recordSteps(&got, &mu), KeepBest: true, KeepBestLogits: true,
+				SelectPerms: mc.sel, SelectBatches: 2})
 			if err != nil {
 				t.Fatalf("%s %+v: %v", method, c, err)
 			}

@@ -45,6 +45,10 @@ type transferJob struct {
 	branchAtBest bool
 	// repair is transfer.Options.Repair.
 	repair bool
+	// selectPerms and selectBatches are transfer.Options.SelectPerms and
+	// SelectBatches.
+	selectPerms   bool
+	selectBatches int
 	// out, when set, receives the transferred trajectory, permutations,
 	// manifest.json and report.json. They are written into a hidden
 	// sibling folder that is renamed to out when the transfer is complete,
@@ -69,7 +73,7 @@ func (j *transferJob) options() transfer.Options {
 		NewModel: func() (nn.Model, error) { return nn.NewModel(j.model.Arch(), j.mcfg) },
 		Train:    j.data.Train, Val: j.data.Val, GradBatches: j.gmBatches, GradAugment: j.gmAugment, BatchSize: j.batch,
 		Seed: j.seed, Match: transfer.MatchOptions{Normalize: j.normalize == "pair", NormalizeTensors: j.normalize == "tensor", NoWarmStart: j.noWarm},
-		FreshStart: j.fresh, Segments: j.segments, BranchAtBest: j.branchAtBest, Repair: j.repair, Engine: j.e, Workers: j.workers, WorkspaceMemory: j.workspaceMem, KeepBest: true,
+		FreshStart: j.fresh, Segments: j.segments, BranchAtBest: j.branchAtBest, Repair: j.repair, SelectPerms: j.selectPerms, SelectBatches: j.selectBatches, Engine: j.e, Workers: j.workers, WorkspaceMemory: j.workspaceMem, KeepBest: true,
 	}
 	o.Val = j.valSet()
 	return o
@@ -271,6 +275,8 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&normalize, "normalize", "normalise the matching objective: --normalize (or =pair) counts each gradient pair as one cosine similarity; =tensor counts each tensor of each pair as one, as the paper's code's normalized_matching")
 	segments := fs.Int("segments", 1, "gmt/fgmt: split the trajectory into K segments of equal length, each with its own permutation tied to the previous one (the paper code's num_perms); --steps must be a multiple of K")
 	branchAtBest := fs.Bool("branch-at-best", false, "with --segments: start each segment from the best point so far instead of the last (the paper code's branch_at_best)")
+	selectPerms := fs.Bool("select-perms", false, "gmt/fgmt: give every point the permutation, of those found up to its step, whose transfer of the whole source update has the lowest training loss on --select-batches fixed batches (see docs/results.md); the method's own search is unchanged")
+	selectBatches := fs.Int("select-batches", 20, "with --select-perms: training batches of --batch that score each permutation")
 	repair := fs.Bool("repair", false, "renormalise every transferred point: each hidden unit's pre-activation gets the mean and deviation of the same unit of the permuted source point on 4 training batches of --batch (REPAIR); the permutations are the method's own. MLPs and Conv4/6/8 (ResNets recompute their BN statistics instead)")
 	fresh := fs.Bool("fresh-start", false, "gmt/fgmt: start every step's permutation search from the identity, as the paper's code does, instead of from the previous step's permutations")
 	noWarm := fs.Bool("no-warm-start", false, "solve every assignment problem from scratch (for measurements)")
@@ -308,6 +314,14 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	if m == transfer.Oracle && *target == "" {
 		return errors.New("--method oracle needs --target (the trained target)")
 	}
+	switch {
+	case *selectPerms && m != transfer.GMT && m != transfer.FGMT:
+		return fmt.Errorf("--select-perms is for --method gmt and fgmt, not %s", m)
+	case *selectPerms && *segments > 1:
+		return errors.New("--select-perms and --segments do not combine")
+	case *selectBatches < 1:
+		return fmt.Errorf("--select-batches %d, want ≥ 1", *selectBatches)
+	}
 	many := *nTargets > 0 || strings.Contains(*targetInit, ",") || isTrajectoryCollection(*targetInit)
 	if !many {
 		if shard.set {
@@ -340,7 +354,8 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	man := tr.Manifest
 	j := &transferJob{model: model, mcfg: man.ModelConfig, method: m, gmBatches: *gm, gmAugment: *gmAugment, batch: *batch, seed: uint64(*seed),
 		normalize: normalize, noWarm: *noWarm, fresh: *fresh, e: e, workers: *workers, workspaceMem: int64(*workspaceMB) << 20, out: *out, force: *force, stderr: stderr,
-		segments: *segments, branchAtBest: *branchAtBest, repair: *repair}
+		segments: *segments, branchAtBest: *branchAtBest, repair: *repair,
+		selectPerms: *selectPerms, selectBatches: *selectBatches}
 	j.dataset, j.dataPath = man.Dataset, man.DataPath
 	if *dataset != "" {
 		j.dataset, j.dataPath = *dataset, ""
@@ -460,6 +475,10 @@ func printReport(w io.Writer, rep *transfer.Report) {
 	if rep.Repair {
 		name += " with repair"
 		eval += fmt.Sprintf(", of which repair %.2f", t.Repair)
+	}
+	if rep.SelectPerms {
+		name += " with selected permutations"
+		eval += fmt.Sprintf(", selection %.2f", t.Select)
 	}
 	fmt.Fprintf(w, "%s: best val acc %.2f%% at step %d; %.2f s (gradients %.2f, cost matrices %.2f, LAP %.2f in %d calls, eval %s)\n",
 		name, 100*rep.BestValAcc, rep.BestStep, t.Total, t.Gradients, t.CostMatrices, t.LAP, rep.LAPCalls, eval)

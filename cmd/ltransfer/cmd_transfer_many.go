@@ -187,7 +187,8 @@ func transferSettings(fs *flag.FlagSet, tr *nn.RecordedTrajectory) map[string]st
 
 // upgradeSettings renames the settings of plans written when transfer's
 // --spacing was called --schedule, and adds --repair's default to plans
-// written before it, so their folders resume and summarise.
+// and --select-perms written before them, so their folders resume and
+// summarise.
 func (p *targetPlan) upgradeSettings() {
 	if v, ok := p.Settings["schedule"]; ok {
 		if _, dup := p.Settings["spacing"]; !dup {
@@ -195,8 +196,11 @@ func (p *targetPlan) upgradeSettings() {
 			p.Settings["spacing"] = v
 		}
 	}
-	if _, ok := p.Settings["repair"]; !ok && len(p.Settings) > 0 {
-		p.Settings["repair"] = "false" // plans from before --repair
+	// Plans from before --repair and --select-perms: their defaults.
+	for k, v := range map[string]string{"repair": "false", "select-perms": "false", "select-batches": "20"} {
+		if _, ok := p.Settings[k]; !ok && len(p.Settings) > 0 {
+			p.Settings[k] = v
+		}
 	}
 }
 

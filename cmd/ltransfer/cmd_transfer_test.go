@@ -95,11 +95,23 @@ func TestTransferMatchDemoCLI(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "rec", "report.json")); err != nil || !strings.Contains(string(b), `"normalize": "tensor"`) {
 		t.Fatalf("report of --normalize=tensor: %s %v", b, err)
 	}
+	// GMT with selected permutations: the report says so and names, for
+	// every step, whose permutation its point uses.
+	if _, e, code := run(t, "transfer", "--source", src, "--target-init", init, "--method", "gmt", "--select-perms", "--select-batches", "2",
+		"--steps", "4", "--batch", "32", "--limit", "600", "--out", filepath.Join(dir, "sel")); code != 0 {
+		t.Fatalf("transfer --select-perms: %s", e)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "sel", "report.json")); err != nil || !strings.Contains(string(b), `"select_perms": true`) ||
+		!strings.Contains(string(b), `"perms_from": 1`) || !strings.Contains(string(b), `"endpoint_loss"`) {
+		t.Fatalf("report of --select-perms: %s %v", b, err)
+	}
 	bad := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"transfer", "--target-init", init, "--out", dir}, "--source DIR is required"},
+		{[]string{"transfer", "--source", src, "--target-init", init, "--method", "naive", "--select-perms", "--out", filepath.Join(dir, "x")}, "--select-perms is for --method gmt and fgmt"},
+		{[]string{"transfer", "--source", src, "--target-init", init, "--select-perms", "--segments", "2", "--steps", "4", "--out", filepath.Join(dir, "x")}, "do not combine"},
 		{[]string{"transfer", "--source", src, "--target-init", init, "--method", "magic", "--out", filepath.Join(dir, "x")}, "unknown method"},
 		{[]string{"transfer", "--source", src, "--target-init", init, "--method", "oracle", "--out", filepath.Join(dir, "x")}, "needs --target"},
 		{[]string{"transfer", "--source", src, "--target-init", init, "--out", filepath.Join(dir, "gmt")}, "already holds a finished transfer"},

@@ -38,6 +38,7 @@ var flagRanges = map[string]numRange{
 	"finetune-epochs":  {min: 0, max: 1 << 20},
 	"batch":            {min: 1, max: 1 << 20},
 	"gm-batches":       {min: 1, max: 1 << 16},
+	"select-batches":   {min: 1, max: 1 << 16},
 	"steps":            {min: 1, max: 1 << 16},
 	"segments":         {min: 1, max: 1 << 16},
 	"targets":          {min: 0, max: 1 << 16},
