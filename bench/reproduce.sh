@@ -33,7 +33,7 @@
 # FT_EPOCHS, PRE_EPOCHS, FT3_EPOCHS, T_CIFAR, T_MNIST, GM_BATCHES, CONV_WF,
 # RES_WF, MLP_WIDTH, LR, RES_LR, WARMUP, E3_WARMUP, RES_WARMUP (steps),
 # THREADS, CIFAR (data path),
-# LIMIT, EXPERIMENTS, FT_METHODS, E1_REPAIR, E4_PAIRS, E4_FT_METHODS, FT3_ARGS,
+# LIMIT, EXPERIMENTS, FT_METHODS, E1_REPAIR, E4_SELECT, E4_PAIRS, E4_FT_METHODS, FT3_ARGS,
 # RES_EPOCHS, E4_FT_EPOCHS, CONV_INIT, E3_INIT, RES_INIT, TABLES_ONLY,
 # EARLY_STEPS (extra checkpoints inside the first epoch), GM_ARGS (extra
 # flags of every GMT and FGMT transfer, e.g. "--normalize" or "--gm-augment";
@@ -131,6 +131,8 @@ FT_METHODS=${FT_METHODS:-"gmt fgmt naive"}
 # Experiment 1's transfers with --repair (their folders are METHOD-repair;
 # FT_METHODS may name them, e.g. "gmt gmt-repair").
 E1_REPAIR=${E1_REPAIR:-"gmt fgmt naive oracle"}
+# Experiment 4's transfers with --select-perms (folders METHOD-select).
+E4_SELECT=${E4_SELECT:-"gmt"}
 GM_ARGS=${GM_ARGS:-}
 FT3_ARGS=${FT3_ARGS:-"--optimizer sgd --lr 0.01 --momentum 0.9 --wd 1e-4 --schedule cosine"}
 METHODS="gmt fgmt naive oracle"
@@ -237,6 +239,11 @@ randinit() {
 				if [ "$m" = oracle ]; then extra=(--target "$base/tgt-$t"); fi
 				xfer "$pd/$m-repair" --source "$base/src-$s" --target-init "$base/tgt-$t/ckpt-0000.safetensors" --method "$m" \
 					--steps "$T_CIFAR" --spacing cosine --gm-batches "$GM_BATCHES" --batch 128 --repair "${extra[@]}"
+			done
+		else
+			for m in $E4_SELECT; do
+				xfer "$pd/$m-select" --source "$base/src-$s" --target-init "$base/tgt-$t/ckpt-0000.safetensors" --method "$m" \
+					--steps "$T_CIFAR" --spacing cosine --gm-batches "$GM_BATCHES" --batch 128 --select-perms
 			done
 		fi
 		# The fine-tuning runs start from checkpoints: no --init.
@@ -448,7 +455,8 @@ for e in exps:
         base = "e1-conv8" if e == "1" else "e4-resnet20"
         pd = pairs(base)
         print(f"\n## Experiment {e}: {base} ({len(pd)} seed pairs; trained sources' val acc {sources(base)} %, targets' {sources(base, 'tgt-')} %)\n")
-        transfer_rows(pd, ["gmt", "fgmt", "naive", "oracle"])
+        extra = [m + "-repair" for m in "gmt fgmt naive oracle".split()] if e == "1" else ["gmt-select", "fgmt-select"]
+        transfer_rows(pd, ["gmt", "fgmt", "naive", "oracle"] + extra)
         bar_rows(pd)
         print()
         tg = [os.path.join(out, base, "tgt-" + os.path.basename(p).split("-")[1]) for p in pd]
