@@ -74,6 +74,30 @@ func NewSpec(ts []TensorSpec) (*Spec, error) {
 	return s, nil
 }
 
+// BrokenInvariance returns the spec with every group removed from every
+// axis but the first: a layer's units are still permuted, but the layers
+// that read them are not, so a permuted network no longer computes the same
+// function. It is the ablation the paper's code calls broken_invariance
+// (its *_permutation_spec_noinv): a transfer that gains from respecting the
+// symmetry loses that gain with it.
+func (s *Spec) BrokenInvariance() (*Spec, error) {
+	ts := make([]TensorSpec, len(s.Tensors))
+	for i, t := range s.Tensors {
+		t.Axes = append([]string(nil), t.Axes...)
+		for a := 1; a < len(t.Axes); a++ {
+			t.Axes[a] = ""
+		}
+		if t.Repeat != nil {
+			t.Repeat = append([]int(nil), t.Repeat...)
+			for a := 1; a < len(t.Repeat); a++ {
+				t.Repeat[a] = 0
+			}
+		}
+		ts[i] = t
+	}
+	return NewSpec(ts)
+}
+
 // Tensor returns the spec of the named tensor, or nil.
 func (s *Spec) Tensor(name string) *TensorSpec {
 	i, ok := s.byName[name]

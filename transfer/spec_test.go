@@ -3,6 +3,7 @@ package transfer
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -264,6 +265,32 @@ func TestPermutationInvariance(t *testing.T) {
 						t.Fatalf("%s[%d]: gradient of permuted net %v, permuted gradient %v", name, i, a[i], c[i])
 					}
 				}
+			}
+			// The broken-invariance ablation keeps only first axes: the
+			// same permutation then changes the function.
+			broken, err := spec.BrokenInvariance()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(broken.Groups, spec.Groups) {
+				t.Fatalf("broken spec groups %v, want %v", broken.Groups, spec.Groups)
+			}
+			for _, ts := range broken.Tensors {
+				for a, g := range ts.Axes {
+					if a > 0 && g != "" {
+						t.Fatalf("broken spec permutes axis %d of %s", a, ts.Name)
+					}
+					if a == 0 && g != spec.Tensor(ts.Name).Axes[0] {
+						t.Fatalf("broken spec changed the first axis of %s", ts.Name)
+					}
+				}
+			}
+			qb, err := Apply(broken, p, perms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if eb, _ := m.Forward(e, qb, b, nil, false); relClose(ep.Loss, eb.Loss, 1e-5) {
+				t.Fatalf("loss %v unchanged by a permutation that breaks the invariance", eb.Loss)
 			}
 			// Inverse undoes Apply exactly.
 			back, err := Apply(spec, q, perms.Inverse())

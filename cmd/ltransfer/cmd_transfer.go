@@ -275,6 +275,7 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&normalize, "normalize", "normalise the matching objective: --normalize (or =pair) counts each gradient pair as one cosine similarity; =tensor counts each tensor of each pair as one, as the paper's code's normalized_matching")
 	segments := fs.Int("segments", 1, "gmt/fgmt: split the trajectory into K segments of equal length, each with its own permutation tied to the previous one (the paper code's num_perms); --steps must be a multiple of K")
 	branchAtBest := fs.Bool("branch-at-best", false, "with --segments: start each segment from the best point so far instead of the last (the paper code's branch_at_best)")
+	brokenInv := fs.Bool("broken-invariance", false, "ablation: permute each layer's units but not the inputs of the layers that read them, so permuted networks compute other functions (the paper code's broken_invariance)")
 	selectPerms := fs.Bool("select-perms", false, "gmt/fgmt: give every point the permutation, of those found up to its step, whose transfer of the whole source update has the lowest training loss on --select-batches fixed batches (see docs/results.md); the method's own search is unchanged")
 	selectBatches := fs.Int("select-batches", 20, "with --select-perms: training batches of --batch that score each permutation")
 	repair := fs.Bool("repair", false, "renormalise every transferred point: each hidden unit's pre-activation gets the mean and deviation of the same unit of the permuted source point on 4 training batches of --batch (REPAIR); the permutations are the method's own. MLPs and Conv4/6/8 (ResNets recompute their BN statistics instead)")
@@ -396,6 +397,16 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 	}
 	if *specFile != "" {
 		if j.spec, err = transfer.LoadSpec(*specFile); err != nil {
+			return err
+		}
+	}
+	if *brokenInv {
+		if j.spec == nil {
+			if j.spec, err = transfer.BuiltinSpec(model.Arch(), model.State()); err != nil {
+				return err
+			}
+		}
+		if j.spec, err = j.spec.BrokenInvariance(); err != nil {
 			return err
 		}
 	}

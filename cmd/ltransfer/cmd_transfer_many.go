@@ -187,8 +187,8 @@ func transferSettings(fs *flag.FlagSet, tr *nn.RecordedTrajectory) map[string]st
 
 // upgradeSettings renames the settings of plans written when transfer's
 // --spacing was called --schedule, and adds --repair's default to plans
-// and --select-perms written before them, so their folders resume and
-// summarise.
+// --select-perms and --broken-invariance written before them, so their
+// folders resume and summarise.
 func (p *targetPlan) upgradeSettings() {
 	if v, ok := p.Settings["schedule"]; ok {
 		if _, dup := p.Settings["spacing"]; !dup {
@@ -196,8 +196,9 @@ func (p *targetPlan) upgradeSettings() {
 			p.Settings["spacing"] = v
 		}
 	}
-	// Plans from before --repair and --select-perms: their defaults.
-	for k, v := range map[string]string{"repair": "false", "select-perms": "false", "select-batches": "20"} {
+	// Plans from before --repair, --select-perms and --broken-invariance:
+	// their defaults.
+	for k, v := range map[string]string{"repair": "false", "select-perms": "false", "select-batches": "20", "broken-invariance": "false"} {
 		if _, ok := p.Settings[k]; !ok && len(p.Settings) > 0 {
 			p.Settings[k] = v
 		}

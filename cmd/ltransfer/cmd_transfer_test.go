@@ -105,6 +105,11 @@ func TestTransferMatchDemoCLI(t *testing.T) {
 		!strings.Contains(string(b), `"perms_from": 1`) || !strings.Contains(string(b), `"endpoint_loss"`) {
 		t.Fatalf("report of --select-perms: %s %v", b, err)
 	}
+	// The broken-invariance ablation (its spec is tested in transfer).
+	if _, e, code := run(t, "transfer", "--source", src, "--target-init", init, "--method", "gmt", "--broken-invariance",
+		"--steps", "4", "--batch", "32", "--limit", "600", "--out", filepath.Join(dir, "noinv")); code != 0 {
+		t.Fatalf("transfer --broken-invariance: %s", e)
+	}
 	bad := []struct {
 		args []string
 		want string
