@@ -701,19 +701,7 @@ func (c *common) endpointLoss(ctx context.Context, init *nn.ParamSet, perms Perm
 		}
 	}
 	if c.hasBuf {
-		bs := c.bnStatBatches()
-		err := c.sc.parallel(ctx, 1, func(m nn.Model, e *kernels.Engine, _ int) error {
-			k := 0
-			_, err := nn.RecomputeBNStats(ctx, e, m, p, func() (nn.Batch, bool) {
-				if k >= len(bs) {
-					return nn.Batch{}, false
-				}
-				k++
-				return bs[k-1], true
-			})
-			return err
-		})
-		if err != nil {
+		if err := c.recomputeBN(ctx, p); err != nil {
 			return 0, err
 		}
 	}
@@ -809,25 +797,30 @@ func (c *common) evaluate(ctx context.Context, p *nn.ParamSet, logits []float32)
 	return c.evaluateWith(ctx, p, true, logits)
 }
 
+// recomputeBN recomputes p's BN running statistics in place on the fixed
+// BN batches.
+func (c *common) recomputeBN(ctx context.Context, p *nn.ParamSet) error {
+	bs := c.bnStatBatches()
+	return c.sc.parallel(ctx, 1, func(m nn.Model, e *kernels.Engine, _ int) error {
+		k := 0
+		_, err := nn.RecomputeBNStats(ctx, e, m, p, func() (nn.Batch, bool) {
+			if k >= len(bs) {
+				return nn.Batch{}, false
+			}
+			k++
+			return bs[k-1], true
+		})
+		return err
+	})
+}
+
 // evaluateWith is evaluate, recomputing the BN statistics only with bn.
 func (c *common) evaluateWith(ctx context.Context, p *nn.ParamSet, bn bool, logits []float32) (float64, error) {
 	if c.o.Val == nil {
 		return 0, nil
 	}
 	if bn && c.hasBuf && c.o.Train != nil {
-		bs := c.bnStatBatches()
-		err := c.sc.parallel(ctx, 1, func(m nn.Model, e *kernels.Engine, _ int) error {
-			k := 0
-			_, err := nn.RecomputeBNStats(ctx, e, m, p, func() (nn.Batch, bool) {
-				if k >= len(bs) {
-					return nn.Batch{}, false
-				}
-				k++
-				return bs[k-1], true
-			})
-			return err
-		})
-		if err != nil {
+		if err := c.recomputeBN(ctx, p); err != nil {
 			return 0, err
 		}
 	}
