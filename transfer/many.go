@@ -721,7 +721,7 @@ func (c *common) endpointLoss(ctx context.Context, init *nn.ParamSet, perms Perm
 	}
 	loss := sum / float64(len(sb))
 	if math.IsNaN(loss) {
-		loss = math.Inf(1) // a diverged endpoint is never chosen
+		loss = math.Inf(1) // any finite loss beats a diverged endpoint
 	}
 	return loss, nil
 }

@@ -231,8 +231,10 @@ type StepReport struct {
 	ValAcc    float64 `json:"val_acc"`
 	Objective float64 `json:"objective"`
 	// With Options.SelectPerms: the endpoint loss of the permutation the
-	// method found at this step, and the step whose permutation the point
-	// uses (the one with the lowest endpoint loss so far).
+	// method found at this step (0 when it is not finite; such a
+	// permutation is kept only until one with a finite loss is found), and
+	// the step whose permutation the point uses (the one with the lowest
+	// endpoint loss so far).
 	EndpointLoss float64 `json:"endpoint_loss,omitempty"`
 	PermsFrom    int     `json:"perms_from,omitempty"`
 }

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -206,6 +207,9 @@ func (r *runner) steps(ctx context.Context, perms Perms, oracleObj float64) (Per
 		}
 		ps := r.newPending(s, p, emit, obj)
 		if o.SelectPerms {
+			if math.IsInf(endLoss, 0) {
+				endLoss = 0 // JSON has no infinity; StepReport documents 0
+			}
 			ps.endLoss, ps.permsFrom = endLoss, r.sel.step
 		}
 		r.pending = append(r.pending, ps)
