@@ -320,8 +320,6 @@ func runTransfer(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--select-perms is for --method gmt and fgmt, not %s", m)
 	case *selectPerms && *segments > 1:
 		return errors.New("--select-perms and --segments do not combine")
-	case *selectBatches < 1:
-		return fmt.Errorf("--select-batches %d, want ≥ 1", *selectBatches)
 	}
 	many := *nTargets > 0 || strings.Contains(*targetInit, ",") || isTrajectoryCollection(*targetInit)
 	if !many {

@@ -186,9 +186,9 @@ func transferSettings(fs *flag.FlagSet, tr *nn.RecordedTrajectory) map[string]st
 }
 
 // upgradeSettings renames the settings of plans written when transfer's
-// --spacing was called --schedule, and adds --repair's default to plans
-// --select-perms and --broken-invariance written before them, so their
-// folders resume and summarise.
+// --spacing was called --schedule, and adds the defaults of --repair,
+// --select-perms, --select-batches and --broken-invariance to plans written
+// before those flags, so their folders resume and summarise.
 func (p *targetPlan) upgradeSettings() {
 	if v, ok := p.Settings["schedule"]; ok {
 		if _, dup := p.Settings["spacing"]; !dup {
@@ -196,8 +196,6 @@ func (p *targetPlan) upgradeSettings() {
 			p.Settings["spacing"] = v
 		}
 	}
-	// Plans from before --repair, --select-perms and --broken-invariance:
-	// their defaults.
 	for k, v := range map[string]string{"repair": "false", "select-perms": "false", "select-batches": "20", "broken-invariance": "false"} {
 		if _, ok := p.Settings[k]; !ok && len(p.Settings) > 0 {
 			p.Settings[k] = v
